@@ -1,0 +1,47 @@
+"""postback_lab: which postbacks should have fired, which never reached the partner, and
+how to backfill them exactly once — then audit delivery failures.
+
+    import postback_lab as pbl
+    events = pbl.read_events("events.csv")
+    plan = pbl.build_plan(events, "postbacks.yaml")
+"""
+
+from ._errors import (
+    DeliveryError,
+    EventsError,
+    InputError,
+    LogImportError,
+    PlanError,
+    PostbackLabError,
+    RuleValidationError,
+    StoreError,
+    StoreLockedError,
+)
+from .events import Events, read_events
+from .plan import Explanation, Plan, PlanDiff, TransactionExplanation, build_plan, read_plan
+from .rules import Rule, RuleSet, read_rules
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "DeliveryError",
+    "Events",
+    "EventsError",
+    "Explanation",
+    "InputError",
+    "LogImportError",
+    "Plan",
+    "PlanDiff",
+    "PlanError",
+    "PostbackLabError",
+    "Rule",
+    "RuleSet",
+    "RuleValidationError",
+    "StoreError",
+    "StoreLockedError",
+    "TransactionExplanation",
+    "build_plan",
+    "read_events",
+    "read_plan",
+    "read_rules",
+]

@@ -1,0 +1,85 @@
+"""Vectorised converters from whatever a source holds to the canonical dtypes."""
+
+from __future__ import annotations
+
+import polars as pl
+
+from ._schema import EVENT_TYPE_ALIASES, STATUS_ALIASES
+
+# Tried in order; the first that parses a value wins. Offsets are honoured, naive is UTC.
+_WITH_OFFSET = ("%Y-%m-%dT%H:%M:%S%.f%z", "%Y-%m-%d %H:%M:%S%.f%z", "%Y-%m-%dT%H:%M%z")
+_NAIVE = (
+    "%Y-%m-%dT%H:%M:%S%.f",
+    "%Y-%m-%d %H:%M:%S%.f",
+    "%Y-%m-%dT%H:%M",
+    "%Y-%m-%d %H:%M",
+    "%Y/%m/%d %H:%M:%S",
+    "%Y/%m/%d %H:%M",
+    "%d.%m.%Y %H:%M:%S",
+    "%d.%m.%Y %H:%M",
+    "%Y-%m-%d",
+    "%Y/%m/%d",
+)
+
+
+def text(expr: pl.Expr, dtype: pl.DataType, *, strip: bool = True) -> pl.Expr:
+    """Any column as text (stripped unless told), empty -> null; ``7.0`` floats become ``7``."""
+    if dtype == pl.String:
+        out = expr
+    elif dtype.is_float():
+        out = expr.cast(pl.String).str.replace(r"\.0$", "")
+    else:
+        out = expr.cast(pl.String)
+    if strip:
+        out = out.str.strip_chars()
+    return pl.when(out.str.len_bytes() > 0).then(out)
+
+
+def timestamp(expr: pl.Expr, dtype: pl.DataType) -> pl.Expr:
+    """Any column as a UTC ``Datetime('us')``; unparseable values become null."""
+    if isinstance(dtype, pl.Datetime):
+        if dtype.time_zone is None:
+            return expr.dt.cast_time_unit("us").dt.replace_time_zone("UTC")
+        return expr.dt.cast_time_unit("us").dt.convert_time_zone("UTC")
+    if isinstance(dtype, pl.Date):
+        return expr.cast(pl.Datetime("us")).dt.replace_time_zone("UTC")
+    if dtype.is_integer() or dtype.is_float():
+        return _epoch(expr.cast(pl.Float64))
+    s = text(expr, dtype).str.replace(r"(?i)z$", "+00:00").str.replace(r" UTC$", "+00:00")
+    s = s.str.replace(r"(:\d\d(?:\.\d+)?)([+-]\d\d)$", "${1}${2}00")  # '+02' -> '+0200'
+    tries = [
+        s.str.to_datetime(f, strict=False, time_unit="us", time_zone="UTC")
+        for f in _WITH_OFFSET + _NAIVE
+    ]
+    digits = s.str.contains(r"^\d{9,13}(\.\d+)?$")
+    tries.append(pl.when(digits).then(_epoch(s.cast(pl.Float64, strict=False))))
+    return pl.coalesce(tries)
+
+
+def _epoch(seconds_or_ms: pl.Expr) -> pl.Expr:
+    """Unix time in seconds, or milliseconds when it is too large to be seconds."""
+    us = (
+        pl.when(seconds_or_ms.abs() > 1e11)
+        .then(seconds_or_ms * 1_000)
+        .otherwise(seconds_or_ms * 1_000_000)
+    )
+    return pl.from_epoch(us.round(0).cast(pl.Int64), time_unit="us").dt.replace_time_zone("UTC")
+
+
+def number(expr: pl.Expr, dtype: pl.DataType) -> pl.Expr:
+    """Any column as Float64; text like ``'12.50'`` or ``' 7 '`` parses, junk becomes null."""
+    if dtype.is_numeric():
+        return expr.cast(pl.Float64)
+    return text(expr, dtype).str.replace_all(r"[\s_]", "").cast(pl.Float64, strict=False)
+
+
+def status(expr: pl.Expr, dtype: pl.DataType) -> pl.Expr:
+    """Status aliases (``declined`` -> ``rejected`` …) to the three canonical values."""
+    low = text(expr, dtype).str.to_lowercase()
+    return low.replace_strict(STATUS_ALIASES, default=None, return_dtype=pl.String)
+
+
+def event_type(expr: pl.Expr, dtype: pl.DataType) -> pl.Expr:
+    """Event type aliases (``clicks``, ``sale`` …) to the four canonical values."""
+    low = text(expr, dtype).str.to_lowercase()
+    return low.replace_strict(EVENT_TYPE_ALIASES, default=None, return_dtype=pl.String)

@@ -1,0 +1,203 @@
+"""Why did (or didn't) a postback fire? Per-rule exclusion counts and per-transaction verdicts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import polars as pl
+
+from ..events import Events
+from ..rules import RuleSet
+from ._build import scope
+
+#: reason codes in the order they are checked, as shown to users
+REASONS = {
+    "disabled": "rule disabled",
+    "type": "wrong event type",
+    "offer": "offer out of scope",
+    "publisher": "publisher out of scope",
+    "status": "status",
+    "rejection_reason": "rejection reason",
+    "goal": "goal",
+    "missing": "missing macro value",
+    "duplicate": "duplicate",
+    "invalid_body": "invalid body",
+    "fired": "fired",
+}
+
+
+def _code(name: str) -> str:
+    return "missing" if name.startswith("missing ") else name
+
+
+def _reason_expr(conds: list[tuple[str, pl.Expr]], detailed: bool) -> pl.Expr:
+    expr: pl.Expr | pl.When | pl.Then | None = None
+    for name, cond in conds:
+        label = pl.lit(name if detailed else _code(name))
+        expr = (pl.when(~cond) if expr is None else expr.when(~cond)).then(label)  # type: ignore[union-attr]
+    assert expr is not None
+    return expr.otherwise(pl.lit(None, dtype=pl.String))  # type: ignore[union-attr]
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """Per rule, how many events each reason excluded; ``fired`` is the plan's row count."""
+
+    frame: pl.DataFrame  # long: rule, reason, events
+
+    def to_polars(self) -> pl.DataFrame:
+        """Wide: one row per rule, one column per reason."""
+        cols = list(REASONS)
+        wide = self.frame.pivot(
+            on="reason", index="rule", values="events", aggregate_function="sum"
+        )
+        for c in cols:
+            if c not in wide.columns:
+                wide = wide.with_columns(pl.lit(0, dtype=pl.UInt32).alias(c))
+        order = pl.DataFrame({"rule": self.frame["rule"].unique(maintain_order=True)})
+        return order.join(wide, on="rule", how="left").select("rule", *cols).fill_null(0)
+
+    def __str__(self) -> str:
+        wide = self.to_polars()
+        lines = []
+        for row in wide.iter_rows(named=True):
+            excluded = ", ".join(
+                f"{REASONS[k]} {row[k]:,}" for k in REASONS if k != "fired" and row[k]
+            )
+            lines.append(f"{row['rule']}: fired {row['fired']:,}; excluded: {excluded or 'none'}")
+        return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        from ..notebook._html import render
+
+        return render(
+            "report.html.j2",
+            title="Why events did or did not fire, per rule",
+            summary=f"{self.frame['rule'].n_unique()} rules",
+            tables=[("Events per rule and reason", self.to_polars())],
+        )
+
+
+@dataclass(frozen=True)
+class TransactionExplanation:
+    """Every rule's verdict for the rows of one transaction."""
+
+    transaction_id: str
+    frame: pl.DataFrame  # rule, status, occurred_at, verdict, dispatch_id
+
+    def to_polars(self) -> pl.DataFrame:
+        return self.frame
+
+    def __str__(self) -> str:
+        if self.frame.height == 0:
+            return f"transaction {self.transaction_id!r}: no events with this id"
+        lines = [f"transaction {self.transaction_id!r}:"]
+        for r in self.frame.iter_rows(named=True):
+            lines.append(
+                f"  {r['rule']} [{r['status']} at {r['occurred_at']:%Y-%m-%d %H:%M:%S}]: "
+                f"{r['verdict']}"
+            )
+        return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        from ..notebook._html import render
+
+        return render(
+            "report.html.j2",
+            title=f"Verdicts for transaction {self.transaction_id}",
+            summary=f"{self.frame.height} verdicts",
+            tables=[("Verdicts", self.frame)],
+        )
+
+
+def explain_rules(
+    events: Events, rules: RuleSet, plan: pl.DataFrame, body_errors: dict[str, int]
+) -> Explanation:
+    frame = events.frame
+    rows = []
+    for r in rules:
+        reasons = frame.select(_reason_expr(scope(r), detailed=False).alias("reason"))
+        counts = dict(reasons.group_by("reason").len().iter_rows())
+        passed = counts.pop(None, 0)
+        fired = int(plan.filter(pl.col("rule") == r.name).height)
+        bad_body = body_errors.get(r.name, 0)
+        counts["duplicate"] = passed - fired - bad_body
+        counts["invalid_body"] = bad_body
+        counts["fired"] = fired
+        rows += [{"rule": r.name, "reason": k, "events": int(v)} for k, v in counts.items()]
+    schema = {"rule": pl.String, "reason": pl.String, "events": pl.Int64}
+    return Explanation(pl.DataFrame(rows, schema=schema))
+
+
+def explain_transaction(
+    events: Events, rules: RuleSet, plan: pl.DataFrame, transaction_id: str
+) -> TransactionExplanation:
+    rows = events.frame.filter(pl.col("transaction_id") == str(transaction_id))
+    rows = rows.sort("occurred_at", maintain_order=True)
+    out = []
+    for r in rules:
+        detail = rows.select(
+            pl.lit(r.name).alias("rule"),
+            "status",
+            "occurred_at",
+            _reason_expr(scope(r), detailed=True).alias("why"),
+            *[
+                pl.col(c).cast(pl.String).alias(f"__{c}")
+                for c in ("event_type", "offer_id", "publisher_id", "rejection_reason", "goal")
+            ],
+        )
+        fired = plan.filter(
+            pl.col("rule") == r.name, pl.col("transaction_id") == str(transaction_id)
+        )
+        fired_at = {
+            (s, t): d
+            for s, t, d in fired.select("status", "occurred_at", "dispatch_id").iter_rows()
+        }
+        for row in detail.iter_rows(named=True):
+            dispatch = fired_at.get((row["status"], row["occurred_at"]))
+            verdict = _verdict(r, row, dispatch)
+            out.append(
+                {
+                    "rule": r.name,
+                    "status": row["status"],
+                    "occurred_at": row["occurred_at"],
+                    "verdict": verdict,
+                    "dispatch_id": dispatch,
+                }
+            )
+    schema = {
+        "rule": pl.String,
+        "status": pl.String,
+        "occurred_at": pl.Datetime("us", "UTC"),
+        "verdict": pl.String,
+        "dispatch_id": pl.String,
+    }
+    return TransactionExplanation(str(transaction_id), pl.DataFrame(out, schema=schema))
+
+
+def _verdict(rule, row: dict, dispatch: str | None) -> str:  # type: ignore[no-untyped-def]
+    why = row["why"]
+    if why is None:
+        return (
+            f"fires (dispatch {dispatch})"
+            if dispatch
+            else "duplicate: an earlier row with this status already fires this rule"
+        )
+    if why == "disabled":
+        return "not fired: the rule is disabled"
+    if why == "type":
+        return f"not fired: event type is {row['__event_type']!r}, the rule wants {rule.type!r}"
+    if why == "offer":
+        return f"not fired: offer {row['__offer_id']!r} is not in {list(rule.offers)}"
+    if why == "publisher":
+        return f"not fired: publisher {row['__publisher_id']!r} is not in {list(rule.publishers)}"
+    if why == "status":
+        return f"not fired: status is {row['status']!r}, the rule fires on {rule.fire_on!r}"
+    if why == "rejection_reason":
+        return (
+            f"not fired: rejection reason {row['__rejection_reason']!r} is not in "
+            f"{list(rule.rejection_reasons)}"
+        )
+    if why == "goal":
+        return f"not fired: goal {row['__goal']!r} is not in {list(rule.goals)}"
+    return f"not fired: {why} has no value in this row"

@@ -1,0 +1,60 @@
+"""Vectorised macro rendering: values as text (DESIGN rules) and percent-encoded.
+
+Only values that need escaping are sent to DuckDB's ``url_encode`` (which escapes every
+byte outside ``A-Z a-z 0-9 - . _ ~``, exactly the contract), once per distinct value.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import duckdb
+import polars as pl
+
+UNSAFE = r"[^A-Za-z0-9._~-]"
+
+
+def as_text(s: pl.Series) -> pl.Series:
+    """A column rendered as macro text: ints plainly, decimals without exponent or trailing
+    zeros, timestamps ISO 8601 UTC with ``Z``; nulls stay null."""
+    dt = s.dtype
+    if dt == pl.String:
+        return s
+    if dt == pl.Boolean:
+        return s.cast(pl.String).str.to_lowercase()
+    if dt.is_integer():
+        return s.cast(pl.String)
+    if dt.is_float():
+        text = s.cast(pl.String)
+        odd = text.str.contains("[eE]|inf|NaN")
+        if odd.any():
+            distinct = text.filter(odd).unique()
+            plain = [_plain_float(v) for v in distinct.to_list()]
+            text = text.replace(distinct, pl.Series(plain, dtype=pl.String))
+        return text.str.replace(r"\.0$", "")
+    if isinstance(dt, pl.Decimal):
+        return s.cast(pl.String).str.replace(r"(\.\d*?)0+$", "$1").str.replace(r"\.$", "")
+    if isinstance(dt, pl.Datetime):
+        utc = s.dt.convert_time_zone("UTC") if dt.time_zone else s
+        return utc.dt.strftime("%Y-%m-%dT%H:%M:%S%.fZ")
+    if isinstance(dt, pl.Date):
+        return s.dt.strftime("%Y-%m-%d")
+    return s.cast(pl.String)
+
+
+def _plain_float(text: str) -> str | None:
+    if text in ("NaN", "inf", "-inf"):
+        return None
+    out = format(Decimal(text), "f")
+    return out.rstrip("0").rstrip(".") if "." in out else out
+
+
+def url_encode(text: pl.Series) -> pl.Series:
+    """Percent-encode every value for a query value or path segment (UTF-8, space %20)."""
+    needs = text.filter(text.str.contains(UNSAFE)).unique()
+    if needs.len() == 0:
+        return text
+    with duckdb.connect() as con:
+        con.register("needs", pl.DataFrame({"v": needs}).to_arrow())
+        encoded = con.sql("SELECT url_encode(v) AS e FROM needs").pl()["e"]
+    return text.replace(needs, encoded)

@@ -1,0 +1,53 @@
+"""Property tests: any value decodes back to itself and never adds URL structure."""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qs, unquote, urlsplit
+
+import polars as pl
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from postback_lab import build_plan, read_rules
+from postback_lab.plan._render import url_encode
+
+RULES = read_rules(
+    [
+        {
+            "name": "r",
+            "url": "https://h.example/a/{sub1}/b?x={sub2}&y=1",
+        }
+    ]
+)
+text = st.text(st.characters(codec="utf-8", exclude_categories=["Cs"]), min_size=1, max_size=40)
+
+
+@settings(max_examples=150, deadline=None)
+@given(text, text)
+def test_values_round_trip_and_cannot_inject(sub1, sub2):
+    frame = pl.DataFrame(
+        {
+            "transaction_id": ["t"],
+            "status": ["approved"],
+            "occurred_at": ["2024-01-01"],
+            "sub1": [sub1],
+            "sub2": [sub2],
+        }
+    )
+    url = build_plan(frame, RULES).frame["url"][0]
+    parts = urlsplit(url)
+    assert parts.netloc == "h.example" and parts.fragment == ""
+    segs = parts.path.split("/")
+    assert len(segs) == 4 and segs[:2] == ["", "a"] and segs[3] == "b"
+    assert unquote(segs[2], errors="strict") == sub1
+    assert parse_qs(parts.query, keep_blank_values=True, errors="strict") == {
+        "x": [sub2],
+        "y": ["1"],
+    }
+
+
+@given(text)
+def test_url_encode_matches_the_unreserved_set(value):
+    from urllib.parse import quote
+
+    assert url_encode(pl.Series([value])).to_list() == [quote(value, safe="-._~")]

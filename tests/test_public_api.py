@@ -1,0 +1,22 @@
+import postback_lab as pbl
+
+EXPECTED = {
+    "DeliveryError", "Events", "EventsError", "Explanation", "InputError", "LogImportError",
+    "Plan", "PlanDiff", "PlanError", "PostbackLabError", "Rule", "RuleSet",
+    "RuleValidationError", "StoreError", "StoreLockedError", "TransactionExplanation",
+    "build_plan", "read_events", "read_plan", "read_rules",
+}
+
+
+def test_all_is_exactly_the_public_api():
+    assert set(pbl.__all__) == EXPECTED
+    assert pbl.__all__ == sorted(pbl.__all__)
+    for name in pbl.__all__:
+        assert getattr(pbl, name) is not None
+
+
+def test_errors_share_one_root():
+    for name in pbl.__all__:
+        obj = getattr(pbl, name)
+        if isinstance(obj, type) and issubclass(obj, Exception):
+            assert issubclass(obj, pbl.PostbackLabError)
