@@ -19,7 +19,10 @@ from ._errors import (
 )
 from .events import Events, read_events
 from .plan import Explanation, Plan, PlanDiff, TransactionExplanation, build_plan, read_plan
+from .receiver import Receiver
 from .rules import Rule, RuleSet, read_rules
+from .send import Retry, SendResult, send, send_sync
+from .store import LogStore
 
 __version__ = "0.1.0"
 
@@ -30,13 +33,17 @@ __all__ = [
     "Explanation",
     "InputError",
     "LogImportError",
+    "LogStore",
     "Plan",
     "PlanDiff",
     "PlanError",
     "PostbackLabError",
+    "Receiver",
+    "Retry",
     "Rule",
     "RuleSet",
     "RuleValidationError",
+    "SendResult",
     "StoreError",
     "StoreLockedError",
     "TransactionExplanation",
@@ -44,4 +51,6 @@ __all__ = [
     "read_events",
     "read_plan",
     "read_rules",
+    "send",
+    "send_sync",
 ]

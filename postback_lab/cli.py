@@ -103,6 +103,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="retry schedule: default, short, none or delays like 1s,5s,30s",
     )
     s.add_argument("--ignore-due", action="store_true", help="fire now, ignoring due_at")
+    s.add_argument(
+        "--retry-for",
+        default="10m",
+        help="retry only within this time (10m); later retries are left to a backfill",
+    )
+    s.add_argument("--no-progress", action="store_true", help="no progress bar")
     s.set_defaults(func=_lazy("send", "cmd_send"))
 
     s = sub.add_parser("backfill", help="plan, reconcile with the log, send only what is missing")

@@ -1,11 +1,35 @@
 import postback_lab as pbl
 
-EXPECTED = {
-    "DeliveryError", "Events", "EventsError", "Explanation", "InputError", "LogImportError",
-    "Plan", "PlanDiff", "PlanError", "PostbackLabError", "Rule", "RuleSet",
-    "RuleValidationError", "StoreError", "StoreLockedError", "TransactionExplanation",
-    "build_plan", "read_events", "read_plan", "read_rules",
-}
+EXPECTED = set(
+    [
+        "DeliveryError",
+        "Events",
+        "EventsError",
+        "Explanation",
+        "InputError",
+        "LogImportError",
+        "LogStore",
+        "Plan",
+        "PlanDiff",
+        "PlanError",
+        "PostbackLabError",
+        "Receiver",
+        "Retry",
+        "Rule",
+        "RuleSet",
+        "RuleValidationError",
+        "SendResult",
+        "StoreError",
+        "StoreLockedError",
+        "TransactionExplanation",
+        "build_plan",
+        "read_events",
+        "read_plan",
+        "read_rules",
+        "send",
+        "send_sync",
+    ]
+)
 
 
 def test_all_is_exactly_the_public_api():

@@ -1,0 +1,96 @@
+"""The one module that imports httpx: clients per host, and each request's outcome.
+
+httpx errors are translated here into an ``Outcome`` (a failed attempt is a log row, not
+an exception). Redirects are never followed; only the first KiB of a body is read.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+BODY_CAP = 1024
+DEFAULT_TIMEOUT = (5.0, 15.0)  # connect, total
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What one attempt produced."""
+
+    outcome: str  # delivered | failed | timeout | connection_error | cancelled | dry_run
+    status_code: int | None
+    latency_ms: float | None
+    error: str | None
+    response_body: str | None
+    retry_after: str | None = None
+
+    @property
+    def retryable(self) -> bool:
+        if self.outcome in ("timeout", "connection_error"):
+            return True
+        code = self.status_code
+        return code is not None and (code in (408, 429) or code >= 500)
+
+
+def make_client(per_host: int, transport: Any = None) -> httpx.AsyncClient:
+    """A client for one host: a small pool (httpcore scans its whole pool per request)."""
+    limits = httpx.Limits(max_connections=per_host, max_keepalive_connections=per_host)
+    return httpx.AsyncClient(
+        limits=limits,
+        follow_redirects=False,
+        trust_env=False,
+        transport=transport,
+        timeout=httpx.Timeout(DEFAULT_TIMEOUT[1], connect=DEFAULT_TIMEOUT[0]),
+    )
+
+
+async def fetch(
+    client: httpx.AsyncClient,
+    method: str,
+    url: str,
+    headers: dict[str, str],
+    body: str | None,
+    timeout: float | None,
+) -> Outcome:
+    """Send one request and classify the result."""
+    total = timeout or DEFAULT_TIMEOUT[1]
+    t = httpx.Timeout(total, connect=min(DEFAULT_TIMEOUT[0], total))
+    start = time.perf_counter()
+    content = body.encode() if body is not None else None
+    try:
+        async with client.stream(method, url, headers=headers, content=content, timeout=t) as resp:
+            head = bytearray()
+            async for chunk in resp.aiter_bytes():
+                head += chunk
+                if len(head) >= BODY_CAP:
+                    break
+            latency = (time.perf_counter() - start) * 1000
+            code = resp.status_code
+            text = bytes(head[:BODY_CAP]).decode("utf-8", "replace")
+            if 200 <= code < 300:
+                return Outcome("delivered", code, latency, None, text)
+            if 300 <= code < 400:
+                where = resp.headers.get("location", "?")
+                err = f"HTTP {code} redirect to {where} (redirects are not followed)"
+            else:
+                err = f"HTTP {code} {resp.reason_phrase}".strip()
+            return Outcome("failed", code, latency, err, text, resp.headers.get("retry-after"))
+    except httpx.TimeoutException as exc:
+        return Outcome(
+            "timeout", None, _ms(start), f"{type(exc).__name__}: no answer within {total:g}s", None
+        )
+    except httpx.TransportError as exc:
+        return Outcome(
+            "connection_error",
+            None,
+            _ms(start),
+            f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__,
+            None,
+        )
+
+
+def _ms(start: float) -> float:
+    return (time.perf_counter() - start) * 1000

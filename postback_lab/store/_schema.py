@@ -1,0 +1,56 @@
+"""DuckDB schema of the attempt log (DESIGN contract 4), versioned with forward migrations."""
+
+from __future__ import annotations
+
+import polars as pl
+
+SCHEMA_VERSION = 2
+
+LOG_SCHEMA: dict[str, pl.DataType] = {
+    "dispatch_id": pl.String(),
+    "run_id": pl.String(),
+    "attempt": pl.Int32(),
+    "rule": pl.String(),
+    "transaction_id": pl.String(),
+    "offer_id": pl.String(),
+    "publisher_id": pl.String(),
+    "method": pl.String(),
+    "url": pl.String(),
+    "host": pl.String(),
+    "due_at": pl.Datetime("us", "UTC"),
+    "fired_at": pl.Datetime("us", "UTC"),
+    "latency_ms": pl.Float64(),
+    "status_code": pl.Int32(),
+    "outcome": pl.String(),
+    "error": pl.String(),
+    "response_body": pl.String(),
+    # beyond the contract: the conversion's status and where the row came from
+    "status": pl.String(),
+    "source": pl.String(),  # 'sent' | 'imported'
+}
+LOG_COLUMNS = tuple(LOG_SCHEMA)
+OUTCOMES = ("delivered", "failed", "timeout", "connection_error", "dry_run", "cancelled")
+
+_DDL_V1 = """
+CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value VARCHAR);
+CREATE TABLE IF NOT EXISTS postback_log (
+    dispatch_id VARCHAR, run_id VARCHAR, attempt INTEGER, rule VARCHAR,
+    transaction_id VARCHAR, offer_id VARCHAR, publisher_id VARCHAR, method VARCHAR,
+    url VARCHAR, host VARCHAR, due_at TIMESTAMPTZ, fired_at TIMESTAMPTZ, latency_ms DOUBLE,
+    status_code INTEGER, outcome VARCHAR, error VARCHAR, response_body VARCHAR
+);
+CREATE TABLE IF NOT EXISTS runs (
+    run_id VARCHAR PRIMARY KEY, kind VARCHAR, started_at TIMESTAMPTZ, finished_at TIMESTAMPTZ,
+    state VARCHAR, planned BIGINT, skipped_delivered BIGINT, attempts BIGINT,
+    delivered BIGINT, failed BIGINT, note VARCHAR
+);
+"""
+
+# v2: the conversion's status and the row's source ('sent' | 'imported') on the log
+_DDL_V2 = """
+ALTER TABLE postback_log ADD COLUMN IF NOT EXISTS status VARCHAR;
+ALTER TABLE postback_log ADD COLUMN IF NOT EXISTS source VARCHAR DEFAULT 'sent';
+UPDATE postback_log SET source = 'sent' WHERE source IS NULL;
+"""
+
+MIGRATIONS: dict[int, str] = {1: _DDL_V1, 2: _DDL_V2}
