@@ -17,16 +17,18 @@ from ._errors import (
     StoreError,
     StoreLockedError,
 )
+from .audit import AuditReport, Reconciliation, audit, backfill, backfill_sync, reconcile
 from .events import Events, read_events
 from .plan import Explanation, Plan, PlanDiff, TransactionExplanation, build_plan, read_plan
 from .receiver import Receiver
 from .rules import Rule, RuleSet, read_rules
 from .send import Retry, SendResult, send, send_sync
-from .store import LogStore
+from .store import LogStore, import_log
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "AuditReport",
     "DeliveryError",
     "Events",
     "EventsError",
@@ -39,6 +41,7 @@ __all__ = [
     "PlanError",
     "PostbackLabError",
     "Receiver",
+    "Reconciliation",
     "Retry",
     "Rule",
     "RuleSet",
@@ -47,10 +50,15 @@ __all__ = [
     "StoreError",
     "StoreLockedError",
     "TransactionExplanation",
+    "audit",
+    "backfill",
+    "backfill_sync",
     "build_plan",
+    "import_log",
     "read_events",
     "read_plan",
     "read_rules",
+    "reconcile",
     "send",
     "send_sync",
 ]

@@ -121,6 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--concurrency", type=int, default=64)
     s.add_argument("--per-host", type=int, default=8)
     s.add_argument("--rate", type=float, default=None)
+    s.add_argument("--no-progress", action="store_true", help="no progress bar")
     s.set_defaults(func=_lazy("backfill", "cmd_backfill"))
 
     s = sub.add_parser("audit", help="delivery failure rates from the log")

@@ -190,6 +190,7 @@ def platform_log(plan_frame: pl.DataFrame, *, seed: int = 0) -> pl.DataFrame:
         pl.col("url").alias("URL"),
         pl.col("offer_id").alias("Offer ID"),
         pl.col("publisher_id").alias("Publisher ID"),
+        pl.col("status").alias("Status"),
     )
 
 

@@ -2,6 +2,7 @@ import postback_lab as pbl
 
 EXPECTED = set(
     [
+        "AuditReport",
         "DeliveryError",
         "Events",
         "EventsError",
@@ -14,6 +15,7 @@ EXPECTED = set(
         "PlanError",
         "PostbackLabError",
         "Receiver",
+        "Reconciliation",
         "Retry",
         "Rule",
         "RuleSet",
@@ -22,10 +24,15 @@ EXPECTED = set(
         "StoreError",
         "StoreLockedError",
         "TransactionExplanation",
+        "audit",
+        "backfill",
+        "backfill_sync",
         "build_plan",
+        "import_log",
         "read_events",
         "read_plan",
         "read_rules",
+        "reconcile",
         "send",
         "send_sync",
     ]

@@ -215,16 +215,22 @@ def build_frame(events: Events, rules: RuleSet) -> tuple[pl.DataFrame, dict[str,
     return with_dispatch_ids(plan), body_errors
 
 
-def with_dispatch_ids(plan: pl.DataFrame) -> pl.DataFrame:
-    """Add ``dispatch_id`` = md5(rule, transaction_id, status): the same postback always
-    gets the same id, whatever the row order or the run."""
-    keys = plan.select("rule", "transaction_id", "status").to_arrow()
+def dispatch_ids(frame: pl.DataFrame) -> pl.Series:
+    """md5(rule, transaction_id, status) per row (null where one of them is null): the
+    same postback always gets the same id, whatever the row order or the run."""
+    keys = frame.select("rule", "transaction_id", "status").to_arrow()
     with duckdb.connect() as con:
         con.register("k", keys)
-        ids = con.sql(
-            "SELECT md5(concat_ws(chr(31), rule, transaction_id, status)) AS dispatch_id FROM k"
+        return con.sql(
+            "SELECT CASE WHEN rule IS NULL OR transaction_id IS NULL OR status IS NULL "
+            "THEN NULL ELSE md5(concat_ws(chr(31), rule, transaction_id, status)) END "
+            "AS dispatch_id FROM k"
         ).pl()["dispatch_id"]
-    return plan.with_columns(ids).select(list(PLAN_SCHEMA)).cast(PLAN_SCHEMA)  # type: ignore[arg-type]
+
+
+def with_dispatch_ids(plan: pl.DataFrame) -> pl.DataFrame:
+    """Add ``dispatch_id`` and order and type the columns as PLAN_SCHEMA."""
+    return plan.with_columns(dispatch_ids(plan)).select(list(PLAN_SCHEMA)).cast(PLAN_SCHEMA)  # type: ignore[arg-type]
 
 
 def empty_plan_frame() -> pl.DataFrame:

@@ -520,13 +520,19 @@ def _progress_bar(total: int, enabled: bool) -> Any:
     return tqdm(total=total, desc="postbacks", unit="pb", smoothing=0.1)
 
 
-def send_sync(plan: Any, log: LogStore | str | None = None, **kwargs: Any) -> SendResult:
-    """``send`` for scripts; also works inside a running notebook loop (runs in a thread)."""
+def run_sync(coro: Any) -> Any:
+    """Run a coroutine to completion from sync code, even inside a running loop (Jupyter):
+    then it runs on a fresh loop in a worker thread."""
     try:
         asyncio.get_running_loop()
     except RuntimeError:
-        return asyncio.run(send(plan, log, **kwargs))
+        return asyncio.run(coro)
     import concurrent.futures
 
     with concurrent.futures.ThreadPoolExecutor(1) as pool:
-        return pool.submit(asyncio.run, send(plan, log, **kwargs)).result()
+        return pool.submit(asyncio.run, coro).result()
+
+
+def send_sync(plan: Any, log: LogStore | str | None = None, **kwargs: Any) -> SendResult:
+    """``send`` for scripts; also works inside a running notebook loop (runs in a thread)."""
+    return run_sync(send(plan, log, **kwargs))  # type: ignore[no-any-return]

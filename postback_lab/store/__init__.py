@@ -12,3 +12,7 @@ __all__ = [
     "LogStore",
     "open_log",
 ]
+
+from ._import import ImportResult, import_log, read_export
+
+__all__ += ["ImportResult", "import_log", "read_export"]

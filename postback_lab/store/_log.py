@@ -97,9 +97,15 @@ class LogStore:
                     con.register(
                         name, frame.to_arrow() if isinstance(frame, pl.DataFrame) else frame
                     )
-                return con.sql(query, params=params or None).pl()
+                out = con.sql(query, params=params or None).pl()
             finally:
                 con.close()
+        # DuckDB names its UTC zone 'Etc/UTC'; the rest of the package says 'UTC'
+        return out.with_columns(
+            pl.col(c).dt.convert_time_zone("UTC")
+            for c, dt in out.schema.items()
+            if isinstance(dt, pl.Datetime) and dt.time_zone not in (None, "UTC")
+        )
 
     def attempts(self, where: str = "", params: list[Any] | None = None) -> pl.DataFrame:
         """Rows of ``postback_log`` (optionally filtered by a SQL condition)."""

@@ -1,0 +1,187 @@
+"""reconcile: plan - delivered = missed. Every dispatch gets a state from the log.
+
+``delivered`` (a 2xx attempt), ``failed`` (attempted, never 2xx), ``missed`` (never
+attempted); log rows matching no dispatch are ``unexpected``; dispatches delivered more
+than once are ``duplicates``. Imported rows without a conversion status are linked by
+rule + transaction id to the dispatch due most recently before they fired.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import polars as pl
+
+from ..plan import Plan, read_plan
+from ..store import LogStore, open_log
+
+STATES = ("delivered", "failed", "missed")
+
+
+@dataclass(frozen=True)
+class Reconciliation:
+    """Per-dispatch states, unexpected log rows and duplicate deliveries."""
+
+    dispatches: pl.DataFrame
+    unexpected: pl.DataFrame
+    duplicates: pl.DataFrame
+
+    def to_polars(self) -> pl.DataFrame:
+        return self.dispatches
+
+    def ids(self, *states: str) -> pl.Series:
+        """Dispatch ids in the given states (e.g. ``ids("missed", "failed")``)."""
+        return self.dispatches.filter(pl.col("state").is_in(states))["dispatch_id"]
+
+    def counts(self, by: str | list[str] = "rule") -> pl.DataFrame:
+        """Dispatches per state, per ``by`` (rule, publisher_id, offer_id, host …)."""
+        keys = [by] if isinstance(by, str) else list(by)
+        out = self.dispatches.group_by(keys).agg(
+            pl.len().alias("dispatches"),
+            *[(pl.col("state") == s).sum().alias(s) for s in STATES],
+            (pl.col("delivered_attempts") > 1).sum().alias("duplicate"),
+        )
+        return out.sort(keys)
+
+    @property
+    def totals(self) -> dict[str, int]:
+        c = dict(self.dispatches.group_by("state").len().iter_rows())
+        return {
+            **{s: int(c.get(s, 0)) for s in STATES},
+            "unexpected": self.unexpected.height,
+            "duplicate": self.duplicates.height,
+        }
+
+    def summary(self) -> str:
+        t = self.totals
+        return (
+            f"{self.dispatches.height:,} dispatches: {t['delivered']:,} delivered, "
+            f"{t['failed']:,} failed, {t['missed']:,} missed; {t['unexpected']:,} "
+            f"unexpected log rows, {t['duplicate']:,} delivered more than once"
+        )
+
+    def __str__(self) -> str:
+        lines = [self.summary()]
+        for r in self.counts().iter_rows(named=True):
+            lines.append(
+                f"  {r['rule']}: {r['delivered']:,} delivered, {r['failed']:,} "
+                f"failed, {r['missed']:,} missed"
+            )
+        return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        from ..notebook._html import render
+
+        tables = [
+            ("Per rule", self.counts("rule")),
+            ("Per publisher", self.counts("publisher_id")),
+            (
+                "Not delivered (first rows)",
+                self.dispatches.filter(pl.col("state") != "delivered").select(
+                    "dispatch_id",
+                    "rule",
+                    "transaction_id",
+                    "status",
+                    "state",
+                    "attempts",
+                    "last_status_code",
+                    "last_error",
+                ),
+            ),
+        ]
+        if self.unexpected.height:
+            tables.append(
+                (
+                    "Unexpected log rows",
+                    self.unexpected.select(
+                        "rule", "transaction_id", "fired_at", "status_code", "source"
+                    ),
+                )
+            )
+        return render(
+            "report.html.j2", title="Reconciliation", summary=self.summary(), tables=tables
+        )
+
+
+def _link(plan: pl.DataFrame, log: pl.DataFrame) -> pl.DataFrame:
+    """Log rows with the dispatch id they belong to (null when none)."""
+    direct = log.filter(pl.col("dispatch_id").is_not_null())
+    loose = log.filter(pl.col("dispatch_id").is_null() & pl.col("rule").is_not_null())
+    nameless = log.filter(pl.col("dispatch_id").is_null() & pl.col("rule").is_null())
+    if loose.height:
+        keys = plan.select(
+            "rule",
+            "transaction_id",
+            pl.col("due_at").alias("__due"),
+            pl.col("dispatch_id").alias("__d"),
+        ).sort("__due")
+        loose = loose.drop("dispatch_id").sort("fired_at")
+
+        def asof(frame: pl.DataFrame, strategy: str) -> pl.DataFrame:
+            return frame.join_asof(
+                keys,
+                left_on="fired_at",
+                right_on="__due",
+                by=["rule", "transaction_id"],
+                strategy=strategy,  # type: ignore[arg-type]
+                check_sortedness=False,
+            )  # both sides are sorted above
+
+        back = asof(loose, "backward")
+        found = back.filter(pl.col("__d").is_not_null())
+        rest = asof(back.filter(pl.col("__d").is_null()).drop("__d", "__due"), "forward")
+        loose = pl.concat([found, rest]).drop("__due").rename({"__d": "dispatch_id"})
+        loose = loose.select(log.columns)
+    return pl.concat([direct, loose, nameless], how="vertical_relaxed")
+
+
+def reconcile(plan: Plan | pl.DataFrame | str, log: LogStore | str | None = None) -> Reconciliation:
+    """Compare a plan with the attempt log: what was delivered, failed, missed."""
+    p = plan if isinstance(plan, Plan) else read_plan(plan)
+    store, owned = open_log(log)
+    try:
+        attempts = store.attempts("outcome <> 'dry_run'")
+    finally:
+        if owned:
+            store.close()
+    return reconcile_frames(p.frame, attempts)
+
+
+def reconcile_frames(plan: pl.DataFrame, attempts: pl.DataFrame) -> Reconciliation:
+    linked = _link(plan, attempts)
+    per = (
+        linked.filter(pl.col("dispatch_id").is_not_null())
+        .sort("fired_at")
+        .group_by("dispatch_id")
+        .agg(
+            pl.len().alias("attempts"),
+            (pl.col("outcome") == "delivered").sum().alias("delivered_attempts"),
+            pl.col("status_code").last().alias("last_status_code"),
+            pl.col("error").last().alias("last_error"),
+            pl.col("fired_at").last().alias("last_fired_at"),
+        )
+    )
+    dispatches = (
+        plan.join(per, on="dispatch_id", how="left")
+        .with_columns(
+            pl.col("attempts").fill_null(0).cast(pl.Int64),
+            pl.col("delivered_attempts").fill_null(0).cast(pl.Int64),
+        )
+        .with_columns(
+            pl.when(pl.col("delivered_attempts") > 0)
+            .then(pl.lit("delivered"))
+            .when(pl.col("attempts") > 0)
+            .then(pl.lit("failed"))
+            .otherwise(pl.lit("missed"))
+            .alias("state")
+        )
+    )
+    start = plan["due_at"].min()
+    rules = plan["rule"].unique()
+    unexpected = linked.join(plan.select("dispatch_id"), on="dispatch_id", how="anti")
+    if start is not None:
+        unexpected = unexpected.filter(
+            pl.col("rule").is_in(rules.implode()).fill_null(True), pl.col("fired_at") >= start
+        )
+    duplicates = dispatches.filter(pl.col("delivered_attempts") > 1)
+    return Reconciliation(dispatches, unexpected, duplicates)

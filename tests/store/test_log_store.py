@@ -1,0 +1,148 @@
+"""LogStore: migrations, lock message, batched appends, and platform export import."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from datetime import UTC, datetime
+
+import duckdb
+import polars as pl
+import pytest
+
+from postback_lab import LogImportError, LogStore, StoreLockedError
+from postback_lab.store import SCHEMA_VERSION, import_log
+
+
+def test_new_store_has_contract_tables_and_version(tmp_path):
+    with LogStore(tmp_path / "log.duckdb") as s:
+        assert s.schema_version == SCHEMA_VERSION
+        cols = s.sql(
+            "SELECT column_name FROM information_schema.columns "
+            "WHERE table_name = 'postback_log' ORDER BY ordinal_position"
+        )
+        assert cols["column_name"].to_list()[:17] == [
+            "dispatch_id",
+            "run_id",
+            "attempt",
+            "rule",
+            "transaction_id",
+            "offer_id",
+            "publisher_id",
+            "method",
+            "url",
+            "host",
+            "due_at",
+            "fired_at",
+            "latency_ms",
+            "status_code",
+            "outcome",
+            "error",
+            "response_body",
+        ]
+        assert s.runs().height == 0
+
+
+def test_migration_from_version_1_keeps_rows(tmp_path):
+    db = tmp_path / "old.duckdb"
+    from postback_lab.store._schema import MIGRATIONS
+
+    with duckdb.connect(str(db)) as con:
+        con.execute(MIGRATIONS[1])
+        con.execute("INSERT INTO meta VALUES ('schema_version', '1')")
+        con.execute(
+            "INSERT INTO postback_log (dispatch_id, run_id, attempt, outcome, fired_at) "
+            "VALUES ('d1', 'r1', 1, 'delivered', TIMESTAMPTZ '2024-01-01 00:00:00+00')"
+        )
+    with LogStore(db) as s:
+        assert s.schema_version == SCHEMA_VERSION
+        rows = s.attempts()
+    assert rows.select("dispatch_id", "source", "status").rows() == [("d1", "sent", None)]
+
+
+def test_second_writer_gets_one_clear_sentence(tmp_path):
+    db = tmp_path / "log.duckdb"
+    with LogStore(db):
+        code = textwrap.dedent(f"""
+            from postback_lab import LogStore, StoreLockedError
+            try:
+                LogStore({str(db)!r})
+            except StoreLockedError as e:
+                print(e)
+        """)
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.stdout.startswith(f"{db} is in use by another process (PID ")
+    assert "wait for it to finish or close it, or pass a different --db" in out.stdout
+    assert StoreLockedError.__mro__[1].__name__ == "StoreError"
+
+
+def test_append_is_one_batch_and_round_trips(tmp_path):
+    rows = [
+        {
+            "dispatch_id": f"d{i}",
+            "run_id": "r",
+            "attempt": 1,
+            "outcome": "delivered",
+            "status_code": 200,
+            "fired_at": datetime(2024, 1, 1, tzinfo=UTC),
+        }
+        for i in range(3)
+    ]
+    with LogStore(tmp_path / "log.duckdb") as s:
+        assert s.append(rows) == 3
+        assert s.count() == 3
+        assert s.delivered_ids() == {"d0", "d1", "d2"}
+        assert s.last_attempts(pl.Series(["d0", "zz"])) == {"d0": 1}
+
+
+EXPORT = """\
+Firing Time,Transaction ID,Response Code,Error,Server Response,Postback Name,URL,Offer ID,Publisher ID,Status
+2024-01-01 10:00:00,t1,200,,OK,sales,https://p.example/?c=1,001,7,approved
+2024-01-01 10:05:00,t2,500,Internal Server Error,oops,sales,https://p.example/?c=2,001,7,approved
+2024-01-01 10:06:00,t2,200,,OK,sales,https://p.example/?c=2,001,7,approved
+2024-01-01 10:07:00,t3,,Connection timed out,,sales,https://p.example/?c=3,001,7,approved
+2024-01-01 10:08:00,t9,200,,OK,,https://p.example/?c=9,001,7,
+"""
+
+
+@pytest.mark.parametrize("variant", ["platform", "snake"])
+def test_import_recognises_header_variants(tmp_path, variant):
+    text = EXPORT
+    if variant == "snake":
+        text = text.replace(
+            "Firing Time,Transaction ID,Response Code,Error,Server Response,"
+            "Postback Name,URL,Offer ID,Publisher ID,Status",
+            "fired_at,transaction_id,status_code,error,response_body,rule,url,"
+            "offer_id,publisher_id,status",
+        )
+    path = tmp_path / "export.csv"
+    path.write_text(text)
+    db = tmp_path / "log.duckdb"
+    result = import_log(path, db)
+    assert (result.rows, result.without_rule, result.without_status) == (5, 1, 1)
+    again = import_log(path, db)
+    assert again.already_imported and "nothing added" in str(again)
+    with LogStore(db) as s:
+        rows = s.attempts().sort("fired_at")
+    assert rows.select("transaction_id", "attempt", "status_code", "outcome", "host").rows() == [
+        ("t1", 1, 200, "delivered", "p.example"),
+        ("t2", 1, 500, "failed", "p.example"),
+        ("t2", 2, 200, "delivered", "p.example"),
+        ("t3", 1, None, "timeout", "p.example"),
+        ("t9", 1, 200, "delivered", "p.example"),
+    ]
+    assert rows["source"].unique().to_list() == ["imported"]
+    assert rows["dispatch_id"].null_count() == 1  # t9 has no rule: kept, unlinked
+
+
+def test_import_errors_name_file_and_columns(tmp_path):
+    path = tmp_path / "x.csv"
+    path.write_text("when,who\n2024-01-01,t1\n")
+    with pytest.raises(LogImportError) as err:
+        import_log(path, tmp_path / "log.duckdb")
+    assert str(err.value).startswith(
+        f"{path}: no column for fired_at, transaction_id, status_code; columns found: when, who"
+    )
+    with pytest.raises(LogImportError, match="no such file"):
+        import_log(tmp_path / "missing.csv", tmp_path / "log.duckdb")
