@@ -175,18 +175,22 @@ def build_frame(events: Events, rules: RuleSet) -> tuple[pl.DataFrame, dict[str,
         rendered.append(text.alias(f"__t_{col}"))
         if enc:
             rendered.append(url_encode(text).alias(f"__e_{col}"))
-    base = frame.with_columns(rendered).sort("occurred_at", maintain_order=True)
+    keys = ["transaction_id", "status"]
+    # only (transaction_id, status) groups with several rows need a dedupe per rule
+    base = frame.with_columns(*rendered, (pl.len().over(keys) > 1).alias("__dup")).lazy()
 
-    parts: list[pl.DataFrame] = []
-    body_errors: dict[str, int] = {}
-    for r in rules:
-        if not r.enabled:
-            continue
-        rows = base.filter(fires(r)).unique(
-            ["transaction_id", "status"], keep="first", maintain_order=True
+    enabled = [r for r in rules if r.enabled]
+    queries = []
+    for r in enabled:
+        matched = base.filter(fires(r))
+        rows = pl.concat(
+            [
+                matched.filter(~pl.col("__dup")),
+                matched.filter(pl.col("__dup"))
+                .sort("occurred_at", maintain_order=True)
+                .unique(keys, keep="first", maintain_order=True),
+            ]
         )
-        if rows.height == 0:
-            continue
         out = rows.select(
             pl.lit(r.name).alias("rule"),
             "transaction_id",
@@ -202,23 +206,34 @@ def build_frame(events: Events, rules: RuleSet) -> tuple[pl.DataFrame, dict[str,
             _headers_expr(r).alias("headers"),
             pl.lit(r.timeout, dtype=pl.Float64).alias("timeout_s"),
             "occurred_at",
+            *[pl.col(f"__t_{c}") for c in r.body_columns],
         )
+        queries.append(out)
+    results = pl.collect_all(queries) if queries else []
+
+    parts: list[pl.DataFrame] = []
+    body_errors: dict[str, int] = {}
+    for r, out in zip(enabled, results, strict=True):
+        if out.height == 0:
+            continue
         if r.body is not None:
-            body, ok = _bodies(r, rows)
+            body, ok = _bodies(r, out)
             out = out.with_columns(body).filter(ok)
             if (bad := int((~ok).sum())) > 0:
                 body_errors[r.name] = bad
-        parts.append(out)
+        parts.append(out.select(list(PLAN_SCHEMA)[1:]))
     if not parts:
         return empty_plan_frame(), body_errors
-    plan = pl.concat(parts, how="vertical_relaxed")
+    plan = pl.concat(parts, how="vertical", rechunk=False)
     return with_dispatch_ids(plan), body_errors
 
 
 def dispatch_ids(frame: pl.DataFrame) -> pl.Series:
     """md5(rule, transaction_id, status) per row (null where one of them is null): the
     same postback always gets the same id, whatever the row order or the run."""
-    keys = frame.select("rule", "transaction_id", "status").to_arrow()
+    keys = frame.select("rule", "transaction_id", "status").to_arrow(
+        compat_level=pl.CompatLevel.newest()  # string views: no copy on the way to DuckDB
+    )
     with duckdb.connect() as con:
         con.register("k", keys)
         return con.sql(
@@ -230,7 +245,10 @@ def dispatch_ids(frame: pl.DataFrame) -> pl.Series:
 
 def with_dispatch_ids(plan: pl.DataFrame) -> pl.DataFrame:
     """Add ``dispatch_id`` and order and type the columns as PLAN_SCHEMA."""
-    return plan.with_columns(dispatch_ids(plan)).select(list(PLAN_SCHEMA)).cast(PLAN_SCHEMA)  # type: ignore[arg-type]
+    plan = plan.select(dispatch_ids(plan), *list(PLAN_SCHEMA)[1:])
+    if plan.schema != PLAN_SCHEMA:
+        plan = plan.cast(PLAN_SCHEMA)  # type: ignore[arg-type]
+    return plan
 
 
 def empty_plan_frame() -> pl.DataFrame:
