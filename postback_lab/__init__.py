@@ -27,6 +27,14 @@ from .store import LogStore, import_log
 
 __version__ = "0.1.0"
 
+
+def explore(log: object = None) -> object:
+    """An ipywidgets explorer of the attempt log (imported only when called)."""
+    from .notebook._explore import explore as _explore
+
+    return _explore(log)
+
+
 __all__ = [
     "AuditReport",
     "DeliveryError",
@@ -54,6 +62,7 @@ __all__ = [
     "backfill",
     "backfill_sync",
     "build_plan",
+    "explore",
     "import_log",
     "read_events",
     "read_plan",

@@ -28,6 +28,7 @@ EXPECTED = set(
         "backfill",
         "backfill_sync",
         "build_plan",
+        "explore",
         "import_log",
         "read_events",
         "read_plan",

@@ -144,6 +144,12 @@ class AuditReport:
         )
         return alt.vconcat(line, bars)
 
+    def explore(self) -> Any:
+        """The widget explorer over the same log."""
+        from ..notebook._explore import explore
+
+        return explore(self.store_path)
+
     def save_chart(self, path: str) -> str:
         """Write the chart to ``.html`` (self-contained) or ``.png``/``.svg`` (vl-convert)."""
         self.chart().save(path)

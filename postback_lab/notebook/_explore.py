@@ -1,0 +1,205 @@
+"""The log explorer: ipywidgets filters over the DuckDB log, re-queried on every change.
+
+Imported lazily (``postback_lab.explore``) so the package never needs a notebook.
+"""
+
+from __future__ import annotations
+
+import html
+from datetime import datetime, time
+from typing import Any
+
+import polars as pl
+
+from ..store import LogStore, open_log
+from ._html import render
+
+PAGE = 25
+_FILTERS = ("rule", "host", "publisher_id", "offer_id", "outcome", "status_code")
+
+
+class Explorer:
+    """Filter controls, a KPI line, a chart and a paged table over ``postback_log``."""
+
+    def __init__(self, log: LogStore | str | Any = None) -> None:
+        import ipywidgets as w
+
+        self.store, self._owned = open_log(log)
+        self._w = w
+        options = self._options()
+        self.filters: dict[str, Any] = {
+            col: w.SelectMultiple(
+                options=options[col], description=col, rows=4, layout=w.Layout(width="220px")
+            )
+            for col in _FILTERS
+        }
+        self.since = w.DatePicker(description="since")
+        self.until = w.DatePicker(description="until")
+        self.text = w.Text(description="search", placeholder="text in URL or error")
+        self.page = w.BoundedIntText(
+            value=1, min=1, max=10**9, description="page", layout=w.Layout(width="160px")
+        )
+        self.kpi = w.HTML()
+        self.table = w.HTML()
+        self.chart = w.Output()
+        for control in (*self.filters.values(), self.since, self.until, self.text):
+            control.observe(self._changed, names="value")
+        self.page.observe(lambda _: self.refresh(chart=False), names="value")
+        self.widget = w.VBox(
+            [
+                w.HBox(list(self.filters.values())),
+                w.HBox([self.since, self.until, self.text, self.page]),
+                self.kpi,
+                self.chart,
+                self.table,
+            ]
+        )
+        self.refresh()
+
+    # -- queries -----------------------------------------------------------------
+    def _options(self) -> dict[str, list[Any]]:
+        out = {}
+        for col in _FILTERS:
+            values = self.store.sql(
+                f"SELECT DISTINCT {col} AS v FROM postback_log WHERE {col} IS NOT NULL ORDER BY 1"
+            )["v"].to_list()
+            out[col] = values
+        return out
+
+    def where(self) -> tuple[str, list[Any]]:
+        """The SQL condition and parameters of the current filter values."""
+        conds, params = ["outcome <> 'dry_run'"], []
+        for col, control in self.filters.items():
+            if control.value:
+                conds.append(f"{col} IN ({', '.join('?' for _ in control.value)})")
+                params.extend(control.value)
+        if self.since.value:
+            conds.append("fired_at >= ?")
+            params.append(datetime.combine(self.since.value, time.min))
+        if self.until.value:
+            conds.append("fired_at < ?")
+            params.append(datetime.combine(self.until.value, time.max))
+        if self.text.value.strip():
+            conds.append("(url ILIKE ? OR error ILIKE ?)")
+            params += [f"%{self.text.value.strip()}%"] * 2
+        return " AND ".join(conds), params
+
+    def kpis(self) -> dict[str, Any]:
+        cond, params = self.where()
+        row = self.store.sql(
+            f"""
+            SELECT count(*) AS attempts,
+                   count(*) FILTER (WHERE outcome = 'delivered') AS delivered,
+                   count(*) FILTER (WHERE outcome <> 'delivered') AS failed,
+                   quantile_cont(latency_ms, 0.95) AS p95
+            FROM postback_log WHERE {cond}""",
+            params,
+        ).row(0, named=True)
+        return row
+
+    def rows(self) -> pl.DataFrame:
+        cond, params = self.where()
+        offset = (self.page.value - 1) * PAGE
+        return self.store.sql(
+            f"""
+            SELECT fired_at, rule, transaction_id, host, status_code, outcome, latency_ms,
+                   error, url
+            FROM postback_log WHERE {cond} ORDER BY fired_at DESC, dispatch_id, attempt
+            LIMIT {PAGE} OFFSET {offset}""",
+            params,
+        )
+
+    def daily(self) -> pl.DataFrame:
+        cond, params = self.where()
+        return self.store.sql(
+            f"""
+            SELECT date_trunc('day', fired_at) AS day, count(*) AS attempts,
+                   count(*) FILTER (WHERE outcome <> 'delivered') AS failed
+            FROM postback_log WHERE {cond} GROUP BY 1 ORDER BY 1""",
+            params,
+        )
+
+    # -- view ----------------------------------------------------------------------
+    def kpi_text(self) -> str:
+        k = self.kpis()
+        n = k["attempts"]
+        rate = f"{k['delivered'] / n:.1%}" if n else "–"
+        p95 = f"{k['p95']:.0f} ms" if k["p95"] is not None else "–"
+        return f"{n:,} attempts · {rate} delivered · {k['failed']:,} failed · p95 {p95}"
+
+    def _changed(self, _: Any) -> None:
+        if self.page.value != 1:
+            self.page.value = 1  # triggers a table refresh
+        self.refresh()
+
+    def refresh(self, chart: bool = True) -> None:
+        self.kpi.value = f"<b>{html.escape(self.kpi_text())}</b>"
+        self.table.value = render(
+            "report.html.j2", title="", summary="", tables=[("Attempts", self.rows())]
+        )
+        if chart:
+            self.chart.clear_output(wait=True)
+            with self.chart:
+                from IPython.display import display
+
+                display(self._chart())
+
+    def _chart(self) -> Any:
+        import altair as alt
+
+        data = self.daily().with_columns(
+            pl.col("day").dt.replace_time_zone(None),
+            (pl.col("failed") / pl.col("attempts")).alias("failure_rate"),
+        )
+        return (
+            alt.Chart(data)
+            .mark_bar()
+            .encode(
+                x=alt.X("day:T"),
+                y=alt.Y("failure_rate:Q", axis=alt.Axis(format="%")),
+                tooltip=["day:T", "attempts:Q", "failed:Q"],
+            )
+            .properties(width=520, height=160, title="Attempt failure rate per day")
+        )
+
+    def selection_plan(self, plan: Any = None) -> Any:
+        """The undelivered dispatches matching the filters, as a Plan to resend: rows of
+        ``plan`` when given (exact, with bodies), else rebuilt from the log (GET only)."""
+        from ..plan import Plan, read_plan
+        from ..plan._build import PLAN_SCHEMA
+
+        cond, params = self.where()
+        ids = self.store.sql(
+            f"""
+            SELECT dispatch_id FROM postback_log WHERE {cond} AND dispatch_id IS NOT NULL
+            EXCEPT SELECT dispatch_id FROM postback_log WHERE outcome = 'delivered'""",
+            params,
+        )["dispatch_id"]
+        if plan is not None:
+            p = plan if isinstance(plan, Plan) else read_plan(plan)
+            return p.filter(pl.col("dispatch_id").is_in(ids.implode()))
+        rows = self.store.sql(
+            """
+            SELECT DISTINCT ON (dispatch_id) dispatch_id, rule, transaction_id,
+                   NULL AS event_type, status, offer_id, publisher_id, method, url,
+                   NULL AS body, host, due_at, NULL AS headers, NULL AS timeout_s,
+                   due_at AS occurred_at
+            FROM postback_log SEMI JOIN ids USING (dispatch_id)
+            WHERE method = 'GET' ORDER BY dispatch_id, fired_at DESC""",
+            ids=pl.DataFrame({"dispatch_id": ids}),
+        )
+        return read_plan(rows.cast(PLAN_SCHEMA))  # type: ignore[arg-type]
+
+    def close(self) -> None:
+        if self._owned:
+            self.store.close()
+
+    def _ipython_display_(self) -> None:
+        from IPython.display import display
+
+        display(self.widget)
+
+
+def explore(log: Any = None) -> Explorer:
+    """An interactive explorer of the attempt log (a LogStore or a DuckDB path)."""
+    return Explorer(log)

@@ -1,0 +1,144 @@
+"""Drive the explorer programmatically: set widget values, check the re-queried results."""
+
+from __future__ import annotations
+
+import sys
+from datetime import UTC, date, datetime, timedelta
+
+import polars as pl
+import pytest
+
+from postback_lab import LogStore, build_plan, read_rules
+from postback_lab.plan._build import PLAN_SCHEMA
+
+T0 = datetime(2024, 1, 1, tzinfo=UTC)
+
+
+@pytest.fixture
+def log(tmp_path):
+    rows = []
+    for i in range(10):
+        rows.append(
+            {
+                "dispatch_id": f"d{i}",
+                "run_id": "r",
+                "attempt": 1,
+                "rule": "sales" if i < 6 else "leads",
+                "transaction_id": f"t{i}",
+                "offer_id": "1",
+                "publisher_id": "7" if i % 2 else "12",
+                "method": "GET",
+                "url": f"https://p.example/?t=t{i}",
+                "host": "p.example",
+                "status": "approved",
+                "due_at": T0,
+                "fired_at": T0 + timedelta(days=i // 5),
+                "latency_ms": float(10 * i),
+                "status_code": 500 if i in (2, 7) else 200,
+                "outcome": "failed" if i in (2, 7) else "delivered",
+                "error": "HTTP 500 boom" if i in (2, 7) else None,
+                "source": "sent",
+            }
+        )
+    db = tmp_path / "log.duckdb"
+    with LogStore(db) as s:
+        s.append(rows)
+    return db
+
+
+def test_widgets_are_imported_lazily():
+
+    code = "import postback_lab, sys; print('ipywidgets' in sys.modules)"
+    import subprocess
+
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.stdout.strip() == "False"
+
+
+def test_filters_requery_kpis_and_table(log):
+    from postback_lab import explore
+
+    ex = explore(log)
+    assert ex.kpi_text() == "10 attempts · 80.0% delivered · 2 failed · p95 85 ms"
+    ex.filters["rule"].value = ("sales",)
+    assert ex.kpi_text() == "6 attempts · 83.3% delivered · 1 failed · p95 48 ms"
+    assert "6 attempts" in ex.kpi.value
+    ex.filters["outcome"].value = ("failed",)
+    assert ex.rows()["transaction_id"].to_list() == ["t2"]
+    ex.filters["outcome"].value = ()
+    ex.filters["rule"].value = ()
+    ex.text.value = "boom"
+    assert ex.kpi_text() == "2 attempts · 0.0% delivered · 2 failed · p95 68 ms"
+    ex.text.value = ""
+    ex.since.value = date(2024, 1, 2)
+    assert ex.rows()["transaction_id"].sort().to_list() == ["t5", "t6", "t7", "t8", "t9"]
+    ex.since.value = None
+    assert ex.daily()["attempts"].to_list() == [5, 5]
+    ex.close()
+
+
+def test_paging(log):
+    from postback_lab.notebook import _explore
+
+    ex = _explore.Explorer(log)
+    old = _explore.PAGE
+    _explore.PAGE = 4
+    try:
+        ex.page.value = 3
+        assert ex.rows().height == 2
+        ex.filters["publisher_id"].value = ("7",)
+        assert ex.page.value == 1 and ex.rows().height == 4
+    finally:
+        _explore.PAGE = old
+        ex.close()
+
+
+def test_selection_plan_hands_failed_rows_to_a_resend(log):
+    from postback_lab import explore
+
+    ex = explore(log)
+    ex.filters["outcome"].value = ("failed",)
+    plan = ex.selection_plan()
+    assert sorted(plan.frame["dispatch_id"]) == ["d2", "d7"]
+    assert plan.frame.schema == PLAN_SCHEMA
+    ex.close()
+
+
+def test_selection_from_a_plan_keeps_its_rows(tmp_path):
+    from postback_lab import explore
+
+    events = pl.DataFrame(
+        {"transaction_id": ["a", "b"], "status": "approved", "occurred_at": "2024-01-01"}
+    )
+    plan = build_plan(
+        events, read_rules([{"name": "r", "url": "https://h.example/?t={transaction_id}"}])
+    )
+    row = plan.frame.filter(pl.col("transaction_id") == "a").row(0, named=True)
+    db = tmp_path / "log.duckdb"
+    with LogStore(db) as s:
+        s.append(
+            [
+                {
+                    **{
+                        k: row[k]
+                        for k in (
+                            "dispatch_id",
+                            "rule",
+                            "transaction_id",
+                            "url",
+                            "host",
+                            "due_at",
+                            "status",
+                            "method",
+                        )
+                    },
+                    "run_id": "r",
+                    "attempt": 1,
+                    "fired_at": T0,
+                    "outcome": "timeout",
+                }
+            ]
+        )
+    ex = explore(db)
+    assert ex.selection_plan(plan).frame["transaction_id"].to_list() == ["a"]
+    ex.close()
