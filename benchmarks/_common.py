@@ -13,11 +13,14 @@ HERE = Path(__file__).resolve().parent
 def measure(script: str, *args: str) -> dict:
     """Run ``python script args`` in a child; it prints one JSON line of figures, to which
     the child's peak RSS (MiB) is added."""
+    # VmHWM, not ru_maxrss: Linux carries ru_maxrss across exec, so a child would report
+    # its parent's peak (e.g. the data generation) as its own
     code = (
-        "import json, resource, runpy, sys;"
+        "import json, re, runpy, sys;"
         f"sys.argv = [{script!r}, *{list(args)!r}];"
         "out = runpy.run_path(sys.argv[0], run_name='__step__')['main']();"
-        "out['peak_rss_mib'] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024;"
+        "hwm = re.search(r'VmHWM:\\s+(\\d+)', open('/proc/self/status').read()).group(1);"
+        "out['peak_rss_mib'] = int(hwm) / 1024;"
         "print('RESULT ' + json.dumps(out))"
     )
     proc = subprocess.run(

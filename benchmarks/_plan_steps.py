@@ -20,13 +20,13 @@ def rules(n: int = 50):
     out = []
     for i in range(n):
         kind = i % 4
-        pubs = [PUBLISHERS[i % len(PUBLISHERS)], PUBLISHERS[(i + 1) % len(PUBLISHERS)]]
+        pubs = [PUBLISHERS[i % len(PUBLISHERS)]]
         base = BASE.format(n=i % 10)
         if kind == 0:
             out.append(
                 {
                     "name": f"r{i}",
-                    "publishers": pubs,
+                    "publishers": [*pubs, PUBLISHERS[(i + 1) % len(PUBLISHERS)]],
                     "fire_on": "approved",
                     "goals": ["sale"],
                     "delay": "2m",

@@ -71,7 +71,7 @@ def cmd_backfill(a: argparse.Namespace) -> int:
     from .audit import backfill_sync
 
     rules = read_rules(a.rules)
-    events = read_events(a.events)
+    events = read_events(a.events, encoding=a.encoding)
     _warn_quarantine(events)
     result = backfill_sync(
         events,
@@ -84,6 +84,8 @@ def cmd_backfill(a: argparse.Namespace) -> int:
         per_host=a.per_host,
         rate=a.rate,
         progress=not a.no_progress,
+        allow_hosts=a.allow_hosts,
+        deny_private=a.deny_private,
     )
     print(result)
     return 1 if result.has_failures else 0
@@ -163,6 +165,8 @@ def cmd_send(a: argparse.Namespace) -> int:
         ignore_due=a.ignore_due,
         max_duration=_seconds(a.retry_for),
         progress=not a.no_progress,
+        allow_hosts=a.allow_hosts,
+        deny_private=a.deny_private,
     )
     print(result)
     return 1 if result.has_failures else 0

@@ -26,7 +26,7 @@ def cmd_plan(a: argparse.Namespace) -> int:
     from .rules import read_rules
 
     rules = read_rules(a.rules)
-    events = read_events(a.events)
+    events = read_events(a.events, encoding=a.encoding)
     if events.quarantine.height:
         print(
             f"warning: {events.quarantine.height:,} event rows quarantined "
@@ -88,6 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--rules", required=True, help="postbacks.yaml")
     s.add_argument("-o", "--output", type=Path, help="write the plan as Parquet")
     s.add_argument("--explain", action="store_true", help="why events did not fire, per rule")
+    s.add_argument("--encoding", default="utf-8", help="text encoding of CSV events (utf-8)")
     s.set_defaults(func=cmd_plan)
 
     s = sub.add_parser("send", help="fire a plan, logging every attempt")
@@ -109,6 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="retry only within this time (10m); later retries are left to a backfill",
     )
     s.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _guards(s)
     s.set_defaults(func=_lazy("send", "cmd_send"))
 
     s = sub.add_parser("backfill", help="plan, reconcile with the log, send only what is missing")
@@ -122,6 +124,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--per-host", type=int, default=8)
     s.add_argument("--rate", type=float, default=None)
     s.add_argument("--no-progress", action="store_true", help="no progress bar")
+    s.add_argument("--encoding", default="utf-8", help="text encoding of CSV events (utf-8)")
+    _guards(s)
     s.set_defaults(func=_lazy("backfill", "cmd_backfill"))
 
     s = sub.add_parser("audit", help="delivery failure rates from the log")
@@ -152,6 +156,21 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--base-url", default="http://127.0.0.1:8765")
     s.set_defaults(func=cmd_sample)
     return p
+
+
+def _guards(s: argparse.ArgumentParser) -> None:
+    s.add_argument(
+        "--allow-host",
+        action="append",
+        dest="allow_hosts",
+        metavar="HOST",
+        help="only send to these hosts (repeatable; *.example.com works)",
+    )
+    s.add_argument(
+        "--deny-private",
+        action="store_true",
+        help="refuse hosts that resolve to private, loopback or link-local addresses",
+    )
 
 
 def _db(s: argparse.ArgumentParser) -> None:

@@ -64,6 +64,9 @@ class _Source:
 
     label: str
     lazy: pl.LazyFrame
+    path: Path | None = None  # a CSV file, which the careful parser can re-read
+    sep: str = ","
+    rejected: pl.DataFrame | None = None  # rows the careful parser could not split
 
 
 def read_events(
@@ -71,12 +74,14 @@ def read_events(
     *,
     columns: Mapping[str, str] | None = None,
     event_type: str | None = None,
+    encoding: str = "utf-8",
 ) -> Events:
     """Read events from files (CSV, Parquet, NDJSON; globs and lists), a DuckDB table
     (``duckdb:path.duckdb::table``) or a Polars/pandas/Arrow frame.
 
     ``columns`` maps source columns to canonical ones (either direction) and wins over the
-    automatic aliases; ``event_type`` sets the type of every row. Rows that cannot be
+    automatic aliases; ``event_type`` sets the type of every row; ``encoding`` is the text
+    encoding of CSV files (UTF-8, with or without BOM, by default). Rows that cannot be
     read are returned in ``quarantine`` with their file, line and reason, never dropped.
     """
     if event_type is not None:
@@ -88,7 +93,7 @@ def read_events(
         event_type = et
     frames, quarantines = [], []
     for src in _sources(source):
-        good, bad = _read_one(src, columns or {}, event_type)
+        good, bad = _read_one(src, columns or {}, event_type, encoding)
         frames.append(good)
         quarantines.append(bad)
     if not frames:
@@ -150,7 +155,9 @@ def _file_source(path: Path) -> _Source:
             f"{path}: unknown file type {suffix or '(none)'!r}; use .csv, .tsv, .parquet, "
             ".ndjson or .jsonl, or pass a frame"
         )
-    return _Source(str(path), lazy)
+    return _Source(
+        str(path), lazy, path if suffix in _CSV else None, "\t" if suffix == ".tsv" else ","
+    )
 
 
 def _duckdb_source(text: str) -> _Source:
@@ -235,7 +242,73 @@ def resolve_columns(label: str, found: list[str], explicit: Mapping[str, str]) -
     return mapping
 
 
+def _careful_csv(src: _Source, encoding: str) -> _Source:
+    """Re-read a CSV the fast parser rejected (ragged rows, stray quotes, another encoding)
+    with Python's csv module: rows with the wrong number of fields are quarantined with
+    their line, the rest go on as text."""
+    import csv
+    import io
+    import json
+
+    assert src.path is not None
+    try:
+        text = src.path.read_bytes().decode(encoding)
+    except UnicodeDecodeError as exc:
+        line = src.path.read_bytes()[: exc.start].count(b"\n") + 1
+        raise EventsError(
+            f"{src.label}: line {line} is not valid {encoding} "
+            f"(byte 0x{exc.object[exc.start]:02x});"
+            " pass the file's encoding, e.g. encoding='latin-1' (CLI: --encoding latin-1)"
+        ) from None
+    except LookupError:
+        raise EventsError(f"{src.label}: unknown encoding {encoding!r}") from None
+    reader = csv.reader(io.StringIO(text.removeprefix("\ufeff"), newline=""), delimiter=src.sep)
+    try:
+        header = next(reader)
+    except StopIteration:
+        raise EventsError(f"{src.label}: the file is empty") from None
+    good: list[list[str]] = []
+    lines: list[int] = []
+    bad: list[tuple[int, str, str]] = []
+    start = reader.line_num + 1
+    for record in reader:
+        if record and len(record) != len(header):
+            bad.append(
+                (
+                    start,
+                    f"ragged row: {len(record)} fields, the header has {len(header)}",
+                    json.dumps(record, ensure_ascii=False),
+                )
+            )
+        elif record:
+            good.append(record)
+            lines.append(start)
+        start = reader.line_num + 1
+    frame = pl.DataFrame(good, schema=dict.fromkeys(header, pl.String()), orient="row")
+    frame = frame.with_columns(pl.Series(_LINE, lines, dtype=pl.UInt32)).select(_LINE, *header)
+    rejected = pl.DataFrame(
+        [(src.label, line, why, raw) for line, why, raw in bad],
+        schema=QUARANTINE_SCHEMA,
+        orient="row",
+    )
+    return _Source(src.label, frame.lazy(), None, src.sep, rejected)
+
+
 def _read_one(
+    src: _Source, explicit: Mapping[str, str], event_type: str | None, encoding: str = "utf-8"
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    if src.path is not None and encoding.lower().replace("_", "-") not in ("utf-8", "utf8"):
+        src = _careful_csv(src, encoding)
+    try:
+        good, bad = _normalise(src, explicit, event_type)
+    except EventsError:
+        if src.path is None:
+            raise
+        good, bad = _normalise(_careful_csv(src, encoding), explicit, event_type)
+    return good, bad
+
+
+def _normalise(
     src: _Source, explicit: Mapping[str, str], event_type: str | None
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     try:
@@ -292,24 +365,22 @@ def _read_one(
         raise EventsError(f"{src.label}: cannot read ({_first_line(exc)})") from exc
 
     bad_mask = frame[_REASON].is_not_null()
+    rejected = src.rejected if src.rejected is not None else pl.DataFrame(schema=QUARANTINE_SCHEMA)
     if not bad_mask.any():
-        return frame.drop(_LINE, _REASON), pl.DataFrame(schema=QUARANTINE_SCHEMA)
+        return frame.drop(_LINE, _REASON), rejected
     bad = frame.filter(bad_mask).select(_LINE, _REASON)
     raw = (
         src.lazy.join(bad.lazy(), on=_LINE, how="semi")
         .select(_LINE, pl.struct(pl.all().exclude(_LINE)).struct.json_encode().alias("raw"))
         .collect()
     )
-    quarantine = (
-        bad.join(raw, on=_LINE, how="left")
-        .select(
-            pl.lit(src.label).alias("source"),
-            pl.col(_LINE).cast(pl.Int64).alias("line"),
-            pl.col(_REASON).alias("reason"),
-            "raw",
-        )
-        .sort("line")
+    quarantine = bad.join(raw, on=_LINE, how="left").select(
+        pl.lit(src.label).alias("source"),
+        pl.col(_LINE).cast(pl.Int64).alias("line"),
+        pl.col(_REASON).alias("reason"),
+        "raw",
     )
+    quarantine = pl.concat([rejected, quarantine]).sort("line")
     return frame.filter(~bad_mask).drop(_LINE, _REASON), quarantine
 
 
@@ -330,6 +401,21 @@ def _reason(mapping: dict[str, str], event_type: str | None) -> pl.Expr:
             pl.format("bad timestamp {}", _quoted(raw("occurred_at"))),
         ),
     ]
+    for col in (
+        "transaction_id",
+        "offer_id",
+        "publisher_id",
+        "click_id",
+        "external_transaction_id",
+        *[f"sub{n}" for n in range(1, 6)],
+    ):
+        if col in mapping:  # a NUL byte in an id is corruption, not data
+            checks.append(
+                (
+                    pl.col(col).str.contains("\x00", literal=True).fill_null(False),
+                    pl.lit(f"NUL byte in {col}"),
+                )
+            )
     if event_type is None and "event_type" in mapping:
         checks.append(
             (

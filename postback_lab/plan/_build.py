@@ -41,6 +41,7 @@ PLAN_SCHEMA: dict[str, pl.DataType] = {
     "occurred_at": pl.Datetime("us", "UTC"),
 }
 CONTRACT_COLUMNS = tuple(list(PLAN_SCHEMA)[:12])
+CHUNK = 8  # rules evaluated together
 
 
 def as_events(events: Any) -> Events:
@@ -209,23 +210,27 @@ def build_frame(events: Events, rules: RuleSet) -> tuple[pl.DataFrame, dict[str,
             *[pl.col(f"__t_{c}") for c in r.body_columns],
         )
         queries.append(out)
-    results = pl.collect_all(queries) if queries else []
-
     parts: list[pl.DataFrame] = []
     body_errors: dict[str, int] = {}
-    for r, out in zip(enabled, results, strict=True):
-        if out.height == 0:
-            continue
-        if r.body is not None:
-            body, ok = _bodies(r, out)
-            out = out.with_columns(body).filter(ok)
-            if (bad := int((~ok).sum())) > 0:
-                body_errors[r.name] = bad
-        parts.append(out.select(list(PLAN_SCHEMA)[1:]))
+    # rules are evaluated CHUNK at a time (in parallel within a chunk) and each chunk gets
+    # its ids at once, so the transient memory is one chunk's, not the whole plan's
+    for start in range(0, len(queries), CHUNK):
+        chunk_rules = enabled[start : start + CHUNK]
+        done = []
+        for r, out in zip(chunk_rules, pl.collect_all(queries[start : start + CHUNK]), strict=True):
+            if out.height == 0:
+                continue
+            if r.body is not None:
+                body, ok = _bodies(r, out)
+                out = out.with_columns(body).filter(ok)
+                if (bad := int((~ok).sum())) > 0:
+                    body_errors[r.name] = bad
+            done.append(out.select(list(PLAN_SCHEMA)[1:]))
+        if done:
+            parts.append(with_dispatch_ids(pl.concat(done, how="vertical", rechunk=False)))
     if not parts:
         return empty_plan_frame(), body_errors
-    plan = pl.concat(parts, how="vertical", rechunk=False)
-    return with_dispatch_ids(plan), body_errors
+    return pl.concat(parts, how="vertical", rechunk=False), body_errors
 
 
 def dispatch_ids(frame: pl.DataFrame) -> pl.Series:

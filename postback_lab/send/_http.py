@@ -35,9 +35,20 @@ class Outcome:
         return code is not None and (code in (408, 429) or code >= 500)
 
 
-def make_client(per_host: int, transport: Any = None) -> httpx.AsyncClient:
-    """A client for one host: a small pool (httpcore scans its whole pool per request)."""
+ENGINES = ("httpx", "aiohttp")
+
+
+def make_client(per_host: int, transport: Any = None, engine: str = "httpx") -> httpx.AsyncClient:
+    """A client for one host: a small pool (httpcore scans its whole pool per request).
+
+    ``engine="aiohttp"`` keeps the httpx API over aiohttp's connection handling (the
+    ``httpx-aiohttp`` transport, an optional extra).
+    """
     limits = httpx.Limits(max_connections=per_host, max_keepalive_connections=per_host)
+    if transport is None and engine == "aiohttp":
+        from httpx_aiohttp import AiohttpTransport
+
+        transport = AiohttpTransport(limits=limits, trust_env=False)
     return httpx.AsyncClient(
         limits=limits,
         follow_redirects=False,

@@ -8,6 +8,7 @@ every attempt is a log row; cancellation logs what was in flight and re-raises.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import heapq
 import itertools
 import json
@@ -24,6 +25,7 @@ from .._errors import InputError
 from ..plan import Plan, read_plan
 from ..rules._template import env_names, resolve_env
 from ..store import LogStore, open_log
+from ._guard import check_allowlist, mask, private_reason
 from ._http import Outcome, fetch, make_client
 from ._limits import Clock, TokenBucket
 from ._result import SendResult
@@ -159,6 +161,9 @@ class _Run:
         self.rate = rate
         self.dry_run = dry_run
         self.transport = transport
+        self.engine = "httpx"
+        self.secrets: dict[str, str] = {}
+        self.deny_private = False
         self.environ = environ
         self.deadline = deadline
         self.bar = bar
@@ -192,7 +197,7 @@ async def _host_loop(
     run: _Run, host: str, frame: pl.DataFrame, dues: pl.Series, last: dict[str, int]
 ) -> None:
     """Fire one host's items in due order, at most ``per_host`` at once."""
-    client = None if run.dry_run else make_client(run.per_host, run.transport)
+    client = None if run.dry_run else make_client(run.per_host, run.transport, run.engine)
     bucket = TokenBucket(run.rate, run.clock) if run.rate else None
     stats = run.host_stats.setdefault(host, Counter())
     fresh = zip(_rows(frame), dues, strict=True)
@@ -240,8 +245,17 @@ async def _host_loop(
                 _final(run, item, o)
             wake.set()
 
+    blocked = await private_reason(host) if run.deny_private and not run.dry_run else None
     try:
         head = next_fresh()
+        while blocked is not None and head is not None:  # fail, unsent, every item
+            o = Outcome("failed", None, None, blocked, None)
+            run.attempts += 1
+            run.by_outcome["failed"] += 1
+            stats["failed"] += 1
+            run.writer.add(head, run.clock.now(), o)
+            _final(run, head, o)
+            head = next_fresh()
         while head is not None or heap or running:
             if head is None and not heap:
                 wake.clear()
@@ -322,10 +336,16 @@ async def _fire(run: _Run, client: Any, item: _Item) -> Outcome:
             if body.lstrip().startswith(("{", "["))
             else "text/plain; charset=utf-8"
         )
-    return await fetch(client, item.get("method"), url, headers, body, item.get("timeout_s"))
+    o = await fetch(client, item.get("method"), url, headers, body, item.get("timeout_s"))
+    if run.secrets and (o.error or o.response_body):  # partners echo requests back
+        o = dataclasses.replace(
+            o, error=mask(o.error, run.secrets), response_body=mask(o.response_body, run.secrets)
+        )
+    return o
 
 
-def _check_env(frame: pl.DataFrame, environ: dict[str, str] | None) -> None:
+def _check_env(frame: pl.DataFrame, environ: dict[str, str] | None) -> dict[str, str]:
+    """The secrets the plan needs ({env:NAME} -> value); an InputError if one is unset."""
     import os
 
     env = os.environ if environ is None else environ
@@ -339,6 +359,7 @@ def _check_env(frame: pl.DataFrame, environ: dict[str, str] | None) -> None:
             f"the plan needs the environment variable(s) {', '.join(missing)} "
             "({env:...} macros); set them and run again"
         )
+    return {n: env[n] for n in names}
 
 
 async def send(
@@ -358,6 +379,9 @@ async def send(
     transport: Any = None,
     environ: dict[str, str] | None = None,
     kind: str = "send",
+    engine: str = "httpx",
+    allow_hosts: list[str] | None = None,
+    deny_private: bool = False,
 ) -> SendResult:
     """Fire ``plan`` and log every attempt to ``log`` (a LogStore or DuckDB path).
 
@@ -365,6 +389,9 @@ async def send(
     ``ignore_due``; ``speed=60`` replays the plan's timeline 60x faster from now;
     ``max_duration`` drops retries that would fall after it (they stay failed for a later
     backfill). ``dry_run`` renders and logs ``dry_run`` rows without opening a socket.
+    ``allow_hosts`` (patterns like ``*.example.com``) refuses a plan with other hosts;
+    ``deny_private`` fails, unsent, every host that resolves to a private, loopback,
+    link-local or metadata address.
     """
     p = plan if isinstance(plan, Plan) else read_plan(plan)
     if concurrency < 1 or per_host < 1 or (rate is not None and rate <= 0):
@@ -389,6 +416,9 @@ async def send(
             transport=transport,
             environ=environ,
             kind=kind,
+            engine=engine,
+            allow_hosts=allow_hosts,
+            deny_private=deny_private,
         )
     finally:
         if owned:
@@ -412,6 +442,9 @@ async def _send(
     transport: Any,
     environ: dict[str, str] | None,
     kind: str,
+    engine: str,
+    allow_hosts: list[str] | None,
+    deny_private: bool,
 ) -> SendResult:
     started = time.perf_counter()
     store.recover_inflight()
@@ -419,8 +452,8 @@ async def _send(
     planned = frame.height
     delivered = store.delivered_ids(frame["dispatch_id"])
     todo = frame.filter(~pl.col("dispatch_id").is_in(list(delivered))) if delivered else frame
-    if not dry_run:
-        _check_env(todo, environ)
+    secrets = _check_env(todo, environ) if not dry_run else {}
+    check_allowlist(todo["host"].unique().to_list(), allow_hosts)
     last = store.last_attempts(todo["dispatch_id"]) if todo.height else {}
     run_id = store.start_run("dry_run" if dry_run else kind, planned, planned - todo.height)
     writer = _LogWriter(store, run_id, dry_run)
@@ -442,6 +475,9 @@ async def _send(
         deadline=deadline,
         bar=bar,
     )
+    run.engine = engine
+    run.secrets = secrets
+    run.deny_private = deny_private
 
     loops = []
     for (host,), part in todo.sort("due_at", maintain_order=True).group_by(

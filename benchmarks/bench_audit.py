@@ -1,0 +1,130 @@
+"""Benchmark: audit and reconcile over a 10M-row log (default), against a plain DuckDB
+GROUP BY of the same log in the same run.
+
+    python benchmarks/bench_audit.py [--rows 10000000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import polars as pl
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks._common import table
+
+
+def build_log(db: Path, n: int) -> pl.DataFrame:
+    """A log of ``n`` attempts over ~0.9n dispatches (10% retried), 60 days, 6 publishers;
+    returns the matching plan frame (plus 5% never attempted)."""
+    from postback_lab import LogStore
+    from postback_lab.plan._build import PLAN_SCHEMA, with_dispatch_ids
+
+    d = int(n / 1.1)
+    start = datetime(2026, 9, 1, tzinfo=UTC)
+    i = pl.col("i")
+    step = max(1, int(60 * 86400 * 1e6 / d))
+    plan = pl.DataFrame({"i": pl.int_range(d, eager=True)}).select(
+        pl.format("rule{}", i % 50).alias("rule"),
+        pl.format("T{}", i).alias("transaction_id"),
+        pl.lit("conversion").alias("event_type"),
+        pl.lit("approved").alias("status"),
+        (i % 5).cast(pl.String).alias("offer_id"),
+        (i % 6).cast(pl.String).alias("publisher_id"),
+        pl.lit("GET").alias("method"),
+        pl.format("https://p{}.example/pb?t={}", i % 10, i).alias("url"),
+        pl.lit(None, dtype=pl.String).alias("body"),
+        pl.format("p{}.example", i % 10).alias("host"),
+        (pl.lit(start) + pl.duration(microseconds=i * step)).alias("due_at"),
+        pl.lit(None, dtype=pl.String).alias("headers"),
+        pl.lit(None, dtype=pl.Float64).alias("timeout_s"),
+    )
+    plan = plan.with_columns(pl.col("due_at").alias("occurred_at")).cast(
+        {k: v for k, v in PLAN_SCHEMA.items() if k != "dispatch_id"}
+    )
+    plan = with_dispatch_ids(plan)
+    attempted = plan.head(int(d * 0.95))
+    first = attempted.select(
+        "dispatch_id",
+        "rule",
+        "transaction_id",
+        "offer_id",
+        "publisher_id",
+        "method",
+        "url",
+        "host",
+        "due_at",
+        "status",
+        pl.col("due_at").alias("fired_at"),
+        pl.lit(1, dtype=pl.Int32).alias("attempt"),
+        (pl.int_range(pl.len()) % 10 == 0).alias("fail"),
+    )
+    retry = first.filter("fail").with_columns(
+        pl.lit(2, dtype=pl.Int32).alias("attempt"), pl.lit(False).alias("fail")
+    )
+    log = (
+        pl.concat([first, retry])
+        .with_columns(
+            pl.lit("r").alias("run_id"),
+            pl.when("fail").then(500).otherwise(200).cast(pl.Int32).alias("status_code"),
+            pl.when("fail").then(pl.lit("failed")).otherwise(pl.lit("delivered")).alias("outcome"),
+            pl.when("fail").then(pl.lit("HTTP 500")).alias("error"),
+            (pl.int_range(pl.len()) % 97).cast(pl.Float64).alias("latency_ms"),
+            pl.lit("sent").alias("source"),
+        )
+        .drop("fail")
+    )
+    with LogStore(db) as s:
+        s.append(log)
+    return plan
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--rows", type=int, default=10_000_000)
+    a = ap.parse_args()
+    from postback_lab import LogStore
+    from postback_lab.audit import audit
+    from postback_lab.audit._reconcile import reconcile_frames
+
+    db = Path(tempfile.mkdtemp()) / "bench.duckdb"
+    t = time.perf_counter()
+    plan = build_log(db, a.rows)
+    setup = time.perf_counter() - t
+    rows = [("step", "seconds", "ratio")]
+    with LogStore(db, read_only=True) as s:
+        n = s.count()
+        t = time.perf_counter()
+        s.sql(
+            "SELECT publisher_id, date_trunc('day', fired_at), count(*), "
+            "count(*) FILTER (WHERE outcome <> 'delivered') FROM postback_log GROUP BY 1, 2"
+        )
+        bare = time.perf_counter() - t
+        t = time.perf_counter()
+        report = audit(s, by=["publisher_id", "day"])
+        ours = time.perf_counter() - t
+        t = time.perf_counter()
+        attempts = s.attempts("outcome <> 'dry_run'")
+        load = time.perf_counter() - t
+        t = time.perf_counter()
+        rec = reconcile_frames(plan, attempts)
+        rec_s = time.perf_counter() - t
+    rows += [
+        ("DuckDB GROUP BY publisher, day (baseline)", f"{bare:.2f}", "1.00x"),
+        ("audit(by=publisher_id, day)", f"{ours:.2f}", f"{ours / bare:.2f}x"),
+        ("load the log into Polars", f"{load:.2f}", ""),
+        (f"reconcile {plan.height:,}-row plan", f"{rec_s:.2f}", ""),
+    ]
+    print(f"{n:,} log rows, {report.frame.height:,} groups (built in {setup:.1f}s)")
+    print(table(rows))
+    print(rec.summary())
+
+
+if __name__ == "__main__":
+    main()
