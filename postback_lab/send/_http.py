@@ -38,11 +38,12 @@ class Outcome:
 ENGINES = ("httpx", "aiohttp")
 
 
-def make_client(per_host: int, transport: Any = None, engine: str = "httpx") -> httpx.AsyncClient:
-    """A client for one host: a small pool (httpcore scans its whole pool per request).
+def make_client(per_host: int, transport: Any = None, engine: str = "aiohttp") -> httpx.AsyncClient:
+    """A client for one host, with a small pool.
 
-    ``engine="aiohttp"`` keeps the httpx API over aiohttp's connection handling (the
-    ``httpx-aiohttp`` transport, an optional extra).
+    ``engine="aiohttp"`` (default) keeps the httpx API over aiohttp's connections (the
+    ``httpx-aiohttp`` transport: 2.3x the requests per second of httpcore here, see
+    benchmarks/bench_send.py); ``engine="httpx"`` uses httpx's own pool.
     """
     limits = httpx.Limits(max_connections=per_host, max_keepalive_connections=per_host)
     if transport is None and engine == "aiohttp":
@@ -90,6 +91,8 @@ async def fetch(
                 err = f"HTTP {code} {resp.reason_phrase}".strip()
             return Outcome("failed", code, latency, err, text, resp.headers.get("retry-after"))
     except httpx.TimeoutException as exc:
+        if _not_really_a_timeout(exc):
+            return Outcome("connection_error", None, _ms(start), _describe(exc), None)
         return Outcome(
             "timeout", None, _ms(start), f"{type(exc).__name__}: no answer within {total:g}s", None
         )
@@ -101,6 +104,22 @@ async def fetch(
             f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__,
             None,
         )
+
+
+def _not_really_a_timeout(exc: BaseException) -> bool:
+    """httpx-aiohttp maps every aiohttp connection error (a reset, a server that hung up)
+    to ``ConnectTimeout``; its cause tells the two apart."""
+    cause = exc.__cause__
+    return (
+        cause is not None
+        and not isinstance(cause, TimeoutError)
+        and "Timeout" not in type(cause).__name__
+    )
+
+
+def _describe(exc: BaseException) -> str:
+    cause = exc.__cause__ or exc
+    return f"{type(cause).__name__}: {cause}" if str(cause) else type(cause).__name__
 
 
 def _ms(start: float) -> float:

@@ -379,7 +379,7 @@ async def send(
     transport: Any = None,
     environ: dict[str, str] | None = None,
     kind: str = "send",
-    engine: str = "httpx",
+    engine: str = "aiohttp",
     allow_hosts: list[str] | None = None,
     deny_private: bool = False,
 ) -> SendResult:

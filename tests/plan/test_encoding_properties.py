@@ -19,7 +19,11 @@ RULES = read_rules(
         }
     ]
 )
-text = st.text(st.characters(codec="utf-8", exclude_categories=["Cs"], exclude_characters="\x00"), min_size=1, max_size=40)
+text = st.text(
+    st.characters(codec="utf-8", exclude_categories=["Cs"], exclude_characters="\x00"),
+    min_size=1,
+    max_size=40,
+)
 
 
 @settings(max_examples=150, deadline=None)

@@ -143,3 +143,42 @@ def test_dry_run_opens_no_socket(receiver, db):
     assert receiver.received() == []
     assert attempts(db)["outcome"].to_list() == ["dry_run", "dry_run"]
     assert result.dry_run == 2 and not result.has_failures
+
+
+def test_both_engines_classify_every_fault_the_same(receiver, tmp_path):
+    from postback_lab.send._http import ENGINES
+
+    answers = {
+        "ok": "200",
+        "hang": "hang",
+        "reset": "reset",
+        "moved": "308",
+        "gone": "404",
+        "busy": "503",
+        "big": "big",
+    }
+    for path, answer in answers.items():
+        receiver.set_script(f"/{path}", [answer])
+    seen = {}
+    for engine in ENGINES:
+        plan = make_plan(
+            [f"{receiver.url}/{p}?e={engine}" for p in answers], timeout_s=0.5, rule=engine
+        )
+        db = tmp_path / f"{engine}.duckdb"
+        send_sync(plan, db, retry=Retry.none(), progress=False, engine=engine)
+        rows = attempts(db).with_columns(pl.col("url").str.extract(r"/(\w+)\?").alias("p"))
+        seen[engine] = sorted(
+            rows.select(
+                "p", "outcome", "status_code", pl.col("response_body").str.len_chars()
+            ).rows()
+        )
+    assert seen["httpx"] == seen["aiohttp"]
+    assert seen["httpx"] == [
+        ("big", "delivered", 200, 1024),
+        ("busy", "failed", 503, 19),
+        ("gone", "failed", 404, 9),
+        ("hang", "timeout", None, None),
+        ("moved", "failed", 308, 18),
+        ("ok", "delivered", 200, 2),
+        ("reset", "connection_error", None, None),
+    ]
