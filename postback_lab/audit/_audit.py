@@ -142,7 +142,7 @@ class AuditReport:
             )
             .properties(title="Status-code mix", width=420)
         )
-        return alt.vconcat(line, bars)
+        return alt.vconcat(line, bars).resolve_scale(color="independent")
 
     def explore(self) -> Any:
         """The widget explorer over the same log."""

@@ -130,3 +130,32 @@ def test_cli_send_exit_codes(tmp_path):
         == f"postback-lab: error: {tmp_path / 'nope.parquet'}: no such plan file"
     )
     assert os.path.exists(db)
+
+
+def test_cancellation_logs_what_was_in_flight_and_reports(tmp_path, capsys):
+    import asyncio
+
+    from postback_lab.send import send
+
+    db = tmp_path / "log.duckdb"
+
+    async def main(rx: Receiver) -> None:
+        plan = make_plan([f"{rx.url}/p?n={i}" for i in range(300)])
+        task = asyncio.create_task(send(plan, db, per_host=4, progress=False))
+        while len(rx.received()) < 40:
+            await asyncio.sleep(0.01)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    with Receiver(latency_ms=30) as rx:
+        asyncio.run(main(rx))
+        seen = {r.headers["idempotency-key"] for r in rx.received()}
+    with LogStore(db) as s:
+        log = s.attempts()
+        runs = s.runs()
+    assert runs["state"].to_list() == ["cancelled"]
+    assert set(log["dispatch_id"]) >= seen  # every request that went out is in the log
+    assert log.filter(pl.col("outcome") == "cancelled").height <= 4  # what was in flight
+    assert "send cancelled: run " in capsys.readouterr().err
+    assert not list(tmp_path.glob("*.inflight-*"))
