@@ -198,6 +198,8 @@ def test_audit_matches_a_hand_computation(tmp_path):
     }
     chart = report.chart()
     assert chart.to_dict()["vconcat"][0]["title"] == "Failure rate over time"
+    codes = audit(db, by="status_code").frame.select("status_code", "attempts", "dispatches")
+    assert codes.rows() == [(200, 2, 2), (500, 1, 1), (None, 1, 1)]
     by_day = audit(db, by="day")
     assert by_day.frame.select("day", "attempts").rows() == [(T0, 4)]
 
