@@ -79,16 +79,23 @@ def cmd_backfill(a: argparse.Namespace) -> int:
         a.db,
         since=a.since,
         until=a.until,
-        dry_run=a.dry_run,
-        concurrency=a.concurrency,
-        per_host=a.per_host,
-        rate=a.rate,
-        progress=not a.no_progress,
-        allow_hosts=a.allow_hosts,
-        deny_private=a.deny_private,
+        **_send_options(a),
     )
     print(result)
     return 1 if result.has_failures else 0
+
+
+def _send_options(a: argparse.Namespace) -> dict[str, object]:
+    """The sending flags shared by ``send`` and ``backfill``."""
+    return {
+        "dry_run": a.dry_run,
+        "concurrency": a.concurrency,
+        "per_host": a.per_host,
+        "rate": a.rate,
+        "progress": not a.no_progress,
+        "allow_hosts": a.allow_hosts,
+        "deny_private": a.deny_private,
+    }
 
 
 def cmd_audit(a: argparse.Namespace) -> int:
@@ -157,16 +164,10 @@ def cmd_send(a: argparse.Namespace) -> int:
     result = send_sync(
         plan,
         a.db,
-        dry_run=a.dry_run,
-        concurrency=a.concurrency,
-        per_host=a.per_host,
-        rate=a.rate,
         retry=_retry(a.retries),
         ignore_due=a.ignore_due,
         max_duration=_seconds(a.retry_for),
-        progress=not a.no_progress,
-        allow_hosts=a.allow_hosts,
-        deny_private=a.deny_private,
+        **_send_options(a),
     )
     print(result)
     return 1 if result.has_failures else 0

@@ -11,7 +11,7 @@ import polars as pl
 from ..plan import Plan, build_plan
 from ..send import SendResult, send
 from ..store import LogStore, open_log
-from ._reconcile import Reconciliation, reconcile_frames
+from ._reconcile import Reconciliation, reconcile_store
 
 
 @dataclass(frozen=True)
@@ -92,7 +92,7 @@ async def backfill(
         window = window.filter(pl.col("due_at") < hi)
     store, owned = open_log(log)
     try:
-        rec = reconcile_frames(window.frame, store.attempts("outcome <> 'dry_run'"))
+        rec = reconcile_store(window.frame, store)
         todo = window.filter(pl.col("dispatch_id").is_in(rec.ids("missed", "failed").implode()))
         sent = None
         if len(todo) or not dry_run:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import polars as pl
 
 from ..plan import Plan, read_plan
-from ..store import LogStore, open_log
+from ..store import LOG_COLUMNS, LOG_SCHEMA, LogStore, open_log
 
 STATES = ("delivered", "failed", "missed")
 
@@ -140,27 +140,56 @@ def reconcile(plan: Plan | pl.DataFrame | str, log: LogStore | str | None = None
     p = plan if isinstance(plan, Plan) else read_plan(plan)
     store, owned = open_log(log)
     try:
-        attempts = store.attempts("outcome <> 'dry_run'")
+        return reconcile_store(p.frame, store)
     finally:
         if owned:
             store.close()
-    return reconcile_frames(p.frame, attempts)
 
 
-def reconcile_frames(plan: pl.DataFrame, attempts: pl.DataFrame) -> Reconciliation:
-    linked = _link(plan, attempts)
-    per = (
-        linked.filter(pl.col("dispatch_id").is_not_null())
-        .sort("fired_at")
-        .group_by("dispatch_id")
-        .agg(
-            pl.len().alias("attempts"),
-            (pl.col("outcome") == "delivered").sum().alias("delivered_attempts"),
-            pl.col("status_code").last().alias("last_status_code"),
-            pl.col("error").last().alias("last_error"),
-            pl.col("fired_at").last().alias("last_fired_at"),
+_PER_DISPATCH = """
+    count(*) AS attempts,
+    count(*) FILTER (WHERE outcome = 'delivered') AS delivered_attempts,
+    arg_max(status_code, fired_at) AS last_status_code,
+    arg_max(error, fired_at) AS last_error,
+    max(fired_at) AS last_fired_at"""
+
+
+def reconcile_store(plan: pl.DataFrame, store: LogStore) -> Reconciliation:
+    """``reconcile`` with the per-dispatch aggregation done by DuckDB: only one row per
+    attempted dispatch (and the few rows without a dispatch id) reach Polars."""
+    per = store.sql(f"""SELECT dispatch_id, {_PER_DISPATCH} FROM postback_log
+                        WHERE outcome <> 'dry_run' AND dispatch_id IS NOT NULL GROUP BY 1""")
+    loose = _link(plan, store.attempts("outcome <> 'dry_run' AND dispatch_id IS NULL"))
+    if loose.height:
+        linked = loose.filter(pl.col("dispatch_id").is_not_null())
+        extra = store.sql(f"SELECT dispatch_id, {_PER_DISPATCH} FROM l GROUP BY 1", l=linked)
+        per = (
+            pl.concat([per, extra.cast(per.schema)])
+            .sort("last_fired_at")
+            .group_by("dispatch_id")
+            .agg(
+                pl.col("attempts", "delivered_attempts").sum(),
+                pl.col("last_status_code", "last_error", "last_fired_at").last(),
+            )
         )
+    strays = per.join(plan.select("dispatch_id"), on="dispatch_id", how="anti")
+    unexpected = store.sql(
+        f"SELECT {', '.join(LOG_COLUMNS)} FROM postback_log SEMI JOIN s USING (dispatch_id) "
+        "WHERE outcome <> 'dry_run'",
+        s=strays.select("dispatch_id"),
+    ).cast(LOG_SCHEMA)  # type: ignore[arg-type]
+    unexpected = pl.concat(
+        [
+            unexpected,
+            loose.filter(pl.col("dispatch_id").is_null())
+            .select(unexpected.columns)
+            .cast(unexpected.schema),
+        ]
     )
+    return _assemble(plan, per, unexpected)
+
+
+def _assemble(plan: pl.DataFrame, per: pl.DataFrame, unexpected: pl.DataFrame) -> Reconciliation:
     dispatches = (
         plan.join(per, on="dispatch_id", how="left")
         .with_columns(
@@ -178,8 +207,7 @@ def reconcile_frames(plan: pl.DataFrame, attempts: pl.DataFrame) -> Reconciliati
     )
     start = plan["due_at"].min()
     rules = plan["rule"].unique()
-    unexpected = linked.join(plan.select("dispatch_id"), on="dispatch_id", how="anti")
-    if start is not None:
+    if start is not None:  # log rows of other rules or from before the plan are not strays
         unexpected = unexpected.filter(
             pl.col("rule").is_in(rules.implode()).fill_null(True), pl.col("fired_at") >= start
         )
