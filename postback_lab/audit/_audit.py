@@ -108,7 +108,7 @@ class AuditReport:
         )
         color = alt.Color(f"{group}:N") if group else alt.value("steelblue")
         line = (
-            alt.Chart(tl.to_pandas() if False else tl)
+            alt.Chart(tl)
             .mark_line(point=True)
             .encode(
                 x=alt.X("period:T", title="time"),
