@@ -535,7 +535,7 @@ def _effective_due(
     due: pl.Series, origin: datetime | None, now: datetime, speed: float | None, ignore: bool
 ) -> pl.Series:
     if ignore:
-        return pl.Series([now] * due.len(), dtype=due.dtype) if due.len() else due
+        return pl.repeat(now, due.len(), dtype=due.dtype, eager=True)
     if speed:
         assert origin is not None
         offset = (due - origin) / speed
