@@ -20,6 +20,8 @@ _NAIVE = (
     "%Y-%m-%d",
     "%Y/%m/%d",
 )
+EPOCH = "epoch"  # 9 to 13 digits: seconds or milliseconds
+FORMATS = (*_WITH_OFFSET, *_NAIVE, EPOCH)
 
 
 def text(expr: pl.Expr, dtype: pl.DataType, *, strip: bool = True) -> pl.Expr:
@@ -35,8 +37,11 @@ def text(expr: pl.Expr, dtype: pl.DataType, *, strip: bool = True) -> pl.Expr:
     return pl.when(out.str.len_bytes() > 0).then(out)
 
 
-def timestamp(expr: pl.Expr, dtype: pl.DataType) -> pl.Expr:
-    """Any column as a UTC ``Datetime('us')``; unparseable values become null."""
+def timestamp(expr: pl.Expr, dtype: pl.DataType, formats: tuple[str, ...] | None = None) -> pl.Expr:
+    """Any column as a UTC ``Datetime('us')``; unparseable values become null.
+
+    Text is tried against ``formats`` (all known layouts by default; ``formats_for`` picks
+    the few a column actually uses, which saves a parse pass per unused layout)."""
     if isinstance(dtype, pl.Datetime):
         if dtype.time_zone is None:
             return expr.dt.cast_time_unit("us").dt.replace_time_zone("UTC")
@@ -45,15 +50,51 @@ def timestamp(expr: pl.Expr, dtype: pl.DataType) -> pl.Expr:
         return expr.cast(pl.Datetime("us")).dt.replace_time_zone("UTC")
     if dtype.is_integer() or dtype.is_float():
         return _epoch(expr.cast(pl.Float64))
-    s = text(expr, dtype).str.replace(r"(?i)z$", "+00:00").str.replace(r" UTC$", "+00:00")
-    s = s.str.replace(r"(:\d\d(?:\.\d+)?)([+-]\d\d)$", "${1}${2}00")  # '+02' -> '+0200'
+    s = _clean_time(text(expr, dtype))
+    chosen = FORMATS if formats is None else formats
     tries = [
         s.str.to_datetime(f, strict=False, time_unit="us", time_zone="UTC")
-        for f in _WITH_OFFSET + _NAIVE
+        for f in chosen
+        if f != EPOCH
     ]
-    digits = s.str.contains(r"^\d{9,13}(\.\d+)?$")
-    tries.append(pl.when(digits).then(_epoch(s.cast(pl.Float64, strict=False))))
-    return pl.coalesce(tries)
+    if EPOCH in chosen:
+        digits = s.str.contains(r"^\d{9,13}(\.\d+)?$")
+        tries.append(pl.when(digits).then(_epoch(s.cast(pl.Float64, strict=False))))
+    if not tries:
+        return pl.lit(None, dtype=pl.Datetime("us", "UTC"))
+    return pl.coalesce(tries) if len(tries) > 1 else tries[0]
+
+
+def _clean_time(s: pl.Expr) -> pl.Expr:
+    s = s.str.replace(r"(?i)z$", "+00:00").str.replace(r" UTC$", "+00:00")
+    return s.str.replace(r"(:\d\d(?:\.\d+)?)([+-]\d\d)$", "${1}${2}00")  # '+02' -> '+0200'
+
+
+def shapes(expr: pl.Expr) -> pl.Expr:
+    """A value's layout: every digit replaced by 9 (``2024-01-02`` -> ``9999-99-99``)."""
+    return expr.str.replace_all(r"\d", "9")
+
+
+def formats_for(examples: list[str]) -> tuple[str, ...]:
+    """The layouts (in FORMATS order) that parse at least one of ``examples``, one example
+    per distinct shape of a column: values of one shape parse with the same layouts."""
+    if not examples:
+        return ()
+    frame = pl.DataFrame({"v": examples}).select(_clean_time(pl.col("v")).alias("v"))
+    used = []
+    for f in FORMATS:
+        if f == EPOCH:
+            ok = frame.select(pl.col("v").str.contains(r"^\d{9,13}(\.\d+)?$").any()).item()
+        else:
+            ok = frame.select(
+                pl.col("v")
+                .str.to_datetime(f, strict=False, time_unit="us", time_zone="UTC")
+                .is_not_null()
+                .any()
+            ).item()
+        if ok:
+            used.append(f)
+    return tuple(used)
 
 
 def _epoch(seconds_or_ms: pl.Expr) -> pl.Expr:

@@ -327,7 +327,7 @@ def _normalise(
             continue
         raw, rdt = pl.col(name), schema[name]
         if col == "occurred_at":
-            e = _parse.timestamp(raw, rdt)
+            e = _parse.timestamp(raw, rdt, _time_formats(src, name, rdt))
         elif col in ("payout", "revenue"):
             e = _parse.number(raw, rdt)
         elif col == "status":
@@ -382,6 +382,27 @@ def _normalise(
     )
     quarantine = pl.concat([rejected, quarantine]).sort("line")
     return frame.filter(~bad_mask).drop(_LINE, _REASON), quarantine
+
+
+def _time_formats(src: _Source, name: str, dtype: pl.DataType) -> tuple[str, ...] | None:
+    """The timestamp layouts of a text column, from one example per distinct shape (one
+    cheap scan of that column instead of a parse pass per known layout)."""
+    if dtype != pl.String:
+        return None
+    try:
+        examples = (
+            src.lazy.select(pl.col(name).str.strip_chars().alias("v"))
+            .filter(pl.col("v").str.len_bytes() > 0)
+            .group_by(_parse.shapes(pl.col("v")).alias("shape"))
+            .agg(pl.col("v").first())
+            .collect(engine="streaming")["v"]
+            .to_list()
+        )
+    except (pl.exceptions.PolarsError, OSError):
+        return None  # the full read reports the problem
+    if len(examples) > 50:  # free-form text: keep every layout
+        return None
+    return _parse.formats_for(examples)
 
 
 def _reason(mapping: dict[str, str], event_type: str | None) -> pl.Expr:
