@@ -209,3 +209,33 @@ def test_missing_file_and_unknown_suffix(tmp_path):
     (tmp_path / "x.xlsx").write_text("x")
     with pytest.raises(EventsError, match=r"unknown file type '\.xlsx'"):
         read_events(tmp_path / "x.xlsx")
+
+
+def test_mixed_layouts_in_one_column_all_parse(write):
+    path = write(
+        "mixed.csv",
+        """
+        transaction_id,occurred_at,status
+        a,2024-03-10T12:00:00Z,approved
+        b,2024-03-10 12:00:00+02,approved
+        c,2024/03/10 12:00:00,approved
+        d,1710072000,approved
+        e,10.03.2024 12:00,approved
+        f,2024-03-10,approved
+        g,March 10,approved
+    """,
+    )
+    ev = read_events(path)
+    assert ev.frame["occurred_at"].to_list() == [
+        utc(2024, 3, 10, 12),
+        utc(2024, 3, 10, 10),
+        utc(2024, 3, 10, 12),
+        utc(2024, 3, 10, 12),
+        utc(2024, 3, 10, 12),
+        utc(2024, 3, 10),
+    ]
+    assert q_reasons(ev) == [(8, "bad timestamp 'March 10'")]
+
+
+def q_reasons(ev) -> list[tuple[int, str]]:
+    return ev.quarantine.select("line", "reason").rows()
