@@ -137,7 +137,7 @@ class Explorer:
         self.table.value = render(
             "report.html.j2", title="", summary="", tables=[("Attempts", self.rows())]
         )
-        if chart:
+        if chart and _in_kernel():  # outside Jupyter the chart would print as text
             self.chart.clear_output(wait=True)
             with self.chart:
                 from IPython.display import display
@@ -198,6 +198,15 @@ class Explorer:
         from IPython.display import display
 
         display(self.widget)
+
+
+def _in_kernel() -> bool:
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return False
+    shell = get_ipython()
+    return shell is not None and hasattr(shell, "kernel")
 
 
 def explore(log: Any = None) -> Explorer:
