@@ -67,6 +67,20 @@ def _steps():  # type: ignore[no-untyped-def]
     return step
 
 
+def cmd_plan(a: argparse.Namespace) -> int:
+    rules = read_rules(a.rules)
+    events = read_events(a.events, encoding=a.encoding)
+    _warn_quarantine(events)
+    plan = build_plan(events, rules)
+    print(plan)
+    if a.explain:
+        print()
+        print(plan.explain())
+    if a.output:
+        print(f"plan written to {plan.write_parquet(a.output)}")
+    return 0
+
+
 def cmd_backfill(a: argparse.Namespace) -> int:
     from .audit import backfill_sync
 

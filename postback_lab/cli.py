@@ -20,35 +20,6 @@ def _out(text: str = "") -> None:
     print(text, flush=True)
 
 
-def cmd_plan(a: argparse.Namespace) -> int:
-    from .events import read_events
-    from .plan import build_plan
-    from .rules import read_rules
-
-    rules = read_rules(a.rules)
-    events = read_events(a.events, encoding=a.encoding)
-    if events.quarantine.height:
-        print(
-            f"warning: {events.quarantine.height:,} event rows quarantined "
-            f"(first: {_first_quarantined(events.quarantine)})",
-            file=sys.stderr,
-        )
-    plan = build_plan(events, rules)
-    _out(str(plan))
-    if a.explain:
-        _out()
-        _out(str(plan.explain()))
-    if a.output:
-        path = plan.write_parquet(a.output)
-        _out(f"plan written to {path}")
-    return EXIT_OK
-
-
-def _first_quarantined(q) -> str:  # type: ignore[no-untyped-def]
-    r = q.row(0, named=True)
-    return f"{r['source']} line {r['line']}: {r['reason']}"
-
-
 def cmd_sample(a: argparse.Namespace) -> int:
     from . import sample
 
@@ -89,7 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("-o", "--output", type=Path, help="write the plan as Parquet")
     s.add_argument("--explain", action="store_true", help="why events did not fire, per rule")
     s.add_argument("--encoding", default="utf-8", help="text encoding of CSV events (utf-8)")
-    s.set_defaults(func=cmd_plan)
+    s.set_defaults(func=_lazy("plan", "cmd_plan"))
 
     s = sub.add_parser("send", help="fire a plan, logging every attempt")
     s.add_argument("plan", type=Path, help="PLAN.parquet from 'postback-lab plan -o'")
