@@ -22,6 +22,7 @@ _NDJSON = {".ndjson", ".jsonl", ".json"}
 _LINE = "__line"
 _REASON = "__reason"
 _RAW = "__raw_"
+_BATCH_ROWS = 200_000
 _CHECKED_RAW = ("occurred_at", "event_type", "status", "payout", "revenue")
 
 
@@ -359,16 +360,10 @@ def _normalise(
         .with_columns(_reason(mapping, event_type).alias(_REASON))
         .drop([_RAW + c for c in checked])
     )
-    try:
-        frame = frame_lazy.collect(engine="streaming")
-    except (pl.exceptions.PolarsError, OSError) as exc:
-        raise EventsError(f"{src.label}: cannot read ({_first_line(exc)})") from exc
-
-    bad_mask = frame[_REASON].is_not_null()
+    good, bad = _collect(src.label, frame_lazy)
     rejected = src.rejected if src.rejected is not None else pl.DataFrame(schema=QUARANTINE_SCHEMA)
-    if not bad_mask.any():
-        return frame.drop(_LINE, _REASON), rejected
-    bad = frame.filter(bad_mask).select(_LINE, _REASON)
+    if bad.height == 0:
+        return good, rejected
     raw = (
         src.lazy.join(bad.lazy(), on=_LINE, how="semi")
         .select(_LINE, pl.struct(pl.all().exclude(_LINE)).struct.json_encode().alias("raw"))
@@ -381,7 +376,32 @@ def _normalise(
         "raw",
     )
     quarantine = pl.concat([rejected, quarantine]).sort("line")
-    return frame.filter(~bad_mask).drop(_LINE, _REASON), quarantine
+    return good, quarantine
+
+
+def _collect(label: str, lazy: pl.LazyFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Run the normalising query in batches, splitting good rows from quarantined ones as
+    they come: the result is built once, never copied by a final filter or rechunk (this
+    keeps a 10M-row CSV under 4 GB)."""
+    good: list[pl.DataFrame] = []
+    bad: list[pl.DataFrame] = []
+    try:
+        for batch in lazy.collect_batches(chunk_size=_BATCH_ROWS, engine="streaming"):
+            mask = batch[_REASON].is_not_null()
+            if mask.any():
+                bad.append(batch.filter(mask).select(_LINE, _REASON))
+                batch = batch.filter(~mask)
+            good.append(batch.drop(_LINE, _REASON))
+    except (pl.exceptions.PolarsError, OSError) as exc:
+        raise EventsError(f"{label}: cannot read ({_first_line(exc)})") from exc
+    schema = lazy.collect_schema()
+    if not good:
+        empty = pl.DataFrame(schema=schema)
+        return empty.drop(_LINE, _REASON), empty.select(_LINE, _REASON)
+    frame = pl.concat(good, rechunk=False)
+    return frame, (
+        pl.concat(bad, rechunk=False) if bad else pl.DataFrame(schema=schema).select(_LINE, _REASON)
+    )
 
 
 def _time_formats(src: _Source, name: str, dtype: pl.DataType) -> tuple[str, ...] | None:

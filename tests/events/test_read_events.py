@@ -239,3 +239,23 @@ def test_mixed_layouts_in_one_column_all_parse(write):
 
 def q_reasons(ev) -> list[tuple[int, str]]:
     return ev.quarantine.select("line", "reason").rows()
+
+
+def test_large_file_read_in_batches_keeps_order_and_every_bad_row(tmp_path):
+    # big enough for the reader to hand back several batches: order and line numbers hold
+    n = 120_000
+    ids = [f"t{i}" if i % 9_999 else "" for i in range(n)]
+    pl.DataFrame(
+        {
+            "transaction_id": ids,
+            "status": ["approved"] * n,
+            "occurred_at": ["2024-01-02T03:04:05Z"] * n,
+            "offer_id": [str(i % 7) for i in range(n)],
+            "publisher_id": ["p"] * n,
+        }
+    ).write_csv(tmp_path / "big.csv")
+    ev = read_events(tmp_path / "big.csv")
+    assert ev.frame.n_chunks() > 1  # really went through several batches
+    assert ev.frame["transaction_id"].to_list() == [i for i in ids if i]
+    assert ev.quarantine["line"].to_list() == [i + 2 for i in range(0, n, 9_999)]
+    assert set(ev.quarantine["reason"]) == {"missing transaction_id"}
