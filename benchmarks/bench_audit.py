@@ -91,32 +91,49 @@ def main() -> None:
     a = ap.parse_args()
     from postback_lab import LogStore
     from postback_lab.audit import audit
+    from postback_lab.audit._audit import DERIVED
     from postback_lab.audit._reconcile import reconcile_store
 
     db = Path(tempfile.mkdtemp()) / "bench.duckdb"
     t = time.perf_counter()
     plan = build_log(db, a.rows)
     setup = time.perf_counter() - t
-    rows = [("step", "seconds", "ratio")]
+    rows = [("step", "first s", "best of 3 s", "best ratio")]
+
+    def timed(fn) -> tuple[float, float, object]:
+        times, out = [], None
+        for _ in range(3):
+            t = time.perf_counter()
+            out = fn()
+            times.append(time.perf_counter() - t)
+        return times[0], min(times), out
+
     with LogStore(db, read_only=True) as s:
         n = s.count()
-        t = time.perf_counter()
-        s.sql(
-            "SELECT publisher_id, date_trunc('day', fired_at), count(*), "
-            "count(*) FILTER (WHERE outcome <> 'delivered') FROM postback_log GROUP BY 1, 2"
+        bare = timed(
+            lambda: s.sql(
+                f"SELECT publisher_id, {DERIVED['day']} AS day, count(*), "
+                "count(*) FILTER (WHERE outcome <> 'delivered') FROM postback_log GROUP BY 1, 2"
+            )
         )
-        bare = time.perf_counter() - t
+        ours = timed(lambda: audit(s, by=["publisher_id", "day"]))
+        report = ours[2]
         t = time.perf_counter()
-        report = audit(s, by=["publisher_id", "day"])
-        ours = time.perf_counter() - t
-        t = time.perf_counter()
-        rec = reconcile_store(plan, s)
-        rec_s = time.perf_counter() - t
+        _ = report.status_codes, report.top_errors, report.timeline
+        later = time.perf_counter() - t
+        rec = timed(lambda: reconcile_store(plan, s))
     rows += [
-        ("DuckDB GROUP BY publisher, day (baseline)", f"{bare:.2f}", "1.00x"),
-        ("audit(by=publisher_id, day)", f"{ours:.2f}", f"{ours / bare:.2f}x"),
-        (f"reconcile {plan.height:,}-row plan", f"{rec_s:.2f}", ""),
+        ("DuckDB GROUP BY publisher, day (baseline)", f"{bare[0]:.2f}", f"{bare[1]:.2f}", "1.00x"),
+        (
+            "audit(by=publisher_id, day)",
+            f"{ours[0]:.2f}",
+            f"{ours[1]:.2f}",
+            f"{ours[1] / bare[1]:.2f}x",
+        ),
+        ("  + status codes, top errors, timeline (first use)", f"{later:.2f}", "", ""),
+        (f"reconcile {plan.height:,}-row plan", f"{rec[0]:.2f}", f"{rec[1]:.2f}", ""),
     ]
+    rec = rec[2]
     print(f"{n:,} log rows, {report.frame.height:,} groups (built in {setup:.1f}s)")
     print(table(rows))
     print(rec.summary())

@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import polars as pl
 
 from .._errors import InputError, did_you_mean
-from ..store import LOG_COLUMNS, LogStore, open_log
+from ..store import LogStore, open_log
+from ..store._schema import ATTEMPT_KEY, LOG_COLUMNS
 from ._backfill import _when
 
 METRICS = (
@@ -25,13 +27,23 @@ METRICS = (
     "p50_latency_ms",
     "p95_latency_ms",
 )
-# fired_at is stored as UTC: truncating the plain timestamp skips time-zone calendars
+_DAY = 86_400
+
+
+def period_sql(seconds: int, origin: int = 0) -> str:
+    """``fired_at`` floored to buckets of ``seconds`` counted from ``origin`` (epoch seconds),
+    as a plain UTC timestamp. Integer arithmetic on the stored microseconds: casting through
+    the session time zone (``date_trunc``/``time_bucket``) costs ~6x more on 10M rows."""
+    us, w, o = "epoch_us(fired_at)", seconds * 1_000_000, origin * 1_000_000
+    return f"make_timestamp({us} - ((({us} - {o}) % {w}) + {w}) % {w})"
+
+
 DERIVED = {
-    "day": "date_trunc('day', fired_at::TIMESTAMP)",
-    "hour": "date_trunc('hour', fired_at::TIMESTAMP)",
-    "week": "date_trunc('week', fired_at::TIMESTAMP)",
+    "day": period_sql(_DAY),
+    "hour": period_sql(3_600),
+    "week": period_sql(7 * _DAY, 4 * _DAY),  # 1970-01-05 was a Monday
 }
-_KEY = "coalesce(dispatch_id, concat_ws(chr(31), rule, transaction_id, status))"
+_TIMELINE_ORIGIN = 946_857_600  # 2000-01-03, a Monday: DuckDB's time_bucket origin
 
 
 def wilson(successes: pl.Expr, n: pl.Expr, z: float = 1.96) -> tuple[pl.Expr, pl.Expr]:
@@ -44,15 +56,116 @@ def wilson(successes: pl.Expr, n: pl.Expr, z: float = 1.96) -> tuple[pl.Expr, pl
 
 
 @dataclass(frozen=True)
+class _Source:
+    """Where a report's breakdowns come from: the same selection of the same log, up to
+    the last row the audit saw (the log is append-only), queried on first use."""
+
+    log: LogStore | None
+    path: str
+    select: tuple[str, ...]
+    cond: str
+    params: tuple[Any, ...]
+    every: int
+
+    def query(self, sql: str) -> pl.DataFrame:
+        store = self.log
+        if store is None or store.closed:
+            store, owned = open_log(self.path)
+        else:
+            owned = False
+        try:
+            return _utc(store.sql(sql, list(self.params)))
+        finally:
+            if owned:
+                store.close()
+
+
+@dataclass(frozen=True)
 class AuditReport:
-    """The audit table (DESIGN fields first), top errors and status codes per group."""
+    """The audit table (DESIGN fields first); status codes, top errors and the timeline per
+    group are queried from the same log rows on first use, keeping ``audit()`` to one scan."""
 
     frame: pl.DataFrame
     by: tuple[str, ...]
-    top_errors: pl.DataFrame
-    status_codes: pl.DataFrame
-    timeline: pl.DataFrame  # by + period, delivery and failure rates over time
     store_path: str = ""
+    source: _Source | None = field(default=None, repr=False, compare=False)
+
+    @cached_property
+    def _fine(self) -> pl.DataFrame:
+        """Attempts per group, status code and error: both breakdowns come from it."""
+        if self.source is None:
+            return pl.DataFrame()
+        extra = [c for c in ("status_code", "error") if c not in self.by]
+        cols = ", ".join([*self.source.select, *extra])
+        return self.source.query(
+            f"SELECT {cols}, count(*) AS attempts FROM postback_log "
+            f"WHERE {self.source.cond} GROUP BY ALL"
+        )
+
+    @cached_property
+    def status_codes(self) -> pl.DataFrame:
+        """Attempts per status code in each group (null: no response), most frequent first."""
+        keys = [*self.by, "status_code"] if "status_code" not in self.by else list(self.by)
+        if self._fine.is_empty():
+            return pl.DataFrame(
+                schema={
+                    **self.frame.select(self.by).schema,
+                    "status_code": pl.Int32,
+                    "attempts": pl.Int64,
+                }
+            )
+        return (
+            self._fine.group_by(keys)
+            .agg(pl.col("attempts").sum().cast(pl.Int64))
+            .sort(
+                [*self.by, "attempts", "status_code"],
+                descending=[*([False] * len(self.by)), True, False],
+                nulls_last=True,
+            )
+        )
+
+    @cached_property
+    def top_errors(self) -> pl.DataFrame:
+        """The three most frequent error messages of each group."""
+        keys = [*self.by, "error"] if "error" not in self.by else list(self.by)
+        if self._fine.is_empty():
+            return pl.DataFrame(
+                schema={
+                    **self.frame.select(self.by).schema,
+                    "error": pl.String,
+                    "attempts": pl.Int64,
+                }
+            )
+        errors = (
+            self._fine.filter(pl.col("error").is_not_null())
+            .group_by(keys)
+            .agg(pl.col("attempts").sum().cast(pl.Int64))
+            .sort(
+                [*self.by, "attempts", "error"],
+                descending=[*([False] * len(self.by)), True, False],
+            )
+        )
+        return errors.group_by(self.by, maintain_order=True).head(3) if self.by else errors.head(3)
+
+    @cached_property
+    def timeline(self) -> pl.DataFrame:
+        """Attempts and failure rate per ``every`` bucket (and first ``by`` column)."""
+        src = self.source
+        if src is None:
+            return pl.DataFrame()
+        first = f"{src.select[0]}, " if src.select else ""
+        group = "1, 2" if src.select else "1"
+        tl = src.query(
+            f"""
+            SELECT {first} {period_sql(src.every, _TIMELINE_ORIGIN)} AS period,
+                count(*) AS attempts,
+                count(*) FILTER (WHERE outcome <> 'delivered') AS failed_attempts
+            FROM postback_log WHERE {src.cond}
+            GROUP BY {group} ORDER BY {group}"""
+        )
+        return tl.with_columns(
+            (pl.col("failed_attempts") / pl.col("attempts")).alias("attempt_failure_rate")
+        )
 
     def to_polars(self) -> pl.DataFrame:
         return self.frame
@@ -192,71 +305,24 @@ def audit(
         params.append(hi)
     if where:
         conds.append(f"({where})")
-    cond = " AND ".join(conds)
-    group = ", ".join(str(i + 1) for i in range(len(keys)))
-    sel = ", ".join(select) + ", " if select else ""
-    grp = f"GROUP BY {group}" if keys else ""
     bucket = _interval(every)
     store, owned = open_log(log)
     try:
+        # the log is append-only: rows up to the last one seen now are the report's rows,
+        # also for the breakdowns queried later
+        upto = store.sql("SELECT max(rowid) FROM postback_log").item()
+        conds.append(f"rowid <= {-1 if upto is None else int(upto)}")
+        cond = " AND ".join(conds)
         # imported rows without a conversion status have no dispatch id: only then is the
         # slower composite key needed
         loose = store.sql("SELECT count(*) FROM postback_log WHERE dispatch_id IS NULL").item()
-        key = _KEY if loose else "dispatch_id"
-        # one pass per dispatch and group, then per group: cheaper than two DISTINCT counts
-        outer_keys = ", ".join(f"per.{k} AS {k}" for k in keys) + ", " if keys else ""
-        on = " AND ".join(f"per.{k} IS NOT DISTINCT FROM lat.{k}" for k in keys)
-        frame = store.sql(
-            f"""
-            WITH per AS (
-                SELECT {sel} {key} AS k, bool_or(outcome = 'delivered') AS ok,
-                    count(*) AS n, count(*) FILTER (WHERE outcome <> 'delivered') AS bad
-                FROM postback_log WHERE {cond}
-                GROUP BY {group + ", " if keys else ""}{len(keys) + 1}),
-            lat AS (
-                SELECT {sel} quantile_cont(latency_ms, 0.5) AS p50_latency_ms,
-                    quantile_cont(latency_ms, 0.95) AS p95_latency_ms
-                FROM postback_log WHERE {cond} {grp})
-            SELECT {outer_keys} count(*) AS dispatches, count(*) FILTER (WHERE ok) AS delivered,
-                sum(n) AS attempts, sum(bad) AS failed_attempts,
-                any_value(p50_latency_ms) AS p50_latency_ms,
-                any_value(p95_latency_ms) AS p95_latency_ms
-            FROM per {"JOIN lat ON " + on if keys else ", lat"}
-            {"GROUP BY ALL" if keys else ""} {"ORDER BY " + group if keys else ""}""",
-            params * 2,
-        )
-        errors = store.sql(
-            f"""
-            SELECT {sel} error, count(*) AS attempts FROM postback_log
-            WHERE {cond} AND error IS NOT NULL {grp + ", error" if keys else "GROUP BY error"}
-            QUALIFY row_number() OVER ({"PARTITION BY " + group if keys else ""}
-                                       ORDER BY count(*) DESC) <= 3
-            ORDER BY {group + ", " if keys else ""} attempts DESC""",
-            params,
-        )
-        codes = store.sql(
-            f"""
-            SELECT {sel} status_code, count(*) AS attempts FROM postback_log WHERE {cond}
-            {grp + ", status_code" if keys else "GROUP BY status_code"}
-            ORDER BY {group + ", " if keys else ""} attempts DESC""",
-            params,
-        )
-        tl_keys = ", ".join(select[:1]) + ", " if select else ""
-        timeline = store.sql(
-            f"""
-            SELECT {tl_keys} time_bucket(INTERVAL '{bucket}', fired_at::TIMESTAMP) AS period,
-                count(*) AS attempts,
-                count(*) FILTER (WHERE outcome <> 'delivered') AS failed_attempts
-            FROM postback_log WHERE {cond}
-            GROUP BY {"1, 2" if select else "1"} ORDER BY {"1, 2" if select else "1"}""",
-            params,
-        )
+        sql = _main_sql(keys, select, cond, ATTEMPT_KEY if loose else "dispatch_id")
+        frame = _utc(store.sql(sql, params * 2))
         path = str(store.path)
     finally:
         if owned:
             store.close()
-    errors, codes, timeline = _utc(errors), _utc(codes), _utc(timeline)
-    frame = _utc(frame).with_columns(
+    frame = frame.filter(pl.col("attempts") > 0).with_columns(  # by=[] gives a row of zeros
         pl.col("dispatches", "delivered", "attempts", "failed_attempts").cast(pl.Int64)
     )
     d, ok = pl.col("dispatches"), pl.col("delivered")
@@ -279,10 +345,48 @@ def audit(
         "attempt_failure_rate_lo",
         "attempt_failure_rate_hi",
     )
-    timeline = timeline.with_columns(
-        (pl.col("failed_attempts") / pl.col("attempts")).alias("attempt_failure_rate")
-    )
-    return AuditReport(frame, tuple(keys), errors, codes, timeline, path)
+    source = _Source(None if owned else store, path, tuple(select), cond, tuple(params), bucket)
+    return AuditReport(frame, tuple(keys), path, source)
+
+
+def _main_sql(keys: list[str], select: list[str], cond: str, key: str) -> str:
+    """Every per-group figure in one scan of the log.
+
+    Counting dispatches per group needs a distinct count, i.e. a pass per (group, dispatch)
+    over the whole log. Only dispatches with more than one row can be counted twice, and
+    every such dispatch has a row whose attempt is not 1 (the sender and the importer number
+    attempts per dispatch from 1): rows of the others are counted as they are, and only
+    rows of these (~10% of a log) go through the per-dispatch pass. The routing compares
+    64-bit hashes: a collision only sends a row down the exact path, never miscounts it.
+    """
+    sel = ", ".join(select) + ", " if select else ""
+    names = ", ".join(keys) + ", " if keys else ""
+    group = "GROUP BY ALL" if keys else ""
+    on = " AND ".join(f"one.{k} IS NOT DISTINCT FROM two.{k}" for k in keys) or "TRUE"
+    order = "ORDER BY " + ", ".join(f"one.{k}" for k in keys) if keys else ""
+    return f"""
+        WITH rep AS (
+            SELECT DISTINCT hash({key}) AS h FROM postback_log
+            WHERE {cond} AND attempt IS DISTINCT FROM 1),
+        base AS (
+            SELECT {sel} {key} AS __k, outcome = 'delivered' AS __ok, latency_ms AS __lat,
+                rep.h IS NOT NULL AS __multi
+            FROM postback_log LEFT JOIN rep ON hash({key}) = rep.h WHERE {cond}),
+        one AS (
+            SELECT {names}
+                count(*) FILTER (WHERE NOT __multi) AS __d1,
+                count(*) FILTER (WHERE NOT __multi AND __ok) AS __ok1,
+                count(*) AS attempts, count(*) FILTER (WHERE NOT __ok) AS failed_attempts,
+                quantile_cont(__lat, [0.5, 0.95]) AS __q
+            FROM base {group}),
+        per AS (SELECT {names} __k, bool_or(__ok) AS __ok FROM base WHERE __multi GROUP BY ALL),
+        two AS (
+            SELECT {names} count(*) AS __d2, count(*) FILTER (WHERE __ok) AS __ok2
+            FROM per {group})
+        SELECT one.* EXCLUDE (__d1, __ok1, __q), __d1 + coalesce(__d2, 0) AS dispatches,
+            __ok1 + coalesce(__ok2, 0) AS delivered,
+            __q[1] AS p50_latency_ms, __q[2] AS p95_latency_ms
+        FROM one LEFT JOIN two ON {on} {order}"""
 
 
 def _utc(frame: pl.DataFrame) -> pl.DataFrame:
@@ -294,7 +398,7 @@ def _utc(frame: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def _interval(every: str) -> str:
+def _interval(every: str) -> int:
     from ..rules._read import parse_duration
 
     try:
@@ -303,4 +407,4 @@ def _interval(every: str) -> str:
         raise InputError(f"every={every!r} is not a duration; write e.g. 1h or 1d") from None
     if seconds <= 0 or math.isnan(seconds):
         raise InputError(f"every={every!r} must be more than 0s")
-    return f"{int(seconds)} seconds"
+    return int(seconds)

@@ -18,6 +18,7 @@ from .._errors import LogImportError, closest
 from ..events._parse import number, text, timestamp
 from ..events._schema import normalise_header
 from ._log import LogStore, open_log
+from ._schema import ATTEMPT_KEY
 
 HEADERS: dict[str, tuple[str, ...]] = {
     "fired_at": (
@@ -130,6 +131,30 @@ def read_export(path: str | Path) -> pl.DataFrame:
     return out
 
 
+def _number_attempts(frame: pl.DataFrame, store: LogStore) -> pl.DataFrame:
+    """Attempts numbered in firing order per dispatch, after any the log already holds for
+    it: a dispatch has one first attempt, which the audit's dispatch counts rely on."""
+    key = pl.coalesce(
+        "dispatch_id",
+        pl.concat_str(["rule", "transaction_id", "status"], separator="\x1f", ignore_nulls=True),
+    )
+    frame = frame.sort("fired_at").with_columns(key.alias("__key"))
+    logged = store.sql(
+        f"SELECT {ATTEMPT_KEY} AS __key, max(attempt) AS __base FROM postback_log "
+        f"WHERE {ATTEMPT_KEY} IN (SELECT __key FROM keys) GROUP BY 1",
+        keys=frame.select(pl.col("__key").unique()),
+    )
+    return (
+        frame.join(logged, on="__key", how="left")
+        .with_columns(
+            (pl.int_range(1, pl.len() + 1).over("__key") + pl.col("__base").fill_null(0))
+            .cast(pl.Int32)
+            .alias("attempt")
+        )
+        .drop("__key", "__base")
+    )
+
+
 def import_log(path: str | Path, log: LogStore | str | Path | None = None) -> ImportResult:
     """Append a platform's export to the log as ``source='imported'`` attempts."""
     path = Path(path)
@@ -164,12 +189,7 @@ def import_log(path: str | Path, log: LogStore | str | Path | None = None) -> Im
             pl.lit("GET").alias("method"),
             pl.col("response_body").str.slice(0, 1024),
         )
-        frame = frame.sort("fired_at").with_columns(
-            pl.int_range(1, pl.len() + 1)
-            .over("rule", "transaction_id", "status")
-            .cast(pl.Int32)
-            .alias("attempt")
-        )
+        frame = _number_attempts(frame, store)
         store.append(frame)
         store._exec(
             "INSERT INTO runs (run_id, kind, started_at, finished_at, state, planned, "

@@ -31,6 +31,7 @@ class LogStore:
     def __init__(self, path: str | Path = DEFAULT_DB, *, read_only: bool = False) -> None:
         self.path = Path(path)
         self.read_only = read_only
+        self.closed = False
         self._lock = threading.RLock()
         self._journals: dict[str, Any] = {}
         try:
@@ -47,6 +48,7 @@ class LogStore:
     def close(self) -> None:
         with self._lock:
             self._con.close()
+            self.closed = True
 
     def __enter__(self) -> LogStore:
         return self

@@ -54,3 +54,7 @@ UPDATE postback_log SET source = 'sent' WHERE source IS NULL;
 """
 
 MIGRATIONS: dict[int, str] = {1: _DDL_V1, 2: _DDL_V2}
+
+# The dispatch an attempt belongs to; imported rows of exports without a conversion status
+# have no dispatch id and are keyed by rule + transaction id (+ status) instead.
+ATTEMPT_KEY = "coalesce(dispatch_id, concat_ws(chr(31), rule, transaction_id, status))"
