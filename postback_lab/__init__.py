@@ -6,6 +6,8 @@ how to backfill them exactly once — then audit delivery failures.
     plan = pbl.build_plan(events, "postbacks.yaml")
 """
 
+__version__ = "0.1.0"  # first: submodules read it (the sender's User-Agent)
+
 from ._errors import (
     DeliveryError,
     EventsError,
@@ -24,8 +26,6 @@ from .receiver import Receiver
 from .rules import Rule, RuleSet, read_rules
 from .send import Retry, SendResult, send, send_sync
 from .store import LogStore, import_log
-
-__version__ = "0.1.0"
 
 
 def explore(log: object = None) -> object:

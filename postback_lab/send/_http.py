@@ -1,7 +1,10 @@
-"""The one module that imports httpx: clients per host, and each request's outcome.
+"""The one module that imports httpx: a transport per host, and each request's outcome.
 
-httpx errors are translated here into an ``Outcome`` (a failed attempt is a log row, not
-an exception). Redirects are never followed; only the first KiB of a body is read.
+Requests are ``httpx.Request`` objects handed straight to an httpx transport: the
+``AsyncClient`` layer above it (redirects, cookies, auth, default headers) does nothing a
+postback needs and halved the request rate (benchmarks/bench_send.py). httpx errors are
+translated here into an ``Outcome`` (a failed attempt is a log row, not an exception).
+Redirects are never followed; only the first KiB of a body is read.
 """
 
 from __future__ import annotations
@@ -12,7 +15,10 @@ from typing import Any
 
 import httpx
 
+from .. import __version__
+
 BODY_CAP = 1024
+USER_AGENT = f"postback-lab/{__version__}"
 DEFAULT_TIMEOUT = (5.0, 15.0)  # connect, total
 
 
@@ -38,29 +44,28 @@ class Outcome:
 ENGINES = ("httpx", "aiohttp")
 
 
-def make_client(per_host: int, transport: Any = None, engine: str = "aiohttp") -> httpx.AsyncClient:
-    """A client for one host, with a small pool.
+def make_transport(
+    per_host: int, transport: Any = None, engine: str = "aiohttp"
+) -> httpx.AsyncBaseTransport:
+    """A transport (connection pool) for one host, ``per_host`` connections at most.
 
     ``engine="aiohttp"`` (default) keeps the httpx API over aiohttp's connections (the
     ``httpx-aiohttp`` transport: 2.3x the requests per second of httpcore here, see
-    benchmarks/bench_send.py); ``engine="httpx"`` uses httpx's own pool.
+    benchmarks/bench_send.py); ``engine="httpx"`` uses httpx's own pool. A given
+    ``transport`` (e.g. ``httpx.MockTransport`` in tests) is used as it is.
     """
+    if transport is not None:
+        return transport
     limits = httpx.Limits(max_connections=per_host, max_keepalive_connections=per_host)
-    if transport is None and engine == "aiohttp":
+    if engine == "aiohttp":
         from httpx_aiohttp import AiohttpTransport
 
-        transport = AiohttpTransport(limits=limits, trust_env=False)
-    return httpx.AsyncClient(
-        limits=limits,
-        follow_redirects=False,
-        trust_env=False,
-        transport=transport,
-        timeout=httpx.Timeout(DEFAULT_TIMEOUT[1], connect=DEFAULT_TIMEOUT[0]),
-    )
+        return AiohttpTransport(limits=limits, trust_env=False)
+    return httpx.AsyncHTTPTransport(limits=limits, trust_env=False)
 
 
 async def fetch(
-    client: httpx.AsyncClient,
+    transport: httpx.AsyncBaseTransport,
     method: str,
     url: str,
     headers: dict[str, str],
@@ -73,7 +78,15 @@ async def fetch(
     start = time.perf_counter()
     content = body.encode() if body is not None else None
     try:
-        async with client.stream(method, url, headers=headers, content=content, timeout=t) as resp:
+        request = httpx.Request(
+            method,
+            url,
+            headers={"User-Agent": USER_AGENT, "Accept": "*/*", **headers},
+            content=content,
+            extensions={"timeout": t.as_dict()},
+        )
+        resp = await transport.handle_async_request(request)
+        try:
             head = bytearray()
             async for chunk in resp.aiter_bytes():
                 head += chunk
@@ -90,6 +103,8 @@ async def fetch(
             else:
                 err = f"HTTP {code} {resp.reason_phrase}".strip()
             return Outcome("failed", code, latency, err, text, resp.headers.get("retry-after"))
+        finally:
+            await resp.aclose()
     except httpx.TimeoutException as exc:
         if _not_really_a_timeout(exc):
             return Outcome("connection_error", None, _ms(start), _describe(exc), None)

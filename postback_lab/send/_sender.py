@@ -26,7 +26,7 @@ from ..plan import Plan, read_plan
 from ..rules._template import env_names, resolve_env
 from ..store import LogStore, open_log
 from ._guard import check_allowlist, mask, private_reason
-from ._http import Outcome, fetch, make_client
+from ._http import Outcome, fetch, make_transport
 from ._limits import Clock, TokenBucket
 from ._result import SendResult
 from ._retry import Retry
@@ -197,7 +197,7 @@ async def _host_loop(
     run: _Run, host: str, frame: pl.DataFrame, dues: pl.Series, last: dict[str, int]
 ) -> None:
     """Fire one host's items in due order, at most ``per_host`` at once."""
-    client = None if run.dry_run else make_client(run.per_host, run.transport, run.engine)
+    client = None if run.dry_run else make_transport(run.per_host, run.transport, run.engine)
     bucket = TokenBucket(run.rate, run.clock) if run.rate else None
     stats = run.host_stats.setdefault(host, Counter())
     fresh = zip(_rows(frame), dues, strict=True)
