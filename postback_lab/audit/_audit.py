@@ -102,49 +102,30 @@ class AuditReport:
             f"WHERE {self.source.cond} GROUP BY ALL"
         )
 
-    @cached_property
-    def status_codes(self) -> pl.DataFrame:
-        """Attempts per status code in each group (null: no response), most frequent first."""
-        keys = [*self.by, "status_code"] if "status_code" not in self.by else list(self.by)
+    def _attempts_per(self, column: str, dtype: pl.DataType) -> pl.DataFrame:
+        """Attempts per value of ``column`` in each group, most frequent first."""
         if self._fine.is_empty():
-            return pl.DataFrame(
-                schema={
-                    **self.frame.select(self.by).schema,
-                    "status_code": pl.Int32,
-                    "attempts": pl.Int64,
-                }
-            )
+            schema = {**self.frame.select(self.by).schema, column: dtype, "attempts": pl.Int64}
+            return pl.DataFrame(schema=schema)
         return (
-            self._fine.group_by(keys)
+            self._fine.group_by(list(dict.fromkeys([*self.by, column])))
             .agg(pl.col("attempts").sum().cast(pl.Int64))
             .sort(
-                [*self.by, "attempts", "status_code"],
+                [*self.by, "attempts", column],
                 descending=[*([False] * len(self.by)), True, False],
                 nulls_last=True,
             )
         )
 
     @cached_property
+    def status_codes(self) -> pl.DataFrame:
+        """Attempts per status code in each group (null: no response), most frequent first."""
+        return self._attempts_per("status_code", pl.Int32())
+
+    @cached_property
     def top_errors(self) -> pl.DataFrame:
         """The three most frequent error messages of each group."""
-        keys = [*self.by, "error"] if "error" not in self.by else list(self.by)
-        if self._fine.is_empty():
-            return pl.DataFrame(
-                schema={
-                    **self.frame.select(self.by).schema,
-                    "error": pl.String,
-                    "attempts": pl.Int64,
-                }
-            )
-        errors = (
-            self._fine.filter(pl.col("error").is_not_null())
-            .group_by(keys)
-            .agg(pl.col("attempts").sum().cast(pl.Int64))
-            .sort(
-                [*self.by, "attempts", "error"],
-                descending=[*([False] * len(self.by)), True, False],
-            )
-        )
+        errors = self._attempts_per("error", pl.String()).filter(pl.col("error").is_not_null())
         return errors.group_by(self.by, maintain_order=True).head(3) if self.by else errors.head(3)
 
     @cached_property

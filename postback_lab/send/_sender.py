@@ -197,7 +197,7 @@ async def _host_loop(
     run: _Run, host: str, frame: pl.DataFrame, dues: pl.Series, last: dict[str, int]
 ) -> None:
     """Fire one host's items in due order, at most ``per_host`` at once."""
-    client = None if run.dry_run else make_transport(run.per_host, run.transport, run.engine)
+    pool = None if run.dry_run else make_transport(run.per_host, run.transport, run.engine)
     bucket = TokenBucket(run.rate, run.clock) if run.rate else None
     stats = run.host_stats.setdefault(host, Counter())
     fresh = zip(_rows(frame), dues, strict=True)
@@ -219,7 +219,7 @@ async def _host_loop(
         try:
             async with run.global_sem:
                 fired = run.clock.now()
-                o = await _fire(run, client, item)
+                o = await _fire(run, pool, item)
         except asyncio.CancelledError:
             o = Outcome(
                 "cancelled", None, None, "cancelled before an answer: the result is unknown", None
@@ -295,8 +295,8 @@ async def _host_loop(
             if run.writer.rows and time.monotonic() - run.writer.last > FLUSH_SECONDS:
                 run.writer.flush()
     finally:
-        if client is not None:
-            await client.aclose()
+        if pool is not None:
+            await pool.aclose()
 
 
 def _final(run: _Run, item: _Item, o: Outcome) -> None:
@@ -316,7 +316,7 @@ def _final(run: _Run, item: _Item, o: Outcome) -> None:
         )
 
 
-async def _fire(run: _Run, client: Any, item: _Item) -> Outcome:
+async def _fire(run: _Run, pool: Any, item: _Item) -> Outcome:
     if run.dry_run:
         return Outcome("dry_run", None, 0.0, None, None)
     try:
@@ -336,7 +336,7 @@ async def _fire(run: _Run, client: Any, item: _Item) -> Outcome:
             if body.lstrip().startswith(("{", "["))
             else "text/plain; charset=utf-8"
         )
-    o = await fetch(client, item.get("method"), url, headers, body, item.get("timeout_s"))
+    o = await fetch(pool, item.get("method"), url, headers, body, item.get("timeout_s"))
     if run.secrets and (o.error or o.response_body):  # partners echo requests back
         o = dataclasses.replace(
             o, error=mask(o.error, run.secrets), response_body=mask(o.response_body, run.secrets)
