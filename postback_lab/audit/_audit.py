@@ -13,7 +13,7 @@ import polars as pl
 
 from .._errors import InputError, did_you_mean
 from ..store import LogStore, open_log
-from ..store._schema import ATTEMPT_KEY, LOG_COLUMNS
+from ..store._schema import LOG_COLUMNS
 from ._backfill import _when
 
 METRICS = (
@@ -294,11 +294,7 @@ def audit(
         upto = store.sql("SELECT max(rowid) FROM postback_log").item()
         conds.append(f"rowid <= {-1 if upto is None else int(upto)}")
         cond = " AND ".join(conds)
-        # imported rows without a conversion status have no dispatch id: only then is the
-        # slower composite key needed
-        loose = store.sql("SELECT count(*) FROM postback_log WHERE dispatch_id IS NULL").item()
-        sql = _main_sql(keys, select, cond, ATTEMPT_KEY if loose else "dispatch_id")
-        frame = _utc(store.sql(sql, params * 2))
+        frame = _utc(store.sql(_main_sql(keys, select, cond), params * 2))
         path = str(store.path)
     finally:
         if owned:
@@ -330,15 +326,15 @@ def audit(
     return AuditReport(frame, tuple(keys), path, source)
 
 
-def _main_sql(keys: list[str], select: list[str], cond: str, key: str) -> str:
+def _main_sql(keys: list[str], select: list[str], cond: str) -> str:
     """Every per-group figure in one scan of the log.
 
     Counting dispatches per group needs a distinct count, i.e. a pass per (group, dispatch)
     over the whole log. Only dispatches with more than one row can be counted twice, and
     every such dispatch has a row whose attempt is not 1 (the sender and the importer number
     attempts per dispatch from 1): rows of the others are counted as they are, and only
-    rows of these (~10% of a log) go through the per-dispatch pass. The routing compares
-    64-bit hashes: a collision only sends a row down the exact path, never miscounts it.
+    rows of these (~10% of a log) go through the per-dispatch pass. Dispatches are told
+    apart by the stored 128-bit ``dispatch_key`` (see ``store._schema.DISPATCH_KEY``).
     """
     sel = ", ".join(select) + ", " if select else ""
     names = ", ".join(keys) + ", " if keys else ""
@@ -347,12 +343,12 @@ def _main_sql(keys: list[str], select: list[str], cond: str, key: str) -> str:
     order = "ORDER BY " + ", ".join(f"one.{k}" for k in keys) if keys else ""
     return f"""
         WITH rep AS (
-            SELECT DISTINCT hash({key}) AS h FROM postback_log
+            SELECT DISTINCT dispatch_key AS h FROM postback_log
             WHERE {cond} AND attempt IS DISTINCT FROM 1),
         base AS (
-            SELECT {sel} {key} AS __k, outcome = 'delivered' AS __ok, latency_ms AS __lat,
-                rep.h IS NOT NULL AS __multi
-            FROM postback_log LEFT JOIN rep ON hash({key}) = rep.h WHERE {cond}),
+            SELECT {sel} dispatch_key AS __k, outcome = 'delivered' AS __ok,
+                latency_ms AS __lat, rep.h IS NOT NULL AS __multi
+            FROM postback_log LEFT JOIN rep ON dispatch_key = rep.h WHERE {cond}),
         one AS (
             SELECT {names}
                 count(*) FILTER (WHERE NOT __multi) AS __d1,

@@ -18,7 +18,6 @@ from .._errors import LogImportError, closest
 from ..events._parse import number, text, timestamp
 from ..events._schema import normalise_header
 from ._log import LogStore, open_log
-from ._schema import ATTEMPT_KEY
 
 HEADERS: dict[str, tuple[str, ...]] = {
     "fired_at": (
@@ -140,8 +139,8 @@ def _number_attempts(frame: pl.DataFrame, store: LogStore) -> pl.DataFrame:
     )
     frame = frame.sort("fired_at").with_columns(key.alias("__key"))
     logged = store.sql(
-        f"SELECT {ATTEMPT_KEY} AS __key, max(attempt) AS __base FROM postback_log "
-        f"WHERE {ATTEMPT_KEY} IN (SELECT __key FROM keys) GROUP BY 1",
+        "SELECT k.__key, max(l.attempt) AS __base FROM postback_log l "
+        "JOIN keys k ON l.dispatch_key = md5_number(k.__key) GROUP BY 1",
         keys=frame.select(pl.col("__key").unique()),
     )
     return (

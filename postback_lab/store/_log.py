@@ -20,7 +20,7 @@ import duckdb
 import polars as pl
 
 from .._errors import StoreError, StoreLockedError
-from ._schema import LOG_COLUMNS, LOG_SCHEMA, MIGRATIONS, SCHEMA_VERSION
+from ._schema import DISPATCH_KEY, LOG_COLUMNS, LOG_SCHEMA, MIGRATIONS, SCHEMA_VERSION
 
 DEFAULT_DB = "postback_lab.duckdb"
 
@@ -158,7 +158,11 @@ class LogStore:
                 frame = frame.with_columns(pl.lit(None, dtype=dt).alias(col))
         frame = frame.select(list(LOG_COLUMNS)).cast(LOG_SCHEMA)  # type: ignore[arg-type]
         cols = ", ".join(LOG_COLUMNS)
-        self._exec(f"INSERT INTO postback_log ({cols}) SELECT {cols} FROM batch", batch=frame)
+        self._exec(
+            f"INSERT INTO postback_log ({cols}, dispatch_key) SELECT {cols}, {DISPATCH_KEY} "
+            "FROM batch",
+            batch=frame,
+        )
         return frame.height
 
     # -- attempt journal ---------------------------------------------------------------

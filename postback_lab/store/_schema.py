@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import polars as pl
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 LOG_SCHEMA: dict[str, pl.DataType] = {
     "dispatch_id": pl.String(),
@@ -53,8 +53,19 @@ ALTER TABLE postback_log ADD COLUMN IF NOT EXISTS source VARCHAR DEFAULT 'sent';
 UPDATE postback_log SET source = 'sent' WHERE source IS NULL;
 """
 
-MIGRATIONS: dict[int, str] = {1: _DDL_V1, 2: _DDL_V2}
-
 # The dispatch an attempt belongs to; imported rows of exports without a conversion status
 # have no dispatch id and are keyed by rule + transaction id (+ status) instead.
 ATTEMPT_KEY = "coalesce(dispatch_id, concat_ws(chr(31), rule, transaction_id, status))"
+
+# The same key as a 128-bit number (md5, like dispatch_id itself), stored with each row
+# by the store: counting distinct dispatches over 10M rows on a number instead of hashing
+# 32-character strings halves the audit's time. Not part of the contract's columns.
+DISPATCH_KEY = f"md5_number({ATTEMPT_KEY})"
+
+# v3: the stored dispatch key, filled in for rows written before it
+_DDL_V3 = f"""
+ALTER TABLE postback_log ADD COLUMN IF NOT EXISTS dispatch_key UHUGEINT;
+UPDATE postback_log SET dispatch_key = {DISPATCH_KEY} WHERE dispatch_key IS NULL;
+"""
+
+MIGRATIONS: dict[int, str] = {1: _DDL_V1, 2: _DDL_V2, 3: _DDL_V3}

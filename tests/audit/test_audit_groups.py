@@ -3,7 +3,7 @@ attempt numbering across sent and imported rows, empty logs."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from postback_lab import LogStore, build_plan
 from postback_lab.audit import audit
@@ -137,6 +137,30 @@ def test_imported_attempts_continue_the_numbering_of_sent_ones(tmp_path):
     assert frame.select("dispatches", "delivered", "attempts", "failed_attempts").rows() == [
         (2, 2, 4, 2)
     ]
+
+
+def test_exports_without_a_status_number_and_count_by_rule_and_transaction(tmp_path):
+    """No conversion status, no dispatch id: rows are keyed by rule + transaction id, across
+    imports too."""
+    db = tmp_path / "log.duckdb"
+    head = "Firing Time,Transaction ID,Response Code,Postback Name\n"
+    first, second = tmp_path / "a.csv", tmp_path / "b.csv"
+    first.write_text(head + "2024-01-01 00:01:00,t7,500,sales\n2024-01-01 00:02:00,t8,200,sales\n")
+    second.write_text(head + "2024-01-02 00:01:00,t7,200,sales\n")
+    import_log(first, db)
+    import_log(second, db)
+    with LogStore(db) as s:
+        got = s.sql(
+            "SELECT transaction_id, attempt, dispatch_id FROM postback_log ORDER BY fired_at"
+        ).rows()
+    assert got == [("t7", 1, None), ("t8", 1, None), ("t7", 2, None)]
+    frame = audit(db, by=["rule", "day"]).frame
+    assert frame.select("day", "dispatches", "delivered", "attempts").rows() == [
+        (JAN1, 2, 1, 2),
+        (JAN1 + timedelta(days=1), 1, 1, 1),
+    ]
+    total = audit(db, by="rule").frame
+    assert total.select("dispatches", "delivered", "attempts").rows() == [(2, 2, 3)]
 
 
 def test_an_empty_selection_gives_an_empty_report(tmp_path):

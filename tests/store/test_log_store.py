@@ -58,7 +58,26 @@ def test_migration_from_version_1_keeps_rows(tmp_path):
     with LogStore(db) as s:
         assert s.schema_version == SCHEMA_VERSION
         rows = s.attempts()
+        # v3 stores each row's dispatch key, filled in for the rows already there
+        keys = s.sql("SELECT dispatch_key = md5_number('d1') AS same FROM postback_log")
     assert rows.select("dispatch_id", "source", "status").rows() == [("d1", "sent", None)]
+    assert keys["same"].to_list() == [True]
+
+
+def test_appended_rows_carry_their_dispatch_key(tmp_path):
+    """The key is the dispatch id, or rule + transaction id (+ status) for imported rows
+    without one, hashed with md5 as a number."""
+    rows = [
+        {"dispatch_id": "d1", "rule": "r", "transaction_id": "t1", "status": "approved"},
+        {"dispatch_id": None, "rule": "r", "transaction_id": "t2", "status": None},
+    ]
+    with LogStore(tmp_path / "log.duckdb") as s:
+        s.append(rows)
+        got = s.sql(
+            "SELECT dispatch_key = md5_number('d1'), dispatch_key = md5_number('r' || chr(31) "
+            "|| 't2') FROM postback_log ORDER BY transaction_id"
+        ).rows()
+    assert got == [(True, False), (False, True)]
 
 
 def test_second_writer_gets_one_clear_sentence(tmp_path):
