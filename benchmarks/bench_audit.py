@@ -7,6 +7,7 @@ GROUP BY of the same log in the same run.
 from __future__ import annotations
 
 import argparse
+import subprocess
 import sys
 import tempfile
 import time
@@ -85,9 +86,31 @@ def build_log(db: Path, n: int) -> pl.DataFrame:
     return plan
 
 
+# One audit in a new Python process, right after the file is opened: what `postback-lab
+# audit` and a fresh notebook kernel see (no DuckDB buffers warm yet).
+_FRESH = """
+import sys, time
+from postback_lab.audit import audit
+t = time.perf_counter()
+audit(sys.argv[1], by=["publisher_id", "day"])
+print(time.perf_counter() - t)
+"""
+
+
+def fresh_process_audits(db: Path, runs: int) -> list[float]:
+    out = []
+    for _ in range(runs):
+        proc = subprocess.run(
+            [sys.executable, "-c", _FRESH, str(db)], capture_output=True, text=True, check=True
+        )
+        out.append(float(proc.stdout.strip().splitlines()[-1]))
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--rows", type=int, default=10_000_000)
+    ap.add_argument("--fresh", type=int, default=5, help="audits in new processes")
     a = ap.parse_args()
     from postback_lab import LogStore
     from postback_lab.audit import audit
@@ -133,6 +156,16 @@ def main() -> None:
         ("  + status codes, top errors, timeline (first use)", f"{later:.2f}", "", ""),
         (f"reconcile {plan.height:,}-row plan", f"{rec[0]:.2f}", f"{rec[1]:.2f}", ""),
     ]
+    fresh = fresh_process_audits(db, a.fresh)
+    if fresh:
+        rows.append(
+            (
+                f"audit in {len(fresh)} new processes (open + audit)",
+                f"max {max(fresh):.2f}",
+                f"min {min(fresh):.2f}",
+                "",
+            )
+        )
     rec = rec[2]
     print(f"{n:,} log rows, {report.frame.height:,} groups (built in {setup:.1f}s)")
     print(table(rows))

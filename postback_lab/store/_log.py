@@ -34,15 +34,35 @@ class LogStore:
         self.closed = False
         self._lock = threading.RLock()
         self._journals: dict[str, Any] = {}
+        self._con = self._connect()
+        if not read_only:
+            self._migrate()
+        elif 0 < self._stored_version() < SCHEMA_VERSION:
+            # an older log opened for reading: upgrade it once (a brief writable open), so
+            # every query sees the current columns
+            self._con.close()
+            LogStore(self.path).close()
+            self._con = self._connect()
+
+    def _connect(self) -> duckdb.DuckDBPyConnection:
         try:
-            self._con = duckdb.connect(str(self.path), read_only=read_only)
+            con = duckdb.connect(str(self.path), read_only=self.read_only)
         except duckdb.IOException as exc:
             raise _translate(self.path, exc) from exc
         except duckdb.Error as exc:
             raise StoreError(f"{self.path}: cannot open the log ({_first(exc)})") from exc
-        self._con.execute("SET TimeZone = 'UTC'").fetchall()
-        if not read_only:
-            self._migrate()
+        con.execute("SET TimeZone = 'UTC'").fetchall()
+        return con
+
+    def _stored_version(self) -> int:
+        """The file's schema version; 0 for a file without one (new, or not a log)."""
+        try:
+            rows = self._con.execute(
+                "SELECT value FROM meta WHERE key = 'schema_version'"
+            ).fetchall()
+        except duckdb.CatalogException:
+            return 0
+        return int(rows[0][0]) if rows else 0
 
     # -- lifecycle -------------------------------------------------------------
     def close(self) -> None:
@@ -64,9 +84,7 @@ class LogStore:
             con = self._con
             con.execute("CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value VARCHAR)")
             con.fetchall()
-            rows = con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchall()
-            row = rows[0] if rows else None
-            current = int(row[0]) if row else 0
+            current = self._stored_version()
             if current > SCHEMA_VERSION:
                 raise StoreError(
                     f"{self.path}: written by a newer postback_lab (schema "

@@ -64,6 +64,28 @@ def test_migration_from_version_1_keeps_rows(tmp_path):
     assert keys["same"].to_list() == [True]
 
 
+def test_an_older_log_opened_for_reading_is_upgraded_first(tmp_path):
+    """`postback-lab audit` opens the log read-only: a v2 file still audits."""
+    db = tmp_path / "v2.duckdb"
+    from postback_lab.audit import audit
+    from postback_lab.store._schema import MIGRATIONS
+
+    with duckdb.connect(str(db)) as con:
+        con.execute(MIGRATIONS[1] + MIGRATIONS[2])
+        con.execute("INSERT INTO meta VALUES ('schema_version', '2')")
+        con.execute(
+            "INSERT INTO postback_log (dispatch_id, run_id, attempt, rule, outcome, fired_at) "
+            "VALUES ('d1', 'r1', 1, 'sales', 'failed', TIMESTAMPTZ '2024-01-01 00:00:00+00'),"
+            " ('d1', 'r1', 2, 'sales', 'delivered', TIMESTAMPTZ '2024-01-01 00:01:00+00')"
+        )
+    with LogStore(db, read_only=True) as s:
+        assert s.schema_version == SCHEMA_VERSION
+        frame = audit(s, by="rule").frame
+    assert frame.select("rule", "dispatches", "delivered", "attempts").rows() == [
+        ("sales", 1, 1, 2)
+    ]
+
+
 def test_appended_rows_carry_their_dispatch_key(tmp_path):
     """The key is the dispatch id, or rule + transaction id (+ status) for imported rows
     without one, hashed with md5 as a number."""
