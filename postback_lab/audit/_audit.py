@@ -168,6 +168,8 @@ class AuditReport:
         )
 
     def __str__(self) -> str:
+        if self.frame.height == 0:
+            return self.summary()
         with pl.Config(
             tbl_rows=50,
             tbl_cols=20,

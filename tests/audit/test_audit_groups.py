@@ -171,6 +171,7 @@ def test_an_empty_selection_gives_an_empty_report(tmp_path):
         report = audit(db, by=by)
         assert report.frame.height == 0, by
         assert report.summary() == "no attempts in the log for this selection"
+        assert str(report) == "no attempts in the log for this selection"
         assert report.status_codes.height == 0
         assert report.top_errors.height == 0
         assert report.to_json() == "[]"
