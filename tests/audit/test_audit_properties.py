@@ -35,7 +35,9 @@ def _rows(dispatches: list) -> list[dict]:
     rows = []
     for i, (rule, publisher, attempts) in enumerate(dispatches):
         # attempts of a dispatch are numbered in firing order, as the sender writes them
-        for n, (minute, code, latency, dry) in enumerate(sorted(attempts), start=1):
+        for n, (minute, code, latency, dry) in enumerate(
+            sorted(attempts, key=lambda a: a[0]), start=1
+        ):
             rows.append(
                 {
                     "dispatch_id": f"d{i}",
