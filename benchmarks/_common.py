@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import atexit
 import json
+import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -35,3 +38,11 @@ def measure(script: str, *args: str) -> dict:
 def table(rows: list[tuple[str, ...]]) -> str:
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in rows)
+
+
+def scratch_path(name: str) -> Path:
+    """A file path in a new temporary folder, removed when the benchmark process exits
+    (10M-row logs are ~500 MB each)."""
+    folder = Path(tempfile.mkdtemp(prefix="pbl-bench-"))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    return folder / name

@@ -5,12 +5,15 @@ from __future__ import annotations
 import asyncio
 import resource
 import sys
-import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import polars as pl
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks._common import scratch_path
 
 
 def cpu() -> float:
@@ -52,7 +55,7 @@ def main() -> dict:
     if step in ("ours", "ours-aiohttp", "lateness", "dry-1m"):
         from postback_lab import Retry, send_sync
 
-        db = Path(tempfile.mkdtemp()) / "bench.duckdb"
+        db = scratch_path("bench.duckdb")
         if step == "lateness":
             plan = make_plan(
                 n, ports, spread_s=10.0, start=datetime.now(UTC) + timedelta(seconds=2)

@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import subprocess
 import sys
-import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,7 +17,7 @@ import polars as pl
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks._common import table
+from benchmarks._common import scratch_path, table
 
 
 def build_log(db: Path, n: int) -> pl.DataFrame:
@@ -117,7 +116,7 @@ def main() -> None:
     from postback_lab.audit._audit import DERIVED
     from postback_lab.audit._reconcile import reconcile_store
 
-    db = Path(tempfile.mkdtemp()) / "bench.duckdb"
+    db = scratch_path("bench.duckdb")
     t = time.perf_counter()
     plan = build_log(db, a.rows)
     setup = time.perf_counter() - t

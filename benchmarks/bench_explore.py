@@ -9,13 +9,12 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks._common import table
+from benchmarks._common import scratch_path, table
 from benchmarks.bench_audit import build_log
 
 
@@ -26,7 +25,7 @@ def main() -> None:
     from postback_lab import LogStore
     from postback_lab.notebook._explore import Explorer
 
-    db = Path(tempfile.mkdtemp()) / "bench.duckdb"
+    db = scratch_path("bench.duckdb")
     build_log(db, a.rows)
     with LogStore(db) as store:
         ex = Explorer(store)

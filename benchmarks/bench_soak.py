@@ -11,13 +11,13 @@ import argparse
 import re
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from benchmarks._common import scratch_path
 from benchmarks._send_steps import make_plan
 from benchmarks.bench_send import free_ports
 
@@ -62,7 +62,7 @@ def main() -> None:
             samples.append((time.time() - t0, rss_mib()))
             stop.wait(1.0)
 
-    db = Path(tempfile.mkdtemp()) / "soak.duckdb"
+    db = scratch_path("soak.duckdb")
     retry = Retry(delays=(0.05, 0.1, 0.2), jitter=0.1)
     plan = make_plan(a.n, ports)
     sampler = threading.Thread(target=sample, daemon=True)
