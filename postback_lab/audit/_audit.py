@@ -334,7 +334,8 @@ def _main_sql(keys: list[str], select: list[str], cond: str) -> str:
     Counting dispatches per group needs a distinct count, i.e. a pass per (group, dispatch)
     over the whole log. Only dispatches with more than one row can be counted twice, and
     every such dispatch has a row whose attempt is not 1 (the sender and the importer number
-    attempts per dispatch from 1): rows of the others are counted as they are, and only
+    attempts per dispatch from 1, and ``LogStore.append`` refuses a repeated number): rows
+    of the others are counted as they are, and only
     rows of these (~10% of a log) go through the per-dispatch pass. Dispatches are told
     apart by the stored 128-bit ``dispatch_key`` (see ``store._schema.DISPATCH_KEY``).
     """

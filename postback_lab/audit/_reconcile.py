@@ -201,7 +201,7 @@ def reconcile_store(plan: pl.DataFrame, store: LogStore) -> Reconciliation:
     ids = plan.select(pl.int_range(pl.len(), dtype=pl.UInt32).alias("__i"), "dispatch_id")
     joined = store.sql(_per_dispatch_sql(fast=True), ids=ids, linked=linked)
     if joined["__i"].null_count() + plan.height != joined.height:
-        # a dispatch logged twice as attempt 1 (rows appended by hand): group them all
+        # a dispatch logged twice as attempt 1 (rows another tool wrote): group them all
         joined = store.sql(_per_dispatch_sql(fast=False), ids=ids, linked=linked)
     matched = joined.head(plan.height).drop("__i", "dispatch_id")
     strays = joined.slice(plan.height).select("dispatch_id")

@@ -106,7 +106,7 @@ class _LogWriter:
     def flush(self) -> None:
         if self.rows:
             rows, self.rows = self.rows, []
-            self.store.append(rows)
+            self.store.append(rows, check_attempts=False)  # numbered after the log's
         self.last = time.monotonic()
 
     def inflight(self, items: list[_Item], now: datetime) -> None:

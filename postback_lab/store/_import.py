@@ -189,7 +189,7 @@ def import_log(path: str | Path, log: LogStore | str | Path | None = None) -> Im
             pl.col("response_body").str.slice(0, 1024),
         )
         frame = _number_attempts(frame, store)
-        store.append(frame)
+        store.append(frame, check_attempts=False)
         store._exec(
             "INSERT INTO runs (run_id, kind, started_at, finished_at, state, planned, "
             "attempts, delivered, failed, note) VALUES (?, 'import', now(), now(), "

@@ -164,8 +164,14 @@ class LogStore:
         return dict(self.sql(q, ids=ids).iter_rows())
 
     # -- appends -------------------------------------------------------------------
-    def append(self, rows: pl.DataFrame | Iterable[Mapping[str, Any]]) -> int:
-        """Append attempt rows in one committed INSERT from Arrow; returns the row count."""
+    def append(
+        self, rows: pl.DataFrame | Iterable[Mapping[str, Any]], *, check_attempts: bool = True
+    ) -> int:
+        """Append attempt rows in one committed INSERT from Arrow; returns the row count.
+
+        A dispatch's attempt numbers must be unique (audit and reconcile count on it): rows
+        repeating one already in the log or in the batch are refused, naming the first.
+        The sender and the importer number attempts themselves and skip the check."""
         frame = (
             rows if isinstance(rows, pl.DataFrame) else pl.DataFrame(list(rows), schema=LOG_SCHEMA)
         )
@@ -175,6 +181,8 @@ class LogStore:
             if col not in frame.columns:
                 frame = frame.with_columns(pl.lit(None, dtype=dt).alias(col))
         frame = frame.select(list(LOG_COLUMNS)).cast(LOG_SCHEMA)  # type: ignore[arg-type]
+        if check_attempts:
+            self._check_attempts(frame)
         cols = ", ".join(LOG_COLUMNS)
         self._exec(
             f"INSERT INTO postback_log ({cols}, dispatch_key) SELECT {cols}, {DISPATCH_KEY} "
@@ -182,6 +190,32 @@ class LogStore:
             batch=frame,
         )
         return frame.height
+
+    def _check_attempts(self, frame: pl.DataFrame) -> None:
+        clash = self.sql(
+            f"""
+            WITH b AS (
+                SELECT __row, {DISPATCH_KEY} AS __k, attempt,
+                    coalesce(dispatch_id, transaction_id) AS __who
+                FROM batch),
+            again AS (
+                SELECT __row, __who, attempt, 'this batch' AS place FROM b
+                WHERE attempt IS NOT NULL
+                QUALIFY __row > min(__row) OVER (PARTITION BY __k, attempt)
+                UNION ALL
+                SELECT __row, __who, b.attempt, 'the log' FROM b
+                SEMI JOIN postback_log l ON l.dispatch_key = b.__k AND l.attempt = b.attempt)
+            SELECT * FROM again ORDER BY __row LIMIT 1""",
+            batch=frame.with_row_index("__row", offset=1),
+        )
+        if clash.height:
+            row, who, attempt, place = clash.row(0)
+            raise StoreError(
+                f"{self.path}: row {row} of the rows to append repeats attempt {attempt} of "
+                f"dispatch {who!r}, which {place} already has; number attempts after "
+                "LogStore.last_attempts() (or use import_log for a platform export). "
+                "Nothing was appended."
+            )
 
     # -- attempt journal ---------------------------------------------------------------
     # Before an attempt goes out a 'start' line is appended to ``<db>.inflight-<run>.jsonl``,
@@ -259,7 +293,7 @@ class LogStore:
             "SELECT r.* FROM r ANTI JOIN postback_log l USING (run_id, dispatch_id, attempt)",
             r=rows,
         )
-        self.append(missing)
+        self.append(missing, check_attempts=False)  # numbered by the sender that died
         return missing.height
 
     def start_run(self, kind: str, planned: int, skipped: int) -> str:

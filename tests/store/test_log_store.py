@@ -11,7 +11,7 @@ import duckdb
 import polars as pl
 import pytest
 
-from postback_lab import LogImportError, LogStore, StoreLockedError
+from postback_lab import LogImportError, LogStore, StoreError, StoreLockedError
 from postback_lab.store import SCHEMA_VERSION, import_log
 
 
@@ -86,6 +86,28 @@ def test_an_older_log_opened_for_reading_is_upgraded_first(tmp_path):
     ]
 
 
+def test_append_refuses_an_attempt_number_a_dispatch_already_has(tmp_path):
+    """Audit and reconcile count a dispatch's rows by its attempt numbers: a repeated one
+    is refused with the row named, and nothing of the batch is written."""
+    db = tmp_path / "log.duckdb"
+    t = datetime(2024, 1, 1, tzinfo=UTC)
+    one = {"dispatch_id": "d1", "run_id": "r", "attempt": 1, "outcome": "failed", "fired_at": t}
+    with LogStore(db) as s:
+        s.append([one])
+        with pytest.raises(StoreError) as err:
+            s.append([{**one, "dispatch_id": "d2"}, {**one, "outcome": "delivered"}])
+        assert str(err.value) == (
+            f"{db}: row 2 of the rows to append repeats attempt 1 of dispatch 'd1', which "
+            "the log already has; number attempts after LogStore.last_attempts() (or use "
+            "import_log for a platform export). Nothing was appended."
+        )
+        with pytest.raises(StoreError, match=r"row 3 .* attempt 2 of dispatch 'd3', which this"):
+            s.append([{**one, "dispatch_id": "d3", "attempt": a} for a in (1, 2, 2)])
+        assert s.count() == 1
+        # the next number, and rows without one, are fine
+        assert s.append([{**one, "attempt": 2}, {**one, "attempt": None}]) == 2
+
+
 def test_appended_rows_carry_their_dispatch_key(tmp_path):
     """The key is the dispatch id, or rule + transaction id (+ status) for imported rows
     without one, hashed with md5 as a number."""
@@ -106,7 +128,7 @@ def test_second_writer_gets_one_clear_sentence(tmp_path):
     db = tmp_path / "log.duckdb"
     with LogStore(db):
         code = textwrap.dedent(f"""
-            from postback_lab import LogStore, StoreLockedError
+            from postback_lab import LogStore, StoreError, StoreLockedError
             try:
                 LogStore({str(db)!r})
             except StoreLockedError as e:
