@@ -93,7 +93,8 @@ async def backfill(
     store, owned = open_log(log)
     try:
         rec = reconcile_store(window.frame, store)
-        todo = window.filter(pl.col("dispatch_id").is_in(rec.ids("missed", "failed").implode()))
+        # reconcile keeps the plan's rows in order: its states are a mask over the window
+        todo = window.filter(rec.dispatches["state"].is_in(["missed", "failed"]))
         sent = None
         if len(todo) or not dry_run:
             send_options.setdefault("progress", True)
