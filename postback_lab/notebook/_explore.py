@@ -11,6 +11,7 @@ from typing import Any
 
 import polars as pl
 
+from ..audit._audit import DERIVED, _utc
 from ..store import LogStore, open_log
 from ._html import render
 
@@ -110,13 +111,16 @@ class Explorer:
         )
 
     def daily(self) -> pl.DataFrame:
+        """Attempts and failures per UTC day (the audit's day buckets)."""
         cond, params = self.where()
-        return self.store.sql(
-            f"""
-            SELECT date_trunc('day', fired_at) AS day, count(*) AS attempts,
+        return _utc(
+            self.store.sql(
+                f"""
+            SELECT {DERIVED["day"]} AS day, count(*) AS attempts,
                    count(*) FILTER (WHERE outcome <> 'delivered') AS failed
             FROM postback_log WHERE {cond} GROUP BY 1 ORDER BY 1""",
-            params,
+                params,
+            )
         )
 
     # -- view ----------------------------------------------------------------------

@@ -73,7 +73,10 @@ def test_filters_requery_kpis_and_table(log):
     ex.since.value = date(2024, 1, 2)
     assert ex.rows()["transaction_id"].sort().to_list() == ["t5", "t6", "t7", "t8", "t9"]
     ex.since.value = None
-    assert ex.daily()["attempts"].to_list() == [5, 5]
+    assert ex.daily().select("day", "attempts").rows() == [
+        (datetime(2024, 1, 1, tzinfo=UTC), 5),
+        (datetime(2024, 1, 2, tzinfo=UTC), 5),
+    ]
     ex.close()
 
 
