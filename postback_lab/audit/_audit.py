@@ -294,9 +294,14 @@ def audit(
         # the log is append-only: rows up to the last one seen now are the report's rows,
         # also for the breakdowns queried later
         upto = store.sql("SELECT max(rowid) FROM postback_log").item()
-        conds.append(f"rowid <= {-1 if upto is None else int(upto)}")
+        upto = -1 if upto is None else int(upto)
+        conds.append(f"rowid <= {upto}")
         cond = " AND ".join(conds)
-        frame = _utc(store.sql(_main_sql(keys, select, cond), params * 2))
+        if store.retried_upto() < upto and not store.read_only:
+            store.mark_retried()  # rows appended without marks (a run that crashed)
+        marked = store.retried_upto() >= upto
+        sql = _main_sql(keys, select, cond, marked)
+        frame = _utc(store.sql(sql, params * (1 if marked else 2)))
         path = str(store.path)
     finally:
         if owned:
@@ -328,30 +333,38 @@ def audit(
     return AuditReport(frame, tuple(keys), path, source)
 
 
-def _main_sql(keys: list[str], select: list[str], cond: str) -> str:
+def _main_sql(keys: list[str], select: list[str], cond: str, marked: bool) -> str:
     """Every per-group figure in one scan of the log.
 
     Counting dispatches per group needs a distinct count, i.e. a pass per (group, dispatch)
     over the whole log. Only dispatches with more than one row can be counted twice, and
     every such dispatch has a row whose attempt is not 1 (the sender and the importer number
     attempts per dispatch from 1, and ``LogStore.append`` refuses a repeated number): rows
-    of the others are counted as they are, and only
-    rows of these (~10% of a log) go through the per-dispatch pass. Dispatches are told
-    apart by the stored 128-bit ``dispatch_key`` (see ``store._schema.DISPATCH_KEY``).
+    of the others are counted as they are, and only rows of these (~10% of a log) go
+    through the per-dispatch pass. With the ``retried`` marks complete (``marked``) a row
+    shows by itself whether it is one of these; otherwise the log is joined with the set
+    of retried dispatches. Dispatches are told apart by the stored 128-bit
+    ``dispatch_key`` (see ``store._schema.DISPATCH_KEY``).
     """
     sel = ", ".join(select) + ", " if select else ""
     names = ", ".join(keys) + ", " if keys else ""
     group = "GROUP BY ALL" if keys else ""
     on = " AND ".join(f"one.{k} IS NOT DISTINCT FROM two.{k}" for k in keys) or "TRUE"
     order = "ORDER BY " + ", ".join(f"one.{k}" for k in keys) if keys else ""
-    return f"""
-        WITH rep AS (
+    row = f"{sel} dispatch_key AS __k, outcome = 'delivered' AS __ok, latency_ms AS __lat"
+    if marked:
+        base = f"""base AS (
+            SELECT {row}, coalesce(retried, false) OR attempt IS DISTINCT FROM 1 AS __multi
+            FROM postback_log WHERE {cond}),"""
+    else:
+        base = f"""rep AS (
             SELECT DISTINCT dispatch_key AS h FROM postback_log
             WHERE {cond} AND attempt IS DISTINCT FROM 1),
         base AS (
-            SELECT {sel} dispatch_key AS __k, outcome = 'delivered' AS __ok,
-                latency_ms AS __lat, rep.h IS NOT NULL AS __multi
-            FROM postback_log LEFT JOIN rep ON dispatch_key = rep.h WHERE {cond}),
+            SELECT {row}, rep.h IS NOT NULL AS __multi
+            FROM postback_log LEFT JOIN rep ON dispatch_key = rep.h WHERE {cond}),"""
+    return f"""
+        WITH {base}
         one AS (
             SELECT {names}
                 count(*) FILTER (WHERE NOT __multi) AS __d1,

@@ -106,7 +106,8 @@ class _LogWriter:
     def flush(self) -> None:
         if self.rows:
             rows, self.rows = self.rows, []
-            self.store.append(rows, check_attempts=False)  # numbered after the log's
+            # numbered after the log's; retried marks once, when the run finishes
+            self.store.append(rows, check_attempts=False, mark=False)
         self.last = time.monotonic()
 
     def inflight(self, items: list[_Item], now: datetime) -> None:

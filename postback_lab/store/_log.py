@@ -20,7 +20,15 @@ import duckdb
 import polars as pl
 
 from .._errors import StoreError, StoreLockedError
-from ._schema import DISPATCH_KEY, LOG_COLUMNS, LOG_SCHEMA, MIGRATIONS, SCHEMA_VERSION
+from ._schema import (
+    DISPATCH_KEY,
+    LOG_COLUMNS,
+    LOG_SCHEMA,
+    MIGRATIONS,
+    RETRIED_UPTO,
+    SCHEMA_VERSION,
+    mark_retried_sql,
+)
 
 DEFAULT_DB = "postback_lab.duckdb"
 
@@ -165,13 +173,18 @@ class LogStore:
 
     # -- appends -------------------------------------------------------------------
     def append(
-        self, rows: pl.DataFrame | Iterable[Mapping[str, Any]], *, check_attempts: bool = True
+        self,
+        rows: pl.DataFrame | Iterable[Mapping[str, Any]],
+        *,
+        check_attempts: bool = True,
+        mark: bool = True,
     ) -> int:
         """Append attempt rows in one committed INSERT from Arrow; returns the row count.
 
         A dispatch's attempt numbers must be unique (audit and reconcile count on it): rows
         repeating one already in the log or in the batch are refused, naming the first.
-        The sender and the importer number attempts themselves and skip the check."""
+        The sender and the importer number attempts themselves and skip the check.
+        ``mark``: bring the retried marks up to date (the sender does it once per run)."""
         frame = (
             rows if isinstance(rows, pl.DataFrame) else pl.DataFrame(list(rows), schema=LOG_SCHEMA)
         )
@@ -189,7 +202,38 @@ class LogStore:
             "FROM batch",
             batch=frame,
         )
+        if mark:
+            self.mark_retried()
         return frame.height
+
+    def retried_upto(self) -> int:
+        """The rowid up to which the retried marks are complete (-1: none)."""
+        with self._lock:
+            row = self._con.execute(
+                "SELECT value FROM meta WHERE key = ?", [RETRIED_UPTO]
+            ).fetchall()
+        return int(row[0][0]) if row else -1
+
+    def mark_retried(self) -> None:
+        """Mark attempt-1 rows of dispatches retried in rows appended since the last marks,
+        in one transaction with the new watermark (a crash leaves the old one, and the
+        audit then takes its slower path)."""
+        with self._lock:
+            hi = self._con.execute("SELECT max(rowid) FROM postback_log").fetchall()[0][0]
+            lo = self.retried_upto()
+            if hi is None or hi <= lo:
+                return
+            con = self._con
+            con.execute("BEGIN").fetchall()
+            try:
+                con.execute(mark_retried_sql(lo, hi)).fetchall()
+                con.execute(
+                    "INSERT OR REPLACE INTO meta VALUES (?, ?)", [RETRIED_UPTO, str(hi)]
+                ).fetchall()
+                con.execute("COMMIT").fetchall()
+            except duckdb.Error as exc:
+                con.execute("ROLLBACK").fetchall()
+                raise StoreError(f"{self.path}: cannot write the log ({_first(exc)})") from exc
 
     def _check_attempts(self, frame: pl.DataFrame) -> None:
         clash = self.sql(
@@ -314,6 +358,7 @@ class LogStore:
             "failed = ? WHERE run_id = ?",
             params=[datetime.now(UTC), state, attempts, delivered, failed, run_id],
         )
+        self.mark_retried()  # the run appended without marking
         handle = self._journals.pop(run_id, None)
         if handle is not None:
             handle.close()

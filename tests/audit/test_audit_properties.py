@@ -98,14 +98,24 @@ def _rounded(rows: list[tuple]) -> list[tuple]:
     window=st.tuples(
         st.none() | st.integers(0, 3 * 24 * 60), st.none() | st.integers(0, 3 * 24 * 60)
     ),
+    written=st.sampled_from(["marked", "retries first", "unmarked, read-only"]),
 )
-def test_audit_equals_a_plain_per_group_computation(dispatches, by, window):
+def test_audit_equals_a_plain_per_group_computation(dispatches, by, window, written):
+    """Either way the log was written the audit counts the same: with the retried marks
+    (also when a retry was appended before its first attempt), or, on a read-only log
+    whose marks lag, by joining with the retried dispatches."""
     rows = _rows(dispatches)
     lo, hi = (None if m is None else T0 + timedelta(minutes=m) for m in window)
     with tempfile.TemporaryDirectory() as tmp:
         db = Path(tmp) / "log.duckdb"
         with LogStore(db) as s:
-            s.append(rows)
+            if written == "retries first":
+                s.append([r for r in rows if r["attempt"] != 1])
+                s.append([r for r in rows if r["attempt"] == 1])
+            else:
+                s.append(rows, mark=written == "marked")
+        with LogStore(db, read_only=True) as s:
+            assert (s.retried_upto() == s.count() - 1) == (written != "unmarked, read-only")
             frame = audit(s, by=by, since=lo, until=hi).frame
     got = frame.select(
         *by,

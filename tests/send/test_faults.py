@@ -40,6 +40,10 @@ def test_retry_then_delivered_and_second_run_sends_nothing(receiver, db):
     plan = make_plan([f"{receiver.url}/p"])
     first = send_sync(plan, db, retry=FAST, progress=False)
     assert (first.delivered, first.attempts) == (1, 3)
+    with LogStore(db) as s:  # the run marked its retried first attempt when it finished
+        assert s.retried_upto() == 2
+        marks = s.sql("SELECT attempt, retried FROM postback_log ORDER BY attempt").rows()
+    assert marks == [(1, True), (2, False), (3, False)]
     second = send_sync(plan, db, retry=FAST, progress=False)
     assert (second.attempts, second.skipped_delivered) == (0, 1)
     assert len(receiver.received("/p")) == 3

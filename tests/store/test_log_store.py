@@ -64,6 +64,39 @@ def test_migration_from_version_1_keeps_rows(tmp_path):
     assert keys["same"].to_list() == [True]
 
 
+def test_migration_to_v4_marks_first_attempts_of_retried_dispatches(tmp_path):
+    db = tmp_path / "v3.duckdb"
+    from postback_lab.store._schema import MIGRATIONS
+
+    with duckdb.connect(str(db)) as con:
+        con.execute(MIGRATIONS[1] + MIGRATIONS[2] + MIGRATIONS[3])
+        con.execute("INSERT INTO meta VALUES ('schema_version', '3')")
+        con.execute(
+            "INSERT INTO postback_log (dispatch_id, run_id, attempt, outcome, fired_at) VALUES "
+            "('d1', 'r', 1, 'failed', TIMESTAMPTZ '2024-01-01 00:00:00+00'), "
+            "('d2', 'r', 1, 'delivered', TIMESTAMPTZ '2024-01-01 00:00:00+00'), "
+            "('d1', 'r', 2, 'delivered', TIMESTAMPTZ '2024-01-01 00:01:00+00')"
+        )
+        con.execute("UPDATE postback_log SET dispatch_key = md5_number(dispatch_id)")
+    with LogStore(db) as s:
+        assert s.schema_version == SCHEMA_VERSION
+        assert s.retried_upto() == 2
+        marks = s.sql(
+            "SELECT dispatch_id, attempt, retried FROM postback_log ORDER BY rowid"
+        ).rows()
+        # appended unmarked: the watermark stays until marks are made
+        s.append(
+            [{"dispatch_id": "d2", "run_id": "r", "attempt": 2, "outcome": "failed"}],
+            mark=False,
+        )
+        assert s.retried_upto() == 2
+        s.mark_retried()
+        assert s.retried_upto() == 3
+        d2 = s.sql("SELECT retried FROM postback_log WHERE dispatch_id = 'd2' AND attempt = 1")
+    assert marks == [("d1", 1, True), ("d2", 1, False), ("d1", 2, False)]
+    assert d2.item() is True
+
+
 def test_an_older_log_opened_for_reading_is_upgraded_first(tmp_path):
     """`postback-lab audit` opens the log read-only: a v2 file still audits."""
     db = tmp_path / "v2.duckdb"
