@@ -216,8 +216,9 @@ class LogStore:
 
     def mark_retried(self) -> None:
         """Mark attempt-1 rows of dispatches retried in rows appended since the last marks,
-        in one transaction with the new watermark (a crash leaves the old one, and the
-        audit then takes its slower path)."""
+        in one transaction with the new watermark. After a crash between an append and
+        its marks the watermark lags: the next append, run end or writable audit catches
+        up, and a read-only audit takes its slower, equally exact path."""
         with self._lock:
             hi = self._con.execute("SELECT max(rowid) FROM postback_log").fetchall()[0][0]
             lo = self.retried_upto()
