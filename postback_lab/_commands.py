@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from . import sample
 from .events import read_events
-from .plan import build_plan
+from .plan import Plan, build_plan
 from .rules import read_rules
 
 
@@ -67,11 +71,42 @@ def _steps():  # type: ignore[no-untyped-def]
     return step
 
 
-def cmd_plan(a: argparse.Namespace) -> int:
+class Stages:
+    """One line per step of a long command on stderr, so a 10M-row run is never silent:
+    what it is doing, then how much and how long. Terminals only (pipes stay clean)."""
+
+    def __init__(self, enabled: bool | None = None) -> None:
+        self.enabled = sys.stderr.isatty() if enabled is None else enabled
+
+    @contextmanager
+    def __call__(self, doing: str) -> Iterator[dict[str, str]]:
+        """``with stages("reading events") as done: ...; done["what"] = "10 rows"``."""
+        done: dict[str, str] = {}
+        if self.enabled:
+            print(f"{doing} ...", end="", file=sys.stderr, flush=True)
+        started = time.perf_counter()
+        try:
+            yield done
+        finally:
+            if self.enabled:
+                took = time.perf_counter() - started
+                print(f" {done.get('what', 'done')} ({took:.1f} s)", file=sys.stderr)
+
+
+def _read_and_plan(a: argparse.Namespace, stages: Stages) -> Plan:
     rules = read_rules(a.rules)
-    events = read_events(a.events, encoding=a.encoding)
+    with stages("reading events") as done:
+        events = read_events(a.events, encoding=a.encoding)
+        done["what"] = f"{events.frame.height:,} rows"
     _warn_quarantine(events)
-    plan = build_plan(events, rules)
+    with stages("planning") as done:
+        plan = build_plan(events, rules)
+        done["what"] = f"{len(plan):,} postbacks"
+    return plan
+
+
+def cmd_plan(a: argparse.Namespace) -> int:
+    plan = _read_and_plan(a, Stages())
     print(plan)
     if a.explain:
         print()
@@ -84,12 +119,13 @@ def cmd_plan(a: argparse.Namespace) -> int:
 def cmd_backfill(a: argparse.Namespace) -> int:
     from .audit import backfill_sync
 
-    rules = read_rules(a.rules)
-    events = read_events(a.events, encoding=a.encoding)
-    _warn_quarantine(events)
+    stages = Stages(False if a.no_progress else None)
+    plan = _read_and_plan(a, stages)
+    if stages.enabled:
+        print(f"reconciling with {a.db}, then sending what is missing ...", file=sys.stderr)
     result = backfill_sync(
-        events,
-        rules,
+        plan,
+        None,
         a.db,
         since=a.since,
         until=a.until,
@@ -145,8 +181,6 @@ def cmd_import_log(a: argparse.Namespace) -> int:
 
 
 def _warn_quarantine(events) -> None:  # type: ignore[no-untyped-def]
-    import sys
-
     q = events.quarantine
     if q.height:
         r = q.row(0, named=True)

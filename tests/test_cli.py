@@ -67,3 +67,22 @@ def test_demo_runs_the_whole_story(tmp_path):
     assert "Run it again: nothing is sent twice" in out.stdout
     assert "0 postbacks, 0 delivered, 0 failed in 0 attempts" in out.stdout
     assert (tmp_path / "demo" / "audit_chart.html").exists()
+
+
+def test_long_commands_say_each_step_on_a_terminal(capsys):
+    import re
+
+    from postback_lab._commands import Stages
+
+    stages = Stages(enabled=True)
+    with stages("reading events") as done:
+        done["what"] = "3 rows"
+    with stages("planning"):
+        pass
+    err = capsys.readouterr().err
+    assert re.fullmatch(
+        r"reading events \.\.\. 3 rows \(\d+\.\d s\)\nplanning \.\.\. done \(\d+\.\d s\)\n", err
+    )
+    with Stages(enabled=False)("quiet"):
+        pass
+    assert capsys.readouterr().err == ""
