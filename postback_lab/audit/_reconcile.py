@@ -14,6 +14,7 @@ import polars as pl
 
 from ..plan import Plan, read_plan
 from ..store import LOG_COLUMNS, LOG_SCHEMA, LogStore, open_log
+from ..store._schema import DISPATCH_KEY
 
 STATES = ("delivered", "failed", "missed")
 
@@ -164,8 +165,8 @@ def _per_dispatch_sql(fast: bool) -> str:
     holds for logs written by the sender and the importer (attempts numbered per dispatch
     from 1); the caller checks it and falls back to grouping every dispatch."""
     # rows linked from imports keep their own numbering: their dispatches are grouped
-    rows = """
-        SELECT dispatch_id, md5_number(dispatch_id) AS dispatch_key, attempt, outcome,
+    rows = f"""
+        SELECT dispatch_id, {DISPATCH_KEY} AS dispatch_key, attempt, outcome,
             status_code, error, fired_at, TRUE AS __linked FROM linked
         UNION ALL
         SELECT dispatch_id, dispatch_key, attempt, outcome, status_code, error, fired_at,
@@ -196,7 +197,15 @@ def reconcile_store(plan: pl.DataFrame, store: LogStore) -> Reconciliation:
     DuckDB: Polars receives one row per plan row (in plan order) plus the log's strays."""
     loose = _link(plan, store.attempts("outcome <> 'dry_run' AND dispatch_id IS NULL"))
     linked = loose.filter(pl.col("dispatch_id").is_not_null()).select(
-        "dispatch_id", "attempt", "outcome", "status_code", "error", "fired_at"
+        "dispatch_id",
+        "rule",
+        "transaction_id",
+        "status",
+        "attempt",
+        "outcome",
+        "status_code",
+        "error",
+        "fired_at",
     )
     ids = plan.select(pl.int_range(pl.len(), dtype=pl.UInt32).alias("__i"), "dispatch_id")
     joined = store.sql(_per_dispatch_sql(fast=True), ids=ids, linked=linked)

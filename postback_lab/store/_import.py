@@ -18,6 +18,7 @@ from .._errors import LogImportError, closest
 from ..events._parse import number, text, timestamp
 from ..events._schema import normalise_header
 from ._log import LogStore, open_log
+from ._schema import DISPATCH_KEY
 
 HEADERS: dict[str, tuple[str, ...]] = {
     "fired_at": (
@@ -131,26 +132,20 @@ def read_export(path: str | Path) -> pl.DataFrame:
 
 
 def _number_attempts(frame: pl.DataFrame, store: LogStore) -> pl.DataFrame:
-    """Attempts numbered in firing order per dispatch, after any the log already holds for
-    it: a dispatch has one first attempt, which the audit's dispatch counts rely on."""
-    key = pl.coalesce(
-        "dispatch_id",
-        pl.concat_str(["rule", "transaction_id", "status"], separator="\x1f", ignore_nulls=True),
-    )
-    frame = frame.sort("fired_at").with_columns(key.alias("__key"))
-    logged = store.sql(
-        "SELECT k.__key, max(l.attempt) AS __base FROM postback_log l "
-        "JOIN keys k ON l.dispatch_key = md5_number(k.__key) GROUP BY 1",
-        keys=frame.select(pl.col("__key").unique()),
-    )
-    return (
-        frame.join(logged, on="__key", how="left")
-        .with_columns(
-            (pl.int_range(1, pl.len() + 1).over("__key") + pl.col("__base").fill_null(0))
-            .cast(pl.Int32)
-            .alias("attempt")
-        )
-        .drop("__key", "__base")
+    """Attempts numbered in firing order per dispatch (the store's ``DISPATCH_KEY``), after
+    any the log already holds for it: a dispatch has one first attempt, which the audit's
+    dispatch counts rely on."""
+    return store.sql(
+        f"""
+        WITH keyed AS (SELECT *, {DISPATCH_KEY} AS __k FROM f),
+        logged AS (
+            SELECT dispatch_key AS __k, max(attempt) AS __base FROM postback_log
+            WHERE dispatch_key IN (SELECT __k FROM keyed) GROUP BY 1)
+        SELECT keyed.* EXCLUDE (__k, __i),
+            (row_number() OVER (PARTITION BY __k ORDER BY fired_at, __i)
+             + coalesce(__base, 0))::INTEGER AS attempt
+        FROM keyed LEFT JOIN logged USING (__k) ORDER BY fired_at, __i""",
+        f=frame.with_row_index("__i"),
     )
 
 
