@@ -23,7 +23,7 @@ def cpu() -> float:
 
 def make_plan(n: int, ports: list[int], spread_s: float = 0.0, start: datetime | None = None):
     from postback_lab import read_plan
-    from postback_lab.plan._build import PLAN_SCHEMA, with_dispatch_ids
+    from postback_lab.plan import PLAN_SCHEMA, with_dispatch_ids
 
     start = start or datetime.now(UTC) - timedelta(seconds=1)
     port = pl.Series("port", [ports[i % len(ports)] for i in range(n)])

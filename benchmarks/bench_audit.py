@@ -25,7 +25,7 @@ def build_log(db: Path, n: int) -> pl.DataFrame:
     """A plan of ``n`` dispatches over 60 days, 6 publishers, and a log of ``n`` attempts:
     ~91% of the dispatches attempted, every tenth of those twice; returns the plan."""
     from postback_lab import LogStore
-    from postback_lab.plan._build import PLAN_SCHEMA, with_dispatch_ids
+    from postback_lab.plan import PLAN_SCHEMA, with_dispatch_ids
 
     d = n
     start = datetime(2026, 9, 1, tzinfo=UTC)
@@ -90,7 +90,7 @@ def build_log(db: Path, n: int) -> pl.DataFrame:
 # audit` and a fresh notebook kernel see (no DuckDB buffers warm yet).
 _FRESH = """
 import sys, time
-from postback_lab.audit import audit
+from postback_lab.auditing import audit
 t = time.perf_counter()
 audit(sys.argv[1], by=["publisher_id", "day"])
 print(time.perf_counter() - t)
@@ -113,9 +113,8 @@ def main() -> None:
     ap.add_argument("--fresh", type=int, default=5, help="audits in new processes")
     a = ap.parse_args()
     from postback_lab import LogStore
-    from postback_lab.audit import audit
-    from postback_lab.audit._audit import DERIVED
-    from postback_lab.audit._reconcile import reconcile_store
+    from postback_lab.auditing import DERIVED, audit
+    from postback_lab.auditing._reconcile import reconcile_store
 
     db = scratch_path("bench.duckdb")
     t = time.perf_counter()

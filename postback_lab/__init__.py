@@ -4,9 +4,20 @@ how to backfill them exactly once — then audit delivery failures.
     import postback_lab as pbl
     events = pbl.read_events("events.csv")
     plan = pbl.build_plan(events, "postbacks.yaml")
+
+The package reads as the flow, each stage a subpackage that imports only the ones before
+it: ``events`` (event logs -> the canonical frame), ``rules`` (``postbacks.yaml``), ``plan``
+(the dispatch plan), ``store`` (the DuckDB attempt log), ``sending`` (the async sender)
+and ``auditing`` (reconcile, backfill, audit), all on a bottom layer ``_util`` (durations,
+times, the dispatch key, DuckDB, HTML) and ``_errors``; ``notebook`` (the widget
+explorer), ``cli``, ``receiver`` and ``sample`` sit at the edges. Everything public is
+re-exported here.
 """
 
-__version__ = "0.1.0"  # first: submodules read it (the sender's User-Agent)
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ._errors import (
     DeliveryError,
@@ -19,28 +30,42 @@ from ._errors import (
     StoreError,
     StoreLockedError,
 )
-from .audit import AuditReport, Reconciliation, audit, backfill, backfill_sync, reconcile
+from ._version import __version__
+from .auditing import (
+    AuditReport,
+    BackfillResult,
+    Reconciliation,
+    audit,
+    backfill,
+    backfill_sync,
+    reconcile,
+)
 from .events import Events, read_events
 from .plan import Explanation, Plan, PlanDiff, TransactionExplanation, build_plan, read_plan
 from .receiver import Receiver
 from .rules import Rule, RuleSet, read_rules
-from .send import Retry, SendResult, send, send_sync
-from .store import LogStore, import_log
+from .sending import Retry, SendOptions, SendResult, send, send_sync
+from .store import ImportResult, LogStore, import_log
+
+if TYPE_CHECKING:  # the explorer loads (with ipywidgets) only when it is called
+    from .notebook import Explorer
 
 
-def explore(log: object = None) -> object:
+def explore(log: LogStore | AuditReport | str | Path | None = None) -> Explorer:
     """An ipywidgets explorer of the attempt log (imported only when called)."""
-    from .notebook._explore import explore as _explore
+    from .notebook import explore as _explore
 
     return _explore(log)
 
 
 __all__ = [
     "AuditReport",
+    "BackfillResult",
     "DeliveryError",
     "Events",
     "EventsError",
     "Explanation",
+    "ImportResult",
     "InputError",
     "LogImportError",
     "LogStore",
@@ -54,10 +79,12 @@ __all__ = [
     "Rule",
     "RuleSet",
     "RuleValidationError",
+    "SendOptions",
     "SendResult",
     "StoreError",
     "StoreLockedError",
     "TransactionExplanation",
+    "__version__",
     "audit",
     "backfill",
     "backfill_sync",

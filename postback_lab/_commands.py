@@ -1,28 +1,38 @@
-"""The bodies of the CLI commands that need more than a few lines (imported lazily)."""
+"""The bodies of the CLI commands: each takes the parsed arguments and returns an exit
+code (0 done, 1 some postbacks were not delivered); errors are raised."""
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Any
 
 from . import sample
-from .events import read_events
-from .plan import Plan, build_plan
+from ._errors import InputError
+from ._util import parse_duration
+from .auditing import METRICS, audit, backfill_sync, reconcile
+from .events import Events, read_events
+from .plan import Plan, build_plan, read_plan
+from .receiver import Receiver, serve_forever
 from .rules import read_rules
+from .sending import Retry, SendOptions, send_sync
+from .store import LogStore, import_log
+
+
+def cmd_sample(a: argparse.Namespace) -> int:
+    """Write sample events, rules and a platform log export."""
+    paths = sample.write(a.output, a.rows, seed=a.seed, base_url=a.base_url)
+    for name, p in paths.items():
+        print(f"{name}: {p}", flush=True)
+    return 0
 
 
 def cmd_demo(a: argparse.Namespace) -> int:
     """The whole story on the bundled sample data against a local receiver."""
-    import os
-
-    from .audit import audit, backfill_sync, reconcile
-    from .receiver import Receiver
-    from .send import Retry
-    from .store import LogStore, import_log
-
     out = a.out
     out.mkdir(parents=True, exist_ok=True)
     db = out / "postback_lab.duckdb"
@@ -49,10 +59,10 @@ def cmd_demo(a: argparse.Namespace) -> int:
                 "Backfill the missed and failed postbacks to a receiver on 127.0.0.1 "
                 "(8% injected failures)"
             )
-            result = backfill_sync(plan, None, log, retry=Retry.short(), progress=False)
+            result = backfill_sync(plan, log, retry=Retry.short(), progress=False)
             print(result.sent)
             step("Run it again: nothing is sent twice")
-            again = backfill_sync(plan, None, log, retry=Retry.short(), progress=False)
+            again = backfill_sync(plan, log, retry=Retry.short(), progress=False)
             print(again.sent)
             step("Audit delivery per rule")
             report = audit(log, by=["rule"])
@@ -62,7 +72,8 @@ def cmd_demo(a: argparse.Namespace) -> int:
     return 0
 
 
-def _steps():  # type: ignore[no-untyped-def]
+def _steps() -> Callable[[str], None]:
+    """``step(title)`` prints the next numbered heading of the demo."""
     n = iter(range(1, 100))
 
     def step(title: str) -> None:
@@ -106,6 +117,7 @@ def _read_and_plan(a: argparse.Namespace, stages: Stages) -> Plan:
 
 
 def cmd_plan(a: argparse.Namespace) -> int:
+    """Build a plan, print it (and why events did not fire), write it as Parquet."""
     plan = _read_and_plan(a, Stages())
     print(plan)
     if a.explain:
@@ -117,70 +129,52 @@ def cmd_plan(a: argparse.Namespace) -> int:
 
 
 def cmd_backfill(a: argparse.Namespace) -> int:
-    from .audit import backfill_sync
-
+    """Plan, reconcile with the log, send only what is missing."""
     stages = Stages(False if a.no_progress else None)
     plan = _read_and_plan(a, stages)
     if stages.enabled:
         print(f"reconciling with {a.db}, then sending what is missing ...", file=sys.stderr)
-    result = backfill_sync(
-        plan,
-        None,
-        a.db,
-        since=a.since,
-        until=a.until,
-        **_send_options(a),
-    )
+    result = backfill_sync(plan, a.db, since=a.since, until=a.until, options=_send_options(a))
     print(result)
     return 1 if result.has_failures else 0
 
 
-def _send_options(a: argparse.Namespace) -> dict[str, object]:
-    """The sending flags shared by ``send`` and ``backfill``."""
-    return {
-        "dry_run": a.dry_run,
-        "concurrency": a.concurrency,
-        "per_host": a.per_host,
-        "rate": a.rate,
-        "progress": not a.no_progress,
-        "allow_hosts": a.allow_hosts,
-        "deny_private": a.deny_private,
-    }
+def _send_options(a: argparse.Namespace, **more: Any) -> SendOptions:
+    """The sending flags shared by ``send`` and ``backfill`` (plus ``more``), validated."""
+    return SendOptions(
+        dry_run=a.dry_run,
+        concurrency=a.concurrency,
+        per_host=a.per_host,
+        rate=a.rate,
+        progress=not a.no_progress,
+        allow_hosts=a.allow_hosts,
+        deny_private=a.deny_private,
+        **more,
+    )
 
 
 def cmd_audit(a: argparse.Namespace) -> int:
-    from .audit import audit
-    from .store import LogStore
-
+    """Print delivery failure rates from the log (table, CSV or JSON)."""
     if not a.db.exists():
-        from ._errors import InputError
-
         raise InputError(f"{a.db}: no such log; send, backfill or import-log first")
     with LogStore(a.db, read_only=True) as log:
         report = audit(log, by=a.by, since=a.since, until=a.until)
     if a.format == "json":
         print(report.to_json())
     elif a.format == "csv":
-        print(report.frame.select(*report.by, *_metrics()).write_csv(), end="")
+        print(report.frame.select(*report.by, *METRICS).write_csv(), end="")
     else:
         print(report)
     return 0
 
 
-def _metrics() -> tuple[str, ...]:
-    from .audit import METRICS
-
-    return METRICS
-
-
 def cmd_import_log(a: argparse.Namespace) -> int:
-    from .store import import_log
-
+    """Import a platform's postback-log export into the log."""
     print(import_log(a.file, a.db))
     return 0
 
 
-def _warn_quarantine(events) -> None:  # type: ignore[no-untyped-def]
+def _warn_quarantine(events: Events) -> None:
     q = events.quarantine
     if q.height:
         r = q.row(0, named=True)
@@ -191,40 +185,27 @@ def _warn_quarantine(events) -> None:  # type: ignore[no-untyped-def]
         )
 
 
-def _retry(text: str):  # type: ignore[no-untyped-def]
-    from .send import Retry
-
+def _retry(text: str) -> Retry:
     try:
         return Retry.parse(text)
     except ValueError:
-        from ._errors import InputError
-
         raise InputError(
             f"--retries {text!r}: use default, short, none or delays like 1s,5s,30s"
         ) from None
 
 
 def cmd_send(a: argparse.Namespace) -> int:
-    from .plan import read_plan
-    from .send import send_sync
-
+    """Fire a plan file, logging every attempt."""
     plan = read_plan(a.plan)
-    result = send_sync(
-        plan,
-        a.db,
-        retry=_retry(a.retries),
-        ignore_due=a.ignore_due,
-        max_duration=_seconds(a.retry_for),
-        **_send_options(a),
+    options = _send_options(
+        a, retry=_retry(a.retries), ignore_due=a.ignore_due, max_duration=_seconds(a.retry_for)
     )
+    result = send_sync(plan, a.db, options=options)
     print(result)
     return 1 if result.has_failures else 0
 
 
 def _seconds(text: str | None) -> float | None:
-    from ._errors import InputError
-    from .rules._read import parse_duration
-
     if text is None:
         return None
     try:
@@ -234,8 +215,7 @@ def _seconds(text: str | None) -> float | None:
 
 
 def cmd_receiver(a: argparse.Namespace) -> int:
-    from .receiver import serve_forever
-
+    """Run a local receiver until Ctrl-C."""
     serve_forever(
         host=a.host, port=a.port, fail_rate=a.fail_rate, latency_ms=a.latency, seed=a.seed
     )

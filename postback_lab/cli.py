@@ -1,40 +1,27 @@
-"""``postback-lab``: the command line (DESIGN contract 6).
+"""``postback-lab``: the command line.
 
-Exit codes: 0 success, 1 some postbacks were not delivered, 2 bad input. Errors are one
-sentence on stderr; ``--debug`` shows the traceback.
+Exit codes: 0 success; 1 some postbacks were not delivered; 2 bad input (a wrong
+argument, file, rule or column, or a ``--db`` file that cannot be used); 3 an internal
+error (a bug: the traceback is written to a file to report); 130 interrupted. Errors are
+one sentence on stderr; ``--debug`` shows the traceback instead.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
-from collections.abc import Callable, Sequence
+import tempfile
+import traceback
+from collections.abc import Sequence
 from pathlib import Path
 
-from ._errors import DeliveryError, PostbackLabError
+from . import _commands as c
+from ._errors import DeliveryError, InputError, StoreError
+from ._util import first_line
+from ._version import __version__
 
-EXIT_OK, EXIT_FAILED, EXIT_INPUT = 0, 1, 2
-
-
-def _out(text: str = "") -> None:
-    print(text, flush=True)
-
-
-def cmd_sample(a: argparse.Namespace) -> int:
-    from . import sample
-
-    paths = sample.write(a.output, a.rows, seed=a.seed, base_url=a.base_url)
-    for name, p in paths.items():
-        _out(f"{name}: {p}")
-    return EXIT_OK
-
-
-def _not_built(name: str) -> Callable[[argparse.Namespace], int]:
-    def run(a: argparse.Namespace) -> int:
-        print(f"postback-lab {name}: not built yet in this version", file=sys.stderr)
-        return EXIT_INPUT
-
-    return run
+EXIT_OK, EXIT_FAILED, EXIT_INPUT, EXIT_INTERNAL, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -48,7 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("demo", help="whole flow on bundled sample data against a local receiver")
     s.add_argument("--out", type=Path, default=Path("demo-output"), help="where to write files")
-    s.set_defaults(func=_lazy("demo", "cmd_demo"))
+    s.set_defaults(func=c.cmd_demo)
 
     s = sub.add_parser("plan", help="evaluate rules over events into a dispatch plan")
     s.add_argument(
@@ -60,7 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("-o", "--output", type=Path, help="write the plan as Parquet")
     s.add_argument("--explain", action="store_true", help="why events did not fire, per rule")
     s.add_argument("--encoding", default="utf-8", help="text encoding of CSV events (utf-8)")
-    s.set_defaults(func=_lazy("plan", "cmd_plan"))
+    s.set_defaults(func=c.cmd_plan)
 
     s = sub.add_parser("send", help="fire a plan, logging every attempt")
     s.add_argument("plan", type=Path, help="PLAN.parquet from 'postback-lab plan -o'")
@@ -82,7 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     s.add_argument("--no-progress", action="store_true", help="no progress bar")
     _guards(s)
-    s.set_defaults(func=_lazy("send", "cmd_send"))
+    s.set_defaults(func=c.cmd_send)
 
     s = sub.add_parser("backfill", help="plan, reconcile with the log, send only what is missing")
     s.add_argument("events", nargs="+")
@@ -97,7 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--no-progress", action="store_true", help="no progress bar")
     s.add_argument("--encoding", default="utf-8", help="text encoding of CSV events (utf-8)")
     _guards(s)
-    s.set_defaults(func=_lazy("backfill", "cmd_backfill"))
+    s.set_defaults(func=c.cmd_backfill)
 
     s = sub.add_parser("audit", help="delivery failure rates from the log")
     _db(s)
@@ -105,12 +92,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--since")
     s.add_argument("--until")
     s.add_argument("--format", choices=["table", "csv", "json"], default="table")
-    s.set_defaults(func=_lazy("audit", "cmd_audit"))
+    s.set_defaults(func=c.cmd_audit)
 
     s = sub.add_parser("import-log", help="import a platform's postback-log export")
     s.add_argument("file", type=Path)
     _db(s)
-    s.set_defaults(func=_lazy("import-log", "cmd_import_log"))
+    s.set_defaults(func=c.cmd_import_log)
 
     s = sub.add_parser("receiver", help="a local HTTP receiver that records postbacks")
     s.add_argument("--host", default="127.0.0.1")
@@ -118,14 +105,14 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--fail-rate", type=float, default=0.0)
     s.add_argument("--latency", type=float, default=0.0, help="milliseconds per response")
     s.add_argument("--seed", type=int, default=0)
-    s.set_defaults(func=_lazy("receiver", "cmd_receiver"))
+    s.set_defaults(func=c.cmd_receiver)
 
     s = sub.add_parser("sample", help="write sample events, rules and a platform log")
     s.add_argument("-o", "--output", type=Path, default=Path("sample"))
     s.add_argument("--rows", type=int, default=2_000, help="conversions to generate")
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--base-url", default="http://127.0.0.1:8765")
-    s.set_defaults(func=cmd_sample)
+    s.set_defaults(func=c.cmd_sample)
     return p
 
 
@@ -153,37 +140,42 @@ def _db(s: argparse.ArgumentParser) -> None:
     )
 
 
-def _lazy(name: str, attr: str) -> Callable[[argparse.Namespace], int]:
-    """Commands living in ``_commands`` are imported only when run (fast ``--help``)."""
-
-    def run(a: argparse.Namespace) -> int:
-        try:
-            from . import _commands
-        except ImportError:
-            return _not_built(name)(a)
-        fn = getattr(_commands, attr, None)
-        return _not_built(name)(a) if fn is None else fn(a)
-
-    return run
-
-
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; returns its exit code (see the module docstring)."""
     parser = build_parser()
     a = parser.parse_args(argv)
     try:
         return int(a.func(a))
     except KeyboardInterrupt:
         print("interrupted; completed attempts are in the log", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
     except Exception as exc:
         if a.debug:
             raise
-        if isinstance(exc, PostbackLabError):
-            message = str(exc)
-        else:  # a bug or an environment problem: still one sentence
-            message = f"unexpected {type(exc).__name__}: {exc} (run with --debug for details)"
-        print(f"postback-lab: error: {message}", file=sys.stderr)
-        return EXIT_FAILED if isinstance(exc, DeliveryError) else EXIT_INPUT
+        if isinstance(exc, (InputError, StoreError, DeliveryError)):
+            print(f"postback-lab: error: {exc}", file=sys.stderr)
+            return EXIT_FAILED if isinstance(exc, DeliveryError) else EXIT_INPUT
+        print(
+            f"postback-lab: internal error, please report: {first_line(exc)} "
+            f"({_write_traceback(exc, argv)})",
+            file=sys.stderr,
+        )
+        return EXIT_INTERNAL
+
+
+def _write_traceback(exc: BaseException, argv: Sequence[str] | None) -> str:
+    """Write the traceback of an unexpected error to a file in the temp folder; says where
+    (or why it could not)."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    try:
+        fd, path = tempfile.mkstemp(prefix="postback-lab-traceback-", suffix=".txt")
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(f"postback-lab {__version__}, Python {sys.version.split()[0]}\n")
+            f.write(f"command: postback-lab {' '.join(args)}\n\n")
+            traceback.print_exception(exc, file=f)
+    except OSError as err:
+        return f"the traceback could not be written: {first_line(err)}; run with --debug"
+    return f"traceback written to {path}"
 
 
 if __name__ == "__main__":

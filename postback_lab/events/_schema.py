@@ -1,4 +1,4 @@
-"""The canonical events columns (DESIGN contract 1) and the aliases mapped onto them."""
+"""The canonical events columns and the aliases mapped onto them."""
 
 from __future__ import annotations
 

@@ -7,13 +7,15 @@ from __future__ import annotations
 
 import html
 from datetime import datetime, time
+from pathlib import Path
 from typing import Any
 
 import polars as pl
 
-from ..audit._audit import DERIVED, _utc
+from .._util import as_utc, render
+from ..auditing import DERIVED, AuditReport, daily_chart
+from ..plan import PLAN_SCHEMA, Plan, read_plan
 from ..store import LogStore, open_log
-from ._html import render
 
 PAGE = 25
 _FILTERS = ("rule", "host", "publisher_id", "offer_id", "outcome", "status_code")
@@ -22,9 +24,12 @@ _FILTERS = ("rule", "host", "publisher_id", "offer_id", "outcome", "status_code"
 class Explorer:
     """Filter controls, a KPI line, a chart and a paged table over ``postback_log``."""
 
-    def __init__(self, log: LogStore | str | Any = None) -> None:
+    def __init__(self, log: LogStore | AuditReport | str | Path | None = None) -> None:
         import ipywidgets as w
 
+        if isinstance(log, AuditReport):
+            src = log.source
+            log = src.log if src is not None and src.log is not None else log.store_path
         self.store, self._owned = open_log(log)
         self._w = w
         options = self._options()
@@ -113,7 +118,7 @@ class Explorer:
     def daily(self) -> pl.DataFrame:
         """Attempts and failures per UTC day (the audit's day buckets)."""
         cond, params = self.where()
-        return _utc(
+        return as_utc(
             self.store.sql(
                 f"""
             SELECT {DERIVED["day"]} AS day, count(*) AS attempts,
@@ -138,9 +143,7 @@ class Explorer:
 
     def refresh(self, chart: bool = True) -> None:
         self.kpi.value = f"<b>{html.escape(self.kpi_text())}</b>"
-        self.table.value = render(
-            "report.html.j2", title="", summary="", tables=[("Attempts", self.rows())]
-        )
+        self.table.value = render("", "", [("Attempts", self.rows())])
         if chart and _in_kernel():  # outside Jupyter the chart would print as text
             self.chart.clear_output(wait=True)
             with self.chart:
@@ -149,29 +152,11 @@ class Explorer:
                 display(self._chart())
 
     def _chart(self) -> Any:
-        import altair as alt
+        return daily_chart(self.daily())
 
-        data = self.daily().with_columns(
-            pl.col("day").dt.replace_time_zone(None),
-            (pl.col("failed") / pl.col("attempts")).alias("failure_rate"),
-        )
-        return (
-            alt.Chart(data)
-            .mark_bar()
-            .encode(
-                x=alt.X("day:T"),
-                y=alt.Y("failure_rate:Q", axis=alt.Axis(format="%")),
-                tooltip=["day:T", "attempts:Q", "failed:Q"],
-            )
-            .properties(width=520, height=160, title="Attempt failure rate per day")
-        )
-
-    def selection_plan(self, plan: Any = None) -> Any:
+    def selection_plan(self, plan: Plan | str | Path | None = None) -> Plan:
         """The undelivered dispatches matching the filters, as a Plan to resend: rows of
         ``plan`` when given (exact, with bodies), else rebuilt from the log (GET only)."""
-        from ..plan import Plan, read_plan
-        from ..plan._build import PLAN_SCHEMA
-
         cond, params = self.where()
         ids = self.store.sql(
             f"""
@@ -213,6 +198,7 @@ def _in_kernel() -> bool:
     return shell is not None and hasattr(shell, "kernel")
 
 
-def explore(log: Any = None) -> Explorer:
-    """An interactive explorer of the attempt log (a LogStore or a DuckDB path)."""
+def explore(log: LogStore | AuditReport | str | Path | None = None) -> Explorer:
+    """An interactive explorer of the attempt log (a LogStore, a DuckDB path, or the log of
+    an AuditReport)."""
     return Explorer(log)

@@ -1,6 +1,7 @@
-"""Plan: evaluate rules over events into the dispatch plan (DESIGN contract 3)."""
+"""Plan: evaluate rules over events into the dispatch plan, one row per postback to fire,
+that explains itself (``explain``, ``why``), filters, diffs and saves."""
 
-from ._build import CONTRACT_COLUMNS, PLAN_SCHEMA
+from ._build import CONTRACT_COLUMNS, PLAN_SCHEMA, with_dispatch_ids
 from ._diff import PlanDiff
 from ._explain import Explanation, TransactionExplanation
 from ._plan import Plan, build_plan, read_plan
@@ -14,4 +15,5 @@ __all__ = [
     "TransactionExplanation",
     "build_plan",
     "read_plan",
+    "with_dispatch_ids",
 ]

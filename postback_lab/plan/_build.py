@@ -1,4 +1,4 @@
-"""``build_plan``: events x rules -> the dispatch plan, vectorised (DESIGN contract 3).
+"""``build_plan``: events x rules -> the dispatch plan, vectorised.
 
 Per rule: filter the (time-sorted) events by the firing conditions, keep the earliest row
 per (transaction_id, status), render the URL from pre-rendered macro columns with
@@ -12,14 +12,12 @@ import json
 import re
 from typing import Any
 
-import duckdb
 import polars as pl
 
 from .._errors import RuleValidationError, did_you_mean
+from .._util import dispatch_ids  # the one dispatch key, used here and re-exported
 from ..events import Events, read_events
-from ..rules import Rule, RuleSet, read_rules
-from ..rules._read import BODY_ENV
-from ..rules._template import Macro, Template
+from ..rules import BODY_ENV, Macro, Rule, RuleSet, Template, read_rules
 from ._render import as_text, url_encode
 
 PLAN_SCHEMA: dict[str, pl.DataType] = {
@@ -74,8 +72,8 @@ def check_macros(rules: RuleSet, columns: list[str]) -> None:
 
 
 def scope(rule: Rule) -> list[tuple[str, pl.Expr]]:
-    """The firing conditions of DESIGN 'Firing semantics', in order, each named by the
-    reason an event fails it (used by the plan and by explain)."""
+    """The firing conditions of a rule, in order, each named by the reason an event fails
+    it (used by the plan and by explain)."""
     conds: list[tuple[str, pl.Expr]] = [
         ("disabled", pl.lit(rule.enabled)),
         ("type", pl.col("event_type") == rule.type),
@@ -217,35 +215,20 @@ def build_frame(events: Events, rules: RuleSet) -> tuple[pl.DataFrame, dict[str,
     for start in range(0, len(queries), CHUNK):
         chunk_rules = enabled[start : start + CHUNK]
         done = []
-        for r, out in zip(chunk_rules, pl.collect_all(queries[start : start + CHUNK]), strict=True):
-            if out.height == 0:
+        for r, got in zip(chunk_rules, pl.collect_all(queries[start : start + CHUNK]), strict=True):
+            if got.height == 0:
                 continue
             if r.body is not None:
-                body, ok = _bodies(r, out)
-                out = out.with_columns(body).filter(ok)
+                body, ok = _bodies(r, got)
+                got = got.with_columns(body).filter(ok)
                 if (bad := int((~ok).sum())) > 0:
                     body_errors[r.name] = bad
-            done.append(out.select(list(PLAN_SCHEMA)[1:]))
+            done.append(got.select(list(PLAN_SCHEMA)[1:]))
         if done:
             parts.append(with_dispatch_ids(pl.concat(done, how="vertical", rechunk=False)))
     if not parts:
         return empty_plan_frame(), body_errors
     return pl.concat(parts, how="vertical", rechunk=False), body_errors
-
-
-def dispatch_ids(frame: pl.DataFrame) -> pl.Series:
-    """md5(rule, transaction_id, status) per row (null where one of them is null): the
-    same postback always gets the same id, whatever the row order or the run."""
-    keys = frame.select("rule", "transaction_id", "status").to_arrow(
-        compat_level=pl.CompatLevel.newest()  # string views: no copy on the way to DuckDB
-    )
-    with duckdb.connect() as con:
-        con.register("k", keys)
-        return con.sql(
-            "SELECT CASE WHEN rule IS NULL OR transaction_id IS NULL OR status IS NULL "
-            "THEN NULL ELSE md5(concat_ws(chr(31), rule, transaction_id, status)) END "
-            "AS dispatch_id FROM k"
-        ).pl()["dispatch_id"]
 
 
 def with_dispatch_ids(plan: pl.DataFrame) -> pl.DataFrame:

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 import polars as pl
 
+from .._util import render
+
 
 @dataclass(frozen=True)
 class PlanDiff:
@@ -44,17 +46,13 @@ class PlanDiff:
         return "\n".join([head, *rows])
 
     def _repr_html_(self) -> str:
-        from ..notebook._html import render
-
         return render(
-            "report.html.j2",
-            title="What-if: plan differences",
-            summary=str(self).splitlines()[0],
-            tables=[("Per rule", self.counts())],
+            "What-if: plan differences", str(self).splitlines()[0], [("Per rule", self.counts())]
         )
 
 
 def diff_frames(old: pl.DataFrame, new: pl.DataFrame) -> PlanDiff:
+    """Added, removed and changed dispatches from plan frame ``old`` to ``new``."""
     added = new.join(old.select("dispatch_id"), on="dispatch_id", how="anti")
     removed = old.join(new.select("dispatch_id"), on="dispatch_id", how="anti")
     both = old.select(

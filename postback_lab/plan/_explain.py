@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from typing import Any
 
+import jinja2
 import polars as pl
 
+from .._util import first_of, render
 from ..events import Events
-from ..rules import RuleSet
+from ..rules import BODY_ENV, Rule, RuleSet
 from ._build import scope
+from ._render import as_text
 
 #: reason codes in the order they are checked, as shown to users
 REASONS = {
@@ -31,12 +36,10 @@ def _code(name: str) -> str:
 
 
 def _reason_expr(conds: list[tuple[str, pl.Expr]], detailed: bool) -> pl.Expr:
-    expr: pl.Expr | pl.When | pl.Then | None = None
-    for name, cond in conds:
-        label = pl.lit(name if detailed else _code(name))
-        expr = (pl.when(~cond) if expr is None else expr.when(~cond)).then(label)  # type: ignore[union-attr]
-    assert expr is not None
-    return expr.otherwise(pl.lit(None, dtype=pl.String))  # type: ignore[union-attr]
+    """The name of the first condition a row fails (its code unless ``detailed``), null
+    for a row that passes them all."""
+    cases = [(~cond, pl.lit(name if detailed else _code(name))) for name, cond in conds]
+    return first_of(cases, pl.lit(None, dtype=pl.String))
 
 
 @dataclass(frozen=True)
@@ -68,13 +71,10 @@ class Explanation:
         return "\n".join(lines)
 
     def _repr_html_(self) -> str:
-        from ..notebook._html import render
-
         return render(
-            "report.html.j2",
-            title="Why events did or did not fire, per rule",
-            summary=f"{self.frame['rule'].n_unique()} rules",
-            tables=[("Events per rule and reason", self.to_polars())],
+            "Why events did or did not fire, per rule",
+            f"{self.frame['rule'].n_unique()} rules",
+            [("Events per rule and reason", self.to_polars())],
         )
 
 
@@ -100,19 +100,18 @@ class TransactionExplanation:
         return "\n".join(lines)
 
     def _repr_html_(self) -> str:
-        from ..notebook._html import render
-
         return render(
-            "report.html.j2",
-            title=f"Verdicts for transaction {self.transaction_id}",
-            summary=f"{self.frame.height} verdicts",
-            tables=[("Verdicts", self.frame)],
+            f"Verdicts for transaction {self.transaction_id}",
+            f"{self.frame.height} verdicts",
+            [("Verdicts", self.frame)],
         )
 
 
 def explain_rules(
     events: Events, rules: RuleSet, plan: pl.DataFrame, body_errors: dict[str, int]
 ) -> Explanation:
+    """Per rule, how many events each reason excluded (rows that pass every condition but
+    are not in the plan are duplicates, or had a body that is not valid JSON)."""
     frame = events.frame
     rows = []
     for r in rules:
@@ -125,17 +124,23 @@ def explain_rules(
         counts["invalid_body"] = bad_body
         counts["fired"] = fired
         rows += [{"rule": r.name, "reason": k, "events": int(v)} for k, v in counts.items()]
-    schema = {"rule": pl.String, "reason": pl.String, "events": pl.Int64}
+    schema: dict[str, pl.DataType] = {
+        "rule": pl.String(),
+        "reason": pl.String(),
+        "events": pl.Int64(),
+    }
     return Explanation(pl.DataFrame(rows, schema=schema))
 
 
 def explain_transaction(
     events: Events, rules: RuleSet, plan: pl.DataFrame, transaction_id: str
 ) -> TransactionExplanation:
+    """Every rule's verdict for each row of one transaction, with the reason."""
     rows = events.frame.filter(pl.col("transaction_id") == str(transaction_id))
     rows = rows.sort("occurred_at", maintain_order=True)
     out = []
     for r in rules:
+        bodies = _bodies(r, rows)
         detail = rows.select(
             pl.lit(r.name).alias("rule"),
             "status",
@@ -153,9 +158,9 @@ def explain_transaction(
             (s, t): d
             for s, t, d in fired.select("status", "occurred_at", "dispatch_id").iter_rows()
         }
-        for row in detail.iter_rows(named=True):
+        for row, body in zip(detail.iter_rows(named=True), bodies, strict=True):
             dispatch = fired_at.get((row["status"], row["occurred_at"]))
-            verdict = _verdict(r, row, dispatch)
+            verdict = _verdict(r, row, dispatch, body)
             out.append(
                 {
                     "rule": r.name,
@@ -165,39 +170,65 @@ def explain_transaction(
                     "dispatch_id": dispatch,
                 }
             )
-    schema = {
-        "rule": pl.String,
-        "status": pl.String,
+    schema: dict[str, pl.DataType] = {
+        "rule": pl.String(),
+        "status": pl.String(),
         "occurred_at": pl.Datetime("us", "UTC"),
-        "verdict": pl.String,
-        "dispatch_id": pl.String,
+        "verdict": pl.String(),
+        "dispatch_id": pl.String(),
     }
     return TransactionExplanation(str(transaction_id), pl.DataFrame(out, schema=schema))
 
 
-def _verdict(rule, row: dict, dispatch: str | None) -> str:  # type: ignore[no-untyped-def]
+def _bodies(rule: Rule, rows: pl.DataFrame) -> list[str | None]:
+    """Per row, why the rule's body cannot be sent (not valid JSON once rendered, as the
+    plan checks it), or None."""
+    if rule.body is None or not rule.body.lstrip().startswith(("{", "[")):
+        return [None] * rows.height
+    template = BODY_ENV.from_string(rule.body)
+    texts = rows.select(
+        *[as_text(rows[c]).alias(c) for c in rule.body_columns if c in rows.columns]
+    )
+    out: list[str | None] = []
+    for values in texts.iter_rows(named=True) if texts.width else [{}] * rows.height:
+        try:
+            json.loads(template.render(values))
+        except json.JSONDecodeError as exc:
+            out.append(f"{exc.msg} at character {exc.pos + 1}")
+        except jinja2.TemplateError as exc:
+            out.append(str(exc))
+        else:
+            out.append(None)
+    return out
+
+
+def _verdict(rule: Rule, row: dict[str, Any], dispatch: str | None, body: str | None) -> str:
+    """One row's verdict for one rule, in words."""
     why = row["why"]
     if why is None:
-        return (
-            f"fires (dispatch {dispatch})"
-            if dispatch
-            else "duplicate: an earlier row with this status already fires this rule"
-        )
+        if dispatch:
+            return f"fires (dispatch {dispatch})"
+        if body is not None:
+            return f"not fired: invalid body, the rendered body is not valid JSON ({body})"
+        return "duplicate: an earlier row with this status already fires this rule"
     if why == "disabled":
         return "not fired: the rule is disabled"
     if why == "type":
         return f"not fired: event type is {row['__event_type']!r}, the rule wants {rule.type!r}"
     if why == "offer":
-        return f"not fired: offer {row['__offer_id']!r} is not in {list(rule.offers)}"
+        return f"not fired: offer {row['__offer_id']!r} is not in {list(rule.offers or ())}"
     if why == "publisher":
-        return f"not fired: publisher {row['__publisher_id']!r} is not in {list(rule.publishers)}"
+        return (
+            f"not fired: publisher {row['__publisher_id']!r} is not in "
+            f"{list(rule.publishers or ())}"
+        )
     if why == "status":
         return f"not fired: status is {row['status']!r}, the rule fires on {rule.fire_on!r}"
     if why == "rejection_reason":
         return (
             f"not fired: rejection reason {row['__rejection_reason']!r} is not in "
-            f"{list(rule.rejection_reasons)}"
+            f"{list(rule.rejection_reasons or ())}"
         )
     if why == "goal":
-        return f"not fired: goal {row['__goal']!r} is not in {list(rule.goals)}"
+        return f"not fired: goal {row['__goal']!r} is not in {list(rule.goals or ())}"
     return f"not fired: {why} has no value in this row"

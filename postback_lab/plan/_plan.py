@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, overload
 
 import polars as pl
 
 from .._errors import PlanError
+from .._util import first_line, render
 from ..events import Events
 from ..rules import RuleSet
 from ._build import CONTRACT_COLUMNS, PLAN_SCHEMA, as_events, as_rules, build_frame
@@ -18,7 +20,13 @@ from ._explain import Explanation, TransactionExplanation, explain_rules, explai
 
 @dataclass(frozen=True)
 class Plan:
-    """One row per postback to fire (DESIGN contract 3), plus what it was built from."""
+    """One row per postback to fire (the dispatch plan), plus what it was built from.
+
+    ``frame`` has the plan columns (``dispatch_id`` … ``due_at``, then ``headers``,
+    ``timeout_s``, ``occurred_at``); ``rules``/``events`` are what it was built from (empty
+    and None for a plan read from a file); ``body_errors`` counts, per rule, the rows whose
+    body rendered to invalid JSON and were not planned.
+    """
 
     frame: pl.DataFrame
     rules: RuleSet = field(default_factory=lambda: RuleSet(()))
@@ -27,6 +35,7 @@ class Plan:
 
     # -- views ---------------------------------------------------------------
     def to_polars(self) -> pl.DataFrame:
+        """The plan frame."""
         return self.frame
 
     def __len__(self) -> int:
@@ -47,13 +56,16 @@ class Plan:
         )
 
     def by_host(self) -> pl.DataFrame:
+        """Dispatches per host, most first."""
         return self.frame.group_by("host").len("dispatches").sort("dispatches", descending=True)
 
     def summary(self) -> str:
+        """One line: how many postbacks, from how many rules to how many hosts, when due."""
         n = self.frame.height
         if n == 0:
             return "empty plan: no postback to fire"
         lo, hi = self.frame["due_at"].min(), self.frame["due_at"].max()
+        assert isinstance(lo, datetime) and isinstance(hi, datetime)
         rules = self.frame["rule"].n_unique()
         hosts = self.frame["host"].n_unique()
         return (
@@ -70,13 +82,10 @@ class Plan:
         return f"<Plan: {self.summary()}>"
 
     def _repr_html_(self) -> str:
-        from ..notebook._html import render
-
         return render(
-            "report.html.j2",
-            title="Dispatch plan",
-            summary=self.summary(),
-            tables=[
+            "Dispatch plan",
+            self.summary(),
+            [
                 ("Per rule", self.by_rule()),
                 ("Per host", self.by_host().head(20)),
                 ("First rows", self.frame.select(CONTRACT_COLUMNS).head(5)),
@@ -91,23 +100,39 @@ class Plan:
             return self
         return replace(self, frame=self.frame.filter(*predicates, **constraints))
 
+    @overload
+    def explain(self, transaction_id: None = None) -> Explanation: ...
+    @overload
+    def explain(self, transaction_id: str) -> TransactionExplanation: ...
     def explain(self, transaction_id: str | None = None) -> Explanation | TransactionExplanation:
-        """Per rule, how many events each reason excluded; or, for one transaction, every
-        rule's verdict with its reason."""
+        """Per rule, how many events each reason excluded (wrong type, out of scope,
+        status, rejection reason, goal, missing macro value, duplicate, invalid body).
+
+        ``explain(transaction_id=...)`` is the older spelling of ``why(transaction_id)``."""
+        if transaction_id is not None:
+            return self.why(transaction_id)
+        events = self._events("explain")
+        return explain_rules(events, self.rules, self.frame, self.body_errors)
+
+    def why(self, transaction_id: str) -> TransactionExplanation:
+        """Every rule's verdict, with its reason, for each event row of one transaction."""
+        events = self._events("why")
+        return explain_transaction(events, self.rules, self.frame, transaction_id)
+
+    def _events(self, verb: str) -> Events:
         if self.events is None:
             raise PlanError(
-                "this plan was loaded from a file; explain needs the events and "
+                f"this plan was loaded from a file; {verb} needs the events and "
                 "rules: rebuild it with build_plan(events, rules)"
             )
-        if transaction_id is not None:
-            return explain_transaction(self.events, self.rules, self.frame, transaction_id)
-        return explain_rules(self.events, self.rules, self.frame, self.body_errors)
+        return self.events
 
     def diff(self, other: Plan) -> PlanDiff:
         """What changes from this plan to ``other`` (added, removed, changed dispatches)."""
         return diff_frames(self.frame, other.frame)
 
     def write_parquet(self, path: str | Path) -> Path:
+        """Write the plan frame as zstd Parquet (``read_plan`` reads it back); returns path."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         self.frame.write_parquet(path, compression="zstd")
@@ -137,7 +162,7 @@ def read_plan(source: str | Path | pl.DataFrame) -> Plan:
         except FileNotFoundError:
             raise PlanError(f"{label}: no such plan file") from None
         except (pl.exceptions.PolarsError, OSError) as exc:
-            raise PlanError(f"{label}: not a Parquet plan ({str(exc).splitlines()[0]})") from exc
+            raise PlanError(f"{label}: not a Parquet plan ({first_line(exc)})") from exc
     missing = [c for c in CONTRACT_COLUMNS if c not in frame.columns]
     if missing:
         raise PlanError(f"{label}: not a dispatch plan, missing columns {', '.join(missing)}")

@@ -1,4 +1,5 @@
-"""Vectorised macro rendering: values as text (DESIGN rules) and percent-encoded.
+"""Vectorised macro rendering: values as text (the rules' rendering rules) and
+percent-encoded.
 
 Only values that need escaping are sent to DuckDB's ``url_encode`` (which escapes every
 byte outside ``A-Z a-z 0-9 - . _ ~``, exactly the contract), once per distinct value.
@@ -8,8 +9,9 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-import duckdb
 import polars as pl
+
+from .._util import query
 
 UNSAFE = r"[^A-Za-z0-9._~-]"
 
@@ -54,7 +56,5 @@ def url_encode(text: pl.Series) -> pl.Series:
     needs = text.filter(text.str.contains(UNSAFE)).unique()
     if needs.len() == 0:
         return text
-    with duckdb.connect() as con:
-        con.register("needs", pl.DataFrame({"v": needs}).to_arrow())
-        encoded = con.sql("SELECT url_encode(v) AS e FROM needs").pl()["e"]
+    encoded = query("SELECT url_encode(v) AS e FROM needs", needs=pl.DataFrame({"v": needs}))["e"]
     return text.replace(needs, encoded)

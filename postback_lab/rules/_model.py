@@ -1,15 +1,18 @@
-"""Rule and RuleSet: immutable values for ``postbacks.yaml`` (DESIGN contract 2)."""
+"""Rule and RuleSet: immutable values for the rules of ``postbacks.yaml``."""
 
 from __future__ import annotations
 
 import dataclasses
-import html
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+import polars as pl
+
+from .._util import format_duration, render
 from ._template import Template
+from ._validate import rule_fields
 
 
 @dataclass(frozen=True)
@@ -49,11 +52,9 @@ class Rule:
 
     def replace(self, **changes: Any) -> Rule:
         """A copy with some fields changed, validated like a rule read from YAML."""
-        from ._read import parse_rule  # the validator lives with the reader
-
         data = self.to_dict()
         data.update(changes)
-        return parse_rule(data, self.index, self.source)
+        return Rule(**rule_fields(data, self.index, self.source))
 
     def to_dict(self) -> dict[str, Any]:
         """The rule as it would be written in ``postbacks.yaml``."""
@@ -65,7 +66,7 @@ class Rule:
             out["rejection_reasons"] = list(self.rejection_reasons)
         if self.goals is not None:
             out["goals"] = list(self.goals)
-        out["delay"] = f"{int(self.delay.total_seconds())}s"
+        out["delay"] = format_duration(self.delay)
         out["method"] = self.method
         out["url"] = self.url.text
         if self.headers:
@@ -73,7 +74,7 @@ class Rule:
         if self.body is not None:
             out["body"] = self.body
         if self.timeout is not None:
-            out["timeout"] = f"{self.timeout:g}s"
+            out["timeout"] = format_duration(timedelta(seconds=self.timeout))
         out["enabled"] = self.enabled
         return out
 
@@ -116,41 +117,37 @@ class RuleSet:
             lines.append(f"  {r.name}: {r.type} on {r.fire_on}, {r.method} {r.url.text}{state}")
         return "\n".join(lines)
 
+    def to_polars(self) -> pl.DataFrame:
+        """One row per rule: name, type, fire_on, scope, delay, method, url, enabled."""
+        return pl.DataFrame(
+            [
+                {
+                    "name": r.name,
+                    "type": r.type,
+                    "fire_on": r.fire_on,
+                    "offers": "all" if r.offers is None else ", ".join(r.offers),
+                    "publishers": "all" if r.publishers is None else ", ".join(r.publishers),
+                    "delay": format_duration(r.delay),
+                    "method": r.method,
+                    "url": r.url.text,
+                    "enabled": r.enabled,
+                }
+                for r in self.rules
+            ],
+            schema={
+                "name": pl.String,
+                "type": pl.String,
+                "fire_on": pl.String,
+                "offers": pl.String,
+                "publishers": pl.String,
+                "delay": pl.String,
+                "method": pl.String,
+                "url": pl.String,
+                "enabled": pl.Boolean,
+            },
+        )
+
     def _repr_html_(self) -> str:
-        rows = "".join(
-            "<tr>"
-            + "".join(
-                f"<td>{html.escape(str(v))}</td>"
-                for v in (
-                    r.name,
-                    r.type,
-                    r.fire_on,
-                    "all" if r.offers is None else ", ".join(r.offers),
-                    "all" if r.publishers is None else ", ".join(r.publishers),
-                    r.delay,
-                    r.method,
-                    r.url.text,
-                    "yes" if r.enabled else "no",
-                )
-            )
-            + "</tr>"
-            for r in self.rules
-        )
-        head = "".join(
-            f"<th>{h}</th>"
-            for h in (
-                "name",
-                "type",
-                "fire_on",
-                "offers",
-                "publishers",
-                "delay",
-                "method",
-                "url",
-                "enabled",
-            )
-        )
-        return (
-            f"<div><p>{len(self.rules)} rules from {html.escape(self.source)}</p>"
-            f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table></div>"
+        return render(
+            "Rules", f"{len(self.rules)} rules from {self.source}", [("Rules", self.to_polars())]
         )

@@ -1,19 +1,29 @@
-"""URL and header templates: ``{name}``, ``{raw:name}`` and ``{env:NAME}`` macros.
+"""URL and header templates (``{name}``, ``{raw:name}`` and ``{env:NAME}`` macros) and
+the sandboxed Jinja2 environment of bodies.
 
 A template is parsed once into literal and macro parts; the plan renders the parts
-vectorised (see ``plan._render``). ``{env:NAME}`` stays in the plan as written and is
-resolved only at send time, so a secret is never stored.
+vectorised. ``{env:NAME}`` stays in the plan as written and is resolved only at send
+time, so a secret is never stored.
 """
 
 from __future__ import annotations
 
 import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
+
+import jinja2
+import jinja2.sandbox
 
 _MACRO = re.compile(r"\{([^{}]*)\}")
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 _ENV = re.compile(r"\{env:([A-Za-z_][A-Za-z0-9_]*)\}")
+
+#: the environment every rule body renders in: sandboxed, strict about undefined names
+BODY_ENV = jinja2.sandbox.SandboxedEnvironment(
+    undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=True
+)
 
 
 @dataclass(frozen=True)
@@ -98,7 +108,7 @@ def env_names(text: str) -> list[str]:
     return _ENV.findall(text)
 
 
-def resolve_env(text: str, environ: dict[str, str] | None = None) -> str:
+def resolve_env(text: str, environ: Mapping[str, str] | None = None) -> str:
     """Replace every ``{env:NAME}`` with its value; a missing variable is a KeyError."""
     env = os.environ if environ is None else environ
 

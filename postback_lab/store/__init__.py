@@ -1,5 +1,7 @@
-"""Store: the DuckDB attempt log (DESIGN contract 4) and platform log import."""
+"""Store: the DuckDB attempt log (one row per HTTP attempt, a ``runs`` table, forward
+migrations, a crash journal) and the import of a platform's postback-log export."""
 
+from ._import import ImportResult, import_log, read_export
 from ._log import DEFAULT_DB, LogStore, open_log
 from ._schema import LOG_COLUMNS, LOG_SCHEMA, OUTCOMES, SCHEMA_VERSION
 
@@ -9,10 +11,9 @@ __all__ = [
     "LOG_SCHEMA",
     "OUTCOMES",
     "SCHEMA_VERSION",
+    "ImportResult",
     "LogStore",
+    "import_log",
     "open_log",
+    "read_export",
 ]
-
-from ._import import ImportResult, import_log, read_export
-
-__all__ += ["ImportResult", "import_log", "read_export"]

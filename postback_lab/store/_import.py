@@ -15,10 +15,9 @@ from pathlib import Path
 import polars as pl
 
 from .._errors import LogImportError, closest
-from ..events._parse import number, text, timestamp
-from ..events._schema import normalise_header
+from .._util import DISPATCH_KEY, dispatch_ids, first_line, number, text, timestamp
+from ..events import normalise_header
 from ._log import LogStore, open_log
-from ._schema import DISPATCH_KEY
 
 HEADERS: dict[str, tuple[str, ...]] = {
     "fired_at": (
@@ -82,7 +81,7 @@ def read_export(path: str | Path) -> pl.DataFrame:
         else:
             raw = pl.read_csv(path, infer_schema=False, encoding="utf8-lossy")
     except (pl.exceptions.PolarsError, OSError) as exc:
-        raise LogImportError(f"{path}: cannot read ({str(exc).splitlines()[0]})") from exc
+        raise LogImportError(f"{path}: cannot read ({first_line(exc)})") from exc
     by_norm = {normalise_header(c): c for c in raw.columns}
     mapping: dict[str, str] = {}
     for col, aliases in HEADERS.items():
@@ -160,8 +159,6 @@ def import_log(path: str | Path, log: LogStore | str | Path | None = None) -> Im
         frame = read_export(path)
         if store.sql("SELECT count(*) FROM runs WHERE run_id = ?", [run_id]).item():
             return ImportResult(path, run_id, 0, 0, 0, already_imported=True)
-        from ..plan._build import dispatch_ids  # md5(rule, transaction_id, status)
-
         for c in ("rule", "url", "offer_id", "publisher_id", "status", "error", "response_body"):
             if c not in frame.columns:
                 frame = frame.with_columns(pl.lit(None, dtype=pl.String).alias(c))
@@ -185,17 +182,12 @@ def import_log(path: str | Path, log: LogStore | str | Path | None = None) -> Im
         )
         frame = _number_attempts(frame, store)
         store.append(frame, check_attempts=False)
-        store._exec(
-            "INSERT INTO runs (run_id, kind, started_at, finished_at, state, planned, "
-            "attempts, delivered, failed, note) VALUES (?, 'import', now(), now(), "
-            "'completed', NULL, ?, ?, ?, ?)",
-            params=[
-                run_id,
-                frame.height,
-                int((frame["outcome"] == "delivered").sum()),
-                int((frame["outcome"] != "delivered").sum()),
-                str(path),
-            ],
+        store.record_import(
+            run_id,
+            str(path),
+            frame.height,
+            int((frame["outcome"] == "delivered").sum()),
+            int((frame["outcome"] != "delivered").sum()),
         )
         return ImportResult(
             path,

@@ -1,12 +1,9 @@
-"""LogStore: the one place that talks to DuckDB. Appends are batched from Arrow; queries
+"""LogStore: the attempt log in one DuckDB file. Appends are batched from Arrow; queries
 return Polars. Every append is its own committed transaction, so a crash loses nothing
 that was appended."""
 
 from __future__ import annotations
 
-import glob
-import html
-import json
 import os
 import re
 import threading
@@ -19,16 +16,11 @@ from typing import Any
 import duckdb
 import polars as pl
 
-from .._errors import StoreError, StoreLockedError
-from ._schema import (
-    DISPATCH_KEY,
-    LOG_COLUMNS,
-    LOG_SCHEMA,
-    MIGRATIONS,
-    RETRIED_UPTO,
-    SCHEMA_VERSION,
-    mark_retried_sql,
-)
+from .._errors import InputError, StoreError, StoreLockedError
+from .._util import DISPATCH_KEY, as_utc, connect, first_line, render
+from ._journal import Journal, replay
+from ._migrate import migrate, stored_version
+from ._schema import LOG_COLUMNS, LOG_SCHEMA, RETRIED_UPTO, SCHEMA_VERSION, mark_retried_sql
 
 DEFAULT_DB = "postback_lab.duckdb"
 
@@ -41,11 +33,12 @@ class LogStore:
         self.read_only = read_only
         self.closed = False
         self._lock = threading.RLock()
-        self._journals: dict[str, Any] = {}
+        self._journal = Journal(self.path)
         self._con = self._connect()
         if not read_only:
-            self._migrate()
-        elif 0 < self._stored_version() < SCHEMA_VERSION:
+            with self._lock:
+                migrate(self._con, self.path)
+        elif 0 < stored_version(self._con) < SCHEMA_VERSION:
             # an older log opened for reading: upgrade it once (a brief writable open), so
             # every query sees the current columns
             self._con.close()
@@ -54,26 +47,15 @@ class LogStore:
 
     def _connect(self) -> duckdb.DuckDBPyConnection:
         try:
-            con = duckdb.connect(str(self.path), read_only=self.read_only)
+            return connect(self.path, read_only=self.read_only)
         except duckdb.IOException as exc:
             raise _translate(self.path, exc) from exc
         except duckdb.Error as exc:
-            raise StoreError(f"{self.path}: cannot open the log ({_first(exc)})") from exc
-        con.execute("SET TimeZone = 'UTC'").fetchall()
-        return con
-
-    def _stored_version(self) -> int:
-        """The file's schema version; 0 for a file without one (new, or not a log)."""
-        try:
-            rows = self._con.execute(
-                "SELECT value FROM meta WHERE key = 'schema_version'"
-            ).fetchall()
-        except duckdb.CatalogException:
-            return 0
-        return int(rows[0][0]) if rows else 0
+            raise StoreError(f"{self.path}: cannot open the log ({first_line(exc)})") from exc
 
     # -- lifecycle -------------------------------------------------------------
     def close(self) -> None:
+        """Close the DuckDB connection (the file stays; a closed store cannot be used)."""
         with self._lock:
             self._con.close()
             self.closed = True
@@ -87,31 +69,9 @@ class LogStore:
     def __repr__(self) -> str:
         return f"LogStore({str(self.path)!r})"
 
-    def _migrate(self) -> None:
-        with self._lock:
-            con = self._con
-            con.execute("CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value VARCHAR)")
-            con.fetchall()
-            current = self._stored_version()
-            if current > SCHEMA_VERSION:
-                raise StoreError(
-                    f"{self.path}: written by a newer postback_lab (schema "
-                    f"{current} > {SCHEMA_VERSION}); upgrade postback_lab"
-                )
-            for version in range(current + 1, SCHEMA_VERSION + 1):
-                con.execute("BEGIN").fetchall()
-                try:
-                    con.execute(MIGRATIONS[version]).fetchall()
-                    con.execute(
-                        "INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", [str(version)]
-                    ).fetchall()
-                    con.execute("COMMIT").fetchall()
-                except duckdb.Error:
-                    con.execute("ROLLBACK").fetchall()
-                    raise
-
     @property
     def schema_version(self) -> int:
+        """The schema version of the file (migrated to the current one when opened)."""
         row = self.sql("SELECT value FROM meta WHERE key = 'schema_version'").row(0)
         return int(row[0])
 
@@ -129,11 +89,7 @@ class LogStore:
             finally:
                 con.close()
         # DuckDB names its UTC zone 'Etc/UTC'; the rest of the package says 'UTC'
-        return out.with_columns(
-            pl.col(c).dt.convert_time_zone("UTC")
-            for c, dt in out.schema.items()
-            if isinstance(dt, pl.Datetime) and dt.time_zone not in (None, "UTC")
-        )
+        return as_utc(out, naive=False)
 
     def attempts(self, where: str = "", params: list[Any] | None = None) -> pl.DataFrame:
         """Rows of ``postback_log`` (optionally filtered by a SQL condition)."""
@@ -145,9 +101,11 @@ class LogStore:
         return frame.cast(LOG_SCHEMA)  # type: ignore[arg-type]
 
     def runs(self) -> pl.DataFrame:
+        """The ``runs`` table: one row per send, backfill or import, oldest first."""
         return self.sql("SELECT * FROM runs ORDER BY started_at")
 
     def count(self) -> int:
+        """The number of attempt rows in the log."""
         return int(self.sql("SELECT count(*) AS n FROM postback_log").item())
 
     def delivered_ids(self, dispatch_ids: pl.Series | None = None) -> set[str]:
@@ -234,7 +192,7 @@ class LogStore:
                 con.execute("COMMIT").fetchall()
             except duckdb.Error as exc:
                 con.execute("ROLLBACK").fetchall()
-                raise StoreError(f"{self.path}: cannot write the log ({_first(exc)})") from exc
+                raise StoreError(f"{self.path}: cannot write the log ({first_line(exc)})") from exc
 
     def _check_attempts(self, frame: pl.DataFrame) -> None:
         clash = self.sql(
@@ -262,24 +220,14 @@ class LogStore:
                 "Nothing was appended."
             )
 
-    # -- attempt journal ---------------------------------------------------------------
-    # Before an attempt goes out a 'start' line is appended to ``<db>.inflight-<run>.jsonl``,
-    # and when it ends a 'done' line with its whole log row: line appends (no fsync), so a
-    # killed process loses nothing that completed, at almost no cost. A finished run deletes
-    # its journal; a journal found later belongs to a process that died mid-send.
+    # -- attempt journal (see _journal) -----------------------------------------------
     def journal_path(self, run_id: str) -> Path:
-        return self.path.with_name(f"{self.path.name}.inflight-{run_id}.jsonl")
+        """The journal file of a run of this log."""
+        return self._journal.path(run_id)
 
     def journal(self, run_id: str, kind: str, rows: list[dict[str, Any]]) -> None:
         """Append 'start' or 'done' records of attempts to the run's journal."""
-        if not rows:
-            return
-        handle = self._journals.get(run_id)
-        if handle is None:
-            path = self.journal_path(run_id)
-            handle = self._journals[run_id] = path.open("a", encoding="utf-8")
-        handle.write("".join(json.dumps({"k": kind, **r}, default=str) + "\n" for r in rows))
-        handle.flush()
+        self._journal.write(run_id, kind, rows)
 
     def recover_inflight(self) -> int:
         """Replay journals left by a process that died: completed attempts missing from the
@@ -287,63 +235,26 @@ class LogStore:
         ``cancelled`` with an 'unknown result' error (they may have reached the partner).
         Returns the number of rows recovered."""
         recovered = 0
-        pattern = f"{glob.escape(self.path.name)}.inflight-*.jsonl"
-        for journal in sorted(self.path.parent.glob(pattern)):
-            run_id = journal.name.rsplit("inflight-", 1)[1].removesuffix(".jsonl")
-            if run_id in self._journals:
-                continue  # a live run of this process
-            records = []
-            for line in journal.read_text(encoding="utf-8").splitlines():
-                try:
-                    records.append(json.loads(line))
-                except json.JSONDecodeError:
-                    continue  # the torn last line of a killed writer
-            recovered += self._replay(records)
+        for run_id, path in list(self._journal.orphans()):
+            missing = self.sql(
+                "SELECT r.* FROM r ANTI JOIN postback_log l USING (run_id, dispatch_id, attempt)",
+                r=replay(path),
+            )
+            self.append(missing, check_attempts=False)  # numbered by the sender that died
+            recovered += missing.height
             self._exec(
                 "UPDATE runs SET state = 'crashed', finished_at = ? WHERE run_id = ? "
                 "AND state = 'running'",
                 params=[datetime.now(UTC), run_id],
             )
-            journal.unlink()
+            path.unlink()
         return recovered
 
-    def _replay(self, records: list[dict[str, Any]]) -> int:
-        if not records:
-            return 0
-        cols = [*LOG_COLUMNS, "k"]
-        frame = pl.DataFrame(
-            [{c: r.get(c) for c in cols} for r in records],
-            schema=dict.fromkeys(cols, pl.String()),
-            strict=False,
-        )
-        key = ["run_id", "dispatch_id", "attempt"]
-        done = frame.filter(pl.col("k") == "done")
-        started = frame.filter(pl.col("k") == "start").join(done, on=key, how="anti")
-        unknown = started.with_columns(
-            pl.lit("cancelled").alias("outcome"),
-            pl.lit("result unknown: the sending process stopped during this attempt").alias(
-                "error"
-            ),
-        )
-        rows = (
-            pl.concat([done, unknown])
-            .drop("k")
-            .with_columns(
-                pl.col("due_at", "fired_at").str.to_datetime(time_zone="UTC", time_unit="us"),
-                pl.col("attempt", "status_code").cast(pl.Float64).cast(pl.Int32),
-                pl.col("latency_ms").cast(pl.Float64),
-            )
-        )
-        missing = self.sql(
-            "SELECT r.* FROM r ANTI JOIN postback_log l USING (run_id, dispatch_id, attempt)",
-            r=rows,
-        )
-        self.append(missing, check_attempts=False)  # numbered by the sender that died
-        return missing.height
-
+    # -- runs ----------------------------------------------------------------------------
     def start_run(self, kind: str, planned: int, skipped: int) -> str:
+        """Record a new running send/backfill; returns its run id."""
         run_id = uuid.uuid4().hex[:12]
-        self._journals.setdefault(run_id, None)  # claimed: recovery leaves it alone
+        self._journal.claim(run_id)
         self._exec(
             "INSERT INTO runs (run_id, kind, started_at, state, planned, skipped_delivered, "
             "note) VALUES (?, ?, ?, 'running', ?, ?, ?)",
@@ -354,16 +265,25 @@ class LogStore:
     def finish_run(
         self, run_id: str, state: str, attempts: int, delivered: int, failed: int
     ) -> None:
+        """Record how a run ended, bring the retried marks up to date, drop its journal."""
         self._exec(
             "UPDATE runs SET finished_at = ?, state = ?, attempts = ?, delivered = ?, "
             "failed = ? WHERE run_id = ?",
             params=[datetime.now(UTC), state, attempts, delivered, failed, run_id],
         )
         self.mark_retried()  # the run appended without marking
-        handle = self._journals.pop(run_id, None)
-        if handle is not None:
-            handle.close()
-        self.journal_path(run_id).unlink(missing_ok=True)
+        self._journal.finish(run_id)
+
+    def record_import(
+        self, run_id: str, source: str, attempts: int, delivered: int, failed: int
+    ) -> None:
+        """Record a completed import of a platform export as a run of kind 'import'."""
+        self._exec(
+            "INSERT INTO runs (run_id, kind, started_at, finished_at, state, planned, "
+            "attempts, delivered, failed, note) VALUES (?, 'import', now(), now(), "
+            "'completed', NULL, ?, ?, ?, ?)",
+            params=[run_id, attempts, delivered, failed, source],
+        )
 
     def _exec(self, query: str, params: list[Any] | None = None, **frames: pl.DataFrame) -> None:
         with self._lock:
@@ -372,26 +292,23 @@ class LogStore:
                     self._con.register(name, frame.to_arrow())
                 self._con.execute(query, params or []).fetchall()
             except duckdb.Error as exc:
-                raise StoreError(f"{self.path}: cannot write the log ({_first(exc)})") from exc
+                raise StoreError(f"{self.path}: cannot write the log ({first_line(exc)})") from exc
             finally:
                 for name in frames:
                     self._con.unregister(name)
 
+    def summary(self) -> str:
+        """One line: the file, its attempts and runs."""
+        runs = self.sql("SELECT count(*) FROM runs").item()
+        return f"{self.path}: {self.count():,} attempts, {runs:,} runs"
+
     def _repr_html_(self) -> str:
-        n = self.count()
-        return (
-            f"<div><b>LogStore</b> {html.escape(str(self.path))}: {n:,} attempts, "
-            f"{self.sql('SELECT count(*) FROM runs').item():,} runs</div>"
-        )
+        return render("Attempt log", self.summary(), [("Runs (latest)", self.runs().tail(10))])
 
 
 def _owner() -> str:
     """Identifies this process so a live run's in-flight markers are not recovered."""
     return f"pid:{os.getpid()}"
-
-
-def _first(exc: BaseException) -> str:
-    return str(exc).strip().splitlines()[0]
 
 
 def _translate(path: Path, exc: duckdb.IOException) -> StoreError:
@@ -403,11 +320,17 @@ def _translate(path: Path, exc: duckdb.IOException) -> StoreError:
             f"{path} is in use by another process{who}; wait for it to finish or close it, "
             "or pass a different --db"
         )
-    return StoreError(f"{path}: cannot open the log ({_first(exc)})")
+    return StoreError(f"{path}: cannot open the log ({first_line(exc)})")
 
 
 def open_log(log: LogStore | str | Path | None) -> tuple[LogStore, bool]:
     """A LogStore from a store, a path or None (the default file); True when opened here."""
     if isinstance(log, LogStore):
+        if log.closed:
+            raise StoreError(f"{log.path}: this LogStore is closed; open it again")
         return log, False
+    if log is not None and not isinstance(log, (str, Path)):
+        raise InputError(
+            f"log must be a LogStore, a DuckDB file path or None, not a {type(log).__name__}"
+        )
     return LogStore(DEFAULT_DB if log is None else log), True

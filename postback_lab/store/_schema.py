@@ -1,8 +1,11 @@
-"""DuckDB schema of the attempt log (DESIGN contract 4), versioned with forward migrations."""
+"""DuckDB schema of the attempt log (``postback_log``, ``runs``, ``meta``), versioned with
+forward migrations."""
 
 from __future__ import annotations
 
 import polars as pl
+
+from .._util import DISPATCH_KEY
 
 SCHEMA_VERSION = 4
 
@@ -53,16 +56,8 @@ ALTER TABLE postback_log ADD COLUMN IF NOT EXISTS source VARCHAR DEFAULT 'sent';
 UPDATE postback_log SET source = 'sent' WHERE source IS NULL;
 """
 
-# The dispatch an attempt belongs to; imported rows of exports without a conversion status
-# have no dispatch id and are keyed by rule + transaction id (+ status) instead.
-ATTEMPT_KEY = "coalesce(dispatch_id, concat_ws(chr(31), rule, transaction_id, status))"
-
-# The same key as a 128-bit number (md5, like dispatch_id itself), stored with each row
-# by the store: telling dispatches apart over 10M rows by a number instead of hashing
-# 32-character strings takes a quarter off the audit. Not part of the contract's columns.
-DISPATCH_KEY = f"md5_number({ATTEMPT_KEY})"
-
-# v3: the stored dispatch key, filled in for rows written before it
+# v3: the stored dispatch key (``DISPATCH_KEY``: the dispatch a row belongs to, as a
+# 128-bit number), filled in for rows written before it
 _DDL_V3 = f"""
 ALTER TABLE postback_log ADD COLUMN IF NOT EXISTS dispatch_key UHUGEINT;
 UPDATE postback_log SET dispatch_key = {DISPATCH_KEY} WHERE dispatch_key IS NULL;

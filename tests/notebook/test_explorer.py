@@ -9,7 +9,7 @@ import polars as pl
 import pytest
 
 from postback_lab import LogStore, build_plan, read_rules
-from postback_lab.plan._build import PLAN_SCHEMA
+from postback_lab.plan import PLAN_SCHEMA
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
 

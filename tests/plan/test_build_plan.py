@@ -1,7 +1,8 @@
-"""build_plan: the exact firing semantics of DESIGN contract 2/3, explain and diff."""
+"""build_plan: the exact firing semantics of the rules, the plan columns, explain and diff."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from datetime import UTC, datetime, timedelta
 
@@ -92,7 +93,7 @@ def test_dispatch_ids_are_deterministic_and_order_free(write):
     rules = read_rules(write("r.yaml", RULES))
     ev = read_events(write("e.csv", EVENTS))
     a = build_plan(ev, rules).frame
-    shuffled = ev._replace(frame=ev.frame.sample(fraction=1.0, shuffle=True, seed=3))
+    shuffled = dataclasses.replace(ev, frame=ev.frame.sample(fraction=1.0, shuffle=True, seed=3))
     b = build_plan(shuffled, rules).frame
     assert sorted(a["dispatch_id"]) == sorted(b["dispatch_id"])
     assert a.sort("dispatch_id").equals(b.sort("dispatch_id"))

@@ -100,7 +100,7 @@ def test_migration_to_v4_marks_first_attempts_of_retried_dispatches(tmp_path):
 def test_an_older_log_opened_for_reading_is_upgraded_first(tmp_path):
     """`postback-lab audit` opens the log read-only: a v2 file still audits."""
     db = tmp_path / "v2.duckdb"
-    from postback_lab.audit import audit
+    from postback_lab.auditing import audit
     from postback_lab.store._schema import MIGRATIONS
 
     with duckdb.connect(str(db)) as con:

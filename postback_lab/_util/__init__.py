@@ -1,0 +1,44 @@
+"""The bottom layer: small helpers every stage shares, importing no stage.
+
+Durations, points in time (UTC), column converters, sync wrappers of async code, the
+first line of an error, the dispatch key (one definition), the one DuckDB connection
+helper, and the HTML helper behind every ``_repr_html_``.
+"""
+
+from ._convert import EPOCH, FORMATS, UTC_US, first_of, formats_for, number, shapes, text, timestamp
+from ._duckdb import connect, query
+from ._durations import format_duration, parse_duration
+from ._html import render
+from ._keys import ATTEMPT_KEY, DISPATCH_ID, DISPATCH_KEY, KEY_TEXT, dispatch_ids
+from ._sync import blocking, run_sync
+from ._text import first_line, quote_ident
+from ._time import When, as_utc, parse_when
+
+__all__ = [
+    "ATTEMPT_KEY",
+    "DISPATCH_ID",
+    "DISPATCH_KEY",
+    "EPOCH",
+    "FORMATS",
+    "KEY_TEXT",
+    "UTC_US",
+    "When",
+    "as_utc",
+    "blocking",
+    "connect",
+    "dispatch_ids",
+    "first_line",
+    "first_of",
+    "format_duration",
+    "formats_for",
+    "number",
+    "parse_duration",
+    "parse_when",
+    "query",
+    "quote_ident",
+    "render",
+    "run_sync",
+    "shapes",
+    "text",
+    "timestamp",
+]

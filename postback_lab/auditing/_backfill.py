@@ -1,0 +1,214 @@
+"""backfill: plan -> reconcile -> send only missed + failed -> log. Safe to repeat."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, overload
+
+import httpx
+import polars as pl
+
+from .._errors import InputError
+from .._util import When, blocking, parse_when, render
+from ..plan import Plan, build_plan
+from ..sending import (
+    Clock,
+    Engine,
+    LogSource,
+    Retry,
+    SendOptions,
+    SendResult,
+    pick_options,
+    run_send,
+)
+from ..store import open_log
+from ._reconcile import Reconciliation, reconcile_store
+
+_D = SendOptions()  # the keyword defaults, said once in SendOptions
+
+
+@dataclass(frozen=True)
+class BackfillResult:
+    """What a backfill found (``reconciliation``), what it picked (``to_send``: the missed
+    and failed dispatches of the window) and what sending them did (``sent``)."""
+
+    reconciliation: Reconciliation
+    to_send: Plan
+    sent: SendResult | None
+
+    @property
+    def has_failures(self) -> bool:
+        """Some postback it sent ended undelivered."""
+        return self.sent is not None and self.sent.has_failures
+
+    def would_send(self) -> pl.DataFrame:
+        """Per rule and host: how many postbacks this backfill sends (or would send)."""
+        return self.to_send.frame.group_by("rule", "host").len("postbacks").sort("rule", "host")
+
+    def __str__(self) -> str:
+        lines = [str(self.reconciliation), ""]
+        n = len(self.to_send)
+        verb = "sent" if self.sent is not None and self.sent.dry_run == 0 else "would send"
+        lines.append(f"backfill {verb} {n:,} postbacks (missed + failed):")
+        lines += [f"  {r}  {h}: {c:,}" for r, h, c in self.would_send().iter_rows()]
+        if self.sent is not None:
+            lines.append(str(self.sent))
+        return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        return render(
+            "Backfill",
+            str(self).splitlines()[0],
+            [
+                ("To send, per rule and host", self.would_send()),
+                ("Reconciliation per rule", self.reconciliation.counts()),
+            ],
+        )
+
+
+@overload
+async def backfill(
+    plan: Plan,
+    /,
+    log: LogSource = None,
+    *,
+    rules: None = None,
+    since: When = None,
+    until: When = None,
+    concurrency: int = _D.concurrency,
+    per_host: int = _D.per_host,
+    rate: float | None = _D.rate,
+    retry: Retry = _D.retry,
+    dry_run: bool = _D.dry_run,
+    speed: float | None = _D.speed,
+    ignore_due: bool = _D.ignore_due,
+    max_duration: timedelta | float | None = _D.max_duration,
+    progress: bool = _D.progress,
+    clock: Clock = _D.clock,
+    transport: httpx.AsyncBaseTransport | None = _D.transport,
+    environ: Mapping[str, str] | None = _D.environ,
+    engine: Engine = _D.engine,
+    allow_hosts: Sequence[str] | None = _D.allow_hosts,
+    deny_private: bool = _D.deny_private,
+    options: SendOptions | None = None,
+) -> BackfillResult: ...
+@overload
+async def backfill(
+    events: Any,
+    /,
+    log: LogSource = None,
+    *,
+    rules: Any,
+    since: When = None,
+    until: When = None,
+    concurrency: int = _D.concurrency,
+    per_host: int = _D.per_host,
+    rate: float | None = _D.rate,
+    retry: Retry = _D.retry,
+    dry_run: bool = _D.dry_run,
+    speed: float | None = _D.speed,
+    ignore_due: bool = _D.ignore_due,
+    max_duration: timedelta | float | None = _D.max_duration,
+    progress: bool = _D.progress,
+    clock: Clock = _D.clock,
+    transport: httpx.AsyncBaseTransport | None = _D.transport,
+    environ: Mapping[str, str] | None = _D.environ,
+    engine: Engine = _D.engine,
+    allow_hosts: Sequence[str] | None = _D.allow_hosts,
+    deny_private: bool = _D.deny_private,
+    options: SendOptions | None = None,
+) -> BackfillResult: ...
+async def backfill(
+    source: Any,
+    /,
+    log: LogSource = None,
+    *,
+    rules: Any = None,
+    since: When = None,
+    until: When = None,
+    concurrency: int = _D.concurrency,
+    per_host: int = _D.per_host,
+    rate: float | None = _D.rate,
+    retry: Retry = _D.retry,
+    dry_run: bool = _D.dry_run,
+    speed: float | None = _D.speed,
+    ignore_due: bool = _D.ignore_due,
+    max_duration: timedelta | float | None = _D.max_duration,
+    progress: bool = _D.progress,
+    clock: Clock = _D.clock,
+    transport: httpx.AsyncBaseTransport | None = _D.transport,
+    environ: Mapping[str, str] | None = _D.environ,
+    engine: Engine = _D.engine,
+    allow_hosts: Sequence[str] | None = _D.allow_hosts,
+    deny_private: bool = _D.deny_private,
+    options: SendOptions | None = None,
+) -> BackfillResult:
+    """Send every postback of a plan that the log does not show as delivered: the missed
+    and failed dispatches due in ``[since, until)`` and not in the future. Running it
+    twice sends nothing the second time.
+
+    ``backfill(plan, log)`` takes a Plan; ``backfill(events, log, rules=rules)`` builds the
+    plan first (``events``/``rules``: anything ``build_plan`` takes). The send options are
+    those of ``send`` (see ``SendOptions``); each run gets the full retry schedule.
+    """
+    opts = pick_options(
+        options,
+        SendOptions(
+            concurrency=concurrency,
+            per_host=per_host,
+            rate=rate,
+            retry=retry,
+            dry_run=dry_run,
+            speed=speed,
+            ignore_due=ignore_due,
+            max_duration=max_duration,
+            progress=progress,
+            clock=clock,
+            transport=transport,
+            environ=environ,
+            engine=engine,
+            allow_hosts=allow_hosts,
+            deny_private=deny_private,
+        ),
+    )
+    if isinstance(source, Plan):
+        if rules is not None:
+            raise InputError(
+                "backfill got a Plan and rules=: a plan already has its rules; pass rules= "
+                "only with events"
+            )
+        plan = source
+    elif rules is None:
+        raise InputError(
+            f"backfill needs a Plan, or events with rules= (got a {type(source).__name__} "
+            "without rules)"
+        )
+    else:
+        plan = build_plan(source, rules)
+    lo, hi = parse_when(since, name="since"), parse_when(until, name="until")
+    window = plan.filter(pl.col("due_at") <= datetime.now(UTC))
+    if lo is not None:
+        window = window.filter(pl.col("due_at") >= lo)
+    if hi is not None:
+        window = window.filter(pl.col("due_at") < hi)
+    store, owned = open_log(log)
+    try:
+        rec = reconcile_store(window.frame, store)
+        # reconcile keeps the plan's rows in order: its states are a mask over the window
+        todo = window.filter(rec.dispatches["state"].is_in(["missed", "failed"]))
+        sent = None
+        if len(todo) or not opts.dry_run:
+            sent = await run_send(todo.frame, store, opts, kind="backfill", keep_store=not owned)
+        return BackfillResult(rec, todo, sent)
+    finally:
+        if owned:
+            store.close()
+
+
+backfill_sync = blocking(
+    backfill,
+    """``backfill`` for scripts; also works inside a running notebook loop (it then runs on
+    its own loop in a worker thread). Same parameters as ``backfill``.""",
+)

@@ -1,0 +1,61 @@
+"""Events: the canonical events frame and the rows that could not be read."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import polars as pl
+
+from .._util import render
+
+#: columns of the quarantine frame: where a row came from and why it was not read
+QUARANTINE_SCHEMA: dict[str, pl.DataType] = {
+    "source": pl.String(),
+    "line": pl.Int64(),
+    "reason": pl.String(),
+    "raw": pl.String(),
+}
+
+
+@dataclass(frozen=True)
+class Events:
+    """The canonical events frame and the rows that could not be read.
+
+    ``len(events)`` is the number of readable rows; ``quarantine`` holds the others with
+    their source, line, reason and raw text, never dropped silently.
+    """
+
+    frame: pl.DataFrame
+    quarantine: pl.DataFrame
+
+    def __len__(self) -> int:
+        return self.frame.height
+
+    def to_polars(self) -> pl.DataFrame:
+        """The canonical events frame."""
+        return self.frame
+
+    def __str__(self) -> str:
+        return self.summary()
+
+    def summary(self) -> str:
+        """One paragraph: rows by event type and status, time range, quarantine count."""
+        f = self.frame
+        if f.height == 0:
+            head = "0 events"
+        else:
+            counts = f.group_by("event_type", "status").len().sort("event_type", "status")
+            parts = ", ".join(f"{r[0]}/{r[1]}: {r[2]:,}" for r in counts.iter_rows())
+            lo, hi = f["occurred_at"].min(), f["occurred_at"].max()
+            head = (
+                f"{f.height:,} events ({parts}) from {lo:%Y-%m-%d %H:%M} to {hi:%Y-%m-%d %H:%M} UTC"
+            )
+        q = self.quarantine.height
+        return head + (f"; {q:,} rows quarantined (see .quarantine)" if q else "; none quarantined")
+
+    def _repr_html_(self) -> str:
+        tables = [("First rows", self.frame.head(10))]
+        if self.quarantine.height:
+            reasons = self.quarantine.group_by("reason").len().sort("len", descending=True)
+            tables.append(("Quarantined by reason", reasons))
+        return render("Events", self.summary(), tables, quarantined=self.quarantine.height)

@@ -1,0 +1,30 @@
+"""Sending: fire a dispatch plan with delays, limits, retries and crash-safe logging.
+
+``send`` (async) and ``send_sync`` take a plan and a log; ``SendOptions`` holds how a run
+goes (limits, retry schedule, timing, guards), validated once; ``SendResult`` says what
+happened. A failed HTTP attempt is a log row, never an exception.
+"""
+
+from ._http import ENGINES, Engine
+from ._limits import Clock, FakeClock
+from ._options import SendOptions
+from ._result import SendResult
+from ._retry import Retry, parse_retry_after
+from ._run import LogSource, PlanSource, pick_options, run_send, send, send_sync
+
+__all__ = [
+    "ENGINES",
+    "Clock",
+    "Engine",
+    "FakeClock",
+    "LogSource",
+    "PlanSource",
+    "Retry",
+    "SendOptions",
+    "SendResult",
+    "parse_retry_after",
+    "pick_options",
+    "run_send",
+    "send",
+    "send_sync",
+]

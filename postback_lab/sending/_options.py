@@ -1,0 +1,113 @@
+"""SendOptions: how a send runs, one frozen value built and validated once."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+import httpx
+
+from .._errors import InputError
+from ._http import ENGINES, Engine
+from ._limits import WALL_CLOCK, Clock
+from ._retry import Retry
+
+
+@dataclass(frozen=True)
+class SendOptions:
+    """How a send or backfill runs. Invalid values are an InputError when it is built.
+
+    - ``concurrency``: requests in flight at most; ``per_host``: at most per host;
+      ``rate``: requests per second per host (None: unlimited).
+    - ``retry``: the retry schedule of each run (see ``Retry``).
+    - ``dry_run``: render and log ``dry_run`` rows, open no socket.
+    - ``speed``: replay the plan's timeline this many times faster from now;
+      ``ignore_due``: fire everything now.
+    - ``max_duration``: retries that would fall later (seconds or a timedelta) are left
+      failed for a later backfill.
+    - ``progress``: a progress bar (terminal or notebook).
+    - ``clock``, ``transport``, ``environ``: injectable for tests (a fake clock, an
+      ``httpx`` transport, the environment ``{env:NAME}`` reads).
+    - ``engine``: ``"aiohttp"`` (httpx API over aiohttp's connections, the fastest) or
+      ``"httpx"`` (httpx's own pool).
+    - ``allow_hosts``: patterns like ``*.example.com``; a plan with other hosts is refused.
+    - ``deny_private``: hosts resolving to private, loopback, link-local or metadata
+      addresses fail, unsent.
+    """
+
+    concurrency: int = 64
+    per_host: int = 8
+    rate: float | None = None
+    retry: Retry = field(default_factory=Retry)
+    dry_run: bool = False
+    speed: float | None = None
+    ignore_due: bool = False
+    max_duration: timedelta | float | None = None
+    progress: bool = True
+    clock: Clock = WALL_CLOCK
+    transport: httpx.AsyncBaseTransport | None = field(default=None, compare=False)
+    environ: Mapping[str, str] | None = field(default=None, repr=False)
+    engine: Engine = "aiohttp"
+    allow_hosts: Sequence[str] | None = None
+    deny_private: bool = False
+
+    def __post_init__(self) -> None:
+        problems = []
+        if not _count(self.concurrency):
+            problems.append(f"concurrency={self.concurrency!r} must be a whole number >= 1")
+        if not _count(self.per_host):
+            problems.append(f"per_host={self.per_host!r} must be a whole number >= 1")
+        for name in ("rate", "speed"):
+            value = getattr(self, name)
+            if value is not None and not _positive(value):
+                problems.append(f"{name}={value!r} must be a number more than 0 (or None)")
+        if self.engine not in ENGINES:
+            problems.append(
+                f"engine={self.engine!r} is not one of {', '.join(repr(e) for e in ENGINES)}"
+            )
+        if not isinstance(self.retry, Retry):
+            problems.append(f"retry={self.retry!r} must be a Retry (e.g. Retry.short())")
+        if not isinstance(self.clock, Clock):
+            problems.append(f"clock={self.clock!r} must be a Clock")
+        window = self.max_duration
+        if isinstance(window, (int, float)) and not isinstance(window, bool):
+            window = timedelta(seconds=window) if math.isfinite(window) else None
+        if self.max_duration is not None and (
+            not isinstance(window, timedelta) or window < timedelta(0)
+        ):
+            problems.append(
+                f"max_duration={self.max_duration!r} must be 0 or more seconds (or a timedelta)"
+            )
+        elif window is not None:
+            object.__setattr__(self, "max_duration", window)
+        if isinstance(self.allow_hosts, str):
+            problems.append(f"allow_hosts={self.allow_hosts!r} must be a list of host patterns")
+        elif self.allow_hosts is not None:
+            object.__setattr__(self, "allow_hosts", tuple(self.allow_hosts))
+        if problems:
+            raise InputError("; ".join(problems))
+
+    @property
+    def retry_window(self) -> timedelta | None:
+        """``max_duration`` as a timedelta (None: retries are not cut off)."""
+        w = self.max_duration
+        return timedelta(seconds=w) if isinstance(w, (int, float)) else w
+
+
+def _count(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
+
+
+def _positive(value: object) -> bool:
+    return (
+        isinstance(value, (int, float))
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+        and value > 0
+    )
+
+
+#: the options of a send given nothing: each keyword of ``send`` defaults to its field here
+DEFAULTS = SendOptions()

@@ -1,0 +1,102 @@
+"""SendResult: what a send did, summarised; failures are data until you ask to raise."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import polars as pl
+
+from .._errors import DeliveryError
+from .._util import render
+from ..store import LogStore
+
+
+@dataclass(frozen=True)
+class SendResult:
+    """Counts per final state of each dispatch, attempts per outcome and per host.
+
+    ``to_polars()`` reads the run's attempt rows from the log: through the caller's
+    LogStore while it is open, else from the file."""
+
+    run_id: str
+    log_path: Path
+    planned: int
+    skipped_delivered: int
+    delivered: int
+    failed: int
+    dry_run: int
+    cancelled: int
+    attempts: int
+    seconds: float
+    by_outcome: dict[str, int] = field(default_factory=dict)
+    by_host: pl.DataFrame = field(default_factory=pl.DataFrame)
+    failed_ids: tuple[str, ...] = ()
+    state: str = "completed"
+    store: LogStore | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def has_failures(self) -> bool:
+        """Some dispatch ended undelivered (failed, or cancelled with its result unknown)."""
+        return self.failed > 0 or self.cancelled > 0
+
+    def raise_on_failures(self) -> SendResult:
+        """Raise DeliveryError when any dispatch ended undelivered; else return self."""
+        if self.has_failures:
+            sample = ", ".join(self.failed_ids[:5])
+            raise DeliveryError(
+                f"{self.failed + self.cancelled:,} of {self.planned - self.skipped_delivered:,} "
+                f"postbacks were not delivered in run {self.run_id} (e.g. {sample}); re-run "
+                "send or backfill to retry them"
+            )
+        return self
+
+    @property
+    def rate(self) -> float:
+        """Attempts per second over the run."""
+        return self.attempts / self.seconds if self.seconds > 0 else 0.0
+
+    def to_polars(self) -> pl.DataFrame:
+        """This run's attempt rows from the log."""
+        if self.store is not None and not self.store.closed:
+            return self.store.attempts("run_id = ?", [self.run_id])
+        with LogStore(self.log_path, read_only=True) as store:
+            return store.attempts("run_id = ?", [self.run_id])
+
+    def summary(self) -> str:
+        """One line: the run, its postbacks by final state, attempts, time and rate."""
+        todo = self.planned - self.skipped_delivered
+        parts = [f"{self.delivered:,} delivered", f"{self.failed:,} failed"]
+        if self.dry_run:
+            parts.append(f"{self.dry_run:,} dry-run")
+        if self.cancelled:
+            parts.append(f"{self.cancelled:,} cancelled")
+        skipped = (
+            f"; {self.skipped_delivered:,} already delivered were skipped"
+            if self.skipped_delivered
+            else ""
+        )
+        return (
+            f"run {self.run_id} ({self.state}): {todo:,} postbacks, {', '.join(parts)} in "
+            f"{self.attempts:,} attempts, {self.seconds:.1f}s ({self.rate:,.0f}/s){skipped}"
+        )
+
+    def __str__(self) -> str:
+        lines = [self.summary()]
+        if self.by_outcome:
+            lines.append(
+                "  attempts by outcome: "
+                + ", ".join(f"{k} {v:,}" for k, v in sorted(self.by_outcome.items()))
+            )
+        return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        outcomes = pl.DataFrame(
+            {"outcome": list(self.by_outcome), "attempts": list(self.by_outcome.values())},
+            schema={"outcome": pl.String, "attempts": pl.Int64},
+        )
+        return render(
+            "Send result",
+            self.summary(),
+            [("Attempts by outcome", outcomes), ("Per host", self.by_host)],
+        )

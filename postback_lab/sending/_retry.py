@@ -1,0 +1,92 @@
+"""Retry policy: a schedule of delays, jitter that never fires early, Retry-After hints."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+
+from .._util import parse_duration
+
+
+@dataclass(frozen=True)
+class Retry:
+    """``delays[i]`` seconds before retry i+1; jitter adds up to ``jitter`` x delay (never
+    less); a ``Retry-After`` hint raises the wait up to ``max_retry_after``.
+
+    ``Retry()`` is the default schedule (5s, 5m, 30m, 2h); ``Retry.short()`` suits an
+    interactive backfill; ``Retry.none()`` makes every failure final.
+
+    The schedule belongs to a run: each send or backfill gives a dispatch up to
+    ``max_attempts`` tries, counted from 1 within that run, so a backfill of a postback
+    that failed earlier gets the full schedule again (and a dry run uses none of it). The
+    ``attempt`` numbers in the log are another count: unique per dispatch over all runs,
+    they keep counting up (a dispatch tried twice yesterday is tried as 3, 4 … today).
+    """
+
+    delays: tuple[float, ...] = (5.0, 300.0, 1800.0, 7200.0)
+    jitter: float = 0.1
+    max_retry_after: float = 3600.0
+
+    @classmethod
+    def short(cls) -> Retry:
+        """0.5s, 2s, 5s: for an interactive backfill."""
+        return cls(delays=(0.5, 2.0, 5.0), jitter=0.1, max_retry_after=30.0)
+
+    @classmethod
+    def none(cls) -> Retry:
+        """No retries: every failure is final for this run."""
+        return cls(delays=())
+
+    @classmethod
+    def parse(cls, text: str) -> Retry:
+        """``default``, ``short``, ``none`` or a list of durations like ``1s,5s,30s``."""
+        t = text.strip().lower()
+        if t == "default":
+            return cls()
+        if t == "short":
+            return cls.short()
+        if t in ("none", "0", ""):
+            return cls.none()
+        return cls(delays=tuple(parse_duration(p).total_seconds() for p in t.split(",")))
+
+    @property
+    def max_attempts(self) -> int:
+        """Tries of one dispatch in one run: the first and one per delay."""
+        return len(self.delays) + 1
+
+    def wait(
+        self,
+        attempt: int,
+        retry_after: str | None = None,
+        *,
+        rng: random.Random | None = None,
+        now: datetime | None = None,
+    ) -> float | None:
+        """Seconds to wait after the failed ``attempt``-th try of this run (1-based), or
+        None when it was the last try the schedule allows."""
+        if attempt > len(self.delays):
+            return None
+        base = self.delays[attempt - 1]
+        hint = parse_retry_after(retry_after, now)
+        if hint is not None:
+            base = max(base, min(hint, self.max_retry_after))
+        r = (rng or random).random()
+        return base * (1 + self.jitter * r)
+
+
+def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
+    """``Retry-After`` as seconds (``'120'``) or an HTTP date; None when absent or malformed."""
+    if not value:
+        return None
+    v = value.strip()
+    if v.isdigit():
+        return float(v)
+    try:
+        when = parsedate_to_datetime(v)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())

@@ -1,0 +1,225 @@
+"""A send from start to end: skip what was delivered, check secrets and hosts, number
+attempts after the log's, run one scheduler loop per host, record the run, summarise."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import httpx
+import polars as pl
+
+from .._errors import InputError
+from .._util import blocking
+from ..plan import Plan, read_plan
+from ..store import LogStore, open_log
+from ._guard import check_allowlist
+from ._http import Engine
+from ._limits import Clock
+from ._options import DEFAULTS, SendOptions
+from ._request import check_env
+from ._result import SendResult
+from ._retry import Retry
+from ._scheduler import Run, host_loop
+from ._writer import LogWriter
+
+if TYPE_CHECKING:
+    from tqdm.auto import tqdm
+
+#: what ``send`` takes as a plan: a Plan, a plan frame, or a Parquet file written by one
+PlanSource = Plan | pl.DataFrame | str | Path
+#: what ``send`` takes as a log: an open LogStore, a DuckDB path, or None (the default file)
+LogSource = LogStore | str | Path | None
+
+_D = DEFAULTS
+
+
+async def send(
+    plan: PlanSource,
+    log: LogSource = None,
+    *,
+    concurrency: int = _D.concurrency,
+    per_host: int = _D.per_host,
+    rate: float | None = _D.rate,
+    retry: Retry = _D.retry,
+    dry_run: bool = _D.dry_run,
+    speed: float | None = _D.speed,
+    ignore_due: bool = _D.ignore_due,
+    max_duration: timedelta | float | None = _D.max_duration,
+    progress: bool = _D.progress,
+    clock: Clock = _D.clock,
+    transport: httpx.AsyncBaseTransport | None = _D.transport,
+    environ: Mapping[str, str] | None = _D.environ,
+    engine: Engine = _D.engine,
+    allow_hosts: Sequence[str] | None = _D.allow_hosts,
+    deny_private: bool = _D.deny_private,
+    options: SendOptions | None = None,
+) -> SendResult:
+    """Fire ``plan`` and log every attempt to ``log`` (a LogStore or DuckDB path).
+
+    Dispatches already delivered are skipped; nothing fires before ``due_at`` unless
+    ``ignore_due``; every attempt is a log row. The keyword options are those of
+    ``SendOptions`` (see there); ``options=`` passes a prepared SendOptions instead.
+    """
+    opts = pick_options(
+        options,
+        SendOptions(
+            concurrency=concurrency,
+            per_host=per_host,
+            rate=rate,
+            retry=retry,
+            dry_run=dry_run,
+            speed=speed,
+            ignore_due=ignore_due,
+            max_duration=max_duration,
+            progress=progress,
+            clock=clock,
+            transport=transport,
+            environ=environ,
+            engine=engine,
+            allow_hosts=allow_hosts,
+            deny_private=deny_private,
+        ),
+    )
+    p = plan if isinstance(plan, Plan) else read_plan(plan)
+    store, owned = open_log(log)
+    try:
+        return await run_send(p.frame, store, opts, kind="send", keep_store=not owned)
+    finally:
+        if owned:
+            store.close()
+
+
+send_sync = blocking(
+    send,
+    """``send`` for scripts; also works inside a running notebook loop (it then runs on its
+    own loop in a worker thread). Same parameters as ``send``.""",
+)
+
+
+def pick_options(given: SendOptions | None, from_keywords: SendOptions) -> SendOptions:
+    """``given`` when the caller passed ``options=`` (then every keyword option must be
+    left at its default), else the options built from the keywords."""
+    if given is None:
+        return from_keywords
+    if from_keywords != DEFAULTS:
+        raise InputError("pass the send options either as options= or as keywords, not both")
+    return given
+
+
+async def run_send(
+    frame: pl.DataFrame,
+    store: LogStore,
+    options: SendOptions,
+    *,
+    kind: str,
+    keep_store: bool = False,
+) -> SendResult:
+    """Send the dispatches of a plan frame that ``store`` does not show delivered, as a
+    run of ``kind`` (``send`` or ``backfill``). ``keep_store``: the caller keeps ``store``
+    open, and the result reads its rows through it."""
+    started = time.perf_counter()
+    store.recover_inflight()
+    frame = frame.unique("dispatch_id", keep="first", maintain_order=True)
+    planned = frame.height
+    delivered = store.delivered_ids(frame["dispatch_id"])
+    todo = frame.filter(~pl.col("dispatch_id").is_in(list(delivered))) if delivered else frame
+    secrets = check_env(todo, options.environ) if not options.dry_run else {}
+    check_allowlist(todo["host"].unique().to_list(), options.allow_hosts)
+    last = store.last_attempts(todo["dispatch_id"]) if todo.height else {}
+    run_id = store.start_run("dry_run" if options.dry_run else kind, planned, planned - todo.height)
+    now = options.clock.now()
+    window = options.retry_window
+    run = Run(
+        options=options,
+        writer=LogWriter(store, run_id, options.dry_run),
+        secrets=secrets,
+        deadline=now + window if window is not None else None,
+        bar=_progress_bar(todo.height, options.progress),
+    )
+    origin = frame["due_at"].min()
+    loops = []
+    for (host,), part in todo.sort("due_at", maintain_order=True).group_by(
+        "host", maintain_order=True
+    ):
+        dues = _effective_due(
+            part["due_at"],
+            origin if isinstance(origin, datetime) else None,
+            now,
+            options.speed,
+            options.ignore_due or options.dry_run,
+        )
+        loops.append(asyncio.create_task(host_loop(run, str(host), part, dues, last)))
+    state = "completed"
+    try:
+        await asyncio.gather(*loops)
+    except BaseException:
+        state = "cancelled"
+        for t in [*loops, *run.in_flight]:
+            t.cancel()
+        await asyncio.gather(*loops, *run.in_flight, return_exceptions=True)
+        raise
+    finally:
+        run.writer.flush()
+        if run.bar is not None:
+            run.bar.close()
+        store.finish_run(
+            run_id,
+            state,
+            run.attempts,
+            run.final["delivered"],
+            run.final["failed"] + run.final["cancelled"],
+        )
+        result = SendResult(
+            run_id=run_id,
+            log_path=store.path,
+            planned=planned,
+            skipped_delivered=planned - todo.height,
+            delivered=run.final["delivered"],
+            failed=run.final["failed"],
+            dry_run=run.final["dry_run"],
+            cancelled=run.final["cancelled"]
+            + (todo.height - sum(run.final.values()) if state == "cancelled" else 0),
+            attempts=run.attempts,
+            seconds=time.perf_counter() - started,
+            by_outcome=dict(run.by_outcome),
+            by_host=_host_frame(run.host_stats),
+            failed_ids=tuple(run.failed_ids),
+            state=state,
+            store=store if keep_store else None,
+        )
+        if state == "cancelled":
+            print(f"send cancelled: {result.summary()}", file=sys.stderr)
+    return result
+
+
+def _effective_due(
+    due: pl.Series, origin: datetime | None, now: datetime, speed: float | None, ignore: bool
+) -> pl.Series:
+    """When each item goes: its due time, now (``ignore``), or its place on the plan's
+    timeline replayed ``speed`` times faster from now."""
+    if ignore:
+        return pl.repeat(now, due.len(), dtype=due.dtype, eager=True)
+    if speed and origin is not None:
+        offset = (due - origin) / speed
+        return pl.select(pl.lit(now, dtype=due.dtype) + offset).to_series()
+    return due
+
+
+def _host_frame(stats: dict[str, Counter[str]]) -> pl.DataFrame:
+    rows = [{"host": h, "attempts": sum(c.values()), **c} for h, c in stats.items()]
+    return pl.DataFrame(rows).fill_null(0) if rows else pl.DataFrame({"host": [], "attempts": []})
+
+
+def _progress_bar(total: int, enabled: bool) -> tqdm[Any] | None:
+    if not enabled or total == 0:
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc="postbacks", unit="pb", smoothing=0.1)

@@ -1,0 +1,203 @@
+"""The scheduler of a send: one loop per host over its due-sorted dispatches and a retry
+heap, at most ``per_host`` in flight (and ``concurrency`` over all hosts), each attempt
+logged and, when it failed and the run's schedule allows, queued again."""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import itertools
+import random
+from collections import Counter
+from collections.abc import Awaitable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+import httpx
+import polars as pl
+
+from ._guard import private_reason
+from ._http import Outcome, make_transport
+from ._limits import TokenBucket
+from ._options import SendOptions
+from ._request import fire
+from ._writer import FIELDS, Item, LogWriter
+
+if TYPE_CHECKING:
+    from tqdm.auto import tqdm
+
+
+@dataclass
+class Run:
+    """What the host loops of one send share: its options, log writer, secrets, deadline
+    and progress bar (given), and its counters (kept as it goes)."""
+
+    options: SendOptions
+    writer: LogWriter
+    secrets: Mapping[str, str]
+    deadline: datetime | None
+    bar: tqdm[Any] | None
+    global_sem: asyncio.Semaphore = field(init=False)
+    rng: random.Random = field(default_factory=lambda: random.Random(0))
+    final: Counter[str] = field(default_factory=Counter)
+    by_outcome: Counter[str] = field(default_factory=Counter)
+    host_stats: dict[str, Counter[str]] = field(default_factory=dict)
+    failed_ids: list[str] = field(default_factory=list)
+    retrying: int = 0
+    attempts: int = 0
+    in_flight: set[asyncio.Task[None]] = field(default_factory=set)
+
+    def __post_init__(self) -> None:
+        self.global_sem = asyncio.Semaphore(self.options.concurrency)
+
+    def record(self, stats: Counter[str], item: Item, fired_at: datetime, o: Outcome) -> None:
+        """Count and log one attempt."""
+        self.attempts += 1
+        self.by_outcome[o.outcome] += 1
+        stats[o.outcome] += 1
+        self.writer.add(item, fired_at, o)
+
+    def finish(self, item: Item, o: Outcome) -> None:
+        """``item`` ended with ``o`` (no more tries in this run)."""
+        state = {"delivered": "delivered", "dry_run": "dry_run", "cancelled": "cancelled"}.get(
+            o.outcome, "failed"
+        )
+        self.final[state] += 1
+        if state in ("failed", "cancelled"):
+            self.failed_ids.append(item.get("dispatch_id"))
+        if self.bar is not None:
+            self.bar.update(1)
+            self.bar.set_postfix(
+                delivered=self.final["delivered"],
+                failed=self.final["failed"],
+                retrying=self.retrying,
+                refresh=False,
+            )
+
+
+def _rows(frame: pl.DataFrame) -> Iterator[tuple[Any, ...]]:
+    for chunk in frame.iter_slices(5_000):
+        yield from chunk.select(FIELDS).iter_rows()
+
+
+async def _race(*aws: Awaitable[Any]) -> None:
+    tasks = [asyncio.ensure_future(a) for a in aws]
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for t in tasks:
+            if not t.done():
+                t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def host_loop(
+    run: Run, host: str, frame: pl.DataFrame, dues: pl.Series, last: Mapping[str, int]
+) -> None:
+    """Fire one host's dispatches in due order, at most ``per_host`` at once; ``last`` is
+    the highest attempt number each dispatch already has in the log."""
+    opts = run.options
+    pool = None if opts.dry_run else make_transport(opts.per_host, opts.engine, opts.transport)
+    bucket = TokenBucket(opts.rate, opts.clock) if opts.rate else None
+    stats = run.host_stats.setdefault(host, Counter())
+    fresh = zip(_rows(frame), dues, strict=True)
+    heap: list[tuple[datetime, int, Item]] = []
+    seq = itertools.count()
+    wake = asyncio.Event()
+    running = 0
+
+    def next_fresh() -> Item | None:
+        for row, due in fresh:
+            return Item(row, last.get(row[0], 0) + 1, 1, due)
+        return None
+
+    async def attempt(item: Item) -> None:
+        nonlocal running
+        o: Outcome | None = None
+        fired = opts.clock.now()
+        try:
+            async with run.global_sem:
+                fired = opts.clock.now()
+                o = await _try(run, pool, item)
+        except asyncio.CancelledError:
+            o = Outcome(
+                "cancelled", None, None, "cancelled before an answer: the result is unknown", None
+            )
+            raise
+        except Exception as exc:  # a bug must not hang the run: log it as a failed attempt
+            o = Outcome("failed", None, None, f"internal error {type(exc).__name__}: {exc}", None)
+        finally:
+            running -= 1
+            assert o is not None
+            run.record(stats, item, fired, o)
+            wait = None
+            if o.outcome not in ("delivered", "dry_run", "cancelled") and o.retryable:
+                wait = opts.retry.wait(item.tries, o.retry_after, rng=run.rng)
+            again = opts.clock.now() + timedelta(seconds=wait) if wait is not None else None
+            if again is not None and (run.deadline is None or again <= run.deadline):
+                heapq.heappush(heap, (again, next(seq), item.again(again)))
+                run.retrying += 1
+            else:
+                run.finish(item, o)
+            wake.set()
+
+    blocked = await private_reason(host) if opts.deny_private and not opts.dry_run else None
+    try:
+        head = next_fresh()
+        while blocked is not None and head is not None:  # fail, unsent, every item
+            o = Outcome("failed", None, None, blocked, None)
+            run.record(stats, head, opts.clock.now(), o)
+            run.finish(head, o)
+            head = next_fresh()
+        while head is not None or heap or running:
+            if head is None and not heap:
+                wake.clear()
+                await wake.wait()
+                continue
+            use_heap = bool(heap) and (head is None or heap[0][0] <= head.due)
+            if use_heap:
+                due = heap[0][0]
+            else:
+                assert head is not None
+                due = head.due
+            delay = (due - opts.clock.now()).total_seconds()
+            if delay > 0:
+                wake.clear()
+                await _race(opts.clock.sleep(delay), wake.wait())
+                continue
+            if running >= opts.per_host:
+                wake.clear()
+                await wake.wait()
+                continue
+            batch: list[Item] = []
+            now = opts.clock.now()
+            while running + len(batch) < opts.per_host:
+                if heap and heap[0][0] <= now and (head is None or heap[0][0] <= head.due):
+                    batch.append(heapq.heappop(heap)[2])
+                    run.retrying -= 1
+                elif head is not None and head.due <= now:
+                    batch.append(head)
+                    head = next_fresh()
+                else:
+                    break
+            if not opts.dry_run:
+                run.writer.inflight(batch, now)
+            for item in batch:
+                if bucket is not None:
+                    await bucket.take()
+                running += 1
+                task = asyncio.create_task(attempt(item))
+                run.in_flight.add(task)
+                task.add_done_callback(run.in_flight.discard)
+            if run.writer.due_flush():
+                run.writer.flush()
+    finally:
+        if pool is not None:
+            await pool.aclose()
+
+
+async def _try(run: Run, pool: httpx.AsyncBaseTransport | None, item: Item) -> Outcome:
+    if pool is None:  # a dry run
+        return Outcome("dry_run", None, 0.0, None, None)
+    return await fire(pool, item, run.options.environ, run.secrets)
