@@ -86,3 +86,70 @@ def test_long_commands_say_each_step_on_a_terminal(capsys):
     with Stages(enabled=False)("quiet"):
         pass
     assert capsys.readouterr().err == ""
+
+
+def _raising(exc: BaseException):
+    def command(a):
+        raise exc
+
+    return command
+
+
+def test_unexpected_errors_exit_3_with_the_traceback_in_a_file(tmp_path, monkeypatch, capsys):
+    import tempfile
+
+    from postback_lab import _commands, cli
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    monkeypatch.setattr(_commands, "cmd_audit", _raising(ZeroDivisionError("division by zero\nmore")))
+    assert cli.main(["audit", "--db", "x.duckdb"]) == 3
+    err = capsys.readouterr().err
+    (written,) = tmp_path.glob("postback-lab-traceback-*.txt")
+    assert err == (
+        "postback-lab: internal error, please report: division by zero "
+        f"(traceback written to {written})\n"
+    )
+    text = written.read_text()
+    assert "command: postback-lab audit --db x.duckdb" in text
+    assert "Traceback (most recent call last)" in text and "ZeroDivisionError" in text
+
+
+def test_import_errors_are_internal_errors_too(tmp_path, monkeypatch, capsys):
+    import tempfile
+
+    from postback_lab import _commands, cli
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    monkeypatch.setattr(_commands, "cmd_plan", _raising(ImportError("no module named x")))
+    assert cli.main(["plan", "e.csv", "--rules", "r.yaml"]) == 3
+    assert "internal error, please report: no module named x" in capsys.readouterr().err
+
+
+def test_exit_codes_of_expected_errors(monkeypatch, capsys):
+    from postback_lab import DeliveryError, InputError, StoreLockedError, _commands, cli
+
+    cases = [
+        (InputError("bad column"), 2, "postback-lab: error: bad column\n"),
+        (StoreLockedError("log.duckdb is in use"), 2, "postback-lab: error: log.duckdb is in use\n"),
+        (DeliveryError("3 not delivered"), 1, "postback-lab: error: 3 not delivered\n"),
+        (KeyboardInterrupt(), 130, "interrupted; completed attempts are in the log\n"),
+    ]
+    for exc, code, message in cases:
+        monkeypatch.setattr(_commands, "cmd_audit", _raising(exc))
+        assert cli.main(["audit"]) == code
+        assert capsys.readouterr().err == message
+
+
+def test_argument_errors_exit_2():
+    out = run("send")  # the plan argument is missing
+    assert out.returncode == 2 and "the following arguments are required: plan" in out.stderr
+
+
+def test_every_command_runs_a_function_of_the_commands_module():
+    from postback_lab import _commands, cli
+
+    parser = cli.build_parser()
+    sub = next(a for a in parser._actions if a.dest == "command")
+    for name, p in sub.choices.items():
+        func = p.get_default("func")
+        assert getattr(_commands, func.__name__) is func, name

@@ -158,9 +158,13 @@ def explain_transaction(
             (s, t): d
             for s, t, d in fired.select("status", "occurred_at", "dispatch_id").iter_rows()
         }
+        firsts: set[str] = set()  # statuses whose earliest passing row was seen
         for row, body in zip(detail.iter_rows(named=True), bodies, strict=True):
             dispatch = fired_at.get((row["status"], row["occurred_at"]))
-            verdict = _verdict(r, row, dispatch, body)
+            later = row["why"] is None and row["status"] in firsts
+            if row["why"] is None:
+                firsts.add(row["status"])
+            verdict = _verdict(r, row, dispatch, None if later else body)
             out.append(
                 {
                     "rule": r.name,

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 import polars as pl
 import pytest
 
-from postback_lab import LogStore, Receiver, Retry, build_plan, read_rules
+from postback_lab import InputError, LogStore, Receiver, Retry, build_plan, read_rules
 from postback_lab.auditing import audit, backfill_sync, reconcile, wilson
 from postback_lab.store import import_log
 
@@ -232,3 +232,32 @@ def test_cli_audit_json_and_errors(tmp_path):
     bad = subprocess.run([*base, "--by", "rul"], capture_output=True, text=True)
     assert bad.returncode == 2
     assert bad.stderr.strip() == "postback-lab: error: cannot audit by 'rul' (did you mean 'rule'?)"
+
+
+def test_backfill_takes_a_plan_or_events_with_rules(tmp_path):
+    db = tmp_path / "log.duckdb"
+    rules = _rules("http://h.example")
+    plan = build_plan(_events(), rules)
+    from_plan = backfill_sync(plan, db, dry_run=True, progress=False)
+    from_events = backfill_sync(_events(), db, rules=rules, dry_run=True, progress=False)
+    assert from_plan.to_send.frame.equals(from_events.to_send.frame)
+    assert len(from_plan.to_send) == 6
+    with pytest.raises(InputError, match="a plan already has its rules"):
+        backfill_sync(plan, db, rules=rules, dry_run=True, progress=False)  # type: ignore[call-overload]
+    with pytest.raises(InputError, match=r"needs a Plan, or events with rules= \(got a DataFrame"):
+        backfill_sync(_events(), db, dry_run=True, progress=False)  # type: ignore[arg-type]
+    with pytest.raises(InputError, match="log must be a LogStore, a DuckDB file path or None"):
+        backfill_sync(plan, rules, dry_run=True)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="positional"):  # the old backfill(events, rules, log)
+        backfill_sync(_events(), rules, db)  # type: ignore[call-overload]
+    with pytest.raises(InputError, match=r"since='yesterday' is not a date or time"):
+        backfill_sync(plan, db, since="yesterday", dry_run=True, progress=False)
+
+
+def test_backfill_result_is_exported_and_describes_itself(tmp_path):
+    import postback_lab as pbl
+
+    plan = build_plan(_events(2), _rules("http://h.example"))
+    result = pbl.backfill_sync(plan, tmp_path / "log.duckdb", dry_run=True, progress=False)
+    assert isinstance(result, pbl.BackfillResult) and not result.has_failures
+    assert "would send 2 postbacks" in str(result) and "Backfill" in result._repr_html_()

@@ -259,3 +259,29 @@ def test_large_file_read_in_batches_keeps_order_and_every_bad_row(tmp_path):
     assert ev.frame["transaction_id"].to_list() == [i for i in ids if i]
     assert ev.quarantine["line"].to_list() == [i + 2 for i in range(0, n, 9_999)]
     assert set(ev.quarantine["reason"]) == {"missing transaction_id"}
+
+
+def test_events_is_a_frozen_value_whose_length_is_its_rows(write):
+    import dataclasses
+
+    import pytest
+
+    from postback_lab import Events
+
+    ev = read_events(
+        write(
+            "e.csv",
+            """
+            transaction_id,status,occurred_at
+            t1,approved,2024-01-01
+            t2,approved,2024-01-02
+            t3,approved,not a time
+            """,
+        )
+    )
+    assert isinstance(ev, Events) and not isinstance(ev, tuple)
+    assert len(ev) == 2 == ev.frame.height and ev.quarantine.height == 1
+    assert ev.to_polars() is ev.frame
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        ev.frame = ev.frame.head(1)  # type: ignore[misc]
+    assert "Events" in ev._repr_html_() and "1 event rows were quarantined" in ev._repr_html_()

@@ -259,3 +259,48 @@ def test_parquet_round_trip_filter_and_reprs(plan, tmp_path):
 def test_due_at_is_occurred_plus_delay(plan):
     f = plan.frame.filter(pl.col("rule") == "sales")
     assert (f["due_at"] - f["occurred_at"]).to_list() == [timedelta(minutes=2)]
+
+
+def test_explain_and_why_have_one_return_type_each(plan):
+    from postback_lab import Explanation, TransactionExplanation
+
+    assert isinstance(plan.explain(), Explanation)
+    why = plan.why("t1")
+    assert isinstance(why, TransactionExplanation)
+    assert why.to_polars().equals(plan.explain(transaction_id="t1").to_polars())
+    assert "Verdicts for transaction t1" in why._repr_html_()
+
+
+def test_why_says_invalid_body_not_duplicate(write):
+    ev = read_events(write("e.csv", EVENTS))
+    rules = read_rules(
+        [
+            {
+                "name": "crm",
+                "method": "POST",
+                "url": "https://c.example/",
+                "body": '{"id": {{ sub1 }}}',  # sub1 is text: renders to {"id": a}
+            }
+        ]
+    )
+    plan = build_plan(ev, rules)
+    assert len(plan) == 0 and plan.body_errors == {"crm": 5}
+    verdicts = plan.why("t1").to_polars()["verdict"].to_list()
+    assert verdicts == [
+        "not fired: status is 'pending', the rule fires on 'approved'",
+        "not fired: invalid body, the rendered body is not valid JSON "
+        "(Expecting value at character 8)",
+        "duplicate: an earlier row with this status already fires this rule",
+    ]
+    counts = {r["reason"]: r["events"] for r in plan.explain().frame.iter_rows(named=True)}
+    assert counts["invalid_body"] == 5 and counts["duplicate"] == 1
+
+
+def test_a_plan_read_from_a_file_cannot_explain(plan, tmp_path):
+    from postback_lab import PlanError
+
+    back = read_plan(plan.write_parquet(tmp_path / "p.parquet"))
+    with pytest.raises(PlanError, match="why needs the events and rules"):
+        back.why("t1")
+    with pytest.raises(PlanError, match="explain needs the events and rules"):
+        back.explain()

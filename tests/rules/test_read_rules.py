@@ -163,3 +163,22 @@ def test_invalid_yaml_and_missing_file(write, tmp_path):
         read_rules(path)
     with pytest.raises(RuleValidationError, match="no such rules file"):
         read_rules(tmp_path / "missing.yaml")
+
+
+@pytest.mark.parametrize(
+    ("delay", "written"),
+    [("1.5s", "1.5s"), (90, "90s"), ("2m", "2m"), ("1h30m", "90m"), ("1.5d", "36h"), (0, "0s")],
+)
+def test_to_dict_keeps_the_exact_delay(delay, written):
+    rule = read_rules([{"name": "r", "url": "https://a.example/", "delay": delay}])["r"]
+    assert rule.to_dict()["delay"] == written
+    again = read_rules([rule.to_dict()])["r"]
+    assert again.delay == rule.delay
+
+
+def test_replace_keeps_fractional_delays_and_timeouts():
+    rule = read_rules(
+        [{"name": "r", "url": "https://a.example/", "delay": "1.5s", "timeout": "2.5s"}]
+    )["r"]
+    changed = rule.replace(method="GET")
+    assert changed.delay.total_seconds() == 1.5 and changed.timeout == 2.5
