@@ -23,9 +23,11 @@ demo: $(VENV)/.installed
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check postback_lab tests benchmarks
+	$(BIN)/mypy
 
 test: $(VENV)/.installed-test
 	$(BIN)/ruff check postback_lab tests benchmarks
+	$(BIN)/mypy
 	$(BIN)/python -m pytest
 
 bench: $(VENV)/.installed-test

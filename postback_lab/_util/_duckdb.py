@@ -38,6 +38,7 @@ def query(sql: str, params: list[Any] | None = None, **frames: pl.DataFrame) -> 
         for name, frame in frames.items():
             # string views: no copy on the way to DuckDB
             con.register(name, frame.to_arrow(compat_level=pl.CompatLevel.newest()))
-        return con.sql(sql, params=params or None).pl()
+        out: pl.DataFrame = con.sql(sql, params=params or None).pl()
+        return out
     finally:
         con.close()

@@ -59,7 +59,8 @@ def audit_chart(
         )
         .properties(title="Status-code mix", width=420)
     )
-    return alt.vconcat(line, bars).resolve_scale(color="independent")
+    chart: alt.VConcatChart = alt.vconcat(line, bars).resolve_scale(color="independent")
+    return chart
 
 
 def daily_chart(daily: pl.DataFrame) -> alt.Chart:
@@ -70,7 +71,7 @@ def daily_chart(daily: pl.DataFrame) -> alt.Chart:
         pl.col("day").dt.replace_time_zone(None),
         (pl.col("failed") / pl.col("attempts")).alias("failure_rate"),
     )
-    return (
+    chart: alt.Chart = (
         alt.Chart(data)
         .mark_bar()
         .encode(
@@ -80,3 +81,4 @@ def daily_chart(daily: pl.DataFrame) -> alt.Chart:
         )
         .properties(width=520, height=160, title="Attempt failure rate per day")
     )
+    return chart

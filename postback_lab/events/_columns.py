@@ -32,10 +32,10 @@ def resolve_columns(label: str, found: list[str], explicit: Mapping[str, str]) -
         if canonical in mapping:
             continue
         for alias in aliases:
-            name = by_norm.get(alias)
-            if name is not None and name not in used:
-                mapping[canonical] = name
-                used.add(name)
+            column = by_norm.get(alias)
+            if column is not None and column not in used:
+                mapping[canonical] = column
+                used.add(column)
                 break
     for req in REQUIRED:
         if req not in mapping:

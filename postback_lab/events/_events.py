@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 import polars as pl
 
@@ -47,6 +48,7 @@ class Events:
             counts = f.group_by("event_type", "status").len().sort("event_type", "status")
             parts = ", ".join(f"{r[0]}/{r[1]}: {r[2]:,}" for r in counts.iter_rows())
             lo, hi = f["occurred_at"].min(), f["occurred_at"].max()
+            assert isinstance(lo, datetime) and isinstance(hi, datetime)
             head = (
                 f"{f.height:,} events ({parts}) from {lo:%Y-%m-%d %H:%M} to {hi:%Y-%m-%d %H:%M} UTC"
             )

@@ -6,9 +6,10 @@ Imported lazily (``postback_lab.explore``) so the package never needs a notebook
 from __future__ import annotations
 
 import html
+from collections.abc import Callable
 from datetime import datetime, time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
@@ -16,6 +17,9 @@ from .._util import as_utc, render
 from ..auditing import DERIVED, AuditReport, daily_chart
 from ..plan import PLAN_SCHEMA, Plan, read_plan
 from ..store import LogStore, open_log
+
+if TYPE_CHECKING:
+    import altair as alt
 
 PAGE = 25
 _FILTERS = ("rule", "host", "publisher_id", "offer_id", "outcome", "status_code")
@@ -147,11 +151,9 @@ class Explorer:
         if chart and _in_kernel():  # outside Jupyter the chart would print as text
             self.chart.clear_output(wait=True)
             with self.chart:
-                from IPython.display import display
+                _display(self._chart())
 
-                display(self._chart())
-
-    def _chart(self) -> Any:
+    def _chart(self) -> alt.Chart:
         return daily_chart(self.daily())
 
     def selection_plan(self, plan: Plan | str | Path | None = None) -> Plan:
@@ -184,9 +186,15 @@ class Explorer:
             self.store.close()
 
     def _ipython_display_(self) -> None:
-        from IPython.display import display
+        _display(self.widget)
 
-        display(self.widget)
+
+def _display(obj: object) -> None:
+    """IPython's ``display`` (untyped), called through a typed name."""
+    from IPython.display import display
+
+    show: Callable[[object], None] = display
+    show(obj)
 
 
 def _in_kernel() -> bool:

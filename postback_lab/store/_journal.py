@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import glob
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -33,7 +33,7 @@ class Journal:
         """Mark ``run_id`` as a live run of this process: recovery leaves it alone."""
         self._handles.setdefault(run_id, None)
 
-    def write(self, run_id: str, kind: str, rows: list[Mapping[str, Any]]) -> None:
+    def write(self, run_id: str, kind: str, rows: Sequence[Mapping[str, Any]]) -> None:
         """Append 'start' or 'done' records of attempts to the run's journal."""
         if not rows:
             return
