@@ -31,6 +31,21 @@ FIELDS = (
     "timeout_s",
 )
 _INDEX = {name: i for i, name in enumerate(FIELDS)}
+_ID, _RULE, _TID, _OFFER, _PUB, _STATUS, _METHOD, _URL, _HOST, _DUE = (
+    _INDEX[n]
+    for n in (
+        "dispatch_id",
+        "rule",
+        "transaction_id",
+        "offer_id",
+        "publisher_id",
+        "status",
+        "method",
+        "url",
+        "host",
+        "due_at",
+    )
+)
 
 
 class Item:
@@ -65,10 +80,20 @@ class LogWriter:
 
     def add(self, item: Item, fired_at: datetime, o: Outcome) -> None:
         """Log one attempt (journaled at once, appended with the next batch)."""
-        g = item.get
+        r = item.row  # one dict literal per attempt: this runs for every row of a send
         row = {
-            **self._head(item),
-            "due_at": g("due_at"),
+            "dispatch_id": r[_ID],
+            "run_id": self.run_id,
+            "attempt": item.attempt,
+            "rule": r[_RULE],
+            "transaction_id": r[_TID],
+            "offer_id": r[_OFFER],
+            "publisher_id": r[_PUB],
+            "method": r[_METHOD],
+            "url": r[_URL],
+            "host": r[_HOST],
+            "status": r[_STATUS],
+            "due_at": r[_DUE],
             "fired_at": fired_at,
             "latency_ms": o.latency_ms,
             "status_code": o.status_code,
