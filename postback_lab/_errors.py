@@ -6,11 +6,12 @@ PostbackLabError
 │   ├── RuleValidationError     postbacks.yaml is wrong (carries every problem found)
 │   ├── LogImportError          a platform postback-log export cannot be read
 │   └── PlanError               a plan file or frame is not a dispatch plan
-├── StoreError                  the DuckDB log cannot be opened or written
+├── StoreError                  the DuckDB log cannot be opened or written (exit code 2)
 │   └── StoreLockedError        another process holds the DuckDB file
-└── DeliveryError               raised by SendResult.raise_on_failures()
+└── DeliveryError               raised by SendResult.raise_on_failures() (exit code 1)
 
-A failed HTTP attempt is a log row, never an exception.
+A failed HTTP attempt is a log row, never an exception. Anything else raised is a bug:
+the CLI exits 3 and writes the traceback to a file to report.
 """
 
 from __future__ import annotations

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import html
 import socket
 import struct
 import threading
@@ -21,6 +20,8 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
+
+from ._util import render
 
 _REASONS = {
     200: "OK",
@@ -129,9 +130,7 @@ class Receiver:
             return [r for r in self.requests if path is None or r.path == path]
 
     def _repr_html_(self) -> str:
-        return (
-            f"<div><b>Receiver</b> at {html.escape(self.url)}: {len(self.requests)} requests</div>"
-        )
+        return render("Receiver", f"at {self.url}: {len(self.requests):,} requests")
 
     # -- the server --------------------------------------------------------------
     def _answer(self, path: str, target: str) -> str:

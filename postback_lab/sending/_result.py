@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import InitVar, dataclass, field
 from pathlib import Path
 
 import polars as pl
@@ -33,7 +33,10 @@ class SendResult:
     by_host: pl.DataFrame = field(default_factory=pl.DataFrame)
     failed_ids: tuple[str, ...] = ()
     state: str = "completed"
-    store: LogStore | None = field(default=None, repr=False, compare=False)
+    store: InitVar[LogStore | None] = None  # the caller's open store, kept out of the fields
+
+    def __post_init__(self, store: LogStore | None) -> None:
+        object.__setattr__(self, "_store", store)
 
     @property
     def has_failures(self) -> bool:
@@ -58,8 +61,9 @@ class SendResult:
 
     def to_polars(self) -> pl.DataFrame:
         """This run's attempt rows from the log."""
-        if self.store is not None and not self.store.closed:
-            return self.store.attempts("run_id = ?", [self.run_id])
+        store = getattr(self, "_store", None)
+        if isinstance(store, LogStore) and not store.closed:
+            return store.attempts("run_id = ?", [self.run_id])
         with LogStore(self.log_path, read_only=True) as store:
             return store.attempts("run_id = ?", [self.run_id])
 

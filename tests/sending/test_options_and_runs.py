@@ -3,6 +3,7 @@ and a result that reads its rows through the caller's open store."""
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 from dataclasses import fields
 from datetime import timedelta
@@ -122,6 +123,7 @@ def test_to_polars_reads_through_the_callers_open_store(db):
             ("t1", 204, "delivered"),
         ]
     assert result.to_polars().height == 2  # closed: read from the file
+    assert dataclasses.asdict(result)["delivered"] == 2  # the store is not a field
 
 
 def test_a_log_argument_that_is_not_a_log_is_named(db):
