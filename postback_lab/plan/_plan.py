@@ -13,7 +13,15 @@ from .._errors import PlanError
 from .._util import first_line, render
 from ..events import Events
 from ..rules import RuleSet
-from ._build import CONTRACT_COLUMNS, PLAN_SCHEMA, as_events, as_rules, build_frame
+from ._build import (
+    CONTRACT_COLUMNS,
+    PLAN_SCHEMA,
+    as_events,
+    as_rules,
+    build_frame,
+    env_at_of_text,
+    mentions_env,
+)
 from ._diff import PlanDiff, diff_frames
 from ._explain import Explanation, TransactionExplanation, explain_rules, explain_transaction
 
@@ -166,6 +174,13 @@ def read_plan(source: str | Path | pl.DataFrame) -> Plan:
     missing = [c for c in CONTRACT_COLUMNS if c not in frame.columns]
     if missing:
         raise PlanError(f"{label}: not a dispatch plan, missing columns {', '.join(missing)}")
+    if "env_at" not in frame.columns and mentions_env(frame):
+        if not isinstance(source, pl.DataFrame):
+            raise PlanError(
+                f"{label}: written by an older postback_lab that did not record where "
+                "{env:...} secrets stand; build the plan again with postback-lab plan"
+            )
+        frame = frame.with_columns(env_at_of_text(frame))  # a frame built by hand
     for c, dt in PLAN_SCHEMA.items():
         if c not in frame.columns:
             frame = frame.with_columns(pl.lit(None, dtype=dt).alias(c))

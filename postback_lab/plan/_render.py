@@ -11,7 +11,9 @@ from decimal import Decimal
 
 import polars as pl
 
+from .._errors import RuleValidationError
 from .._util import query
+from ..rules import Macro
 
 UNSAFE = r"[^A-Za-z0-9._~-]"
 
@@ -58,3 +60,37 @@ def url_encode(text: pl.Series) -> pl.Series:
         return text
     encoded = query("SELECT url_encode(v) AS e FROM needs", needs=pl.DataFrame({"v": needs}))["e"]
     return text.replace(needs, encoded)
+
+
+def macro_text(s: pl.Series, macro: Macro, *, where: str = "") -> pl.Series:
+    """A column rendered for one macro: as text, through the macro's filters (``tz`` and
+    ``format`` for timestamps, ``map`` of values, ``default`` for missing ones), and
+    percent-encoded when the macro is ``{name}`` rather than ``{raw:name}``."""
+    fmt, tz = macro.filter("format"), macro.filter("tz")
+    if fmt is not None or tz is not None:
+        if not isinstance(s.dtype, pl.Datetime):
+            raise RuleValidationError(
+                [
+                    f"{where}macro {macro}: format and tz apply to timestamps, and "
+                    f"{macro.name!r} holds {s.dtype}"
+                ]
+            )
+        zoned = s.dt.convert_time_zone(tz or "UTC") if s.dtype.time_zone else s
+        if fmt is None:
+            text = zoned.dt.strftime("%Y-%m-%dT%H:%M:%S%.f%:z")
+        else:
+            try:
+                text = zoned.dt.strftime(fmt)
+            except pl.exceptions.ComputeError as exc:
+                raise RuleValidationError(
+                    [f"{where}macro {macro}: {fmt!r} is not a time layout ({exc})"]
+                ) from None
+    else:
+        text = as_text(s)
+    mapping = macro.value_map
+    if mapping:
+        text = text.replace(list(mapping), list(mapping.values()))
+    default = macro.filter("default")
+    if default is not None:
+        text = text.fill_null(default)
+    return url_encode(text) if macro.kind == "encoded" else text

@@ -11,7 +11,7 @@ from typing import Any
 import polars as pl
 
 from .._util import format_duration, render
-from ._template import Template
+from ._template import Template, env_names
 from ._validate import rule_fields
 
 
@@ -36,6 +36,9 @@ class Rule:
     body_columns: tuple[str, ...] = ()
     source: str = "<rules>"
     index: int = 0
+    #: the platform syntax the rule was written in, and what was translated
+    dialect: str | None = None
+    translations: tuple[str, ...] = ()
 
     @property
     def columns(self) -> tuple[str, ...]:
@@ -44,6 +47,26 @@ class Rule:
         for _, t in self.headers:
             seen.update(dict.fromkeys(t.columns))
         seen.update(dict.fromkeys(self.body_columns))
+        return tuple(seen)
+
+    @property
+    def required_columns(self) -> tuple[str, ...]:
+        """Columns that must have a value in a row for the rule to fire (macros without a
+        ``default``, and every body variable)."""
+        seen: dict[str, None] = dict.fromkeys(self.url.required)
+        for _, t in self.headers:
+            seen.update(dict.fromkeys(t.required))
+        seen.update(dict.fromkeys(self.body_columns))
+        return tuple(seen)
+
+    @property
+    def env(self) -> tuple[str, ...]:
+        """The environment variables (``{env:NAME}``) the rule's templates use."""
+        seen: dict[str, None] = dict.fromkeys(self.url.env)
+        for _, t in self.headers:
+            seen.update(dict.fromkeys(t.env))
+        if self.body is not None:
+            seen.update(dict.fromkeys(env_names(self.body)))
         return tuple(seen)
 
     def where(self) -> str:
@@ -57,7 +80,8 @@ class Rule:
         return Rule(**rule_fields(data, self.index, self.source))
 
     def to_dict(self) -> dict[str, Any]:
-        """The rule as it would be written in ``postbacks.yaml``."""
+        """The rule as it would be written in ``postbacks.yaml`` (in our macro syntax, so
+        a rule translated from a platform's dialect has no ``dialect`` key)."""
         out: dict[str, Any] = {"name": self.name, "type": self.type}
         out["offers"] = "all" if self.offers is None else list(self.offers)
         out["publishers"] = "all" if self.publishers is None else list(self.publishers)

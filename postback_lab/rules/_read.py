@@ -3,23 +3,25 @@ validated RuleSet, every problem of the file reported at once."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from .._errors import RuleValidationError, did_you_mean
 from ._model import Rule, RuleSet
 from ._validate import rule_fields
+from ._yaml import load_yaml
 
 
-def read_rules(source: Any, *, columns: list[str] | None = None) -> RuleSet:
+def read_rules(
+    source: Any, *, columns: list[str] | None = None, dialect: str | None = None
+) -> RuleSet:
     """Read and validate rules from a YAML path, YAML text, a mapping or a list of dicts.
 
-    ``columns`` (the events columns) makes unknown macros an error here rather than at
-    plan time; without it, only names close to a canonical column are flagged.
+    ``columns`` (the events columns) makes unknown macros an error here, together with
+    every other problem, rather than at plan time; without it, only names close to a
+    canonical column are flagged. ``dialect`` (``cake``, ``tune``, ``keitaro`` …)
+    translates URLs and headers pasted from that platform; a rule's ``dialect:`` wins.
     """
     if isinstance(source, RuleSet):
         return source
@@ -37,11 +39,15 @@ def read_rules(source: Any, *, columns: list[str] | None = None) -> RuleSet:
             raise RuleValidationError([f"{label}: no such rules file"]) from None
         except (OSError, UnicodeDecodeError) as exc:
             raise RuleValidationError([f"{label}: cannot read ({exc})"]) from exc
-        data = _load_yaml(text, label)
+        data, duplicates = load_yaml(text, label)
     elif isinstance(source, str):
-        data = _load_yaml(source, label)
+        data, duplicates = load_yaml(source, label)
     else:
-        data = source
+        data, duplicates = source, {}
+    for key, first, again in duplicates.get(id(data), []):
+        raise RuleValidationError(
+            [f"{label}: top-level key {key!r} written twice (lines {first} and {again})"]
+        )
     if isinstance(data, Mapping):
         unknown = [k for k in data if k != "postbacks"]
         if unknown:
@@ -60,11 +66,19 @@ def read_rules(source: Any, *, columns: list[str] | None = None) -> RuleSet:
     seen: dict[str, int] = {}
     for i, item in enumerate(data):
         try:
-            rule: Rule | None = parse_rule(item, i, label, columns=columns)
+            rule: Rule | None = Rule(
+                **rule_fields(item, i, label, columns=columns, default_dialect=dialect)
+            )
         except RuleValidationError as exc:
             problems.extend(exc.problems)
             rule = None
         name = item.get("name") if isinstance(item, Mapping) else None
+        for key, first, again in duplicates.get(id(item), []):
+            who = f"rule {name.strip()!r} (#{i + 1})" if isinstance(name, str) else f"rule #{i + 1}"
+            problems.append(
+                f"{label}: {who}, field {key!r}: written twice (lines {first} and {again}); "
+                "keep one"
+            )
         if isinstance(name, str) and name.strip():
             name = name.strip()
             if name in seen:
@@ -79,31 +93,6 @@ def read_rules(source: Any, *, columns: list[str] | None = None) -> RuleSet:
     if problems:
         raise RuleValidationError(problems)
     return RuleSet(tuple(rules), label)
-
-
-class _Loader(yaml.SafeLoader):
-    """YAML 1.2 booleans: only true/false, so ``name: off`` or ``goals: [no]`` stay text."""
-
-
-_Loader.yaml_implicit_resolvers = {
-    k: [(tag, rx) for tag, rx in v if tag != "tag:yaml.org,2002:bool"]
-    for k, v in yaml.SafeLoader.yaml_implicit_resolvers.items()
-}
-_Loader.add_implicit_resolver(
-    "tag:yaml.org,2002:bool",
-    re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
-    list("tTfF"),
-)
-
-
-def _load_yaml(text: str, label: str) -> Any:
-    try:
-        return yaml.load(text, Loader=_Loader)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise RuleValidationError([f"{label}: invalid YAML{where}: {problem}"]) from exc
 
 
 def parse_rule(

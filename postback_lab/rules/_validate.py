@@ -18,7 +18,9 @@ import jinja2.meta
 from .._errors import RuleValidationError, closest, did_you_mean
 from .._util import parse_duration
 from ..events import CANONICAL, EVENT_TYPES, STATUSES
-from ._template import BODY_ENV, Template, TemplateError, parse_template
+from ._dialects import foreign_hint, translate
+from ._template import Template, TemplateError, body_environment, parse_template
+from ._yaml import as_written
 
 #: ``bad(field, message)`` records one problem of the rule being validated
 Report = Callable[[str, str], None]
@@ -38,16 +40,25 @@ FIELDS = (
     "body",
     "timeout",
     "enabled",
+    "dialect",
 )
 FIRE_ON = (*STATUSES, "all")
+#: the longest delay or timeout a rule may have
+LONGEST = timedelta(days=365)
 METHODS = ("GET", "POST")
 
 
 def rule_fields(
-    item: object, index: int, source: str = "<rules>", *, columns: list[str] | None = None
+    item: object,
+    index: int,
+    source: str = "<rules>",
+    *,
+    columns: list[str] | None = None,
+    default_dialect: str | None = None,
 ) -> dict[str, Any]:
     """Validate one rule mapping into the keyword arguments of ``Rule``; raises one
-    RuleValidationError listing all its problems."""
+    RuleValidationError listing all its problems. ``default_dialect`` translates macros
+    written in another platform's syntax (a rule's own ``dialect:`` wins)."""
     if not isinstance(item, Mapping):
         raise RuleValidationError([f"{source}: rule #{index + 1}: expected a mapping of fields"])
     name = item.get("name")
@@ -92,11 +103,28 @@ def rule_fields(
         bad("enabled", f"expected true or false, got {enabled!r}")
     kwargs["enabled"] = bool(enabled)
 
+    dialect = item.get("dialect", default_dialect)
+    notes: list[str] = []
+
+    def native(text: str, field: str) -> str:
+        """``text`` in our macro syntax: translated from the rule's dialect, if any."""
+        if dialect is None:
+            return text
+        try:
+            t = translate(text, str(dialect), columns=columns)
+        except KeyError as exc:
+            bad("dialect", str(exc.args[0]))
+            return text
+        for problem in t.problems:
+            bad(field, problem)
+        notes.extend(f"{field}: {n}" for n in t.notes)
+        return t.text
+
     url = item.get("url")
     if not isinstance(url, str) or not url.strip():
         bad("url", "required, an http(s) URL template")
     else:
-        kwargs["url"] = _url(url.strip(), bad, columns)
+        kwargs["url"] = _url(native(url.strip(), "url"), bad, columns)
     headers = item.get("headers")
     if headers is not None:
         if not isinstance(headers, Mapping):
@@ -105,9 +133,9 @@ def rule_fields(
             parsed = []
             for k, v in headers.items():
                 try:
-                    t = parse_template(str(v))
+                    t = parse_template(native(str(v), f"headers.{k}"))
                 except TemplateError as exc:
-                    bad(f"headers.{k}", str(exc))
+                    bad(f"headers.{k}", _hinted(str(exc), str(v)))
                     continue
                 _check_columns(t, f"headers.{k}", bad, columns)
                 parsed.append((str(k), t))
@@ -117,6 +145,10 @@ def rule_fields(
         if kwargs["method"] != "POST":
             bad("body", "a body needs method: POST")
         kwargs["body"], kwargs["body_columns"] = _body(str(body), bad, columns)
+
+    if dialect is not None:
+        kwargs["dialect"] = str(dialect).strip().lower()
+        kwargs["translations"] = tuple(notes)
 
     if problems:
         raise RuleValidationError(problems)
@@ -146,19 +178,25 @@ def _ids(value: Any, field: str, bad: Report, *, allow_all: bool) -> tuple[str, 
         if isinstance(v, bool) or not isinstance(v, (str, int, float)):
             bad(field, f"{v!r} is not an id")
             continue
-        text = str(v).strip()
-        out.append(text[:-2] if isinstance(v, float) and text.endswith(".0") else text)
+        text = as_written(v).strip()
+        out.append(text[:-2] if type(v) is float and text.endswith(".0") else text)
     return tuple(out)
 
 
 def _duration(value: Any, field: str, bad: Report, *, allow_zero: bool) -> timedelta:
     try:
         d = parse_duration(value)
+    except OverflowError:
+        bad(field, f"{value!r} is longer than 365 days")
+        return timedelta(0)
     except ValueError:
         bad(field, f"{value!r} is not a duration; write a number with s, m, h or d, like 30s or 2m")
         return timedelta(0)
     if not allow_zero and d <= timedelta(0):
         bad(field, f"{value!r} must be more than 0s")
+    if d > LONGEST:
+        bad(field, f"{value!r} is longer than 365 days")
+        return timedelta(0)
     return d
 
 
@@ -166,18 +204,42 @@ def _url(text: str, bad: Report, columns: list[str] | None) -> Template:
     try:
         t = parse_template(text)
     except TemplateError as exc:
-        bad("url", str(exc))
+        bad("url", _hinted(str(exc), text))
         return Template(text, (text,))
     head = t.parts[0] if t.parts else ""
-    if not isinstance(head, str) or not re.match(r"https?://[^/?#{}]+", head, re.I):
+    authority = re.match(r"https?://([^/?#]*)", head, re.I) if isinstance(head, str) else None
+    if authority is None or not authority.group(1):
         scheme = text.split(":", 1)[0] if ":" in text else text
         bad(
             "url",
             f"{text!r} is not an http(s) URL (starts with {scheme!r}); "
             "write https://host/path?… with a literal host",
         )
+    elif len(t.parts) > 1 and authority.end() == len(head):
+        # a macro right after the host could move the request elsewhere
+        # (http://8.8.8.8{raw:x} with x = "@127.0.0.1/"): the host must end first
+        bad(
+            "url",
+            f"{text!r}: a macro may not touch the host; write the host in full, then "
+            "'/' or '?', then macros",
+        )
+    elif "@" in authority.group(1):
+        bad(
+            "url",
+            "credentials in the URL (user:password@host) would be stored in the plan and "
+            "the log; send them in a header instead, e.g. headers: {Authorization: "
+            "'Basic {env:PARTNER_AUTH}'}",
+        )
+    if "#" in text and (hint := foreign_hint(text)) is not None:
+        bad("url", hint)
     _check_columns(t, "url", bad, columns)
     return t
+
+
+def _hinted(message: str, text: str) -> str:
+    """A template error, with the platform whose syntax the text looks like."""
+    hint = foreign_hint(text)
+    return f"{message}; {hint}" if hint else message
 
 
 def _check_columns(t: Template, field: str, bad: Report, columns: list[str] | None) -> None:
@@ -186,18 +248,24 @@ def _check_columns(t: Template, field: str, bad: Report, columns: list[str] | No
 
 
 def _check_column(col: str, field: str, bad: Report, columns: list[str] | None) -> None:
+    """An unknown macro names the platform it looks like, else the closest column. Without
+    the events' columns only near-misses of our own names are flagged (extra columns such
+    as ``clickid`` are valid macros); the plan checks the rest against the events."""
+    hint = foreign_hint("{" + col + "}")
     if columns is not None:
         if col not in columns:
-            bad(field, f"unknown macro {{{col}}}{did_you_mean(col, columns)}")
-    elif col not in CANONICAL:
+            tail = f": {hint}" if hint else did_you_mean(col, columns)
+            bad(field, f"unknown macro {{{col}}}{tail}")
+    elif col not in CANONICAL and hint is None:
         near = closest(col, CANONICAL)
         if near is not None and near != col:
             bad(field, f"unknown macro {{{col}}} (did you mean {{{near}}}?)")
 
 
 def _body(text: str, bad: Report, columns: list[str] | None) -> tuple[str, tuple[str, ...]]:
+    env = body_environment(text)
     try:
-        ast = BODY_ENV.parse(text)
+        ast = env.parse(text)
     except jinja2.TemplateSyntaxError as exc:
         bad("body", f"invalid Jinja2 template at line {exc.lineno}: {exc.message}")
         return text, ()
@@ -205,7 +273,7 @@ def _body(text: str, bad: Report, columns: list[str] | None) -> tuple[str, tuple
     for col in names:
         _check_column(col, "body", bad, columns)
     try:
-        rendered = BODY_ENV.from_string(text).render(dict.fromkeys(names, "1"))
+        rendered = env.from_string(text).render(dict.fromkeys(names, "1"))
     except jinja2.exceptions.SecurityError as exc:
         bad("body", f"unsafe template: {exc}")
         return text, names

@@ -12,26 +12,51 @@ import httpx
 import polars as pl
 
 from .._errors import InputError
-from ..rules import env_names, resolve_env
+from ..rules import Spans, fill_env, is_json_body
 from ._guard import mask
 from ._http import Outcome, fetch
 from ._writer import Item
 
 
 def check_env(frame: pl.DataFrame, environ: Mapping[str, str] | None) -> dict[str, str]:
-    """The secrets the plan needs ({env:NAME} -> value); an InputError if one is unset."""
+    """The secrets the plan's rules need ({env:NAME} -> value), read from where the rules
+    put them (``env_at``); an InputError naming the variables and rules when one is unset."""
     env = os.environ if environ is None else environ
-    names: set[str] = set()
-    for col in ("url", "headers", "body"):
-        for text in frame[col].drop_nulls().unique().to_list():
-            names.update(env_names(text))
-    missing = sorted(n for n in names if n not in env)
+    need: dict[str, set[str]] = {}
+    where = frame.select("rule", "env_at").drop_nulls("env_at").unique()
+    for rule, entries in where.iter_rows():
+        for _, _, name in json.loads(entries):
+            need.setdefault(name, set()).add(rule)
+    missing = sorted(n for n in need if n not in env)
     if missing:
+        rules = sorted({r for n in missing for r in need[n]})
         raise InputError(
-            f"the plan needs the environment variable(s) {', '.join(missing)} "
-            "({env:...} macros); set them and run again"
+            f"the environment variable(s) {', '.join(missing)} are not set; the rule(s) "
+            f"{', '.join(repr(r) for r in rules)} use them as {{env:...}} macros; set them "
+            "and run again"
         )
-    return {n: env[n] for n in names}
+    return {n: env[n] for n in need}
+
+
+def _filled(item: Item, secrets: Mapping[str, str]) -> tuple[str, dict[str, str], str | None]:
+    """The URL, headers and body of ``item`` with its rules' secrets filled in (only where
+    the rules' templates put them)."""
+    url: str = item.get("url")
+    headers: dict[str, str] = json.loads(item.get("headers") or "{}")
+    body: str | None = item.get("body")
+    entries = item.get("env_at")
+    if not entries:
+        return url, headers, body
+    spans: dict[str, Spans] = {}
+    for field, offset, name in json.loads(entries):
+        spans.setdefault(field, []).append((offset, name))
+    url = fill_env(url, spans.pop("url", []), secrets, "url")
+    if body is not None and "body" in spans:
+        body = fill_env(body, spans.pop("body"), secrets, "json" if is_json_body(body) else "text")
+    for field, where in spans.items():
+        key = field.removeprefix("header:")
+        headers[key] = fill_env(headers[key], where, secrets, "header")
+    return url, headers, body
 
 
 async def fire(
@@ -42,14 +67,9 @@ async def fire(
 ) -> Outcome:
     """Send one attempt of ``item`` over ``pool`` and classify the result."""
     try:
-        url = resolve_env(item.get("url"), environ)
-        headers = {
-            k: resolve_env(v, environ) for k, v in json.loads(item.get("headers") or "{}").items()
-        }
-        body = item.get("body")
-        body = resolve_env(body, environ) if body is not None else None
-    except KeyError as exc:
-        return Outcome("failed", None, None, f"environment variable {exc.args[0]} is not set", None)
+        url, headers, body = _filled(item, secrets)
+    except (KeyError, ValueError) as exc:
+        return Outcome("failed", None, None, f"cannot fill in a secret: {exc}", None)
     headers["Idempotency-Key"] = item.get("dispatch_id")
     if body is not None and "content-type" not in {k.lower() for k in headers}:
         headers["Content-Type"] = (

@@ -29,6 +29,7 @@ FIELDS = (
     "due_at",
     "headers",
     "timeout_s",
+    "env_at",
 )
 _INDEX = {name: i for i, name in enumerate(FIELDS)}
 _ID, _RULE, _TID, _OFFER, _PUB, _STATUS, _METHOD, _URL, _HOST, _DUE = (
