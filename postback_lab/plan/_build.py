@@ -223,8 +223,8 @@ def build_frame(events: Events, rules: RuleSet) -> tuple[pl.DataFrame, dict[str,
     for r in rules:
         if not r.enabled:
             continue
-        for _, parts in _parts(r):
-            for p in parts:
+        for _, field_parts in _parts(r):
+            for p in field_parts:
                 if isinstance(p, Macro) and p.kind != "env":
                     needed.setdefault(_column(p), p)
         for c in r.body_columns:

@@ -206,8 +206,8 @@ def _url(text: str, bad: Report, columns: list[str] | None) -> Template:
     except TemplateError as exc:
         bad("url", _hinted(str(exc), text))
         return Template(text, (text,))
-    head = t.parts[0] if t.parts else ""
-    authority = re.match(r"https?://([^/?#]*)", head, re.I) if isinstance(head, str) else None
+    head = t.parts[0] if t.parts and isinstance(t.parts[0], str) else ""
+    authority = re.match(r"https?://([^/?#]*)", head, re.I)
     if authority is None or not authority.group(1):
         scheme = text.split(":", 1)[0] if ":" in text else text
         bad(
