@@ -5,7 +5,18 @@ first line of an error, the dispatch key (one definition), the one DuckDB connec
 helper, and the HTML helper behind every ``_repr_html_``.
 """
 
-from ._convert import EPOCH, FORMATS, UTC_US, first_of, formats_for, number, shapes, text, timestamp
+from ._convert import (
+    EPOCH,
+    FORMATS,
+    UTC_US,
+    first_of,
+    formats_for,
+    is_naive,
+    number,
+    shapes,
+    text,
+    timestamp,
+)
 from ._duckdb import connect, query
 from ._durations import format_duration, parse_duration
 from ._html import render
@@ -31,6 +42,7 @@ __all__ = [
     "first_of",
     "format_duration",
     "formats_for",
+    "is_naive",
     "number",
     "parse_duration",
     "parse_when",

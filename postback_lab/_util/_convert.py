@@ -8,7 +8,9 @@ from collections.abc import Sequence
 import polars as pl
 from polars.expr.whenthen import ChainedThen, Then
 
-# Tried in order; the first that parses a value wins. Offsets are honoured, naive is UTC.
+# Tried in order; the first that parses a value wins. Offsets are honoured; naive times are
+# read in the caller's time zone (UTC unless told). Slashed dates are month first, as US
+# exports write them (CAKE, Everflow); day-first files pass their layout explicitly.
 _WITH_OFFSET = ("%Y-%m-%dT%H:%M:%S%.f%z", "%Y-%m-%d %H:%M:%S%.f%z", "%Y-%m-%dT%H:%M%z")
 _NAIVE = (
     "%Y-%m-%dT%H:%M:%S%.f",
@@ -19,8 +21,20 @@ _NAIVE = (
     "%Y/%m/%d %H:%M",
     "%d.%m.%Y %H:%M:%S",
     "%d.%m.%Y %H:%M",
+    "%m/%d/%Y %I:%M:%S %p",
+    "%m/%d/%Y %I:%M %p",
+    "%m/%d/%Y %H:%M:%S",
+    "%m/%d/%Y %H:%M",
+    "%b %d %Y %I:%M:%S %p",
+    "%b %d %Y %I:%M %p",
+    "%b %d, %Y %I:%M:%S %p",
+    "%b %d, %Y %I:%M %p",
+    "%b %d %Y %H:%M:%S",
+    "%b %d %Y %H:%M",
     "%Y-%m-%d",
     "%Y/%m/%d",
+    "%m/%d/%Y",
+    "%d.%m.%Y",
 )
 EPOCH = "epoch"  # 9 to 13 digits: seconds or milliseconds
 FORMATS = (*_WITH_OFFSET, *_NAIVE, EPOCH)
@@ -40,23 +54,43 @@ def text(expr: pl.Expr, dtype: pl.DataType, *, strip: bool = True) -> pl.Expr:
     return pl.when(out.str.len_bytes() > 0).then(out)
 
 
-def timestamp(expr: pl.Expr, dtype: pl.DataType, formats: tuple[str, ...] | None = None) -> pl.Expr:
+def is_naive(layout: str) -> bool:
+    """A layout without an offset (its times are read in the caller's time zone)."""
+    return layout != EPOCH and "%z" not in layout
+
+
+def timestamp(
+    expr: pl.Expr,
+    dtype: pl.DataType,
+    formats: tuple[str, ...] | None = None,
+    *,
+    tz: str = "UTC",
+) -> pl.Expr:
     """Any column as a UTC ``Datetime('us')``; unparseable values become null.
 
     Text is tried against ``formats`` (all known layouts by default; ``formats_for`` picks
-    the few a column actually uses, which saves a parse pass per unused layout)."""
+    the few a column actually uses, which saves a parse pass per unused layout). Times
+    without an offset are read in ``tz`` (an IANA zone) and converted to UTC."""
     if isinstance(dtype, pl.Datetime):
         if dtype.time_zone is None:
-            return expr.dt.cast_time_unit("us").dt.replace_time_zone("UTC")
+            local = expr.dt.cast_time_unit("us").dt.replace_time_zone(tz, ambiguous="earliest")
+            return local.dt.convert_time_zone("UTC")
         return expr.dt.cast_time_unit("us").dt.convert_time_zone("UTC")
     if isinstance(dtype, pl.Date):
-        return expr.cast(pl.Datetime("us")).dt.replace_time_zone("UTC")
+        local = expr.cast(pl.Datetime("us")).dt.replace_time_zone(tz, ambiguous="earliest")
+        return local.dt.convert_time_zone("UTC")
     if dtype.is_integer() or dtype.is_float():
         return _epoch(expr.cast(pl.Float64))
     s = _clean_time(text(expr, dtype))
     chosen = FORMATS if formats is None else formats
     tries = [
-        s.str.to_datetime(f, strict=False, time_unit="us", time_zone="UTC")
+        s.str.to_datetime(
+            f,
+            strict=False,
+            time_unit="us",
+            time_zone=tz if is_naive(f) else "UTC",
+            ambiguous="earliest",
+        ).dt.convert_time_zone("UTC")
         for f in chosen
         if f != EPOCH
     ]
@@ -78,14 +112,15 @@ def shapes(expr: pl.Expr) -> pl.Expr:
     return expr.str.replace_all(r"\d", "9")
 
 
-def formats_for(examples: list[str]) -> tuple[str, ...]:
-    """The layouts (in FORMATS order) that parse at least one of ``examples``, one example
-    per distinct shape of a column: values of one shape parse with the same layouts."""
+def formats_for(examples: list[str], first: Sequence[str] = ()) -> tuple[str, ...]:
+    """The layouts (``first``, then FORMATS, in order) that parse at least one of
+    ``examples``, one example per distinct shape of a column: values of one shape parse
+    with the same layouts."""
     if not examples:
         return ()
     frame = pl.DataFrame({"v": examples}).select(_clean_time(pl.col("v")).alias("v"))
     used = []
-    for f in FORMATS:
+    for f in dict.fromkeys([*first, *FORMATS]):
         if f == EPOCH:
             ok = frame.select(pl.col("v").str.contains(r"^\d{9,13}(\.\d+)?$").any()).item()
         else:
@@ -110,11 +145,27 @@ def _epoch(seconds_or_ms: pl.Expr) -> pl.Expr:
     return pl.from_epoch(us.round(0).cast(pl.Int64), time_unit="us").dt.replace_time_zone("UTC")
 
 
-def number(expr: pl.Expr, dtype: pl.DataType) -> pl.Expr:
-    """Any column as Float64; text like ``'12.50'`` or ``' 7 '`` parses, junk becomes null."""
+def number(expr: pl.Expr, dtype: pl.DataType, *, decimal_comma: bool = False) -> pl.Expr:
+    """Any column as Float64; junk and non-finite values (``1e400``, ``NaN``) become null.
+
+    Text like ``'12.50'``, ``' 7 '``, ``'1,250.00'`` (thousands separators) and ``'12,5'``
+    (a comma before one or two digits) parses; ``decimal_comma`` reads ``'1.250,00'``."""
     if dtype.is_numeric():
-        return expr.cast(pl.Float64)
-    return text(expr, dtype).str.replace_all(r"[\s_]", "").cast(pl.Float64, strict=False)
+        out = expr.cast(pl.Float64)
+    else:
+        t = text(expr, dtype).str.replace_all(r"[\s_']", "")
+        if decimal_comma:
+            t = t.str.replace_all(".", "", literal=True).str.replace(",", ".", literal=True)
+        else:
+            t = (
+                pl.when(t.str.contains(r"^[-+]?\d{1,3}(,\d{3})+(\.\d+)?$"))
+                .then(t.str.replace_all(",", "", literal=True))
+                .when(t.str.contains(r"^[-+]?\d+,\d{1,2}$"))
+                .then(t.str.replace(",", ".", literal=True))
+                .otherwise(t)
+            )
+        out = t.cast(pl.Float64, strict=False)
+    return pl.when(out.is_finite()).then(out)
 
 
 def first_of(cases: Sequence[tuple[pl.Expr, pl.Expr]], otherwise: pl.Expr) -> pl.Expr:

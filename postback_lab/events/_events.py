@@ -28,6 +28,8 @@ class Events:
 
     frame: pl.DataFrame
     quarantine: pl.DataFrame
+    #: how the sources were read: the platform guessed, naive times read as UTC …
+    notes: tuple[str, ...] = ()
 
     def __len__(self) -> int:
         return self.frame.height
@@ -53,7 +55,8 @@ class Events:
                 f"{f.height:,} events ({parts}) from {lo:%Y-%m-%d %H:%M} to {hi:%Y-%m-%d %H:%M} UTC"
             )
         q = self.quarantine.height
-        return head + (f"; {q:,} rows quarantined (see .quarantine)" if q else "; none quarantined")
+        head += f"; {q:,} rows quarantined (see .quarantine)" if q else "; none quarantined"
+        return "\n".join([head, *(f"note: {n}" for n in self.notes)])
 
     def _repr_html_(self) -> str:
         tables = [("First rows", self.frame.head(10))]

@@ -7,9 +7,20 @@ from collections.abc import Mapping
 import polars as pl
 
 from .._errors import EventsError
-from .._util import first_line, first_of, formats_for, number, shapes, text, timestamp
+from .._util import (
+    FORMATS,
+    first_line,
+    first_of,
+    formats_for,
+    is_naive,
+    number,
+    shapes,
+    text,
+    timestamp,
+)
 from ._columns import resolve_columns
 from ._events import QUARANTINE_SCHEMA
+from ._options import ReadOptions
 from ._schema import CANONICAL, EVENT_TYPE_ALIASES, SCHEMA, STATUS_ALIASES
 from ._sources import LINE, Source
 
@@ -19,10 +30,14 @@ _BATCH_ROWS = 200_000
 _CHECKED_RAW = ("occurred_at", "event_type", "status", "payout", "revenue")
 
 
-def status(expr: pl.Expr, dtype: pl.DataType) -> pl.Expr:
-    """Status aliases (``declined`` -> ``rejected`` …) to the three canonical values."""
+def status(
+    expr: pl.Expr, dtype: pl.DataType, spellings: Mapping[str, str] | None = None
+) -> pl.Expr:
+    """Status aliases (``declined`` -> ``rejected``, a platform's own spellings such as
+    Affise's ``1``/``3``) to the three canonical values."""
     low = text(expr, dtype).str.to_lowercase()
-    return low.replace_strict(STATUS_ALIASES, default=None, return_dtype=pl.String)
+    aliases = {**STATUS_ALIASES, **(spellings or {})}
+    return low.replace_strict(aliases, default=None, return_dtype=pl.String)
 
 
 def event_type(expr: pl.Expr, dtype: pl.DataType) -> pl.Expr:
@@ -31,17 +46,24 @@ def event_type(expr: pl.Expr, dtype: pl.DataType) -> pl.Expr:
     return low.replace_strict(EVENT_TYPE_ALIASES, default=None, return_dtype=pl.String)
 
 
-def normalise(
-    src: Source, explicit: Mapping[str, str], forced_type: str | None
-) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """The canonical frame of one source and its quarantine (source, line, reason, raw)."""
+def normalise(src: Source, options: ReadOptions) -> tuple[pl.DataFrame, pl.DataFrame, list[str]]:
+    """The canonical frame of one source, its quarantine (source, line, reason, raw) and
+    notes on how it was read (the preset guessed, naive times read as UTC)."""
     try:
         schema = src.lazy.collect_schema()
     except (pl.exceptions.PolarsError, OSError) as exc:
         raise EventsError(f"{src.label}: cannot read ({first_line(exc)})") from exc
     found = [c for c in schema.names() if c != LINE]
-    mapping = resolve_columns(src.label, found, explicit)
-    used = set(mapping.values())
+    preset, note = options.preset(found)
+    notes = [f"{src.label}: {note}"] if note else []
+    mapping, renames, fallbacks = resolve_columns(src.label, found, options.columns, preset)
+    used = set(mapping.values()) | set(renames) | {c for cs in fallbacks.values() for c in cs}
+    forced_type = options.event_type
+    decimal_comma = (
+        options.decimal_comma
+        if options.decimal_comma is not None
+        else bool(preset and preset.decimal_comma)
+    )
 
     exprs: list[pl.Expr] = []
     for col, dtype in SCHEMA.items():
@@ -51,21 +73,41 @@ def normalise(
             continue
         raw, rdt = pl.col(name), schema[name]
         if col == "occurred_at":
-            e = timestamp(raw, rdt, _time_formats(src, name, rdt))
+            if options.date_format is not None:
+                layouts: tuple[str, ...] | None = (options.date_format,)
+            else:
+                layouts = _time_formats(src, name, rdt, preset.date_formats if preset else ())
+            e = timestamp(raw, rdt, layouts, tz=options.timezone)
+            naive = (rdt == pl.String and any(is_naive(f) for f in (layouts or FORMATS))) or (
+                isinstance(rdt, pl.Datetime) and rdt.time_zone is None
+            )
+            if naive and options.timezone == "UTC":
+                notes.append(
+                    f"{src.label}: times in {name!r} carry no time zone and were read as UTC "
+                    "(pass timezone=..., on the command line --timezone, if they are local)"
+                )
         elif col in ("payout", "revenue"):
-            e = number(raw, rdt)
+            e = number(raw, rdt, decimal_comma=decimal_comma)
         elif col == "status":
-            e = status(raw, rdt)
+            e = status(raw, rdt, preset.statuses if preset else None)
         elif col == "event_type":
             e = event_type(raw, rdt)
         else:  # sub ids are the partner's values: kept exactly, only empty means missing
-            e = text(raw, rdt, strip=not col.startswith("sub"))
+            strip = not col.startswith("sub")
+            e = text(raw, rdt, strip=strip)
+            if col in fallbacks:
+                e = pl.coalesce(
+                    e, *[text(pl.col(c), schema[c], strip=strip) for c in fallbacks[col]]
+                )
         exprs.append(e.alias(col))
     if forced_type is not None:
         exprs[CANONICAL.index("event_type")] = pl.lit(forced_type).alias("event_type")
     elif "event_type" not in mapping:
         exprs[CANONICAL.index("event_type")] = pl.lit("conversion").alias("event_type")
+    if "status" not in mapping and preset is not None and preset.default_status is not None:
+        exprs[CANONICAL.index("status")] = pl.lit(preset.default_status).alias("status")
     extras = [pl.col(c) for c in found if c not in used]
+    extras += [pl.col(c).alias(new) for c, new in renames.items()]
 
     checked = [c for c in _CHECKED_RAW if c in mapping]
     raws = [pl.col(mapping[c]).cast(pl.String).alias(_RAW + c) for c in checked]
@@ -86,7 +128,7 @@ def normalise(
     good, bad = _collect(src.label, frame_lazy)
     rejected = src.rejected if src.rejected is not None else pl.DataFrame(schema=QUARANTINE_SCHEMA)
     if bad.height == 0:
-        return good, rejected
+        return good, rejected, notes
     raw_rows = (
         src.lazy.join(bad.lazy(), on=LINE, how="semi")
         .select(LINE, pl.struct(pl.all().exclude(LINE)).struct.json_encode().alias("raw"))
@@ -98,7 +140,7 @@ def normalise(
         pl.col(_REASON).alias("reason"),
         "raw",
     )
-    return good, pl.concat([rejected, quarantine]).sort("line")
+    return good, pl.concat([rejected, quarantine]).sort("line"), notes
 
 
 def _collect(label: str, lazy: pl.LazyFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -126,9 +168,11 @@ def _collect(label: str, lazy: pl.LazyFrame) -> tuple[pl.DataFrame, pl.DataFrame
     )
 
 
-def _time_formats(src: Source, name: str, dtype: pl.DataType) -> tuple[str, ...] | None:
-    """The timestamp layouts of a text column, from one example per distinct shape (one
-    cheap scan of that column instead of a parse pass per known layout)."""
+def _time_formats(
+    src: Source, name: str, dtype: pl.DataType, first: tuple[str, ...] = ()
+) -> tuple[str, ...] | None:
+    """The timestamp layouts of a text column (a preset's ``first``), from one example per
+    distinct shape (one cheap scan of that column instead of a parse pass per layout)."""
     if dtype != pl.String:
         return None
     try:
@@ -144,7 +188,7 @@ def _time_formats(src: Source, name: str, dtype: pl.DataType) -> tuple[str, ...]
         return None  # the full read reports the problem
     if len(examples) > 50:  # free-form text: keep every layout
         return None
-    return formats_for(examples)
+    return formats_for(examples, first)
 
 
 def _reason(mapping: dict[str, str], forced_type: str | None) -> pl.Expr:

@@ -52,20 +52,28 @@ class Preset:
     note: str = ""
 
     def column_map(self, headers: Iterable[str]) -> dict[str, list[str]]:
-        """For the headers a file has: source header -> the canonical columns it feeds."""
+        """For the headers a file has: source header -> the canonical columns it feeds
+        (each canonical column from the first header that has it)."""
+        out: dict[str, list[str]] = {}
+        for target, srcs in self.sources(headers).items():
+            out.setdefault(srcs[0], []).append(target)
+        return out
+
+    def sources(self, headers: Iterable[str]) -> dict[str, list[str]]:
+        """For the headers a file has: canonical column -> the headers that can fill it,
+        in order (a row empty in the first is filled from the next, e.g. Voluum's optional
+        transaction id falls back to the click id)."""
         by_norm: dict[str, str] = {}
         for h in headers:
             by_norm.setdefault(_norm(h), h)
         out: dict[str, list[str]] = {}
-        taken: set[str] = set()
         for key, targets in self.columns.items():
             src = by_norm.get(key)
             if src is None:
                 continue
-            fresh = [t for t in targets if t not in taken]
-            if fresh:
-                out.setdefault(src, []).extend(fresh)
-                taken.update(fresh)
+            for t in targets:
+                if src not in out.setdefault(t, []):
+                    out[t].append(src)
         return out
 
     def log_map(self, headers: Iterable[str]) -> dict[str, str]:

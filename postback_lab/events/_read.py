@@ -11,52 +11,69 @@ from .._errors import EventsError
 from ._csv import careful_csv
 from ._events import Events
 from ._normalise import normalise
-from ._schema import EVENT_TYPE_ALIASES, EVENT_TYPES
+from ._options import ReadOptions
 from ._sources import Source, sources
 
 
 def read_events(
-    source: Any,
+    data: Any,
+    /,
     *,
+    source: str | None = None,
     columns: Mapping[str, str] | None = None,
     event_type: str | None = None,
     encoding: str = "utf-8",
+    sep: str | None = None,
+    date_format: str | None = None,
+    timezone: str = "UTC",
+    decimal_comma: bool | None = None,
 ) -> Events:
     """Read events from files (CSV, Parquet, NDJSON; globs and lists), a DuckDB table
     (``duckdb:path.duckdb::table``) or a Polars/pandas/Arrow frame.
 
-    ``columns`` maps source columns to canonical ones (either direction) and wins over the
-    automatic aliases; ``event_type`` sets the type of every row; ``encoding`` is the text
-    encoding of CSV files (UTF-8, with or without BOM, by default). Rows that cannot be
-    read are returned in ``quarantine`` with their file, line and reason, never dropped.
+    ``source`` names the platform the export comes from (``everflow``, ``affise``,
+    ``cake``, ``keitaro``, ``tune``, ``voluum``, ``binom``, ``integr8``, or ``auto`` to
+    guess from the headers): its column names, status spellings and date layouts are
+    then known. ``columns`` maps source columns to canonical ones (either direction), or
+    renames an extra column, and wins over everything else; ``event_type`` sets the type
+    of every row; ``encoding``, ``sep`` (sniffed by default) and ``decimal_comma``
+    describe CSV files; ``date_format`` forces the layout of the time column and
+    ``timezone`` says where times without an offset were written (UTC by default). Rows
+    that cannot be read are returned in ``quarantine`` with their file, line and reason,
+    never dropped.
     """
-    forced = None
-    if event_type is not None:
-        forced = EVENT_TYPE_ALIASES.get(event_type.strip().lower())
-        if forced is None:
-            raise EventsError(f"event_type={event_type!r} is not one of {', '.join(EVENT_TYPES)}")
-    frames, quarantines = [], []
-    for src in sources(source):
-        good, bad = _read_one(src, columns or {}, forced, encoding)
+    options = ReadOptions(
+        source=source,
+        columns=dict(columns or {}),
+        event_type=event_type,
+        encoding=encoding,
+        sep=sep,
+        date_format=date_format,
+        timezone=timezone,
+        decimal_comma=decimal_comma,
+    )
+    frames, quarantines, notes = [], [], []
+    for src in sources(data, sep=sep):
+        good, bad, said = _read_one(src, options)
         frames.append(good)
         quarantines.append(bad)
+        notes += said
     if not frames:
-        raise EventsError(f"no events source found in {source!r}")
+        raise EventsError(f"no events source found in {data!r}")
     frame = pl.concat(frames, how="diagonal_relaxed") if len(frames) > 1 else frames[0]
     quarantine = pl.concat(quarantines) if len(quarantines) > 1 else quarantines[0]
-    return Events(frame, quarantine)
+    return Events(frame, quarantine, tuple(dict.fromkeys(notes)))
 
 
-def _read_one(
-    src: Source, explicit: Mapping[str, str], forced_type: str | None, encoding: str
-) -> tuple[pl.DataFrame, pl.DataFrame]:
+def _read_one(src: Source, options: ReadOptions) -> tuple[pl.DataFrame, pl.DataFrame, list[str]]:
     """One source read fast; a CSV the fast parser rejects (or in another encoding than
     UTF-8) is read again carefully."""
+    encoding = options.encoding
     if src.path is not None and encoding.lower().replace("_", "-") not in ("utf-8", "utf8"):
         src = careful_csv(src, encoding)
     try:
-        return normalise(src, explicit, forced_type)
+        return normalise(src, options)
     except EventsError:
         if src.path is None:
             raise
-        return normalise(careful_csv(src, encoding), explicit, forced_type)
+        return normalise(careful_csv(src, encoding), options)

@@ -32,14 +32,15 @@ class Source:
     rejected: pl.DataFrame | None = None  # rows the careful parser could not split
 
 
-def sources(source: Any) -> Iterator[Source]:
+def sources(source: Any, *, sep: str | None = None) -> Iterator[Source]:
     """Expand a user's source argument (paths, globs, folders, ``duckdb:`` tables, frames,
-    lists of these) into readable units."""
+    lists of these) into readable units; ``sep`` is the CSV separator (sniffed from each
+    file's header line when None)."""
     if isinstance(source, Events):
         yield Source("<events>", source.frame.lazy().with_row_index(LINE, offset=1))
     elif isinstance(source, (list, tuple)):
         for s in source:
-            yield from sources(s)
+            yield from sources(s, sep=sep)
     elif isinstance(source, (str, Path)):
         text = str(source)
         if text.startswith("duckdb:"):
@@ -56,18 +57,30 @@ def sources(source: Any) -> Iterator[Source]:
                 )
                 if not found:
                     raise EventsError(f"{path}: folder holds no CSV, Parquet or NDJSON file")
-                yield from sources(found)
+                yield from sources(found, sep=sep)
             else:
-                yield _file_source(path)
+                yield _file_source(path, sep)
     else:
         yield _frame_source(source)
 
 
-def _file_source(path: Path) -> Source:
+def sniff_separator(path: Path) -> str:
+    """The separator of a CSV file's header line: the most frequent of ``, ; TAB |``
+    outside quotes (a comma when none appears)."""
+    with path.open("rb") as f:
+        head = f.readline(65536).decode("utf-8", "replace")
+    outside = "".join(head.split('"')[::2])
+    counts = {c: outside.count(c) for c in (",", ";", "\t", "|")}
+    best = max(counts, key=lambda c: counts[c])
+    return best if counts[best] else ","
+
+
+def _file_source(path: Path, sep: str | None = None) -> Source:
     if not path.exists():
         raise EventsError(f"{path}: no such file")
     suffix = path.suffix.lower()
-    sep = "\t" if suffix == ".tsv" else ","
+    if sep is None:
+        sep = sniff_separator(path) if suffix in CSV else ","
     if suffix in CSV:
         lazy = pl.scan_csv(
             path, infer_schema=False, separator=sep, row_index_name=LINE, row_index_offset=2

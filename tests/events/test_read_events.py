@@ -185,7 +185,8 @@ def test_missing_required_column_lists_found_and_closest(write):
     assert str(err.value) == (
         f"{path}: required column 'transaction_id' not found; columns found: "
         "transactoin_id, occurred_at, status; closest: 'transactoin_id' "
-        "(map it with columns={'transactoin_id': 'transaction_id'})"
+        "(map it with columns={'transactoin_id': 'transaction_id'}, on the command line "
+        "--columns 'transactoin_id=transaction_id')"
     )
 
 

@@ -1,0 +1,66 @@
+"""How to read a source: the platform preset, explicit column mapping, CSV conventions,
+date layouts and the time zone of naive times — one value, validated once."""
+
+from __future__ import annotations
+
+import zoneinfo
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from .._errors import EventsError
+from ._presets import Preset, get_preset, preset_names
+from ._schema import EVENT_TYPE_ALIASES, EVENT_TYPES
+
+
+@dataclass(frozen=True)
+class ReadOptions:
+    """``source``: a preset name, ``"auto"`` or None; ``columns``: source -> canonical (or
+    canonical -> source, or source -> a new name for an extra column)."""
+
+    source: str | None = None
+    columns: Mapping[str, str] = field(default_factory=dict)
+    event_type: str | None = None
+    encoding: str = "utf-8"
+    sep: str | None = None
+    date_format: str | None = None
+    timezone: str = "UTC"
+    decimal_comma: bool | None = None
+
+    def __post_init__(self) -> None:
+        if self.event_type is not None:
+            forced = EVENT_TYPE_ALIASES.get(self.event_type.strip().lower())
+            if forced is None:
+                raise EventsError(
+                    f"event_type={self.event_type!r} is not one of {', '.join(EVENT_TYPES)}"
+                )
+            object.__setattr__(self, "event_type", forced)
+        if self.source is not None:
+            name = self.source.strip().lower()
+            if name not in preset_names():
+                raise EventsError(
+                    f"source={self.source!r} is not a known platform; valid: "
+                    f"{', '.join(preset_names())}"
+                )
+            object.__setattr__(self, "source", name)
+        try:
+            zoneinfo.ZoneInfo(self.timezone)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            raise EventsError(
+                f"timezone={self.timezone!r} is not a time zone; write e.g. UTC, "
+                "Europe/Berlin or America/New_York"
+            ) from None
+        if self.sep is not None and len(self.sep) != 1:
+            raise EventsError(f"sep={self.sep!r}: a CSV separator is one character, like ';'")
+
+    def preset(self, headers: list[str]) -> tuple[Preset | None, str | None]:
+        """The preset for a source with these headers, and a note when it was guessed."""
+        if self.source is None:
+            return None, None
+        if self.source != "auto":
+            return get_preset(self.source), None
+        from ._presets import detect
+
+        found, hits = detect(headers)
+        if found is None:
+            return None, "source=auto: no platform's headers recognised; read with common aliases"
+        return found, f"source=auto: read as {found.title} ({hits} characteristic headers)"
