@@ -104,11 +104,41 @@ class Stages:
                 print(f" {done.get('what', 'done')} ({took:.1f} s)", file=sys.stderr)
 
 
+def columns_option(text: str | None) -> dict[str, str]:
+    """``--columns 'Conversion Date=occurred_at,Aff=publisher_id'`` as a mapping."""
+    out: dict[str, str] = {}
+    for item in (text or "").split(","):
+        if not item.strip():
+            continue
+        src, eq, dst = item.partition("=")
+        if not eq or not src.strip() or not dst.strip():
+            raise InputError(
+                f"--columns {text!r}: write SOURCE=COLUMN pairs separated by commas, like "
+                "'Conversion Date=occurred_at'"
+            )
+        out[src.strip()] = dst.strip()
+    return out
+
+
 def _read_and_plan(a: argparse.Namespace, stages: Stages) -> Plan:
-    rules = read_rules(a.rules)
+    if not os.path.exists(a.rules):  # before a long read of the events
+        raise InputError(f"{a.rules}: no such rules file")
     with stages("reading events") as done:
-        events = read_events(a.events, encoding=a.encoding)
+        events = read_events(
+            a.events,
+            source=a.source,
+            columns=columns_option(a.columns),
+            event_type=a.event_type,
+            encoding=a.encoding,
+            sep=a.sep,
+            date_format=a.date_format,
+            timezone=a.timezone,
+        )
         done["what"] = f"{events.frame.height:,} rows"
+    # the events' columns let every rule problem, unknown macros included, show at once
+    rules = read_rules(a.rules, columns=events.frame.columns, dialect=a.dialect)
+    for note in events.notes:
+        print(f"note: {note}", file=sys.stderr)
     _warn_quarantine(events)
     with stages("planning") as done:
         plan = build_plan(events, rules)

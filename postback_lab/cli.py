@@ -46,7 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--rules", required=True, help="postbacks.yaml")
     s.add_argument("-o", "--output", type=Path, help="write the plan as Parquet")
     s.add_argument("--explain", action="store_true", help="why events did not fire, per rule")
-    s.add_argument("--encoding", default="utf-8", help="text encoding of CSV events (utf-8)")
+    _reading(s)
     s.set_defaults(func=c.cmd_plan)
 
     s = sub.add_parser("send", help="fire a plan, logging every attempt")
@@ -82,7 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--per-host", type=int, default=8)
     s.add_argument("--rate", type=float, default=None)
     s.add_argument("--no-progress", action="store_true", help="no progress bar")
-    s.add_argument("--encoding", default="utf-8", help="text encoding of CSV events (utf-8)")
+    _reading(s)
     _guards(s)
     s.set_defaults(func=c.cmd_backfill)
 
@@ -114,6 +114,44 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--base-url", default="http://127.0.0.1:8765")
     s.set_defaults(func=c.cmd_sample)
     return p
+
+
+def _reading(s: argparse.ArgumentParser) -> None:
+    """How to read the events and the rules (plan and backfill)."""
+    g = s.add_argument_group("reading events and rules")
+    g.add_argument(
+        "--source",
+        metavar="PRESET",
+        help="the platform the export comes from: everflow, affise, cake, keitaro, tune, "
+        "voluum, binom, integr8, or auto (guess from the headers)",
+    )
+    g.add_argument(
+        "--columns",
+        metavar="A=B,...",
+        help="map export columns onto ours, e.g. 'Conversion Date=occurred_at,Aff=publisher_id' "
+        "(also renames extra columns: 'Conversion IP=ip')",
+    )
+    g.add_argument(
+        "--event-type", help="the type of every row: conversion, event, click, impression"
+    )
+    g.add_argument("--sep", help="CSV separator (sniffed from the header by default)")
+    g.add_argument(
+        "--date-format",
+        metavar="LAYOUT",
+        help="layout of the time column, e.g. '%%d/%%m/%%Y %%H:%%M' (detected by default)",
+    )
+    g.add_argument(
+        "--timezone",
+        default="UTC",
+        help="time zone of times written without an offset (UTC)",
+    )
+    g.add_argument("--encoding", default="utf-8", help="text encoding of CSV events (utf-8)")
+    g.add_argument(
+        "--dialect",
+        metavar="PLATFORM",
+        help="the macro syntax of the rules' URLs when pasted from a platform: cake, tune, "
+        "everflow, affise, keitaro, voluum, binom (a rule's own dialect: wins)",
+    )
 
 
 def _guards(s: argparse.ArgumentParser) -> None:
