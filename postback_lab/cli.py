@@ -184,6 +184,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     a = parser.parse_args(argv)
     try:
         return int(a.func(a))
+    except BrokenPipeError:
+        # the reader of our output went away (``postback-lab plan ... | head``): the work
+        # is done; silence the rest of the output instead of a traceback at exit
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
     except KeyboardInterrupt:
         print("interrupted; completed attempts are in the log", file=sys.stderr)
         return EXIT_INTERRUPTED
