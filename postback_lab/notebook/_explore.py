@@ -78,7 +78,7 @@ class Explorer:
 
     def where(self) -> tuple[str, list[Any]]:
         """The SQL condition and parameters of the current filter values."""
-        conds, params = ["outcome <> 'dry_run'"], []
+        conds, params = ["outcome NOT IN ('dry_run', 'test')"], []
         for col, control in self.filters.items():
             if control.value:
                 conds.append(f"{col} IN ({', '.join('?' for _ in control.value)})")

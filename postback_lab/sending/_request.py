@@ -59,6 +59,19 @@ def _filled(item: Item, secrets: Mapping[str, str]) -> tuple[str, dict[str, str]
     return url, headers, body
 
 
+def prepare(item: Item, secrets: Mapping[str, str]) -> tuple[str, str, dict[str, str], str | None]:
+    """The request of one attempt of ``item``: method, URL, headers and body with its
+    rules' secrets filled in, the idempotency key and the content type. KeyError or
+    ValueError when a secret cannot be filled in."""
+    url, headers, body = _filled(item, secrets)
+    headers["Idempotency-Key"] = item.get("dispatch_id")
+    if body is not None and "content-type" not in {k.lower() for k in headers}:
+        headers["Content-Type"] = (
+            "application/json" if is_json_body(body) else "text/plain; charset=utf-8"
+        )
+    return item.get("method"), url, headers, body
+
+
 async def fire(
     pool: httpx.AsyncBaseTransport,
     item: Item,
@@ -67,17 +80,10 @@ async def fire(
 ) -> Outcome:
     """Send one attempt of ``item`` over ``pool`` and classify the result."""
     try:
-        url, headers, body = _filled(item, secrets)
+        method, url, headers, body = prepare(item, secrets)
     except (KeyError, ValueError) as exc:
         return Outcome("failed", None, None, f"cannot fill in a secret: {exc}", None)
-    headers["Idempotency-Key"] = item.get("dispatch_id")
-    if body is not None and "content-type" not in {k.lower() for k in headers}:
-        headers["Content-Type"] = (
-            "application/json"
-            if body.lstrip().startswith(("{", "["))
-            else "text/plain; charset=utf-8"
-        )
-    o = await fetch(pool, item.get("method"), url, headers, body, item.get("timeout_s"))
+    o = await fetch(pool, method, url, headers, body, item.get("timeout_s"))
     if secrets and (o.error or o.response_body):  # partners echo requests back
         o = dataclasses.replace(
             o, error=mask(o.error, secrets), response_body=mask(o.response_body, secrets)
