@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import urllib.parse
 from collections.abc import Mapping
 
 import httpx
@@ -59,6 +60,15 @@ def _filled(item: Item, secrets: Mapping[str, str]) -> tuple[str, dict[str, str]
     return url, headers, body
 
 
+def wrong_host(url: str, host: str) -> str | None:
+    """Why ``url`` must not go out when its host is not the plan's (the host the allowlist
+    and --deny-private checked), else None."""
+    netloc = urllib.parse.urlsplit(url).netloc.rpartition("@")[2].lower()
+    if netloc == (host or "").lower():
+        return None
+    return f"refused: the URL's host {netloc!r} is not the plan's host {host!r}"
+
+
 def prepare(item: Item, secrets: Mapping[str, str]) -> tuple[str, str, dict[str, str], str | None]:
     """The request of one attempt of ``item``: method, URL, headers and body with its
     rules' secrets filled in, the idempotency key and the content type. KeyError or
@@ -83,6 +93,8 @@ async def fire(
         method, url, headers, body = prepare(item, secrets)
     except (KeyError, ValueError) as exc:
         return Outcome("failed", None, None, f"cannot fill in a secret: {exc}", None)
+    if (refused := wrong_host(url, item.get("host"))) is not None:
+        return Outcome("failed", None, None, refused, None)
     o = await fetch(pool, method, url, headers, body, item.get("timeout_s"))
     if secrets and (o.error or o.response_body):  # partners echo requests back
         o = dataclasses.replace(
