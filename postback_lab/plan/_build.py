@@ -30,6 +30,7 @@ from ..rules import (
     read_rules,
 )
 from ._render import macro_text
+from ._supersede import cancels, not_superseded, with_next_change
 
 PLAN_SCHEMA: dict[str, pl.DataType] = {
     "dispatch_id": pl.String(),
@@ -106,6 +107,8 @@ def scope(rule: Rule) -> list[tuple[str, pl.Expr]]:
         conds.append(("goal", pl.col("goal").is_in(rule.goals).fill_null(False)))
     for c in rule.required_columns:
         conds.append((f"missing {{{c}}}", pl.col(c).is_not_null()))
+    if cancels(rule):  # needs the frame's next-change column (with_next_change)
+        conds.append(("superseded", not_superseded(rule)))
     return conds
 
 
@@ -219,6 +222,7 @@ def build_frame(events: Events, rules: RuleSet) -> tuple[pl.DataFrame, dict[str,
     """The plan frame and, per rule, how many rows were dropped for an invalid body."""
     frame = events.frame
     check_macros(rules, frame.columns)
+    frame = with_next_change(frame, rules)
     needed: dict[str, Macro] = {}  # pre-rendered column -> its macro
     for r in rules:
         if not r.enabled:
