@@ -101,15 +101,22 @@ def scope(rule: Rule) -> list[tuple[str, pl.Expr]]:
     if rule.fire_on != "all":
         conds.append(("status", pl.col("status") == rule.fire_on))
     if rule.rejection_reasons is not None:
-        ok = pl.col("rejection_reason").is_in(rule.rejection_reasons).fill_null(False)
+        ok = one_of("rejection_reason", rule.rejection_reasons)
         conds.append(("rejection_reason", (pl.col("status") != "rejected") | ok))
     if rule.goals is not None:
-        conds.append(("goal", pl.col("goal").is_in(rule.goals).fill_null(False)))
+        conds.append(("goal", one_of("goal", rule.goals)))
     for c in rule.required_columns:
         conds.append((f"missing {{{c}}}", pl.col(c).is_not_null()))
     if cancels(rule):  # needs the frame's next-change column (with_next_change)
         conds.append(("superseded", not_superseded(rule)))
     return conds
+
+
+def one_of(column: str, values: tuple[str, ...]) -> pl.Expr:
+    """The column's value is one of ``values``, ignoring case (rejection reasons and goals
+    are spelt differently by every platform); false for null."""
+    folded = pl.Series(values, dtype=pl.String).str.to_lowercase().unique(maintain_order=True)
+    return pl.col(column).str.to_lowercase().is_in(folded.implode()).fill_null(False)
 
 
 def fires(rule: Rule) -> pl.Expr:
