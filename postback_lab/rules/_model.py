@@ -36,6 +36,8 @@ class Rule:
     rejection_reasons: tuple[str, ...] | None = None
     goals: tuple[str, ...] | None = None
     delay: timedelta = timedelta(0)
+    #: firing rule 7: with a delay, a status change before ``due_at`` cancels the postback
+    cancel_on_change: bool = True
     method: str = "GET"
     headers: tuple[tuple[str, Template], ...] = ()
     body: str | None = None
@@ -115,6 +117,8 @@ class Rule:
         if self.goals is not None:
             out["goals"] = list(self.goals)
         out["delay"] = format_duration(self.delay)
+        if not self.cancel_on_change:
+            out["cancel_on_change"] = False
         out["method"] = self.method
         out["url"] = self.url.text
         if self.headers:

@@ -34,6 +34,7 @@ FIELDS = (
     "rejection_reasons",
     "goals",
     "delay",
+    "cancel_on_change",
     "method",
     "url",
     "headers",
@@ -95,6 +96,10 @@ def rule_fields(
             f"only applies with fire_on: rejected or all, not {kwargs['fire_on']!r}",
         )
     kwargs["delay"] = _duration(item.get("delay", 0), "delay", bad, allow_zero=True)
+    cancel = item.get("cancel_on_change", True)
+    if not isinstance(cancel, bool):
+        bad("cancel_on_change", f"expected true or false, got {cancel!r}")
+    kwargs["cancel_on_change"] = cancel is not False
     if item.get("timeout") is not None:
         timeout = _duration(item["timeout"], "timeout", bad, allow_zero=False)
         kwargs["timeout"] = timeout.total_seconds()
