@@ -174,7 +174,7 @@ class Explorer:
             SELECT DISTINCT ON (dispatch_id) dispatch_id, rule, transaction_id,
                    NULL AS event_type, status, offer_id, publisher_id, method, url,
                    NULL AS body, host, due_at, NULL AS headers, NULL AS timeout_s,
-                   due_at AS occurred_at, NULL AS env_at
+                   due_at AS occurred_at, NULL AS env_at, NULL AS sign_env
             FROM postback_log SEMI JOIN ids USING (dispatch_id)
             WHERE method = 'GET' ORDER BY dispatch_id, fired_at DESC""",
             ids=pl.DataFrame({"dispatch_id": ids}),

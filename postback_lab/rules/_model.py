@@ -38,6 +38,8 @@ class Rule:
     delay: timedelta = timedelta(0)
     #: firing rule 7: with a delay, a status change before ``due_at`` cancels the postback
     cancel_on_change: bool = True
+    #: the environment variable of the Standard Webhooks signing secret, when signed
+    sign: str | None = None
     method: str = "GET"
     headers: tuple[tuple[str, Template], ...] = ()
     body: str | None = None
@@ -77,6 +79,8 @@ class Rule:
             seen.update(dict.fromkeys(t.env))
         if self.body is not None:
             seen.update(dict.fromkeys(env_names(self.body)))
+        if self.sign is not None:
+            seen[self.sign] = None
         return tuple(seen)
 
     def test(
@@ -119,6 +123,8 @@ class Rule:
         out["delay"] = format_duration(self.delay)
         if not self.cancel_on_change:
             out["cancel_on_change"] = False
+        if self.sign is not None:
+            out["sign"] = {"secret": "{env:" + self.sign + "}"}
         out["method"] = self.method
         out["url"] = self.url.text
         if self.headers:

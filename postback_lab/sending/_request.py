@@ -16,6 +16,7 @@ from .._errors import InputError
 from ..rules import Spans, fill_env, is_json_body
 from ._guard import mask
 from ._http import Outcome, fetch
+from ._sign import sign
 from ._writer import Item
 
 
@@ -28,6 +29,8 @@ def check_env(frame: pl.DataFrame, environ: Mapping[str, str] | None) -> dict[st
     for rule, entries in where.iter_rows():
         for _, _, name in json.loads(entries):
             need.setdefault(name, set()).add(rule)
+    for rule, name in frame.select("rule", "sign_env").drop_nulls("sign_env").unique().iter_rows():
+        need.setdefault(name, set()).add(rule)
     missing = sorted(n for n in need if n not in env)
     if missing:
         rules = sorted({r for n in missing for r in need[n]})
@@ -79,6 +82,8 @@ def prepare(item: Item, secrets: Mapping[str, str]) -> tuple[str, str, dict[str,
         headers["Content-Type"] = (
             "application/json" if is_json_body(body) else "text/plain; charset=utf-8"
         )
+    if (key := item.get("sign_env")) is not None:
+        headers.update(sign(secrets[key], item.get("dispatch_id"), body or ""))
     return item.get("method"), url, headers, body
 
 
