@@ -200,7 +200,9 @@ async def backfill(
         todo = window.filter(rec.dispatches["state"].is_in(["missed", "failed"]))
         sent = None
         if len(todo) or not opts.dry_run:
-            sent = await run_send(todo.frame, store, opts, kind="backfill", keep_store=not owned)
+            # the whole window goes to the sender, which skips what the log shows delivered
+            # by the same linking as reconcile (and warns of imported rows linking nowhere)
+            sent = await run_send(window.frame, store, opts, kind="backfill", keep_store=not owned)
         return BackfillResult(rec, todo, sent)
     finally:
         if owned:
