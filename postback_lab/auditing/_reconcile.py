@@ -138,7 +138,7 @@ def _per_dispatch_sql(fast: bool) -> str:
             status_code, error, fired_at, TRUE AS __linked FROM linked
         UNION ALL
         SELECT dispatch_id, dispatch_key, attempt, outcome, status_code, error, fired_at,
-            FALSE FROM postback_log WHERE outcome <> 'dry_run' AND dispatch_id IS NOT NULL"""
+            FALSE FROM postback_log WHERE outcome <> 'dry_run' AND {DIRECT}"""
     if fast:
         per = f"""
         rep AS (SELECT DISTINCT dispatch_key FROM base

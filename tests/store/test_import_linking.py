@@ -89,6 +89,8 @@ def test_approved_declined_export_then_send_fires_only_what_was_not_delivered(tm
         )
         import_log(export, db)
         assert _states(plan, db) == DELIVERED_T1_T2_T5
+        rec = reconcile(plan, db)  # each imported attempt counts once
+        assert rec.duplicates.height == 0 and rec.dispatches["attempts"].sum() == 4
         result = send_sync(plan, db, progress=False, retry=Retry.none())
         assert _sent(rx) == ["t3", "t4", "t6"]
         assert (result.skipped_delivered, result.delivered) == (3, 3)
