@@ -180,10 +180,9 @@ def describe(row: dict[str, object], rules: Iterable[str] = ()) -> str:
 def links(store: _Log, plan: pl.DataFrame) -> Links:
     """The log's loose rows (imported, or without a dispatch id) linked to ``plan``."""
     rows = link(plan, store.attempts(LOOSE))
-    ours = plan.select("transaction_id").unique()
-    unlinked = rows.filter(pl.col("dispatch_id").is_null()).join(
-        ours, on="transaction_id", how="semi"
-    )
+    unlinked = rows.filter(pl.col("dispatch_id").is_null())
+    if unlinked.height:
+        unlinked = unlinked.join(plan.select("transaction_id"), on="transaction_id", how="semi")
     rules = tuple(plan["rule"].unique().sort().to_list()) if unlinked.height else ()
     return Links(rows, unlinked, rules)
 
