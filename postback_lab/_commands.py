@@ -221,8 +221,23 @@ def cmd_audit(a: argparse.Namespace) -> int:
 
 
 def cmd_import_log(a: argparse.Namespace) -> int:
-    """Import a platform's postback-log export into the log."""
-    print(import_log(a.file, a.db))
+    """Import a platform's postback-log export into the log; unreadable rows are
+    quarantined (counted, the first shown), never the whole file."""
+    result = import_log(
+        a.file,
+        a.db,
+        source=a.source,
+        rule=a.rule,
+        columns=columns_option(a.columns),
+        encoding=a.encoding,
+        timezone=a.timezone,
+    )
+    print(result)
+    q = result.quarantine
+    for r in q.head(5).iter_rows(named=True):
+        print(f"quarantined: {r['source']} line {r['line']}: {r['reason']}", file=sys.stderr)
+    if q.height > 5:
+        print(f"quarantined: ... and {q.height - 5:,} more rows", file=sys.stderr)
     return 0
 
 

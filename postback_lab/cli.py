@@ -95,8 +95,28 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=c.cmd_audit)
 
     s = sub.add_parser("import-log", help="import a platform's postback-log export")
-    s.add_argument("file", type=Path)
+    s.add_argument("file", help="the export: CSV, Parquet or NDJSON")
     _db(s)
+    s.add_argument(
+        "--source",
+        metavar="PRESET",
+        help="the platform the export comes from: everflow, affise, cake, keitaro, tune, "
+        "voluum, binom, integr8, or auto (guess from the headers)",
+    )
+    s.add_argument(
+        "--rule",
+        metavar="NAME",
+        help="the postback rule of rows that name none (exports without a Postback Name)",
+    )
+    s.add_argument(
+        "--columns",
+        metavar="A=B,...",
+        help="map export columns onto the log's, e.g. 'Sent At=fired_at,Pixel=rule'",
+    )
+    s.add_argument(
+        "--timezone", default="UTC", help="time zone of times written without an offset (UTC)"
+    )
+    s.add_argument("--encoding", default="utf-8", help="text encoding of a CSV export (utf-8)")
     s.set_defaults(func=c.cmd_import_log)
 
     s = sub.add_parser(

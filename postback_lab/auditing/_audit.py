@@ -8,7 +8,7 @@ from typing import Any
 import polars as pl
 
 from .._util import When, as_utc, parse_when
-from ..store import LogStore, open_log
+from ..store import LogStore, open_log, settle_journals
 from ._report import METRICS, AuditReport, Selection
 from ._sql import bucket_seconds, group_columns, main_sql
 
@@ -52,6 +52,7 @@ def audit(
     bucket = bucket_seconds(every)
     store, owned = open_log(log)
     try:
+        settle_journals(store)  # a dead send's attempts count (or are said to be pending)
         # the log is append-only: rows up to the last one seen now are the report's rows,
         # also for the breakdowns queried later
         last = store.sql("SELECT max(rowid) FROM postback_log").item()

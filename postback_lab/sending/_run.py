@@ -128,7 +128,7 @@ async def run_send(
     store.recover_inflight()
     frame = frame.unique("dispatch_id", keep="first", maintain_order=True)
     planned = frame.height
-    delivered = store.delivered_ids(frame["dispatch_id"])
+    delivered = store.delivered_ids(frame)
     todo = frame.filter(~pl.col("dispatch_id").is_in(list(delivered))) if delivered else frame
     secrets = check_env(todo, options.environ) if not options.dry_run else {}
     check_allowlist(todo["host"].unique().to_list(), options.allow_hosts)

@@ -18,6 +18,7 @@ import polars as pl
 
 from .._errors import InputError, StoreError, StoreLockedError
 from .._util import DISPATCH_KEY, as_utc, connect, first_line, render
+from . import _link
 from ._journal import Journal, replay
 from ._migrate import migrate, stored_version
 from ._schema import LOG_COLUMNS, LOG_SCHEMA, RETRIED_UPTO, SCHEMA_VERSION, mark_retried_sql
@@ -108,8 +109,14 @@ class LogStore:
         """The number of attempt rows in the log."""
         return int(self.sql("SELECT count(*) AS n FROM postback_log").item())
 
-    def delivered_ids(self, dispatch_ids: pl.Series | None = None) -> set[str]:
-        """Dispatch ids with at least one delivered attempt (optionally among ``dispatch_ids``)."""
+    def delivered_ids(self, dispatch_ids: pl.Series | pl.DataFrame | None = None) -> set[str]:
+        """Dispatch ids with at least one delivered attempt (optionally among ``dispatch_ids``).
+
+        Given a plan frame: its dispatches that reconcile calls delivered, imported rows
+        linked by rule + transaction id (+ status); imported rows of its transactions that
+        link to none of them are reported on stderr (see ``links``)."""
+        if isinstance(dispatch_ids, pl.DataFrame):
+            return _link.delivered_ids(self, dispatch_ids)
         if dispatch_ids is None:
             q = "SELECT DISTINCT dispatch_id FROM postback_log WHERE outcome = 'delivered'"
             return set(self.sql(q)["dispatch_id"].to_list())
@@ -119,6 +126,10 @@ class LogStore:
             " WHERE l.outcome = 'delivered'"
         )
         return set(self.sql(q, ids=ids)["dispatch_id"].to_list())
+
+    def links(self, plan: pl.DataFrame) -> _link.Links:
+        """The imported (and id-less) rows of the log linked to the dispatches of ``plan``."""
+        return _link.links(self, plan)
 
     def last_attempts(self, dispatch_ids: pl.Series) -> dict[str, int]:
         """The highest attempt number logged per dispatch, for numbering new attempts."""
