@@ -13,7 +13,7 @@ import polars as pl
 
 from .._errors import InputError
 from ..rules import Spans, fill_env, is_json_body
-from ._guard import mask
+from ._guard import mask, split_userinfo
 from ._http import Outcome, fetch
 from ._writer import Item
 
@@ -70,6 +70,10 @@ async def fire(
         url, headers, body = _filled(item, secrets)
     except (KeyError, ValueError) as exc:
         return Outcome("failed", None, None, f"cannot fill in a secret: {exc}", None)
+    if "@" in url:  # user:password@ goes out as Basic auth on every engine
+        url, basic = split_userinfo(url)
+        if basic is not None and "authorization" not in {k.lower() for k in headers}:
+            headers["Authorization"] = basic
     headers["Idempotency-Key"] = item.get("dispatch_id")
     if body is not None and "content-type" not in {k.lower() for k in headers}:
         headers["Content-Type"] = (
@@ -78,7 +82,7 @@ async def fire(
             else "text/plain; charset=utf-8"
         )
     o = await fetch(pool, item.get("method"), url, headers, body, item.get("timeout_s"))
-    if secrets and (o.error or o.response_body):  # partners echo requests back
+    if o.error or (secrets and o.response_body):  # partners echo requests back
         o = dataclasses.replace(
             o, error=mask(o.error, secrets), response_body=mask(o.response_body, secrets)
         )

@@ -19,7 +19,7 @@ from .._errors import InputError
 from .._util import blocking
 from ..plan import Plan, read_plan
 from ..store import LogStore, open_log
-from ._guard import check_allowlist
+from ._guard import check_allowlist, masked_urls
 from ._http import Engine
 from ._limits import Clock
 from ._options import DEFAULTS, SendOptions
@@ -127,12 +127,15 @@ async def run_send(
     started = time.perf_counter()
     store.recover_inflight()
     frame = frame.unique("dispatch_id", keep="first", maintain_order=True)
+    if frame["host"].str.contains("@", literal=True).any():  # a plan written by hand
+        frame = frame.with_columns(pl.col("host").str.replace(r"^[^@]*@", ""))
     planned = frame.height
     delivered = store.delivered_ids(frame["dispatch_id"])
     todo = frame.filter(~pl.col("dispatch_id").is_in(list(delivered))) if delivered else frame
     secrets = check_env(todo, options.environ) if not options.dry_run else {}
     check_allowlist(todo["host"].unique().to_list(), options.allow_hosts)
     last = store.last_attempts(todo["dispatch_id"]) if todo.height else {}
+    todo = todo.with_columns(masked_urls(pl.col("url")).alias("log_url"))
     run_id = store.start_run("dry_run" if options.dry_run else kind, planned, planned - todo.height)
     now = options.clock.now()
     window = options.retry_window

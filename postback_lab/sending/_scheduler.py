@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 import polars as pl
 
-from ._guard import private_reason
+from ._guard import mask, private_reason
 from ._http import Outcome, make_transport
 from ._limits import TokenBucket
 from ._options import SendOptions
@@ -126,7 +126,8 @@ async def host_loop(
             )
             raise
         except Exception as exc:  # a bug must not hang the run: log it as a failed attempt
-            o = Outcome("failed", None, None, f"internal error {type(exc).__name__}: {exc}", None)
+            err = mask(f"internal error {type(exc).__name__}: {exc}", run.secrets)
+            o = Outcome("failed", None, None, err, None)
         finally:
             running -= 1
             assert o is not None

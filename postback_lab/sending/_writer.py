@@ -30,6 +30,7 @@ FIELDS = (
     "headers",
     "timeout_s",
     "env_at",
+    "log_url",  # the url as logged: a user:password@ password masked (see _run)
 )
 _INDEX = {name: i for i, name in enumerate(FIELDS)}
 _ID, _RULE, _TID, _OFFER, _PUB, _STATUS, _METHOD, _URL, _HOST, _DUE = (
@@ -42,7 +43,7 @@ _ID, _RULE, _TID, _OFFER, _PUB, _STATUS, _METHOD, _URL, _HOST, _DUE = (
         "publisher_id",
         "status",
         "method",
-        "url",
+        "log_url",
         "host",
         "due_at",
     )
@@ -147,7 +148,7 @@ class LogWriter:
             "offer_id": g("offer_id"),
             "publisher_id": g("publisher_id"),
             "method": g("method"),
-            "url": g("url"),
+            "url": g("log_url"),
             "host": g("host"),
             "status": g("status"),
         }
