@@ -195,12 +195,17 @@ async def backfill(
         window = window.filter(pl.col("due_at") < hi)
     store, owned = open_log(log)
     try:
-        rec = reconcile_store(window.frame, store)
-        # reconcile keeps the plan's rows in order: its states are a mask over the window
-        todo = window.filter(rec.dispatches["state"].is_in(["missed", "failed"]))
-        sent = None
-        if len(todo) or not opts.dry_run:
-            sent = await run_send(todo.frame, store, opts, kind="backfill", keep_store=not owned)
+        with store.sending("this backfill"):
+            # attempts a killed run left in its journal count before reconciling
+            store.recover_inflight()
+            rec = reconcile_store(window.frame, store)
+            # reconcile keeps the plan's rows in order: its states are a mask over the window
+            todo = window.filter(rec.dispatches["state"].is_in(["missed", "failed"]))
+            sent = None
+            if len(todo) or not opts.dry_run:
+                sent = await run_send(
+                    todo.frame, store, opts, kind="backfill", keep_store=not owned, held=True
+                )
         return BackfillResult(rec, todo, sent)
     finally:
         if owned:

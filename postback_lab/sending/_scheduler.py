@@ -152,6 +152,8 @@ async def host_loop(
             run.finish(head, o)
             head = next_fresh()
         while head is not None or heap or running:
+            if run.writer.error is not None:  # the log cannot be written: stop sending
+                return
             if head is None and not heap:
                 wake.clear()
                 await wake.wait()
@@ -182,8 +184,8 @@ async def host_loop(
                     head = next_fresh()
                 else:
                     break
-            if not opts.dry_run:
-                run.writer.inflight(batch, now)
+            if not opts.dry_run and not run.writer.inflight(batch, now):
+                return
             for item in batch:
                 if bucket is not None:
                     await bucket.take()
