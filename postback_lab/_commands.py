@@ -183,10 +183,11 @@ def cmd_plan(a: argparse.Namespace) -> int:
 def cmd_backfill(a: argparse.Namespace) -> int:
     """Plan, reconcile with the log, send only what is missing."""
     stages = Stages(False if a.no_progress else None)
+    options = _send_options(a, retry=_retry(a.retries), max_duration=_seconds(a.retry_for))
     plan = _read_and_plan(a, stages)
     if stages.enabled:
         print(f"reconciling with {a.db}, then sending what is missing ...", file=sys.stderr)
-    result = backfill_sync(plan, a.db, since=a.since, until=a.until, options=_send_options(a))
+    result = backfill_sync(plan, a.db, since=a.since, until=a.until, options=options)
     print(result)
     return 1 if result.has_failures else 0
 
@@ -211,6 +212,12 @@ def cmd_audit(a: argparse.Namespace) -> int:
         raise InputError(f"{a.db}: no such log; send, backfill or import-log first")
     with LogStore(a.db, read_only=True) as log:
         report = audit(log, by=a.by, since=a.since, until=a.until)
+        for journal, n in log.pending():  # a run killed mid-send: not in the log yet
+            print(
+                f"note: {n:,} attempts of a run that stopped are pending in {journal}, not "
+                "in this audit yet; the next send or backfill adds them to the log",
+                file=sys.stderr,
+            )
     if a.format == "json":
         print(report.to_json())
     elif a.format == "csv":
@@ -257,7 +264,8 @@ def _retry(text: str) -> Retry:
         return Retry.parse(text)
     except ValueError:
         raise InputError(
-            f"--retries {text!r}: use default, short, none or delays like 1s,5s,30s"
+            f"--retries {text!r}: use default, short, none, a number of retries or delays "
+            "like 1s,5s,30s"
         ) from None
 
 

@@ -234,17 +234,21 @@ async def backfill(
         window = window.filter(pl.col("due_at") < hi)
     store, owned = open_log(log)
     try:
-        settle_journals(store)  # a dead send's attempts count before anything is decided
-        rec = reconcile_store(window.frame, store)
-        # reconcile keeps the plan's rows in order: its states are a mask over the window
-        todo = window.filter(rec.dispatches["state"].is_in(["missed", "failed"]))
-        sent, outcomes = None, None
-        if len(todo) or not opts.dry_run:
-            # the whole window goes to the sender, which skips what the log shows delivered
-            # by the same linking as reconcile (and warns of imported rows linking nowhere)
-            sent = await run_send(window.frame, store, opts, kind="backfill", keep_store=not owned)
-            if not opts.dry_run:
-                outcomes = _outcomes(store, sent)
+        with store.sending("this backfill"):
+            settle_journals(store)  # a dead send's attempts count before anything is decided
+            rec = reconcile_store(window.frame, store)
+            # reconcile keeps the plan's rows in order: its states are a mask over the window
+            todo = window.filter(rec.dispatches["state"].is_in(["missed", "failed"]))
+            sent, outcomes = None, None
+            if len(todo) or not opts.dry_run:
+                # the whole window goes to the sender, which skips what the log shows
+                # delivered by the same linking as reconcile (and warns of imported rows
+                # linking nowhere)
+                sent = await run_send(
+                    window.frame, store, opts, kind="backfill", keep_store=not owned, held=True
+                )
+                if not opts.dry_run:
+                    outcomes = _outcomes(store, sent)
         return BackfillResult(rec, todo, sent, outcomes)
     finally:
         if owned:

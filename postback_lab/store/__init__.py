@@ -1,6 +1,7 @@
 """Store: the DuckDB attempt log (one row per HTTP attempt, a ``runs`` table, forward
 migrations, a crash journal) and the import of a platform's postback-log export."""
 
+from .._errors import JournalWarning
 from ._import import ImportResult, import_log, read_export
 from ._link import DIRECT, Links, rule_key
 from ._log import DEFAULT_DB, LogStore, open_log
@@ -16,6 +17,7 @@ __all__ = [
     "OUTCOMES",
     "SCHEMA_VERSION",
     "ImportResult",
+    "JournalWarning",
     "Links",
     "LogStore",
     "import_log",
