@@ -1,11 +1,14 @@
 """Altair chart specs of delivery over time: the audit's and the explorer's daily bars.
-Altair is imported only when a chart is drawn."""
+Altair is imported only when a chart is drawn; drawing one switches Altair to the inline
+(offline) renderer of ``_vega`` unless the user chose another."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
 import polars as pl
+
+from ._vega import use_offline_charts
 
 if TYPE_CHECKING:
     import altair as alt
@@ -17,6 +20,7 @@ def audit_chart(
     """Attempt failure rate over time per first ``by`` group, above the status-code mix."""
     import altair as alt
 
+    use_offline_charts()
     group = by[0] if by else None
     tl = timeline.with_columns(
         pl.col("period").dt.replace_time_zone(None),
@@ -67,6 +71,7 @@ def daily_chart(daily: pl.DataFrame) -> alt.Chart:
     """Bars of the attempt failure rate per UTC day (``day``, ``attempts``, ``failed``)."""
     import altair as alt
 
+    use_offline_charts()
     data = daily.with_columns(
         pl.col("day").dt.replace_time_zone(None),
         (pl.col("failed") / pl.col("attempts")).alias("failure_rate"),

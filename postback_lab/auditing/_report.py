@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from functools import cached_property
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import polars as pl
@@ -13,6 +14,7 @@ from .._util import as_utc, render
 from ..store import LogStore, open_log
 from ._charts import audit_chart
 from ._sql import timeline_sql
+from ._vega import chart_html
 
 if TYPE_CHECKING:
     import altair as alt
@@ -165,7 +167,13 @@ class AuditReport:
         """Altair: attempt failure rate over time per group, and the status-code mix."""
         return audit_chart(self.timeline, self.status_codes, self.by)
 
-    def save_chart(self, path: str) -> str:
-        """Write the chart to ``.html`` (self-contained) or ``.png``/``.svg`` (vl-convert)."""
-        self.chart().save(path)
-        return path
+    def save_chart(self, path: str | Path) -> str:
+        """Write the chart to ``.html`` (self-contained: opens with no network) or
+        ``.png``/``.svg`` (drawn by vl-convert)."""
+        chart = self.chart()
+        if str(path).lower().endswith((".html", ".htm")):
+            page = chart_html(chart.to_dict(), full_page=True, title="Delivery audit")
+            Path(path).write_text(page, encoding="utf-8")
+        else:
+            chart.save(str(path))
+        return str(path)

@@ -43,6 +43,8 @@ class Explorer:
             )
             for col in _FILTERS
         }
+        for col, control in self.filters.items():
+            control.add_class(f"pbl-filter-{col}")  # stable handles for browser tests
         self.since = w.DatePicker(description="since")
         self.until = w.DatePicker(description="until")
         self.text = w.Text(description="search", placeholder="text in URL or error")
@@ -50,6 +52,7 @@ class Explorer:
             value=1, min=1, max=10**9, description="page", layout=w.Layout(width="160px")
         )
         self.kpi = w.HTML()
+        self.kpi.add_class("pbl-kpi")
         self.table = w.HTML()
         self.chart = w.Output()
         for control in (*self.filters.values(), self.since, self.until, self.text):
@@ -64,6 +67,7 @@ class Explorer:
                 self.table,
             ]
         )
+        self.widget.add_class("pbl-explorer")
         self.refresh()
 
     # -- queries -----------------------------------------------------------------
