@@ -23,6 +23,7 @@ from types import FrameType
 
 from . import _commands as c
 from ._errors import DeliveryError, InputError, StoreError
+from ._log_cli import add_log_parser
 from ._util import first_line
 from ._version import __version__
 
@@ -90,7 +91,14 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--since")
     s.add_argument("--until")
     s.add_argument("--format", choices=["table", "csv", "json"], default="table")
+    s.add_argument(
+        "--fail-below",
+        metavar="RATE",
+        help="exit 1 naming the groups whose delivery rate is under RATE (0.95 or 95%%)",
+    )
     s.set_defaults(func=c.cmd_audit)
+
+    add_log_parser(sub)
 
     s = sub.add_parser("import-log", help="import a platform's postback-log export")
     s.add_argument("file", help="the export: CSV, Parquet or NDJSON")

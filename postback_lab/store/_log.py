@@ -25,9 +25,10 @@ import polars as pl
 from .._errors import InputError, StoreError, StoreLockedError
 from .._util import DISPATCH_KEY, as_utc, connect, first_line, render
 from . import _link
-from ._journal import Journal, pending, replay
+from ._journal import Journal, replay
 from ._migrate import migrate, stored_version
 from ._owner import Owner
+from ._pending import pending_attempts
 from ._schema import LOG_COLUMNS, LOG_SCHEMA, RETRIED_UPTO, SCHEMA_VERSION, mark_retried_sql
 
 DEFAULT_DB = "postback_lab.duckdb"
@@ -319,7 +320,7 @@ class LogStore:
     def pending(self) -> list[tuple[Path, int]]:
         """(journal, attempts) of each run that stopped without writing its attempts to the
         log; the next send or backfill adds them (a read-only look cannot)."""
-        return [(path, pending(path)) for _, path in self._journal.orphans()]
+        return pending_attempts(self)
 
     # -- runs ----------------------------------------------------------------------------
     def start_run(self, kind: str, planned: int, skipped: int) -> str:
@@ -431,7 +432,8 @@ def _translate(path: Path, exc: duckdb.IOException) -> StoreError:
 
 
 def open_log(log: LogStore | str | Path | None) -> tuple[LogStore, bool]:
-    """A LogStore from a store, a path or None (the default file); True when opened here."""
+    """A LogStore from a store, a path or None (the default file); True when opened here
+    (a path this process already holds open for writing gives that store, not a second)."""
     if isinstance(log, LogStore):
         if log.closed:
             raise StoreError(f"{log.path}: this LogStore is closed; open it again")
@@ -440,4 +442,11 @@ def open_log(log: LogStore | str | Path | None) -> tuple[LogStore, bool]:
         raise InputError(
             f"log must be a LogStore, a DuckDB file path or None, not a {type(log).__name__}"
         )
-    return LogStore(DEFAULT_DB if log is None else log), True
+    path = Path(DEFAULT_DB if log is None else log)
+    with _OPEN_LOCK:
+        # this process has the file open already (an explorer, a notebook's store): work
+        # through that one connection; its own lock keeps two sends apart
+        held = _writer_of(path)
+        if held is not None:
+            return held, False
+        return LogStore(path), True

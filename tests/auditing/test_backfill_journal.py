@@ -121,7 +121,7 @@ def test_dry_run_backfill_and_audit_count_a_pending_journal(tmp_path, capsys):
 
     assert main(["audit", "--db", str(db)]) == 0  # read-only: says what is pending
     err = capsys.readouterr().err
-    assert "note: 3 attempts are pending in a journal (run send/backfill to recover them)" in err
+    assert "note: 3 attempts of a run that stopped are pending in " in err
 
     code = main(["backfill", str(events), "--rules", str(rules), "--db", str(db), "--dry-run"])
     out = capsys.readouterr().out
