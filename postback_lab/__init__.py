@@ -19,6 +19,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from . import scale as _scale  # noqa: F401  (registers "delta:PATH" logs for audit & co)
 from ._errors import (
     DeliveryError,
     EventsError,

@@ -18,7 +18,16 @@ from .auditing import METRICS, audit, backfill_sync, reconcile
 from .events import Events, read_events
 from .plan import Plan, build_plan, read_plan
 from .receiver import Receiver, serve_forever
-from .rules import read_rules
+from .rules import RuleSet, read_rules
+from .scale import (
+    delivered_elsewhere,
+    export_log,
+    open_delta_log,
+    optimize_log,
+    plan_partitioned,
+    shard_plan,
+    table_uri,
+)
 from .sending import Retry, SendOptions, send_sync
 from .store import LogStore, import_log
 
@@ -121,6 +130,15 @@ def columns_option(text: str | None) -> dict[str, str]:
 
 
 def _read_and_plan(a: argparse.Namespace, stages: Stages) -> Plan:
+    events, rules = _read(a, stages)
+    with stages("planning") as done:
+        plan = build_plan(events, rules)
+        done["what"] = f"{len(plan):,} postbacks"
+    return plan
+
+
+def _read(a: argparse.Namespace, stages: Stages) -> tuple[Events, RuleSet]:
+    """The events and the rules of ``plan``/``backfill``, read with the reading flags."""
     if not os.path.exists(a.rules):  # before a long read of the events
         raise InputError(f"{a.rules}: no such rules file")
     with stages("reading events") as done:
@@ -140,14 +158,13 @@ def _read_and_plan(a: argparse.Namespace, stages: Stages) -> Plan:
     for note in events.notes:
         print(f"note: {note}", file=sys.stderr)
     _warn_quarantine(events)
-    with stages("planning") as done:
-        plan = build_plan(events, rules)
-        done["what"] = f"{len(plan):,} postbacks"
-    return plan
+    return events, rules
 
 
 def cmd_plan(a: argparse.Namespace) -> int:
     """Build a plan, print it (and why events did not fire), write it as Parquet."""
+    if a.engine is not None or a.partitions is not None:
+        return _plan_partitioned(a)
     plan = _read_and_plan(a, Stages())
     print(plan)
     if a.explain:
@@ -155,6 +172,36 @@ def cmd_plan(a: argparse.Namespace) -> int:
         print(plan.explain())
     if a.output:
         print(f"plan written to {plan.write_parquet(a.output)}")
+    return 0
+
+
+def _plan_partitioned(a: argparse.Namespace) -> int:
+    """``plan --engine local|spark --partitions N -o FOLDER``: planned in buckets of
+    transactions, written as Parquet parts."""
+    if a.output is None:
+        raise InputError("--engine/--partitions write the plan in parts: name a folder with -o")
+    if a.partitions is not None and a.partitions < 1:
+        raise InputError(f"--partitions {a.partitions}: must be 1 or more")
+    stages = Stages()
+    if a.engine == "spark":
+        if not os.path.exists(a.rules):
+            raise InputError(f"{a.rules}: no such rules file")
+        rules = read_rules(a.rules, dialect=a.dialect)
+        with stages("planning on Spark") as done:
+            result = plan_partitioned(
+                a.events, rules, table_uri(a.output), engine="spark", partitions=a.partitions
+            )
+            done["what"] = f"{len(result):,} postbacks"
+    else:
+        events, rules = _read(a, stages)
+        with stages("planning in buckets") as done:
+            result = plan_partitioned(events, rules, a.output, partitions=a.partitions)
+            done["what"] = f"{len(result):,} postbacks"
+    print(result)
+    if a.explain:
+        print()
+        print(result.explain())
+    print(f"plan written to {result.path}")
     return 0
 
 
@@ -185,9 +232,12 @@ def _send_options(a: argparse.Namespace, **more: Any) -> SendOptions:
 
 def cmd_audit(a: argparse.Namespace) -> int:
     """Print delivery failure rates from the log (table, CSV or JSON)."""
-    if not a.db.exists():
-        raise InputError(f"{a.db}: no such log; send, backfill or import-log first")
-    with LogStore(a.db, read_only=True) as log:
+    log = _read_log(a.log) if a.log else None
+    if log is None:
+        if not a.db.exists():
+            raise InputError(f"{a.db}: no such log; send, backfill or import-log first")
+        log = LogStore(a.db, read_only=True)
+    with log:
         report = audit(log, by=a.by, since=a.since, until=a.until)
     if a.format == "json":
         print(report.to_json())
@@ -227,6 +277,13 @@ def _retry(text: str) -> Retry:
 def cmd_send(a: argparse.Namespace) -> int:
     """Fire a plan file, logging every attempt."""
     plan = read_plan(a.plan)
+    if a.shard:
+        plan = shard_plan(plan, a.shard)
+        print(f"shard {a.shard}: {len(plan):,} dispatches to {plan.frame['host'].n_unique()} hosts")
+    if a.central:
+        plan, done = delivered_elsewhere(plan, a.central)
+        if done:
+            print(f"{done:,} dispatches already delivered in {a.central}: not sent again")
     options = _send_options(
         a, retry=_retry(a.retries), ignore_due=a.ignore_due, max_duration=_seconds(a.retry_for)
     )
@@ -248,5 +305,57 @@ def cmd_receiver(a: argparse.Namespace) -> int:
     """Run a local receiver until Ctrl-C."""
     serve_forever(
         host=a.host, port=a.port, fail_rate=a.fail_rate, latency_ms=a.latency, seed=a.seed
+    )
+    return 0
+
+
+def _read_log(name: str) -> LogStore:
+    """``--log``: ``delta:PATH`` (a Delta log) or a DuckDB file, opened to read."""
+    if name.startswith("delta:"):
+        return open_delta_log(name)
+    if not os.path.exists(name):
+        raise InputError(f"{name}: no such log; send, backfill or import-log first")
+    return LogStore(name, read_only=True)
+
+
+def export_format(to: str, given: str | None) -> str:
+    """What ``log export --to`` writes: ``--format``, else by the suffix of ``--to``: rows
+    as CSV or Parquet for ``.csv``/``.parquet``, otherwise the Delta Lake table."""
+    if given:
+        return given
+    suffix = os.path.splitext(to.rstrip("/"))[1].lower()
+    return {".csv": "csv", ".parquet": "parquet"}.get(suffix, "delta")
+
+
+def cmd_log(a: argparse.Namespace) -> int:
+    """``log COMMAND``: run the log command chosen."""
+    return int(a.log_func(a))
+
+
+def cmd_log_export(a: argparse.Namespace) -> int:
+    """``log export``: append to the central Delta log exactly once, or write the rows."""
+    if not a.db.exists():
+        raise InputError(f"{a.db}: no such log; send, backfill or import-log first")
+    fmt = export_format(a.to, a.format)
+    if fmt == "delta":
+        print(export_log(a.db, a.to, batch_rows=a.batch_rows))
+        return 0
+    with LogStore(a.db, read_only=True) as log:  # row-level export of every attempt
+        rows = log.attempts()
+    if fmt == "csv":
+        rows.write_csv(a.to)
+    else:
+        rows.write_parquet(a.to)
+    print(f"{a.to}: wrote {rows.height:,} attempts")
+    return 0
+
+
+def cmd_log_optimize(a: argparse.Namespace) -> int:
+    """``log optimize``: compact the Delta log's small files (and vacuum)."""
+    m = optimize_log(a.table, vacuum=a.vacuum)
+    print(
+        f"{table_uri(a.table)}: compacted {m.get('numFilesRemoved', 0):,} files into "
+        f"{m.get('numFilesAdded', 0):,}"
+        + (f"; vacuumed {m['vacuumed']:,} files" if "vacuumed" in m else "")
     )
     return 0

@@ -46,6 +46,19 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--rules", required=True, help="postbacks.yaml")
     s.add_argument("-o", "--output", type=Path, help="write the plan as Parquet")
     s.add_argument("--explain", action="store_true", help="why events did not fire, per rule")
+    g = s.add_argument_group("scaling out (the plan is written as a folder of Parquet parts)")
+    g.add_argument(
+        "--engine",
+        choices=["local", "spark"],
+        help="plan in buckets of transactions: local (a process per core) or spark "
+        "(EVENTS are Parquet paths or URIs Spark reads; -o any folder or URI it writes)",
+    )
+    g.add_argument(
+        "--partitions",
+        type=int,
+        metavar="N",
+        help="buckets to plan (local: one per core by default; more, less memory each)",
+    )
     _reading(s)
     s.set_defaults(func=c.cmd_plan)
 
@@ -68,6 +81,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="retry only within this time (10m); later retries are left to a backfill",
     )
     s.add_argument("--no-progress", action="store_true", help="no progress bar")
+    s.add_argument(
+        "--shard",
+        metavar="K/N",
+        help="send only the hosts of shard K of N (hosts split by a stable hash; run one "
+        "send per shard, each with its own --db)",
+    )
+    s.add_argument(
+        "--central",
+        metavar="LOG",
+        help="a log whose delivered dispatches count as done (delta:PATH of the exported "
+        "logs, or a DuckDB file), so changing the number of shards never re-sends",
+    )
     _guards(s)
     s.set_defaults(func=c.cmd_send)
 
@@ -92,12 +117,46 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--since")
     s.add_argument("--until")
     s.add_argument("--format", choices=["table", "csv", "json"], default="table")
+    s.add_argument("--log", help="read this log instead of --db: delta:PATH or a DuckDB file")
     s.set_defaults(func=c.cmd_audit)
 
     s = sub.add_parser("import-log", help="import a platform's postback-log export")
     s.add_argument("file", type=Path)
     _db(s)
     s.set_defaults(func=c.cmd_import_log)
+
+    s = sub.add_parser("log", help="the attempt log: export, optimize")
+    s.set_defaults(func=c.cmd_log)
+    logs = s.add_subparsers(dest="log_command", metavar="LOG_COMMAND", required=True)
+    s = logs.add_parser(
+        "export",
+        help="append the log to a central Delta Lake table, exactly once (or write CSV/Parquet)",
+    )
+    _db(s)
+    s.add_argument(
+        "--to",
+        required=True,
+        help="a Delta table folder or URI (s3://, gs://, az://); a .csv or .parquet file "
+        "gets the rows instead",
+    )
+    s.add_argument(
+        "--format",
+        choices=["delta", "csv", "parquet"],
+        help="what to write (by default chosen by the --to suffix: delta unless .csv/.parquet)",
+    )
+    s.add_argument(
+        "--batch-rows",
+        type=int,
+        default=500_000,
+        help="attempts per Delta commit (500000)",
+    )
+    s.set_defaults(log_func=c.cmd_log_export)
+    s = logs.add_parser("optimize", help="compact the small files of a Delta log")
+    s.add_argument("table", help="the Delta table folder or URI (delta: prefix allowed)")
+    s.add_argument(
+        "--vacuum", action="store_true", help="then delete files older versions no longer need"
+    )
+    s.set_defaults(log_func=c.cmd_log_optimize)
 
     s = sub.add_parser("receiver", help="a local HTTP receiver that records postbacks")
     s.add_argument("--host", default="127.0.0.1")
