@@ -13,7 +13,7 @@ from typing import Any
 
 from . import sample
 from ._errors import InputError
-from ._log_cli import alert_below, rate_option
+from ._log_cli import alert_below, rate_option, read_log
 from ._util import parse_duration
 from .auditing import METRICS, audit, backfill_sync, reconcile
 from .events import Events, read_events
@@ -190,7 +190,7 @@ def cmd_audit(a: argparse.Namespace) -> int:
     if not a.db.exists():
         raise InputError(f"{a.db}: no such log; send, backfill or import-log first")
     threshold = rate_option(a.fail_below) if a.fail_below is not None else None
-    with LogStore(a.db, read_only=True) as log:
+    with read_log(a.db) as log:
         report = audit(log, by=a.by, since=a.since, until=a.until)
         if a.format == "json":
             print(report.to_json())

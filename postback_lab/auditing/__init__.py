@@ -17,6 +17,7 @@ from ._logrows import (
 )
 from ._reconcile import Reconciliation, reconcile
 from ._report import METRICS, AuditReport
+from ._snapshot import open_for_reading, snapshot
 from ._sql import DERIVED, period_sql
 
 __all__ = [
@@ -40,10 +41,12 @@ __all__ = [
     "headline",
     "headline_sql",
     "natural_key",
+    "open_for_reading",
     "period_sql",
     "prune",
     "pruned_before",
     "reconcile",
+    "snapshot",
     "visible",
     "wilson",
 ]

@@ -1,17 +1,37 @@
 """In IPython and Jupyter, postback_lab's own errors show as one short message instead of
 a traceback through the library: they are about the user's input (a rules file, a column,
 a locked log), and the message already says what to change. ``%tb`` still shows the full
-traceback; any other exception keeps IPython's usual display.
+traceback. Interrupting a send or backfill shows one line (completed attempts are in the
+log) instead of a CancelledError traceback; any other exception keeps IPython's display.
 
 Installed when ``postback_lab`` is imported inside IPython (it imports no widgets).
 """
 
 from __future__ import annotations
 
+import asyncio
+from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 from .._errors import PostbackLabError
+
+#: shown when Interrupt stops a send or backfill (instead of a CancelledError traceback)
+INTERRUPTED = (
+    "interrupted: attempts completed so far are in the log; running the same send or "
+    "backfill again sends only what is still missing"
+)
+_PACKAGE = str(Path(__file__).resolve().parent.parent)
+_HANDLED = (PostbackLabError, KeyboardInterrupt, asyncio.CancelledError)
+
+
+def _through_us(tb: TracebackType | None) -> bool:
+    """Whether a traceback passes through postback_lab's own code."""
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename.startswith(_PACKAGE):
+            return True
+        tb = tb.tb_next
+    return False
 
 
 def _short(
@@ -21,8 +41,16 @@ def _short(
     tb: TracebackType | None,
     tb_offset: int | None = None,
 ) -> Any:
-    """IPython's custom-exception handler: show only ``ErrorClass: message``."""
-    shell.showtraceback((etype, value, tb), exception_only=True)
+    """IPython's custom-exception handler: ``ErrorClass: message`` for our errors, one line
+    for an interrupt inside a send, IPython's usual traceback for anything else."""
+    if issubclass(etype, PostbackLabError):
+        shell.showtraceback((etype, value, tb), exception_only=True)
+    elif _through_us(tb):
+        shell.showtraceback(
+            (KeyboardInterrupt, KeyboardInterrupt(INTERRUPTED), None), exception_only=True
+        )
+    else:
+        shell.showtraceback((etype, value, tb), tb_offset=tb_offset)
     return None
 
 
@@ -39,7 +67,7 @@ def install(shell: Any = None) -> bool:
     if shell is None or not hasattr(shell, "set_custom_exc"):
         return False
     existing = tuple(getattr(shell, "custom_exceptions", ()) or ())
-    if existing and existing != (PostbackLabError,):
+    if existing and existing != _HANDLED:
         return False  # the user's own handler wins
-    shell.set_custom_exc((PostbackLabError,), _short)
+    shell.set_custom_exc(_HANDLED, _short)
     return True

@@ -38,9 +38,7 @@ def run_blocks(blocks: list[tuple[int, str]], where: str) -> dict[str, object]:
     """Run the blocks one after another in one namespace; a failure names its line."""
     ns: dict[str, object] = {"__name__": "__readme__"}
     for line, code in blocks:
-        compiled = compile(
-            code, f"{where}:{line}", "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT
-        )
+        compiled = compile(code, f"{where}:{line}", "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT)
         if compiled.co_flags & inspect.CO_COROUTINE:
             asyncio.run(eval(compiled, ns))
         else:
