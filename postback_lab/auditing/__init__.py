@@ -19,6 +19,7 @@ from ._reconcile import Reconciliation, reconcile
 from ._report import METRICS, AuditReport
 from ._snapshot import open_for_reading, snapshot
 from ._sql import DERIVED, period_sql
+from ._vega import chart_html, loader_html
 
 __all__ = [
     "COLUMNS",
@@ -35,11 +36,13 @@ __all__ = [
     "audit_chart",
     "backfill",
     "backfill_sync",
+    "chart_html",
     "count_rows",
     "daily_chart",
     "export_rows",
     "headline",
     "headline_sql",
+    "loader_html",
     "natural_key",
     "open_for_reading",
     "period_sql",

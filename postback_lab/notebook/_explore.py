@@ -21,9 +21,11 @@ from ..auditing import (
     Headline,
     LogFilter,
     attempt_rows,
+    chart_html,
     count_rows,
     daily_chart,
     headline,
+    loader_html,
     natural_key,
     open_for_reading,
     visible,
@@ -192,8 +194,8 @@ class Explorer:
         self.table.value = _ONE_LINE + render("", "", [("Attempts", self.table_frame())])
         if chart and _in_kernel():  # outside Jupyter the chart would print as text
             self.chart.clear_output(wait=True)
-            with self.chart:
-                _display(self._chart())
+            with self.chart:  # the scripts come once, from _ipython_display_
+                _display(_Html(chart_html(self._chart().to_dict(), bundled=False)))
 
     def _chart(self) -> alt.Chart:
         return daily_chart(self.daily())
@@ -216,7 +218,7 @@ class Explorer:
             SELECT DISTINCT ON (dispatch_id) dispatch_id, rule, transaction_id,
                    NULL AS event_type, status, offer_id, publisher_id, method, url,
                    NULL AS body, host, due_at, NULL AS headers, NULL AS timeout_s,
-                   due_at AS occurred_at, NULL AS env_at
+                   due_at AS occurred_at, NULL AS env_at, NULL AS sign_env
             FROM postback_log SEMI JOIN ids USING (dispatch_id)
             WHERE method = 'GET' ORDER BY dispatch_id, fired_at DESC""",
             ids=pl.DataFrame({"dispatch_id": ids}),
@@ -228,7 +230,20 @@ class Explorer:
             self.store.close()
 
     def _ipython_display_(self) -> None:
+        # the chart scripts (~1 MB) once, before the widget: each redraw of the chart then
+        # sends only its spec through the widget
+        _display(_Html(loader_html()))
         _display(self.widget)
+
+
+class _Html:
+    """HTML text that IPython displays as such."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def _repr_html_(self) -> str:
+        return self.text
 
 
 def _display(obj: object) -> None:
