@@ -2,7 +2,7 @@
 is missing exactly once, and audit delivery failure rates per group, with charts."""
 
 from ._audit import audit, wilson
-from ._backfill import BackfillResult, backfill, backfill_sync
+from ._backfill import BACKFILL_DEFAULTS, BackfillResult, backfill, backfill_sync
 from ._charts import audit_chart, daily_chart
 from ._filters import COLUMNS, LogFilter, natural_key
 from ._headline import Headline, headline, headline_sql
@@ -22,6 +22,7 @@ from ._sql import DERIVED, period_sql
 from ._vega import chart_html, loader_html
 
 __all__ = [
+    "BACKFILL_DEFAULTS",
     "COLUMNS",
     "DERIVED",
     "METRICS",

@@ -15,12 +15,32 @@ from types import TracebackType
 from typing import Any
 
 from .._errors import PostbackLabError
+from ..sending import SendResult, on_cancel
 
 #: shown when Interrupt stops a send or backfill (instead of a CancelledError traceback)
 INTERRUPTED = (
     "interrupted: attempts completed so far are in the log; running the same send or "
     "backfill again sends only what is still missing"
 )
+_cancelled: list[str] = []  # the summary of the run an Interrupt just stopped
+
+
+def _remember(result: SendResult) -> None:
+    """Keep a cancelled run's summary for the one-line interrupt message."""
+    errors = {k: v for k, v in result.by_outcome.items() if k not in ("delivered", "dry_run")}
+    failed = ", ".join(f"{v:,} {k}" for k, v in sorted(errors.items(), key=lambda kv: -kv[1]))
+    _cancelled[:] = [result.summary() + (f" (failed attempts: {failed})" if failed else "")]
+
+
+def interrupted_message() -> str:
+    """The one line an Interrupt inside a send or backfill shows (then forgotten)."""
+    if not _cancelled:
+        return INTERRUPTED
+    line = _cancelled.pop()
+    return (
+        f"interrupted {line}. Completed attempts are in the log; running the same send or "
+        "backfill again sends only what is still missing"
+    )
 _PACKAGE = str(Path(__file__).resolve().parent.parent)
 _HANDLED = (PostbackLabError, KeyboardInterrupt, asyncio.CancelledError)
 
@@ -47,7 +67,8 @@ def _short(
         shell.showtraceback((etype, value, tb), exception_only=True)
     elif _through_us(tb):
         shell.showtraceback(
-            (KeyboardInterrupt, KeyboardInterrupt(INTERRUPTED), None), exception_only=True
+            (KeyboardInterrupt, KeyboardInterrupt(interrupted_message()), None),
+            exception_only=True,
         )
     else:
         shell.showtraceback((etype, value, tb), tb_offset=tb_offset)
@@ -70,4 +91,5 @@ def install(shell: Any = None) -> bool:
     if existing and existing != _HANDLED:
         return False  # the user's own handler wins
     shell.set_custom_exc(_HANDLED, _short)
+    on_cancel(_remember)  # a cancelled run's summary joins the one line, not stderr
     return True
