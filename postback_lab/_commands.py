@@ -19,7 +19,7 @@ from .events import Events, read_events
 from .plan import Plan, build_plan, read_plan
 from .receiver import Receiver, serve_forever
 from .rules import read_rules
-from .sending import Retry, SendOptions, send_sync
+from .sending import Breaker, Retry, SendOptions, send_sync
 from .store import LogStore, import_log
 
 
@@ -172,7 +172,11 @@ def cmd_backfill(a: argparse.Namespace) -> int:
 
 def _send_options(a: argparse.Namespace, **more: Any) -> SendOptions:
     """The sending flags shared by ``send`` and ``backfill`` (plus ``more``), validated."""
+    if a.pause_after < 0:
+        raise InputError(f"--pause-after {a.pause_after}: write 0 (never) or more")
+    breaker = Breaker(consecutive=a.pause_after) if a.pause_after else Breaker.off()
     return SendOptions(
+        breaker=breaker,
         dry_run=a.dry_run,
         concurrency=a.concurrency,
         per_host=a.per_host,

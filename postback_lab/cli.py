@@ -165,6 +165,14 @@ def _retries(s: argparse.ArgumentParser) -> None:
         default="10m",
         help="retry only within this time (10m); later retries are left to a backfill",
     )
+    s.add_argument(
+        "--pause-after",
+        type=int,
+        default=10,
+        metavar="N",
+        help="pause a host for the run after N failed attempts in a row, or 70%% of >= 10 "
+        "in 5 minutes (10; 0: never); its remaining postbacks are logged 'paused'",
+    )
 
 
 def _guards(s: argparse.ArgumentParser) -> None:

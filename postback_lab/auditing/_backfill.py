@@ -14,6 +14,7 @@ from .._errors import InputError
 from .._util import When, blocking, parse_when, render
 from ..plan import Plan, build_plan
 from ..sending import (
+    Breaker,
     Clock,
     Engine,
     LogSource,
@@ -92,6 +93,7 @@ async def backfill(
     engine: Engine = _D.engine,
     allow_hosts: Sequence[str] | None = _D.allow_hosts,
     deny_private: bool = _D.deny_private,
+    breaker: Breaker = _D.breaker,
     options: SendOptions | None = None,
 ) -> BackfillResult: ...
 @overload
@@ -118,6 +120,7 @@ async def backfill(
     engine: Engine = _D.engine,
     allow_hosts: Sequence[str] | None = _D.allow_hosts,
     deny_private: bool = _D.deny_private,
+    breaker: Breaker = _D.breaker,
     options: SendOptions | None = None,
 ) -> BackfillResult: ...
 async def backfill(
@@ -143,6 +146,7 @@ async def backfill(
     engine: Engine = _D.engine,
     allow_hosts: Sequence[str] | None = _D.allow_hosts,
     deny_private: bool = _D.deny_private,
+    breaker: Breaker = _D.breaker,
     options: SendOptions | None = None,
 ) -> BackfillResult:
     """Send every postback of a plan that the log does not show as delivered: the missed
@@ -171,6 +175,7 @@ async def backfill(
             engine=engine,
             allow_hosts=allow_hosts,
             deny_private=deny_private,
+            breaker=breaker,
         ),
     )
     if isinstance(source, Plan):

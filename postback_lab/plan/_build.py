@@ -51,6 +51,8 @@ PLAN_SCHEMA: dict[str, pl.DataType] = {
     # where the rule's own {env:NAME} macros stand (JSON [[field, offset, name], ...]), so
     # only they are filled in when sending, never text that came from event data
     "env_at": pl.String(),
+    # the rule's success check (JSON, see rules' Success), or null: any 2xx
+    "success": pl.String(),
 }
 CONTRACT_COLUMNS = tuple(list(PLAN_SCHEMA)[:12])
 CHUNK = 8  # rules evaluated together
@@ -264,6 +266,7 @@ def build_frame(events: Events, rules: RuleSet) -> tuple[pl.DataFrame, dict[str,
             (
                 pl.lit(None, dtype=pl.String) if (entries := _env_entries(r)) is None else entries
             ).alias("env_at"),
+            pl.lit(r.success.to_json() if r.success else None, dtype=pl.String).alias("success"),
             *[pl.col(f"__t_{c}") for c in r.body_columns],
         )
         queries.append(out)
@@ -305,6 +308,9 @@ def with_dispatch_ids(plan: pl.DataFrame) -> pl.DataFrame:
     hand without ``env_at`` gets it from its text)."""
     if "env_at" not in plan.columns:
         plan = plan.with_columns(env_at_of_text(plan))
+    for c in ("success",):  # optional per rule
+        if c not in plan.columns:
+            plan = plan.with_columns(pl.lit(None, dtype=pl.String).alias(c))
     plan = plan.select(dispatch_ids(plan), *list(PLAN_SCHEMA)[1:])
     if plan.schema != PLAN_SCHEMA:
         plan = plan.cast(PLAN_SCHEMA)  # type: ignore[arg-type]

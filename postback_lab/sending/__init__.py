@@ -5,6 +5,7 @@ goes (limits, retry schedule, timing, guards), validated once; ``SendResult`` sa
 happened. A failed HTTP attempt is a log row, never an exception.
 """
 
+from ._breaker import Breaker
 from ._http import ENGINES, Engine
 from ._limits import Clock, FakeClock
 from ._options import SendOptions
@@ -14,6 +15,7 @@ from ._run import LogSource, PlanSource, pick_options, run_send, send, send_sync
 
 __all__ = [
     "ENGINES",
+    "Breaker",
     "Clock",
     "Engine",
     "FakeClock",

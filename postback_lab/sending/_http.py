@@ -39,10 +39,13 @@ class Outcome:
     error: str | None
     response_body: str | None
     retry_after: str | None = None
+    retry: bool | None = None  # overrides the rule below (an answer that failed `success`)
 
     @property
     def retryable(self) -> bool:
         """Timeouts, connection errors, 408, 429 and 5xx are worth another try."""
+        if self.retry is not None:
+            return self.retry
         if self.outcome in ("timeout", "connection_error"):
             return True
         code = self.status_code

@@ -10,6 +10,7 @@ from datetime import timedelta
 import httpx
 
 from .._errors import InputError
+from ._breaker import Breaker
 from ._http import ENGINES, Engine
 from ._limits import WALL_CLOCK, Clock
 from ._retry import Retry
@@ -35,6 +36,8 @@ class SendOptions:
     - ``allow_hosts``: patterns like ``*.example.com``; a plan with other hosts is refused.
     - ``deny_private``: hosts resolving to private, loopback, link-local or metadata
       addresses fail, unsent.
+    - ``breaker``: when a host is paused for the rest of the run (see ``Breaker``; its
+      remaining dispatches are logged ``paused``); ``Breaker.off()`` never pauses.
     """
 
     concurrency: int = 64
@@ -52,6 +55,7 @@ class SendOptions:
     engine: Engine = "aiohttp"
     allow_hosts: Sequence[str] | None = None
     deny_private: bool = False
+    breaker: Breaker = field(default_factory=Breaker)
 
     def __post_init__(self) -> None:
         problems = []
@@ -69,6 +73,8 @@ class SendOptions:
             )
         if not isinstance(self.retry, Retry):
             problems.append(f"retry={self.retry!r} must be a Retry (e.g. Retry.short())")
+        if not isinstance(self.breaker, Breaker):
+            problems.append(f"breaker={self.breaker!r} must be a Breaker (e.g. Breaker.off())")
         if not isinstance(self.clock, Clock):
             problems.append(f"clock={self.clock!r} must be a Clock")
         window = self.max_duration

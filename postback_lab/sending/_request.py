@@ -15,6 +15,7 @@ from .._errors import InputError
 from ..rules import Spans, fill_env, is_json_body
 from ._guard import mask, split_userinfo
 from ._http import Outcome, fetch
+from ._success import judge
 from ._writer import Item
 
 
@@ -82,6 +83,7 @@ async def fire(
             else "text/plain; charset=utf-8"
         )
     o = await fetch(pool, item.get("method"), url, headers, body, item.get("timeout_s"))
+    o = judge(o, item.get("success"))
     if o.error or (secrets and o.response_body):  # partners echo requests back
         o = dataclasses.replace(
             o, error=mask(o.error, secrets), response_body=mask(o.response_body, secrets)

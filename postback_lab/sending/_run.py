@@ -20,10 +20,12 @@ from .._errors import InputError, StoreError
 from .._util import blocking, first_line
 from ..plan import Plan, read_plan
 from ..store import LogStore, open_log
+from ._breaker import Breaker
 from ._guard import check_allowlist, masked_urls
 from ._http import Engine
 from ._limits import Clock
 from ._options import DEFAULTS, SendOptions
+from ._recheck import superseded as superseded_ids
 from ._request import check_env
 from ._result import SendResult
 from ._retry import Retry
@@ -60,13 +62,18 @@ async def send(
     engine: Engine = _D.engine,
     allow_hosts: Sequence[str] | None = _D.allow_hosts,
     deny_private: bool = _D.deny_private,
+    breaker: Breaker = _D.breaker,
     options: SendOptions | None = None,
+    events: Any = None,
 ) -> SendResult:
     """Fire ``plan`` and log every attempt to ``log`` (a LogStore or DuckDB path).
 
     Dispatches already delivered are skipped; nothing fires before ``due_at`` unless
     ``ignore_due``; every attempt is a log row. The keyword options are those of
     ``SendOptions`` (see there); ``options=`` passes a prepared SendOptions instead.
+    ``events`` (fresh events, anything ``read_events`` takes): a dispatch of a delayed
+    rule whose transaction reached another status within the delay is not fired (firing
+    rule 7, re-checked at send time; counted in ``SendResult.superseded``).
     """
     opts = pick_options(
         options,
@@ -86,12 +93,19 @@ async def send(
             engine=engine,
             allow_hosts=allow_hosts,
             deny_private=deny_private,
+            breaker=breaker,
         ),
     )
     p = plan if isinstance(plan, Plan) else read_plan(plan)
+    frame, gone = p.frame, 0
+    if events is not None:
+        ids = superseded_ids(frame, events, p.rules)
+        frame, gone = frame.filter(~pl.col("dispatch_id").is_in(ids.implode())), ids.len()
     store, owned = open_log(log)
     try:
-        return await run_send(p.frame, store, opts, kind="send", keep_store=not owned)
+        return await run_send(
+            frame, store, opts, kind="send", keep_store=not owned, superseded=gone
+        )
     finally:
         if owned:
             store.close()
@@ -122,19 +136,26 @@ async def run_send(
     kind: str,
     keep_store: bool = False,
     held: bool = False,
+    superseded: int = 0,
 ) -> SendResult:
     """Send the dispatches of a plan frame that ``store`` does not show delivered, as a
     run of ``kind`` (``send`` or ``backfill``). ``keep_store``: the caller keeps ``store``
     open, and the result reads its rows through it. ``held``: the caller already holds
-    the store for this run (``LogStore.sending``); else it is held here."""
+    the store for this run (``LogStore.sending``); else it is held here. ``superseded``:
+    dispatches the caller left out under firing rule 7, for the result."""
     if held:
-        return await _run(frame, store, options, kind, keep_store)
+        return await _run(frame, store, options, kind, keep_store, superseded)
     with store.sending(f"this {kind}"):
-        return await _run(frame, store, options, kind, keep_store)
+        return await _run(frame, store, options, kind, keep_store, superseded)
 
 
 async def _run(
-    frame: pl.DataFrame, store: LogStore, options: SendOptions, kind: str, keep_store: bool
+    frame: pl.DataFrame,
+    store: LogStore,
+    options: SendOptions,
+    kind: str,
+    keep_store: bool,
+    superseded: int,
 ) -> SendResult:
     started = time.perf_counter()
     store.recover_inflight()
@@ -203,6 +224,8 @@ async def _run(
             by_host=_host_frame(run.host_stats),
             failed_ids=tuple(run.failed_ids),
             state=state,
+            paused=run.final["paused"],
+            superseded=superseded,
             store=store if keep_store else None,
         )
         if state == "cancelled":
@@ -240,7 +263,7 @@ def _finish(store: LogStore, run_id: str, state: str, run: Run) -> None:
                 state,
                 run.attempts,
                 run.final["delivered"],
-                run.final["failed"] + run.final["cancelled"],
+                run.final["failed"] + run.final["cancelled"] + run.final["paused"],
                 keep_journal=True,
             )
         return
@@ -250,7 +273,7 @@ def _finish(store: LogStore, run_id: str, state: str, run: Run) -> None:
             state,
             run.attempts,
             run.final["delivered"],
-            run.final["failed"] + run.final["cancelled"],
+            run.final["failed"] + run.final["cancelled"] + run.final["paused"],
         )
 
 

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 import polars as pl
 
+from ._breaker import HostHealth
 from ._guard import mask, private_reason
 from ._http import Outcome, make_transport
 from ._limits import TokenBucket
@@ -60,11 +61,9 @@ class Run:
 
     def finish(self, item: Item, o: Outcome) -> None:
         """``item`` ended with ``o`` (no more tries in this run)."""
-        state = {"delivered": "delivered", "dry_run": "dry_run", "cancelled": "cancelled"}.get(
-            o.outcome, "failed"
-        )
+        state = _FINAL.get(o.outcome, "failed")
         self.final[state] += 1
-        if state in ("failed", "cancelled"):
+        if state in ("failed", "cancelled", "paused"):
             self.failed_ids.append(item.get("dispatch_id"))
         if self.bar is not None:
             self.bar.update(1)
@@ -74,6 +73,14 @@ class Run:
                 retrying=self.retrying,
                 refresh=False,
             )
+
+
+_FINAL = {
+    "delivered": "delivered",
+    "dry_run": "dry_run",
+    "cancelled": "cancelled",
+    "paused": "paused",
+}
 
 
 def _rows(frame: pl.DataFrame) -> Iterator[tuple[Any, ...]]:
@@ -106,6 +113,8 @@ async def host_loop(
     seq = itertools.count()
     wake = asyncio.Event()
     running = 0
+    health = HostHealth(opts.breaker) if opts.breaker.enabled and not opts.dry_run else None
+    paused: str | None = None  # why the breaker paused this host
 
     def next_fresh() -> Item | None:
         for row, due in fresh:
@@ -113,7 +122,7 @@ async def host_loop(
         return None
 
     async def attempt(item: Item) -> None:
-        nonlocal running
+        nonlocal running, paused
         o: Outcome | None = None
         fired = opts.clock.now()
         try:
@@ -132,6 +141,10 @@ async def host_loop(
             running -= 1
             assert o is not None
             run.record(stats, item, fired, o)
+            if health is not None and paused is None and o.outcome != "cancelled":
+                why = health.record(o.outcome != "delivered", opts.clock.monotonic())
+                if why is not None:
+                    paused = f"not sent: the circuit breaker paused {host} after {why}"
             wait = None
             if o.outcome not in ("delivered", "dry_run", "cancelled") and o.retryable:
                 wait = opts.retry.wait(item.tries, o.retry_after, rng=run.rng)
@@ -154,6 +167,20 @@ async def host_loop(
         while head is not None or heap or running:
             if run.writer.error is not None:  # the log cannot be written: stop sending
                 return
+            if paused is not None:  # log what is left as paused, wait for what is out
+                while head is not None or heap:
+                    if head is not None:
+                        item, head = head, next_fresh()
+                    else:
+                        item = heapq.heappop(heap)[2]
+                        run.retrying -= 1
+                    o = Outcome("paused", None, None, paused, None)
+                    run.record(stats, item, opts.clock.now(), o)
+                    run.finish(item, o)
+                if running:
+                    wake.clear()
+                    await wake.wait()
+                continue
             if head is None and not heap:
                 wake.clear()
                 await wake.wait()

@@ -36,6 +36,7 @@ FIELDS = (
     "headers",
     "timeout_s",
     "env_at",
+    "success",
     "log_url",  # the url as logged: a user:password@ password masked (see _run)
 )
 _INDEX = {name: i for i, name in enumerate(FIELDS)}

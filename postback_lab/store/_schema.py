@@ -32,7 +32,18 @@ LOG_SCHEMA: dict[str, pl.DataType] = {
     "source": pl.String(),  # 'sent' | 'imported'
 }
 LOG_COLUMNS = tuple(LOG_SCHEMA)
-OUTCOMES = ("delivered", "failed", "timeout", "connection_error", "dry_run", "cancelled")
+#: ``paused``: not sent, the host's circuit breaker was open (a later send picks it up);
+#: ``test``: an attempt of ``postback-lab test``, never counted as delivered
+OUTCOMES = (
+    "delivered",
+    "failed",
+    "timeout",
+    "connection_error",
+    "dry_run",
+    "cancelled",
+    "paused",
+    "test",
+)
 
 _DDL_V1 = """
 CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value VARCHAR);
