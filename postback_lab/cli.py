@@ -97,6 +97,24 @@ def build_parser() -> argparse.ArgumentParser:
     _db(s)
     s.set_defaults(func=c.cmd_import_log)
 
+    s = sub.add_parser(
+        "test",
+        help="test-fire one rule once and show the exact request and answer",
+        description="Render one postback of one rule from real or sample data, fire it once "
+        "(or show it with --dry-run) and log the attempt with the outcome 'test', which never "
+        "counts as delivered: the real send still happens.",
+    )
+    s.add_argument("--rules", required=True, help="postbacks.yaml")
+    s.add_argument("--rule", required=True, metavar="NAME", help="the rule to test-fire")
+    which = s.add_mutually_exclusive_group(required=True)
+    which.add_argument("--transaction-id", metavar="T", help="a transaction of --events")
+    which.add_argument("--sample", action="store_true", help="a made-up event that fires the rule")
+    s.add_argument("--events", nargs="+", metavar="E", help="event files (with --transaction-id)")
+    s.add_argument("--dry-run", action="store_true", help="show the request; send and log nothing")
+    _db(s)
+    _reading(s)
+    s.set_defaults(func=c.cmd_test)
+
     s = sub.add_parser("receiver", help="a local HTTP receiver that records postbacks")
     s.add_argument("--host", default="127.0.0.1")
     s.add_argument("--port", type=int, default=8765)
@@ -207,6 +225,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         with _sigterm_as_interrupt(terminated):
             return int(a.func(a))
+    except BrokenPipeError:
+        # the reader of our output went away (``postback-lab plan ... | head``): the work
+        # is done; silence the rest of the output instead of a traceback at exit
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
     except KeyboardInterrupt:
         if terminated:
             print("terminated; completed attempts are in the log", file=sys.stderr)

@@ -90,3 +90,24 @@ def test_bad_columns_flag_is_one_sentence(tmp_path: Path, capsys) -> None:
     rules.write_text("postbacks:\n  - {name: a, url: 'https://a.example/'}\n")
     assert main(["plan", str(events), "--rules", str(rules), "--columns", "oops"]) == 2
     assert "--columns 'oops': write SOURCE=COLUMN pairs" in capsys.readouterr().err
+
+
+def test_plan_output_into_a_closed_pipe_is_not_an_error(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    events = tmp_path / "e.csv"
+    events.write_text(
+        "transaction_id,occurred_at,status\n"
+        + "".join(f"t{i},2026-11-03T10:00:00Z,approved\n" for i in range(200))
+    )
+    rules = tmp_path / "r.yaml"
+    rules.write_text(
+        "postbacks:\n"
+        + "".join(f"  - {{name: r{i}, url: 'https://a.example/{i}'}}\n" for i in range(60))
+    )
+    cmd = f"{sys.executable} -m postback_lab.cli plan {events} --rules {rules} --explain | head -1"
+    out = subprocess.run(["bash", "-o", "pipefail", "-c", cmd], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stderr == ""
+    assert out.stdout.startswith("12,000 postbacks")

@@ -30,6 +30,7 @@ from ..rules import (
     read_rules,
 )
 from ._render import macro_text
+from ._supersede import cancels, not_superseded, with_next_change
 
 PLAN_SCHEMA: dict[str, pl.DataType] = {
     "dispatch_id": pl.String(),
@@ -53,6 +54,8 @@ PLAN_SCHEMA: dict[str, pl.DataType] = {
     "env_at": pl.String(),
     # the rule's success check (JSON, see rules' Success), or null: any 2xx
     "success": pl.String(),
+    # the environment variable of the rule's signing secret (Standard Webhooks), or null
+    "sign_env": pl.String(),
 }
 CONTRACT_COLUMNS = tuple(list(PLAN_SCHEMA)[:12])
 CHUNK = 8  # rules evaluated together
@@ -102,13 +105,22 @@ def scope(rule: Rule) -> list[tuple[str, pl.Expr]]:
     if rule.fire_on != "all":
         conds.append(("status", pl.col("status") == rule.fire_on))
     if rule.rejection_reasons is not None:
-        ok = pl.col("rejection_reason").is_in(rule.rejection_reasons).fill_null(False)
+        ok = one_of("rejection_reason", rule.rejection_reasons)
         conds.append(("rejection_reason", (pl.col("status") != "rejected") | ok))
     if rule.goals is not None:
-        conds.append(("goal", pl.col("goal").is_in(rule.goals).fill_null(False)))
+        conds.append(("goal", one_of("goal", rule.goals)))
     for c in rule.required_columns:
         conds.append((f"missing {{{c}}}", pl.col(c).is_not_null()))
+    if cancels(rule):  # needs the frame's next-change column (with_next_change)
+        conds.append(("superseded", not_superseded(rule)))
     return conds
+
+
+def one_of(column: str, values: tuple[str, ...]) -> pl.Expr:
+    """The column's value is one of ``values``, ignoring case (rejection reasons and goals
+    are spelt differently by every platform); false for null."""
+    folded = pl.Series(values, dtype=pl.String).str.to_lowercase().unique(maintain_order=True)
+    return pl.col(column).str.to_lowercase().is_in(folded.implode()).fill_null(False)
 
 
 def fires(rule: Rule) -> pl.Expr:
@@ -221,6 +233,7 @@ def build_frame(events: Events, rules: RuleSet) -> tuple[pl.DataFrame, dict[str,
     """The plan frame and, per rule, how many rows were dropped for an invalid body."""
     frame = events.frame
     check_macros(rules, frame.columns)
+    frame = with_next_change(frame, rules)
     needed: dict[str, Macro] = {}  # pre-rendered column -> its macro
     for r in rules:
         if not r.enabled:
@@ -267,6 +280,7 @@ def build_frame(events: Events, rules: RuleSet) -> tuple[pl.DataFrame, dict[str,
                 pl.lit(None, dtype=pl.String) if (entries := _env_entries(r)) is None else entries
             ).alias("env_at"),
             pl.lit(r.success.to_json() if r.success else None, dtype=pl.String).alias("success"),
+            pl.lit(r.sign, dtype=pl.String).alias("sign_env"),
             *[pl.col(f"__t_{c}") for c in r.body_columns],
         )
         queries.append(out)
@@ -308,9 +322,9 @@ def with_dispatch_ids(plan: pl.DataFrame) -> pl.DataFrame:
     hand without ``env_at`` gets it from its text)."""
     if "env_at" not in plan.columns:
         plan = plan.with_columns(env_at_of_text(plan))
-    for c in ("success",):  # optional per rule
-        if c not in plan.columns:
-            plan = plan.with_columns(pl.lit(None, dtype=pl.String).alias(c))
+    plan = plan.with_columns(
+        pl.lit(None, dtype=dt).alias(c) for c, dt in PLAN_SCHEMA.items() if c not in plan.columns
+    )
     plan = plan.select(dispatch_ids(plan), *list(PLAN_SCHEMA)[1:])
     if plan.schema != PLAN_SCHEMA:
         plan = plan.cast(PLAN_SCHEMA)  # type: ignore[arg-type]

@@ -9,11 +9,12 @@ from typing import Any
 import jinja2
 import polars as pl
 
-from .._util import first_of, render
+from .._util import first_of, format_duration, render
 from ..events import Events
 from ..rules import BODY_ENV, Rule, RuleSet
 from ._build import scope
 from ._render import as_text
+from ._supersede import NEXT_CHANGE, next_change, with_next_change
 
 #: reason codes in the order they are checked, as shown to users
 REASONS = {
@@ -25,6 +26,7 @@ REASONS = {
     "rejection_reason": "rejection reason",
     "goal": "goal",
     "missing": "missing macro value",
+    "superseded": "superseded within the delay",
     "duplicate": "duplicate",
     "invalid_body": "invalid body",
     "fired": "fired",
@@ -112,7 +114,7 @@ def explain_rules(
 ) -> Explanation:
     """Per rule, how many events each reason excluded (rows that pass every condition but
     are not in the plan are duplicates, or had a body that is not valid JSON)."""
-    frame = events.frame
+    frame = with_next_change(events.frame, rules)
     rows = []
     for r in rules:
         reasons = frame.select(_reason_expr(scope(r), detailed=False).alias("reason"))
@@ -138,6 +140,8 @@ def explain_transaction(
     """Every rule's verdict for each row of one transaction, with the reason."""
     rows = events.frame.filter(pl.col("transaction_id") == str(transaction_id))
     rows = rows.sort("occurred_at", maintain_order=True)
+    change_at, change_to = next_change(rows)
+    rows = rows.with_columns(change_at, change_to.alias("__next_status"))
     out = []
     for r in rules:
         bodies = _bodies(r, rows)
@@ -150,6 +154,8 @@ def explain_transaction(
                 pl.col(c).cast(pl.String).alias(f"__{c}")
                 for c in ("event_type", "offer_id", "publisher_id", "rejection_reason", "goal")
             ],
+            pl.col(NEXT_CHANGE).alias("__next_change"),
+            "__next_status",
         )
         fired = plan.filter(
             pl.col("rule") == r.name, pl.col("transaction_id") == str(transaction_id)
@@ -235,4 +241,12 @@ def _verdict(rule: Rule, row: dict[str, Any], dispatch: str | None, body: str | 
         )
     if why == "goal":
         return f"not fired: goal {row['__goal']!r} is not in {list(rule.goals or ())}"
+    if why == "superseded":
+        due = row["occurred_at"] + rule.delay
+        return (
+            f"not fired: superseded within the delay: the transaction reached "
+            f"{row['__next_status']!r} at {row['__next_change']:%Y-%m-%d %H:%M:%S}, before "
+            f"the postback was due at {due:%Y-%m-%d %H:%M:%S} ({format_duration(rule.delay)} "
+            "delay; cancel_on_change: false fires it anyway)"
+        )
     return f"not fired: {why} has no value in this row"

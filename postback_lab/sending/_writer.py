@@ -37,6 +37,7 @@ FIELDS = (
     "timeout_s",
     "env_at",
     "success",
+    "sign_env",
     "log_url",  # the url as logged: a user:password@ password masked (see _run)
 )
 _INDEX = {name: i for i, name in enumerate(FIELDS)}

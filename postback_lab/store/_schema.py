@@ -42,8 +42,10 @@ OUTCOMES = (
     "dry_run",
     "cancelled",
     "paused",
-    "test",
+    "test",  # an attempt made by test-fire: never counted as delivered nor audited
 )
+#: rows that are not attempts of a real send (left out of reconcile and audits)
+NOT_ATTEMPTS = "outcome NOT IN ('dry_run', 'test')"
 
 _DDL_V1 = """
 CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value VARCHAR);
