@@ -67,6 +67,11 @@ def _filled(item: Item, secrets: Mapping[str, str]) -> tuple[str, dict[str, str]
 def wrong_host(url: str, host: str) -> str | None:
     """Why ``url`` must not go out when its host is not the plan's (the host the allowlist
     and --deny-private checked), else None."""
+    if host and url.startswith(("http://", "https://")):  # the usual case, without parsing
+        start = url.index("/") + 2
+        end = start + len(host)
+        if url[start:end] == host and url[end : end + 1] in ("/", "?", "#", ""):
+            return None
     netloc = urllib.parse.urlsplit(url).netloc.rpartition("@")[2].lower()
     if netloc == (host or "").lower():
         return None

@@ -199,12 +199,12 @@ async def _run(
         state = "cancelled"
         raise
     finally:
-        if run.writer.error is not None:
-            state = "failed"
         for t in [*loops, *run.in_flight]:
             t.cancel()
         await asyncio.gather(*loops, *run.in_flight, return_exceptions=True)
         run.writer.flush()
+        if run.writer.error is not None:  # also when the last batch could not be appended
+            state = "failed"
         if run.bar is not None:
             run.bar.close()
         _finish(store, run_id, state, run)

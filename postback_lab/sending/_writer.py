@@ -7,6 +7,7 @@ run stops sending rather than fire postbacks it cannot record."""
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from datetime import datetime
 from typing import Any
@@ -93,6 +94,7 @@ class LogWriter:
         self.unlogged = 0  # attempts that completed but could not be appended
         self._log_ok = True  # the log still takes rows (the journal may have failed)
         self.failed_in = ""  # 'log' or 'journal': what could not be written first
+        self._done: list[str] = []  # 'done' journal records not written yet
 
     def _fail(self, exc: BaseException, *, log: bool = False) -> None:
         if log:
@@ -133,12 +135,41 @@ class LogWriter:
         }
         self.rows.append(row)
         if not self.dry_run and self.error is None:
-            try:
-                self.store.journal(self.run_id, "done", [row])
-            except OSError as exc:
-                self._fail(exc)
+            # the compact 'done' record (its 'start' record holds the rest of the row),
+            # written with the others that completed in this turn of the event loop
+            self._done.append(
+                json.dumps(
+                    {
+                        "k": "done",
+                        "dispatch_id": r[_ID],
+                        "run_id": self.run_id,
+                        "attempt": item.attempt,
+                        "fired_at": fired_at.isoformat(),
+                        "latency_ms": o.latency_ms,
+                        "status_code": o.status_code,
+                        "outcome": o.outcome,
+                        "error": o.error,
+                        "response_body": o.response_body,
+                    }
+                )
+            )
+            if len(self._done) == 1:
+                try:
+                    asyncio.get_running_loop().call_soon(self.journal_done)
+                except RuntimeError:  # no loop: write now
+                    self.journal_done()
         if len(self.rows) >= FLUSH_ROWS:
             self.flush()
+
+    def journal_done(self) -> None:
+        """Write the pending 'done' records in one append."""
+        if self._done:
+            lines, self._done = self._done, []
+            if self.error is None:
+                try:
+                    self.store.journal_lines(self.run_id, "\n".join(lines) + "\n")
+                except OSError as exc:
+                    self._fail(exc)
 
     def due_flush(self) -> bool:
         """Rows have waited for more than a second."""
@@ -147,6 +178,7 @@ class LogWriter:
     def flush(self) -> None:
         """Append the buffered rows in one transaction (never raises: see ``error``; after
         the journal failed the log still gets what it can)."""
+        self.journal_done()  # the journal is never behind the log
         if self.rows:
             rows, self.rows = self.rows, []
             if not self._log_ok:
