@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import duckdb
 import httpx
 import polars as pl
 
@@ -21,6 +22,7 @@ from .._util import blocking, first_line
 from ..plan import Plan, read_plan
 from ..store import LogStore, open_log
 from ._breaker import Breaker
+from ._dry import dry_run
 from ._guard import check_allowlist, masked_urls
 from ._http import Engine
 from ._limits import Clock
@@ -181,8 +183,10 @@ async def _run(
     )
     origin = frame["due_at"].min()
     loops = []
-    for (host,), part in todo.sort("due_at", maintain_order=True).group_by(
-        "host", maintain_order=True
+    for (host,), part in (
+        []
+        if options.dry_run  # no socket: one vectorised pass instead (see _dry)
+        else todo.sort("due_at", maintain_order=True).group_by("host", maintain_order=True)
     ):
         dues = _effective_due(
             part["due_at"],
@@ -194,7 +198,10 @@ async def _run(
         loops.append(asyncio.create_task(host_loop(run, str(host), part, dues, last)))
     state = "completed"
     try:
-        await _until_done_or_broken(loops, run)
+        if options.dry_run:
+            _dry_run(store, run_id, todo, last, now, run)
+        else:
+            await _until_done_or_broken(loops, run)
     except BaseException:
         state = "cancelled"
         raise
@@ -233,6 +240,30 @@ async def _run(
     if run.writer.error is not None:
         raise _log_failure(store, run_id, run, result) from run.writer.error
     return result
+
+
+def _dry_run(
+    store: LogStore,
+    run_id: str,
+    todo: pl.DataFrame,
+    last: Mapping[str, int],
+    now: datetime,
+    run: Run,
+) -> None:
+    """Log every dispatch of ``todo`` as a dry run, counted in ``run``."""
+    try:
+        per_host = dry_run(store, run_id, todo, last, now, run.options.rate)
+    except (StoreError, duckdb.Error, OSError) as exc:
+        run.writer.unlogged += todo.height
+        run.writer.fail(exc, log=True)
+        return
+    n = todo.height
+    run.attempts = n
+    run.final["dry_run"] = n
+    run.by_outcome["dry_run"] = n
+    run.host_stats.update((h, Counter(dry_run=c)) for h, c in per_host.items())
+    if run.bar is not None:
+        run.bar.update(n)
 
 
 async def _until_done_or_broken(loops: list[asyncio.Task[None]], run: Run) -> None:

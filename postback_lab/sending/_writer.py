@@ -96,7 +96,8 @@ class LogWriter:
         self.failed_in = ""  # 'log' or 'journal': what could not be written first
         self._done: list[str] = []  # 'done' journal records not written yet
 
-    def _fail(self, exc: BaseException, *, log: bool = False) -> None:
+    def fail(self, exc: BaseException, *, log: bool = False) -> None:
+        """Remember that the log (``log``) or the journal could not be written."""
         if log:
             self._log_ok = False
         if self.error is None:
@@ -169,7 +170,7 @@ class LogWriter:
                 try:
                     self.store.journal_lines(self.run_id, "\n".join(lines) + "\n")
                 except OSError as exc:
-                    self._fail(exc)
+                    self.fail(exc)
 
     def due_flush(self) -> bool:
         """Rows have waited for more than a second."""
@@ -189,7 +190,7 @@ class LogWriter:
                     self.store.append(rows, check_attempts=False, mark=False)
                 except (StoreError, duckdb.Error, OSError) as exc:
                     self.unlogged += len(rows)
-                    self._fail(exc, log=True)
+                    self.fail(exc, log=True)
         self.last = time.monotonic()
 
     def inflight(self, items: list[Item], now: datetime) -> bool:
@@ -200,7 +201,7 @@ class LogWriter:
         try:
             self._journal_start(items, now)
         except OSError as exc:
-            self._fail(exc)
+            self.fail(exc)
             return False
         return True
 
