@@ -23,6 +23,7 @@ from types import FrameType
 
 from . import _commands as c
 from ._errors import DeliveryError, InputError, StoreError
+from ._log_cli import add_log_parser
 from ._util import first_line
 from ._version import __version__
 
@@ -90,11 +91,38 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--since")
     s.add_argument("--until")
     s.add_argument("--format", choices=["table", "csv", "json"], default="table")
+    s.add_argument(
+        "--fail-below",
+        metavar="RATE",
+        help="exit 1 naming the groups whose delivery rate is under RATE (0.95 or 95%%)",
+    )
     s.set_defaults(func=c.cmd_audit)
 
+    add_log_parser(sub)
+
     s = sub.add_parser("import-log", help="import a platform's postback-log export")
-    s.add_argument("file", type=Path)
+    s.add_argument("file", help="the export: CSV, Parquet or NDJSON")
     _db(s)
+    s.add_argument(
+        "--source",
+        metavar="PRESET",
+        help="the platform the export comes from: everflow, affise, cake, keitaro, tune, "
+        "voluum, binom, integr8, or auto (guess from the headers)",
+    )
+    s.add_argument(
+        "--rule",
+        metavar="NAME",
+        help="the postback rule of rows that name none (exports without a Postback Name)",
+    )
+    s.add_argument(
+        "--columns",
+        metavar="A=B,...",
+        help="map export columns onto the log's, e.g. 'Sent At=fired_at,Pixel=rule'",
+    )
+    s.add_argument(
+        "--timezone", default="UTC", help="time zone of times written without an offset (UTC)"
+    )
+    s.add_argument("--encoding", default="utf-8", help="text encoding of a CSV export (utf-8)")
     s.set_defaults(func=c.cmd_import_log)
 
     s = sub.add_parser(

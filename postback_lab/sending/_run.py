@@ -165,7 +165,7 @@ async def _run(
     if frame["host"].str.contains("@", literal=True).any():  # a plan written by hand
         frame = frame.with_columns(pl.col("host").str.replace(r"^[^@]*@", ""))
     planned = frame.height
-    delivered = store.delivered_ids(frame["dispatch_id"])
+    delivered = store.delivered_ids(frame)
     todo = frame.filter(~pl.col("dispatch_id").is_in(list(delivered))) if delivered else frame
     secrets = check_env(todo, options.environ) if not options.dry_run else {}
     check_allowlist(todo["host"].unique().to_list(), options.allow_hosts)

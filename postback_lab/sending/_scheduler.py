@@ -53,8 +53,10 @@ class Run:
         self.global_sem = asyncio.Semaphore(self.options.concurrency)
 
     def record(self, stats: Counter[str], item: Item, fired_at: datetime, o: Outcome) -> None:
-        """Count and log one attempt."""
-        self.attempts += 1
+        """Count and log one attempt (a ``paused`` row is logged but is no attempt: no
+        request was made)."""
+        if o.outcome != "paused":
+            self.attempts += 1
         self.by_outcome[o.outcome] += 1
         stats[o.outcome] += 1
         self.writer.add(item, fired_at, o)

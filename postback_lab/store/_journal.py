@@ -183,10 +183,3 @@ def _valid(record: object) -> bool:
         and isinstance(attempt, int)
         and not isinstance(attempt, bool)
     )
-
-
-def pending(journal: Path) -> int:
-    """How many attempts a dead run's journal holds (for a read-only look at the log)."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", JournalWarning)
-        return replay(journal).height

@@ -24,9 +24,11 @@ import polars as pl
 
 from .._errors import InputError, StoreError, StoreLockedError
 from .._util import DISPATCH_KEY, as_utc, connect, first_line, render
-from ._journal import Journal, pending, replay
+from . import _link
+from ._journal import Journal, replay
 from ._migrate import migrate, stored_version
 from ._owner import Owner
+from ._pending import pending_attempts
 from ._schema import LOG_COLUMNS, LOG_SCHEMA, RETRIED_UPTO, SCHEMA_VERSION, mark_retried_sql
 
 DEFAULT_DB = "postback_lab.duckdb"
@@ -146,8 +148,14 @@ class LogStore:
         """The number of attempt rows in the log."""
         return int(self.sql("SELECT count(*) AS n FROM postback_log").item())
 
-    def delivered_ids(self, dispatch_ids: pl.Series | None = None) -> set[str]:
-        """Dispatch ids with at least one delivered attempt (optionally among ``dispatch_ids``)."""
+    def delivered_ids(self, dispatch_ids: pl.Series | pl.DataFrame | None = None) -> set[str]:
+        """Dispatch ids with at least one delivered attempt (optionally among ``dispatch_ids``).
+
+        Given a plan frame: its dispatches that reconcile calls delivered, imported rows
+        linked by rule + transaction id (+ status); imported rows of its transactions that
+        link to none of them are reported on stderr (see ``links``)."""
+        if isinstance(dispatch_ids, pl.DataFrame):
+            return _link.delivered_ids(self, dispatch_ids)
         if dispatch_ids is None:
             q = "SELECT DISTINCT dispatch_id FROM postback_log WHERE outcome = 'delivered'"
             return set(self.sql(q)["dispatch_id"].to_list())
@@ -157,6 +165,10 @@ class LogStore:
             " WHERE l.outcome = 'delivered'"
         )
         return set(self.sql(q, ids=ids)["dispatch_id"].to_list())
+
+    def links(self, plan: pl.DataFrame) -> _link.Links:
+        """The imported (and id-less) rows of the log linked to the dispatches of ``plan``."""
+        return _link.links(self, plan)
 
     def last_attempts(self, dispatch_ids: pl.Series) -> dict[str, int]:
         """The highest attempt number logged per dispatch, for numbering new attempts."""
@@ -313,7 +325,7 @@ class LogStore:
     def pending(self) -> list[tuple[Path, int]]:
         """(journal, attempts) of each run that stopped without writing its attempts to the
         log; the next send or backfill adds them (a read-only look cannot)."""
-        return [(path, pending(path)) for _, path in self._journal.orphans()]
+        return pending_attempts(self)
 
     # -- runs ----------------------------------------------------------------------------
     def start_run(self, kind: str, planned: int, skipped: int) -> str:
@@ -425,7 +437,8 @@ def _translate(path: Path, exc: duckdb.IOException) -> StoreError:
 
 
 def open_log(log: LogStore | str | Path | None) -> tuple[LogStore, bool]:
-    """A LogStore from a store, a path or None (the default file); True when opened here."""
+    """A LogStore from a store, a path or None (the default file); True when opened here
+    (a path this process already holds open for writing gives that store, not a second)."""
     if isinstance(log, LogStore):
         if log.closed:
             raise StoreError(f"{log.path}: this LogStore is closed; open it again")
@@ -434,4 +447,11 @@ def open_log(log: LogStore | str | Path | None) -> tuple[LogStore, bool]:
         raise InputError(
             f"log must be a LogStore, a DuckDB file path or None, not a {type(log).__name__}"
         )
-    return LogStore(DEFAULT_DB if log is None else log), True
+    path = Path(DEFAULT_DB if log is None else log)
+    with _OPEN_LOCK:
+        # this process has the file open already (an explorer, a notebook's store): work
+        # through that one connection; its own lock keeps two sends apart
+        held = _writer_of(path)
+        if held is not None:
+            return held, False
+        return LogStore(path), True

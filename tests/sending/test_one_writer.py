@@ -101,6 +101,28 @@ def test_two_concurrent_sends_on_one_store_one_is_refused(tmp_path):
     assert set(keys.values()) == {1} and len(keys) == 40
 
 
+def test_two_concurrent_sends_by_path_share_the_open_store_and_one_is_refused(tmp_path):
+    db = tmp_path / "log.duckdb"
+
+    async def main(rx: Receiver) -> list[object]:
+        plan = make_plan([f"{rx.url}/p?n={i}" for i in range(40)])
+        with LogStore(db):  # a notebook holds the log open (an explorer, say)
+            return await asyncio.gather(
+                send(plan, str(db), per_host=2, progress=False),
+                send(plan, str(db), per_host=2, progress=False),
+                return_exceptions=True,
+            )
+
+    with Receiver(latency_ms=5) as rx:
+        first, second = asyncio.run(main(rx))
+        keys = Counter(r.headers["idempotency-key"] for r in rx.received())
+    assert isinstance(second, StoreLockedError)
+    assert first.delivered == 40  # type: ignore[union-attr]
+    assert set(keys.values()) == {1} and len(keys) == 40
+    with LogStore(db) as s:  # the held store stayed the only writer, and it is closed now
+        assert s.count() == 40
+
+
 def test_a_live_owners_journal_is_never_replayed_or_deleted(tmp_path):
     db = tmp_path / "log.duckdb"
     LogStore(db).close()
