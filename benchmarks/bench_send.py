@@ -48,8 +48,9 @@ def _timed(cmd: list[str]) -> tuple[float, float]:
 
 
 def whole_process(n: int, ports: list[int], runs: int) -> dict[str, float]:
-    """``postback-lab send`` and the bare httpx loop as whole processes, in turn ``runs``
-    times each over the same ``n`` URLs; medians of each and of the pairwise ratios."""
+    """``postback-lab send`` (one worker, and two) and the bare httpx loop as whole
+    processes, in turn ``runs`` times each over the same ``n`` URLs; medians of each and
+    of the ratios within each turn."""
     folder = Path(tempfile.mkdtemp(prefix="pbl-bench-send-"))
     try:
         prep = "benchmarks/_send_process.py"
@@ -57,20 +58,29 @@ def whole_process(n: int, ports: list[int], runs: int) -> dict[str, float]:
         subprocess.run([sys.executable, prep, "prepare", str(n), arg, str(folder)], check=True)
         cli = str(Path(sys.executable).with_name("postback-lab"))
         floor = [sys.executable, prep, "floor", str(folder / "urls.txt"), "64"]
-        ours, base, ratios, cpu_ratios = [], [], [], []
+        ours, base, two, ratios, cpu_ratios, two_ratios = [], [], [], [], [], []
         for i in range(runs):
             db = folder / f"log{i}.duckdb"
             cmd = [cli, "send", str(folder / "plan.parquet"), "--db", str(db)]
             cmd += ["--concurrency", "64", "--per-host", "64", "--retries", "none"]
+            cmd += ["--no-progress"]
             b = _timed(floor)
-            o = _timed([*cmd, "--no-progress"])
-            base.append(b)
-            ours.append(o)
-            ratios.append(b[0] / o[0])  # rate ratio: our rate / the floor's
-            cpu_ratios.append(o[1] / b[1])
+            o = _timed(cmd)
             for extra in folder.glob(f"log{i}.duckdb*"):
                 extra.unlink()
+            w = _timed([*cmd, "--workers", "2"])
+            for extra in folder.glob(f"log{i}.duckdb*"):
+                extra.unlink()
+            base.append(b)
+            ours.append(o)
+            two.append(w)
+            ratios.append(b[0] / o[0])  # rate ratio: our rate / the floor's
+            cpu_ratios.append(o[1] / b[1])
+            two_ratios.append(o[0] / w[0])  # 2 workers' rate / 1 worker's
         return {
+            "two_rate": n / statistics.median(w for w, _ in two),
+            "two_ratio": statistics.median(two_ratios),
+            "two_cpu_ms": statistics.median(c for _, c in two) * 1000 / n,
             "ours_rate": n / statistics.median(w for w, _ in ours),
             "floor_rate": n / statistics.median(w for w, _ in base),
             "ratio": statistics.median(ratios),
@@ -137,7 +147,9 @@ def main() -> None:
         f"postback-lab send {whole['ours_rate']:,.0f}/s, bare httpx loop (same transport, "
         f"concurrency 64) {whole['floor_rate']:,.0f}/s: ratio {whole['ratio']:.2f}x; CPU per "
         f"delivered postback {whole['ours_cpu_ms']:.3f} ms vs {whole['floor_cpu_ms']:.3f} ms "
-        f"({whole['cpu_ratio']:.2f}x)"
+        f"({whole['cpu_ratio']:.2f}x); --workers 2: {whole['two_rate']:,.0f}/s, "
+        f"{whole['two_ratio']:.2f}x one worker, {whole['two_cpu_ms']:.3f} ms CPU per postback "
+        "(all processes)"
     )
     print(
         f"delay lateness, 5,000 postbacks due over 10 s: p50 {late['lateness_p50_ms']:.1f} ms, "

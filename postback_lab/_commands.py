@@ -200,6 +200,7 @@ def _send_options(a: argparse.Namespace, **more: Any) -> SendOptions:
     breaker = Breaker(consecutive=a.pause_after) if a.pause_after else Breaker.off()
     return SendOptions(
         breaker=breaker,
+        workers=None if a.workers == 0 else a.workers,
         dry_run=a.dry_run,
         concurrency=a.concurrency,
         per_host=a.per_host,

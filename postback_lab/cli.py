@@ -212,6 +212,14 @@ def _retries(s: argparse.ArgumentParser) -> None:
         help="retry only within this time (10m); later retries are left to a backfill",
     )
     s.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        metavar="N",
+        help="processes that send, each a shard of the hosts, while this one writes the "
+        "log (1; 0: one per core, at most one per host)",
+    )
+    s.add_argument(
         "--pause-after",
         type=int,
         default=10,

@@ -133,6 +133,7 @@ async def backfill(
     allow_hosts: Sequence[str] | None = _D.allow_hosts,
     deny_private: bool = _D.deny_private,
     breaker: Breaker = _D.breaker,
+    workers: int | None = _D.workers,
     options: SendOptions | None = None,
 ) -> BackfillResult: ...
 @overload
@@ -160,6 +161,7 @@ async def backfill(
     allow_hosts: Sequence[str] | None = _D.allow_hosts,
     deny_private: bool = _D.deny_private,
     breaker: Breaker = _D.breaker,
+    workers: int | None = _D.workers,
     options: SendOptions | None = None,
 ) -> BackfillResult: ...
 async def backfill(
@@ -186,6 +188,7 @@ async def backfill(
     allow_hosts: Sequence[str] | None = _D.allow_hosts,
     deny_private: bool = _D.deny_private,
     breaker: Breaker = _D.breaker,
+    workers: int | None = _D.workers,
     options: SendOptions | None = None,
 ) -> BackfillResult:
     """Send every postback of a plan that the log does not show as delivered: the missed
@@ -215,6 +218,7 @@ async def backfill(
             allow_hosts=allow_hosts,
             deny_private=deny_private,
             breaker=breaker,
+            workers=workers,
         ),
     )
     if isinstance(source, Plan):

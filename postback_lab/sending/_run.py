@@ -31,7 +31,8 @@ from ._recheck import superseded as superseded_ids
 from ._request import check_env
 from ._result import SendResult
 from ._retry import Retry
-from ._scheduler import Run, host_loop
+from ._scheduler import Run, host_loop, until_done_or_broken
+from ._workers import send_with_workers, shards, worker_count
 from ._writer import LogWriter
 
 if TYPE_CHECKING:
@@ -65,6 +66,7 @@ async def send(
     allow_hosts: Sequence[str] | None = _D.allow_hosts,
     deny_private: bool = _D.deny_private,
     breaker: Breaker = _D.breaker,
+    workers: int | None = _D.workers,
     options: SendOptions | None = None,
     events: Any = None,
 ) -> SendResult:
@@ -96,6 +98,7 @@ async def send(
             allow_hosts=allow_hosts,
             deny_private=deny_private,
             breaker=breaker,
+            workers=workers,
         ),
     )
     p = plan if isinstance(plan, Plan) else read_plan(plan)
@@ -182,10 +185,11 @@ async def _run(
         bar=_progress_bar(todo.height, options.progress),
     )
     origin = frame["due_at"].min()
+    workers = 1 if options.dry_run else worker_count(options, todo["host"].n_unique())
     loops = []
     for (host,), part in (
         []
-        if options.dry_run  # no socket: one vectorised pass instead (see _dry)
+        if options.dry_run or workers > 1  # see _dry, _workers
         else todo.sort("due_at", maintain_order=True).group_by("host", maintain_order=True)
     ):
         dues = _effective_due(
@@ -200,8 +204,25 @@ async def _run(
     try:
         if options.dry_run:
             _dry_run(store, run_id, todo, last, now, run)
+        elif workers > 1:
+            due = _effective_due(
+                todo["due_at"],
+                origin if isinstance(origin, datetime) else None,
+                now,
+                options.speed,
+                options.ignore_due,
+            )
+            ordered = todo.with_columns(due.alias("__due")).sort("due_at", maintain_order=True)
+            gone = await send_with_workers(store, run, run_id, shards(ordered, workers), last)
+            if gone:
+                state = "cancelled"
+                print(
+                    f"{gone} send worker(s) stopped unexpectedly; their completed attempts "
+                    "were recovered from their journals: run again to send the rest",
+                    file=sys.stderr,
+                )
         else:
-            await _until_done_or_broken(loops, run)
+            await until_done_or_broken(loops, run)
     except BaseException:
         state = "cancelled"
         raise
@@ -264,22 +285,6 @@ def _dry_run(
     run.host_stats.update((h, Counter(dry_run=c)) for h, c in per_host.items())
     if run.bar is not None:
         run.bar.update(n)
-
-
-async def _until_done_or_broken(loops: list[asyncio.Task[None]], run: Run) -> None:
-    """Wait for every host loop, or until the log cannot be written (then return at once:
-    the caller stops the loops)."""
-    everything: asyncio.Future[Any] = asyncio.gather(*loops)
-    broken: asyncio.Future[Any] = asyncio.ensure_future(run.writer.broken.wait())
-    try:
-        await asyncio.wait([everything, broken], return_when=asyncio.FIRST_COMPLETED)
-        if everything.done():
-            everything.result()  # a bug in a loop surfaces here
-    finally:
-        broken.cancel()
-        if not everything.done():
-            everything.cancel()
-            await asyncio.gather(everything, return_exceptions=True)
 
 
 def _finish(store: LogStore, run_id: str, state: str, run: Run) -> None:

@@ -233,3 +233,19 @@ async def _try(run: Run, pool: httpx.AsyncBaseTransport | None, item: Item) -> O
     if pool is None:  # a dry run
         return Outcome("dry_run", None, 0.0, None, None)
     return await fire(pool, item, run.options.environ, run.secrets)
+
+
+async def until_done_or_broken(loops: list[asyncio.Task[None]], run: Run) -> None:
+    """Wait for every host loop, or until the log cannot be written (then return at once:
+    the caller stops the loops)."""
+    everything: asyncio.Future[Any] = asyncio.gather(*loops)
+    broken: asyncio.Future[Any] = asyncio.ensure_future(run.writer.broken.wait())
+    try:
+        await asyncio.wait([everything, broken], return_when=asyncio.FIRST_COMPLETED)
+        if everything.done():
+            everything.result()  # a bug in a loop surfaces here
+    finally:
+        broken.cancel()
+        if not everything.done():
+            everything.cancel()
+            await asyncio.gather(everything, return_exceptions=True)

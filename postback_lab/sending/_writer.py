@@ -10,15 +10,16 @@ import asyncio
 import json
 import time
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 import duckdb
+import polars as pl
 
 from .._errors import StoreError
-from ..store import LogStore
+from ..store import LOG_SCHEMA
 from ._http import Outcome
 
-FLUSH_ROWS = 500
+FLUSH_ROWS = 1_000
 FLUSH_SECONDS = 1.0
 
 #: the plan columns a send reads, in the order of an item's row
@@ -79,14 +80,25 @@ class Item:
         return Item(self.row, self.attempt + 1, self.tries + 1, due)
 
 
-class LogWriter:
-    """Buffers attempt rows and appends them in batches (every 500 rows or second)."""
+class Sink(Protocol):
+    """Where a LogWriter puts rows and journal records: a LogStore, or in a worker process
+    the pipe to the process that writes the log (see _workers)."""
 
-    def __init__(self, store: LogStore, run_id: str, dry_run: bool) -> None:
+    def append(self, rows: pl.DataFrame, *, check_attempts: bool, mark: bool) -> int: ...
+
+    def journal(self, run_id: str, kind: str, rows: list[dict[str, Any]]) -> None: ...
+
+    def journal_lines(self, run_id: str, text: str) -> None: ...
+
+
+class LogWriter:
+    """Buffers attempt rows and appends them in batches (every 1,000 rows or second)."""
+
+    def __init__(self, store: Sink, run_id: str, dry_run: bool) -> None:
         self.store = store
         self.run_id = run_id
         self.dry_run = dry_run
-        self.rows: list[dict[str, Any]] = []
+        self.rows: list[tuple[Any, ...]] = []  # in the order of the log's columns
         self.last = time.monotonic()
         #: the first error writing the log or the journal; set once, then nothing is written
         self.error: BaseException | None = None
@@ -112,47 +124,44 @@ class LogWriter:
 
     def add(self, item: Item, fired_at: datetime, o: Outcome) -> None:
         """Log one attempt (journaled at once, appended with the next batch)."""
-        r = item.row  # one dict literal per attempt: this runs for every row of a send
-        row = {
-            "dispatch_id": r[_ID],
-            "run_id": self.run_id,
-            "attempt": item.attempt,
-            "rule": r[_RULE],
-            "transaction_id": r[_TID],
-            "offer_id": r[_OFFER],
-            "publisher_id": r[_PUB],
-            "method": r[_METHOD],
-            "url": r[_URL],
-            "host": r[_HOST],
-            "status": r[_STATUS],
-            "due_at": r[_DUE],
-            "fired_at": fired_at,
-            "latency_ms": o.latency_ms,
-            "status_code": o.status_code,
-            "outcome": o.outcome,
-            "error": o.error,
-            "response_body": o.response_body,
-            "source": "sent",
-        }
-        self.rows.append(row)
+        r = item.row  # one tuple per attempt (the log's columns): this runs for every row
+        self.rows.append(
+            (
+                r[_ID],
+                self.run_id,
+                item.attempt,
+                r[_RULE],
+                r[_TID],
+                r[_OFFER],
+                r[_PUB],
+                r[_METHOD],
+                r[_URL],
+                r[_HOST],
+                r[_DUE],
+                fired_at,
+                o.latency_ms,
+                o.status_code,
+                o.outcome,
+                o.error,
+                o.response_body,
+                r[_STATUS],
+                "sent",
+            )
+        )
         if not self.dry_run and self.error is None:
             # the compact 'done' record (its 'start' record holds the rest of the row),
             # written with the others that completed in this turn of the event loop
+            # written out by hand (a third of json.dumps of a dict): the ids, the time and
+            # the outcome are plain tokens, numbers are numbers or null
+            d = json.dumps
+            lat, code = o.latency_ms, o.status_code
             self._done.append(
-                json.dumps(
-                    {
-                        "k": "done",
-                        "dispatch_id": r[_ID],
-                        "run_id": self.run_id,
-                        "attempt": item.attempt,
-                        "fired_at": fired_at.isoformat(),
-                        "latency_ms": o.latency_ms,
-                        "status_code": o.status_code,
-                        "outcome": o.outcome,
-                        "error": o.error,
-                        "response_body": o.response_body,
-                    }
-                )
+                f'{{"k": "done", "dispatch_id": {d(r[_ID])}, "run_id": "{self.run_id}", '
+                f'"attempt": {item.attempt}, "fired_at": "{fired_at.isoformat()}", '
+                f'"latency_ms": {"null" if lat is None else repr(float(lat))}, '
+                f'"status_code": {"null" if code is None else int(code)}, '
+                f'"outcome": "{o.outcome}", "error": {d(o.error)}, '
+                f'"response_body": {d(o.response_body)}}}'
             )
             if len(self._done) == 1:
                 try:
@@ -187,7 +196,8 @@ class LogWriter:
             else:
                 try:
                     # numbered after the log's; retried marks once, when the run finishes
-                    self.store.append(rows, check_attempts=False, mark=False)
+                    frame = pl.DataFrame(rows, schema=LOG_SCHEMA, orient="row")
+                    self.store.append(frame, check_attempts=False, mark=False)
                 except (StoreError, duckdb.Error, OSError) as exc:
                     self.unlogged += len(rows)
                     self.fail(exc, log=True)
