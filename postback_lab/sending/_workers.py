@@ -27,7 +27,7 @@ import pickle
 import signal
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -81,7 +81,6 @@ class _Worker:
     ended: dict[str, Any] | None = None
     gone: bool = False  # the pipe closed before the worker said it ended
     stopped: bool = False
-    pending: list[bytes] = field(default_factory=list)
 
 
 async def send_with_workers(
@@ -160,6 +159,8 @@ async def _drain(w: _Worker, store: LogStore, run: Run) -> None:
                     run.writer.fail(exc, log=True)
             else:
                 run.writer.unlogged += rows.height
+            if run.writer.error is not None:  # the log cannot be written: stop sending
+                _tell(w, b"S")
             if run.bar is not None and done:
                 run.bar.update(done)
         elif msg[:1] == b"E":

@@ -12,8 +12,9 @@ from collections import Counter
 from datetime import UTC, datetime
 
 import polars as pl
+import pytest
 
-from postback_lab import LogStore
+from postback_lab import LogStore, StoreError
 from postback_lab.receiver import Receiver
 from postback_lab.sending import FakeClock, SendOptions, send_sync
 from postback_lab.sending._workers import shards, worker_count
@@ -133,4 +134,34 @@ def test_ctrl_c_stops_the_workers_and_logs_what_they_had_in_flight(tmp_path):
     # every request that went out is in the log: delivered, or cancelled (result unknown)
     assert outcomes["delivered"] <= got <= outcomes["delivered"] + outcomes["cancelled"]
     assert outcomes["cancelled"] <= 2 * 4  # what was in flight
+    assert not list(tmp_path.glob("*.jsonl"))
+
+
+def test_a_log_that_cannot_be_written_stops_the_workers(tmp_path, monkeypatch):
+    db = tmp_path / "log.duckdb"
+    real = LogStore.append
+    calls = []
+
+    def failing(self, rows, **kw):
+        calls.append(1)
+        if len(calls) > 1:
+            raise StoreError(f"{self.path}: cannot write the log (IO Error: No space left)")
+        return real(self, rows, **kw)
+
+    monkeypatch.setattr(LogStore, "append", failing)
+    receivers = [Receiver(latency_ms=5).start() for _ in range(2)]
+    try:
+        urls = [f"{receivers[i % 2].url}/pb?n={i}" for i in range(4000)]
+        with pytest.raises(StoreError) as err:
+            send_sync(make_plan(urls), db, workers=2, per_host=4, progress=False)
+        sent = sum(len(rx.received()) for rx in receivers)
+    finally:
+        for rx in receivers:
+            rx.stop()
+    assert str(err.value).startswith(f"{db}: cannot write the log (IO Error: No space left)")
+    assert sent < 4000
+    monkeypatch.setattr(LogStore, "append", real)
+    with LogStore(db) as s:
+        s.recover_inflight()  # the workers' journals kept what the log lacked
+        assert s.count() >= sent
     assert not list(tmp_path.glob("*.jsonl"))
