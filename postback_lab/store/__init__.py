@@ -5,7 +5,7 @@ from .._errors import JournalWarning
 from ._import import ImportResult, import_log, read_export
 from ._journal import Journal
 from ._link import DIRECT, Links, rule_key
-from ._log import DEFAULT_DB, LogStore, open_log
+from ._log import DEFAULT_DB, LOG_SCHEMES, LogStore, open_log
 from ._owner import Owner
 from ._pending import pending_attempts, pending_note, settle_journals
 from ._schema import LOG_COLUMNS, LOG_SCHEMA, NOT_ATTEMPTS, OUTCOMES, SCHEMA_VERSION
@@ -15,6 +15,7 @@ __all__ = [
     "DIRECT",
     "LOG_COLUMNS",
     "LOG_SCHEMA",
+    "LOG_SCHEMES",
     "NOT_ATTEMPTS",
     "OUTCOMES",
     "SCHEMA_VERSION",
