@@ -19,7 +19,7 @@ from .._errors import StoreError
 from ..store import LOG_SCHEMA
 from ._http import Outcome
 
-FLUSH_ROWS = 1_000
+FLUSH_ROWS = 500
 FLUSH_SECONDS = 1.0
 
 #: the plan columns a send reads, in the order of an item's row
@@ -92,7 +92,7 @@ class Sink(Protocol):
 
 
 class LogWriter:
-    """Buffers attempt rows and appends them in batches (every 1,000 rows or second)."""
+    """Buffers attempt rows and appends them in batches (every 500 rows or second)."""
 
     def __init__(self, store: Sink, run_id: str, dry_run: bool) -> None:
         self.store = store
