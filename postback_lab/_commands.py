@@ -21,7 +21,7 @@ from .plan import Plan, build_plan, read_plan
 from .receiver import Receiver, serve_forever
 from .rules import RuleSet, read_rules
 from .scale import delivered_elsewhere, open_delta_log, plan_partitioned, shard_plan, table_uri
-from .sending import Retry, SendOptions, send_sync, test_rule_sync
+from .sending import Breaker, Retry, SendOptions, send_sync, test_rule_sync
 from .store import LogStore, import_log
 
 
@@ -234,7 +234,12 @@ def cmd_backfill(a: argparse.Namespace) -> int:
 
 def _send_options(a: argparse.Namespace, **more: Any) -> SendOptions:
     """The sending flags shared by ``send`` and ``backfill`` (plus ``more``), validated."""
+    if a.pause_after < 0:
+        raise InputError(f"--pause-after {a.pause_after}: write 0 (never) or more")
+    breaker = Breaker(consecutive=a.pause_after) if a.pause_after else Breaker.off()
     return SendOptions(
+        breaker=breaker,
+        workers=None if a.workers == 0 else a.workers,
         dry_run=a.dry_run,
         concurrency=a.concurrency,
         per_host=a.per_host,

@@ -14,6 +14,7 @@ from .._errors import InputError
 from .._util import When, blocking, parse_when, render
 from ..plan import Plan, build_plan
 from ..sending import (
+    Breaker,
     Clock,
     Engine,
     LogSource,
@@ -135,6 +136,8 @@ async def backfill(
     engine: Engine = _D.engine,
     allow_hosts: Sequence[str] | None = _D.allow_hosts,
     deny_private: bool = _D.deny_private,
+    breaker: Breaker = _D.breaker,
+    workers: int | None = _D.workers,
     options: SendOptions | None = None,
 ) -> BackfillResult: ...
 @overload
@@ -161,6 +164,8 @@ async def backfill(
     engine: Engine = _D.engine,
     allow_hosts: Sequence[str] | None = _D.allow_hosts,
     deny_private: bool = _D.deny_private,
+    breaker: Breaker = _D.breaker,
+    workers: int | None = _D.workers,
     options: SendOptions | None = None,
 ) -> BackfillResult: ...
 async def backfill(
@@ -186,6 +191,8 @@ async def backfill(
     engine: Engine = _D.engine,
     allow_hosts: Sequence[str] | None = _D.allow_hosts,
     deny_private: bool = _D.deny_private,
+    breaker: Breaker = _D.breaker,
+    workers: int | None = _D.workers,
     options: SendOptions | None = None,
 ) -> BackfillResult:
     """Send every postback of a plan that the log does not show as delivered: the missed
@@ -213,6 +220,8 @@ async def backfill(
         engine=engine,
         allow_hosts=allow_hosts,
         deny_private=deny_private,
+        breaker=breaker,
+        workers=workers,
     )
     if options is not None and given != BACKFILL_DEFAULTS:
         raise InputError("pass the send options either as options= or as keywords, not both")

@@ -52,6 +52,8 @@ PLAN_SCHEMA: dict[str, pl.DataType] = {
     # where the rule's own {env:NAME} macros stand (JSON [[field, offset, name], ...]), so
     # only they are filled in when sending, never text that came from event data
     "env_at": pl.String(),
+    # the rule's success check (JSON, see rules' Success), or null: any 2xx
+    "success": pl.String(),
     # the environment variable of the rule's signing secret (Standard Webhooks), or null
     "sign_env": pl.String(),
 }
@@ -277,6 +279,7 @@ def build_frame(events: Events, rules: RuleSet) -> tuple[pl.DataFrame, dict[str,
             (
                 pl.lit(None, dtype=pl.String) if (entries := _env_entries(r)) is None else entries
             ).alias("env_at"),
+            pl.lit(r.success.to_json() if r.success else None, dtype=pl.String).alias("success"),
             pl.lit(r.sign, dtype=pl.String).alias("sign_env"),
             *[pl.col(f"__t_{c}") for c in r.body_columns],
         )
