@@ -46,7 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--rules", required=True, help="postbacks.yaml")
     s.add_argument("-o", "--output", type=Path, help="write the plan as Parquet")
     s.add_argument("--explain", action="store_true", help="why events did not fire, per rule")
-    s.add_argument("--encoding", default="utf-8", help="text encoding of CSV events (utf-8)")
+    _reading(s)
     s.set_defaults(func=c.cmd_plan)
 
     s = sub.add_parser("send", help="fire a plan, logging every attempt")
@@ -82,7 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--per-host", type=int, default=8)
     s.add_argument("--rate", type=float, default=None)
     s.add_argument("--no-progress", action="store_true", help="no progress bar")
-    s.add_argument("--encoding", default="utf-8", help="text encoding of CSV events (utf-8)")
+    _reading(s)
     _guards(s)
     s.set_defaults(func=c.cmd_backfill)
 
@@ -99,6 +99,24 @@ def build_parser() -> argparse.ArgumentParser:
     _db(s)
     s.set_defaults(func=c.cmd_import_log)
 
+    s = sub.add_parser(
+        "test",
+        help="test-fire one rule once and show the exact request and answer",
+        description="Render one postback of one rule from real or sample data, fire it once "
+        "(or show it with --dry-run) and log the attempt with the outcome 'test', which never "
+        "counts as delivered: the real send still happens.",
+    )
+    s.add_argument("--rules", required=True, help="postbacks.yaml")
+    s.add_argument("--rule", required=True, metavar="NAME", help="the rule to test-fire")
+    which = s.add_mutually_exclusive_group(required=True)
+    which.add_argument("--transaction-id", metavar="T", help="a transaction of --events")
+    which.add_argument("--sample", action="store_true", help="a made-up event that fires the rule")
+    s.add_argument("--events", nargs="+", metavar="E", help="event files (with --transaction-id)")
+    s.add_argument("--dry-run", action="store_true", help="show the request; send and log nothing")
+    _db(s)
+    _reading(s)
+    s.set_defaults(func=c.cmd_test)
+
     s = sub.add_parser("receiver", help="a local HTTP receiver that records postbacks")
     s.add_argument("--host", default="127.0.0.1")
     s.add_argument("--port", type=int, default=8765)
@@ -114,6 +132,44 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--base-url", default="http://127.0.0.1:8765")
     s.set_defaults(func=c.cmd_sample)
     return p
+
+
+def _reading(s: argparse.ArgumentParser) -> None:
+    """How to read the events and the rules (plan and backfill)."""
+    g = s.add_argument_group("reading events and rules")
+    g.add_argument(
+        "--source",
+        metavar="PRESET",
+        help="the platform the export comes from: everflow, affise, cake, keitaro, tune, "
+        "voluum, binom, integr8, or auto (guess from the headers)",
+    )
+    g.add_argument(
+        "--columns",
+        metavar="A=B,...",
+        help="map export columns onto ours, e.g. 'Conversion Date=occurred_at,Aff=publisher_id' "
+        "(also renames extra columns: 'Conversion IP=ip')",
+    )
+    g.add_argument(
+        "--event-type", help="the type of every row: conversion, event, click, impression"
+    )
+    g.add_argument("--sep", help="CSV separator (sniffed from the header by default)")
+    g.add_argument(
+        "--date-format",
+        metavar="LAYOUT",
+        help="layout of the time column, e.g. '%%d/%%m/%%Y %%H:%%M' (detected by default)",
+    )
+    g.add_argument(
+        "--timezone",
+        default="UTC",
+        help="time zone of times written without an offset (UTC)",
+    )
+    g.add_argument("--encoding", default="utf-8", help="text encoding of CSV events (utf-8)")
+    g.add_argument(
+        "--dialect",
+        metavar="PLATFORM",
+        help="the macro syntax of the rules' URLs when pasted from a platform: cake, tune, "
+        "everflow, affise, keitaro, voluum, binom (a rule's own dialect: wins)",
+    )
 
 
 def _guards(s: argparse.ArgumentParser) -> None:
@@ -146,6 +202,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     a = parser.parse_args(argv)
     try:
         return int(a.func(a))
+    except BrokenPipeError:
+        # the reader of our output went away (``postback-lab plan ... | head``): the work
+        # is done; silence the rest of the output instead of a traceback at exit
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
     except KeyboardInterrupt:
         print("interrupted; completed attempts are in the log", file=sys.stderr)
         return EXIT_INTERRUPTED

@@ -58,6 +58,17 @@ def test_bom_is_ignored_and_latin1_needs_its_encoding():
     assert ev.frame["sub1"].to_list() == ["café"]
 
 
+def test_column_written_twice_bad_ndjson_line_and_odd_payouts():
+    with pytest.raises(EventsError, match="column 'sub1' appears twice in the header"):
+        read_events(CORPUS / "duplicate_column.csv")
+    ev = read_events(CORPUS / "bad_line.ndjson")
+    assert ev.frame["transaction_id"].to_list() == ["t1"]
+    assert [line for line, _ in q(ev)] == [2]
+    ev = read_events(CORPUS / "payouts.csv")
+    assert ev.frame.select("transaction_id", "payout").rows() == [("t2", 1250.0)]
+    assert q(ev) == [(2, "bad payout '1e400'")]
+
+
 def test_empty_file_and_huge_field(tmp_path):
     with pytest.raises(EventsError, match="empty"):
         read_events(CORPUS / "empty.csv")
@@ -82,6 +93,11 @@ def test_empty_file_and_huge_field(tmp_path):
         ("not_http.yaml", "field 'url': 'javascript:alert(1)' is not an http(s) URL"),
         ("bad_delay.yaml", "field 'delay': '5 minutes' is not a duration"),
         ("not_a_list.yaml", "expected a list of rules under 'postbacks:'"),
+        ("duplicate_key.yaml", "field 'url': written twice (lines 3 and 4); keep one"),
+        ("huge_delay.yaml", "field 'delay': '99999999999d' is longer than 365 days"),
+        ("cake_tokens.yaml", "#s2# is CAKE token syntax"),
+        ("macro_in_host.yaml", "a macro may not touch the host"),
+        ("jinja_power.yaml", "unsafe template: exponent 999999 is too large"),
     ],
 )
 def test_rule_files(name, message):

@@ -39,7 +39,7 @@ def audit(
     """
     keys = [b.strip() for b in (by.split(",") if isinstance(by, str) else by) if b.strip()]
     select = group_columns(keys)
-    conds = ["outcome <> 'dry_run'"]
+    conds = ["outcome NOT IN ('dry_run', 'test')"]
     params: list[Any] = []
     if (lo := parse_when(since, name="since")) is not None:
         conds.append("fired_at >= ?")

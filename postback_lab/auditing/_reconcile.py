@@ -169,7 +169,8 @@ def _per_dispatch_sql(fast: bool) -> str:
             status_code, error, fired_at, TRUE AS __linked FROM linked
         UNION ALL
         SELECT dispatch_id, dispatch_key, attempt, outcome, status_code, error, fired_at,
-            FALSE FROM postback_log WHERE outcome <> 'dry_run' AND dispatch_id IS NOT NULL"""
+            FALSE FROM postback_log
+        WHERE outcome NOT IN ('dry_run', 'test') AND dispatch_id IS NOT NULL"""
     if fast:
         per = f"""
         rep AS (SELECT DISTINCT dispatch_key FROM base
@@ -194,7 +195,9 @@ def _per_dispatch_sql(fast: bool) -> str:
 def reconcile_store(plan: pl.DataFrame, store: LogStore) -> Reconciliation:
     """``reconcile`` with the per-dispatch figures computed and matched to the plan by
     DuckDB: Polars receives one row per plan row (in plan order) plus the log's strays."""
-    loose = _link(plan, store.attempts("outcome <> 'dry_run' AND dispatch_id IS NULL"))
+    loose = _link(
+        plan, store.attempts("outcome NOT IN ('dry_run', 'test') AND dispatch_id IS NULL")
+    )
     linked = loose.filter(pl.col("dispatch_id").is_not_null()).select(
         "dispatch_id",
         "rule",
@@ -215,7 +218,7 @@ def reconcile_store(plan: pl.DataFrame, store: LogStore) -> Reconciliation:
     strays = joined.slice(plan.height).select("dispatch_id")
     unexpected = store.sql(
         f"SELECT {', '.join(LOG_COLUMNS)} FROM postback_log SEMI JOIN s USING (dispatch_id) "
-        "WHERE outcome <> 'dry_run'",
+        "WHERE outcome NOT IN ('dry_run', 'test')",
         s=strays,
     ).cast(LOG_SCHEMA)  # type: ignore[arg-type]
     unexpected = pl.concat(

@@ -1,4 +1,5 @@
-"""The careful CSV reader: Python's csv module for files the fast parser rejects."""
+"""The careful readers: Python's csv and json modules for files the fast parsers reject,
+quarantining the rows they cannot read with their line instead of failing the file."""
 
 from __future__ import annotations
 
@@ -58,4 +59,40 @@ def careful_csv(src: Source, encoding: str) -> Source:
         schema=QUARANTINE_SCHEMA,
         orient="row",
     )
+    return Source(src.label, frame.lazy(), None, src.sep, rejected)
+
+
+def careful_ndjson(src: Source) -> Source:
+    """Re-read an NDJSON file the fast parser rejected, line by line: lines that are not a
+    JSON object are quarantined with their line number, the rest go on."""
+    assert src.ndjson is not None
+    good: list[dict[str, object]] = []
+    lines: list[int] = []
+    bad: list[tuple[str, int, str, str]] = []
+    with src.ndjson.open(encoding="utf-8", errors="replace") as f:
+        for n, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as exc:
+                bad.append(
+                    (
+                        src.label,
+                        n,
+                        f"not JSON: {exc.msg} at character {exc.pos + 1}",
+                        line.rstrip()[:500],
+                    )
+                )
+                continue
+            if not isinstance(record, dict):
+                bad.append((src.label, n, "not a JSON object", line.rstrip()[:500]))
+                continue
+            good.append(record)
+            lines.append(n)
+    frame = pl.DataFrame(good, infer_schema_length=None) if good else pl.DataFrame()
+    frame = frame.with_columns(pl.Series(LINE, lines, dtype=pl.UInt32)).select(
+        LINE, pl.exclude(LINE)
+    )
+    rejected = pl.DataFrame(bad, schema=QUARANTINE_SCHEMA, orient="row")
     return Source(src.label, frame.lazy(), None, src.sep, rejected)

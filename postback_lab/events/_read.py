@@ -8,7 +8,7 @@ from typing import Any
 import polars as pl
 
 from .._errors import EventsError
-from ._csv import careful_csv
+from ._csv import careful_csv, careful_ndjson
 from ._events import Events
 from ._normalise import normalise
 from ._options import ReadOptions
@@ -74,6 +74,8 @@ def _read_one(src: Source, options: ReadOptions) -> tuple[pl.DataFrame, pl.DataF
     try:
         return normalise(src, options)
     except EventsError:
+        if src.ndjson is not None:
+            return normalise(careful_ndjson(src), options)
         if src.path is None:
             raise
         return normalise(careful_csv(src, encoding), options)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import glob
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -30,6 +31,7 @@ class Source:
     path: Path | None = None  # a CSV file, which the careful parser can re-read
     sep: str = ","
     rejected: pl.DataFrame | None = None  # rows the careful parser could not split
+    ndjson: Path | None = None  # an NDJSON file, which can be re-read line by line
 
 
 def sources(source: Any, *, sep: str | None = None) -> Iterator[Source]:
@@ -75,6 +77,22 @@ def sniff_separator(path: Path) -> str:
     return best if counts[best] else ","
 
 
+def _check_header(path: Path, sep: str) -> None:
+    """A column written twice in the header is an error naming it (a reader would keep one
+    of them silently)."""
+    with path.open("r", encoding="utf-8", errors="replace", newline="") as f:
+        header = next(csv.reader([f.readline().removeprefix("\ufeff")], delimiter=sep), [])
+    seen: dict[str, int] = {}
+    for i, name in enumerate(header, 1):
+        key = name.strip()
+        if key in seen:
+            raise EventsError(
+                f"{path}: column {key!r} appears twice in the header (columns {seen[key]} and "
+                f"{i}); rename or remove one"
+            )
+        seen[key] = i
+
+
 def _file_source(path: Path, sep: str | None = None) -> Source:
     if not path.exists():
         raise EventsError(f"{path}: no such file")
@@ -82,6 +100,7 @@ def _file_source(path: Path, sep: str | None = None) -> Source:
     if sep is None:
         sep = sniff_separator(path) if suffix in CSV else ","
     if suffix in CSV:
+        _check_header(path, sep)
         lazy = pl.scan_csv(
             path, infer_schema=False, separator=sep, row_index_name=LINE, row_index_offset=2
         )
@@ -90,7 +109,7 @@ def _file_source(path: Path, sep: str | None = None) -> Source:
         return Source(str(path), pl.scan_parquet(path).with_row_index(LINE, offset=1))
     if suffix in NDJSON:
         lazy = pl.scan_ndjson(path, infer_schema_length=10_000).with_row_index(LINE, offset=1)
-        return Source(str(path), lazy)
+        return Source(str(path), lazy, ndjson=path)
     raise EventsError(
         f"{path}: unknown file type {suffix or '(none)'!r}; use .csv, .tsv, .parquet, "
         ".ndjson or .jsonl, or pass a frame"

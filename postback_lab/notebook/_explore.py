@@ -78,7 +78,7 @@ class Explorer:
 
     def where(self) -> tuple[str, list[Any]]:
         """The SQL condition and parameters of the current filter values."""
-        conds, params = ["outcome <> 'dry_run'"], []
+        conds, params = ["outcome NOT IN ('dry_run', 'test')"], []
         for col, control in self.filters.items():
             if control.value:
                 conds.append(f"{col} IN ({', '.join('?' for _ in control.value)})")
@@ -174,7 +174,7 @@ class Explorer:
             SELECT DISTINCT ON (dispatch_id) dispatch_id, rule, transaction_id,
                    NULL AS event_type, status, offer_id, publisher_id, method, url,
                    NULL AS body, host, due_at, NULL AS headers, NULL AS timeout_s,
-                   due_at AS occurred_at, NULL AS env_at
+                   due_at AS occurred_at, NULL AS env_at, NULL AS sign_env
             FROM postback_log SEMI JOIN ids USING (dispatch_id)
             WHERE method = 'GET' ORDER BY dispatch_id, fired_at DESC""",
             ids=pl.DataFrame({"dispatch_id": ids}),

@@ -63,6 +63,8 @@ PLAN_SCHEMA: dict[str, pl.DataType] = {
     # where the rule's own {env:NAME} macros stand (JSON [[field, offset, name], ...]), so
     # only they are filled in when sending, never text that came from event data
     "env_at": pl.String(),
+    # the environment variable of the rule's signing secret (Standard Webhooks), or null
+    "sign_env": pl.String(),
 }
 CONTRACT_COLUMNS = tuple(list(PLAN_SCHEMA)[:12])
 
@@ -250,6 +252,7 @@ def _rule_frame(rule: Rule, sel: Selection) -> tuple[pl.DataFrame, int]:
         (
             pl.lit(None, dtype=pl.String) if (entries := _env_entries(rule)) is None else entries
         ).alias("env_at"),
+        pl.lit(rule.sign, dtype=pl.String).alias("sign_env"),
         *[pl.col(f"__t_{c}") for c in rule.body_columns],
     )
     bad = 0
@@ -324,6 +327,9 @@ def with_dispatch_ids(plan: pl.DataFrame) -> pl.DataFrame:
     hand without ``env_at`` gets it from its text)."""
     if "env_at" not in plan.columns:
         plan = plan.with_columns(env_at_of_text(plan))
+    plan = plan.with_columns(
+        pl.lit(None, dtype=dt).alias(c) for c, dt in PLAN_SCHEMA.items() if c not in plan.columns
+    )
     plan = plan.select(dispatch_ids(plan), *list(PLAN_SCHEMA)[1:])
     if plan.schema != PLAN_SCHEMA:
         plan = plan.cast(PLAN_SCHEMA)  # type: ignore[arg-type]

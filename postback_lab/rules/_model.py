@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -13,6 +13,14 @@ import polars as pl
 from .._util import format_duration, render
 from ._template import Template, env_names
 from ._validate import rule_fields
+
+#: how ``Rule.test`` fires: registered by the sending stage, which sits above this one
+_TEST_FIRE: list[Callable[..., Any]] = []
+
+
+def register_test_fire(fn: Callable[..., Any]) -> None:
+    """Install the function ``Rule.test`` calls (the sending stage does, on import)."""
+    _TEST_FIRE[:] = [fn]
 
 
 @dataclass(frozen=True)
@@ -30,6 +38,8 @@ class Rule:
     delay: timedelta = timedelta(0)
     #: firing rule 7: with a delay, a status change before ``due_at`` cancels the postback
     cancel_on_change: bool = True
+    #: the environment variable of the Standard Webhooks signing secret, when signed
+    sign: str | None = None
     method: str = "GET"
     headers: tuple[tuple[str, Template], ...] = ()
     body: str | None = None
@@ -69,7 +79,25 @@ class Rule:
             seen.update(dict.fromkeys(t.env))
         if self.body is not None:
             seen.update(dict.fromkeys(env_names(self.body)))
+        if self.sign is not None:
+            seen[self.sign] = None
         return tuple(seen)
+
+    def test(
+        self,
+        events: Any = None,
+        *,
+        transaction_id: str | None = None,
+        log: Any = None,
+        dry_run: bool = False,
+    ) -> Any:
+        """Test-fire this rule once, now: for ``transaction_id`` in ``events``, or for a
+        made-up event that fires it. The attempt is logged with the outcome ``test``
+        (never counted as delivered); returns a TestFire showing the exact request and
+        the answer. ``dry_run`` shows the request without sending or logging."""
+        if not _TEST_FIRE:
+            raise RuntimeError("import postback_lab to test-fire rules")
+        return _TEST_FIRE[0](self, events, transaction_id=transaction_id, log=log, dry_run=dry_run)
 
     def where(self) -> str:
         """``file: rule 'name' (#3)`` — how messages point at this rule."""
@@ -95,6 +123,8 @@ class Rule:
         out["delay"] = format_duration(self.delay)
         if not self.cancel_on_change:
             out["cancel_on_change"] = False
+        if self.sign is not None:
+            out["sign"] = {"secret": "{env:" + self.sign + "}"}
         out["method"] = self.method
         out["url"] = self.url.text
         if self.headers:

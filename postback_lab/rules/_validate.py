@@ -35,6 +35,7 @@ FIELDS = (
     "goals",
     "delay",
     "cancel_on_change",
+    "sign",
     "method",
     "url",
     "headers",
@@ -100,6 +101,8 @@ def rule_fields(
     if not isinstance(cancel, bool):
         bad("cancel_on_change", f"expected true or false, got {cancel!r}")
     kwargs["cancel_on_change"] = cancel is not False
+    if item.get("sign") is not None:
+        kwargs["sign"] = _sign(item["sign"], bad)
     if item.get("timeout") is not None:
         timeout = _duration(item["timeout"], "timeout", bad, allow_zero=False)
         kwargs["timeout"] = timeout.total_seconds()
@@ -158,6 +161,28 @@ def rule_fields(
     if problems:
         raise RuleValidationError(problems)
     return kwargs
+
+
+def _sign(value: Any, bad: Report) -> str | None:
+    """``sign: {secret: "{env:NAME}"}`` (or just ``sign: "{env:NAME}"``): the environment
+    variable holding the Standard Webhooks signing secret (``whsec_...``)."""
+    secret = value.get("secret") if isinstance(value, Mapping) else value
+    if isinstance(value, Mapping):
+        for key in value:
+            if key not in ("secret", "scheme"):
+                bad(f"sign.{key}", f"unknown key{did_you_mean(str(key), ('secret', 'scheme'))}")
+        scheme = str(value.get("scheme", "standard-webhooks"))
+        if scheme != "standard-webhooks":
+            bad("sign.scheme", f"{scheme!r} is not supported (valid: standard-webhooks)")
+    m = re.fullmatch(r"\{env:([A-Za-z_][A-Za-z0-9_]*)\}", str(secret or "").strip())
+    if m is None:
+        bad(
+            "sign",
+            "the signing secret must come from the environment, written "
+            "sign: {secret: '{env:WEBHOOK_SECRET}'}",
+        )
+        return None
+    return m.group(1)
 
 
 def _choice(value: Any, valid: tuple[str, ...], field: str, bad: Report) -> str:

@@ -5,15 +5,18 @@ goes (limits, retry schedule, timing, guards), validated once; ``SendResult`` sa
 happened. A failed HTTP attempt is a log row, never an exception.
 """
 
+from ..rules import register_test_fire
 from ._http import ENGINES, Engine
 from ._limits import Clock, FakeClock
 from ._options import SendOptions
 from ._result import SendResult
 from ._retry import Retry, parse_retry_after
 from ._run import LogSource, PlanSource, pick_options, run_send, send, send_sync
+from ._test_fire import TEST, TestFire, test_fire, test_fire_sync, test_rule, test_rule_sync
 
 __all__ = [
     "ENGINES",
+    "TEST",
     "Clock",
     "Engine",
     "FakeClock",
@@ -22,9 +25,18 @@ __all__ = [
     "Retry",
     "SendOptions",
     "SendResult",
+    "TestFire",
     "parse_retry_after",
     "pick_options",
     "run_send",
     "send",
     "send_sync",
+    "test_fire",
+    "test_fire_sync",
+    "test_rule",
+    "test_rule_sync",
 ]
+
+# Rule.test lives on the rule (a notebook verb) but firing belongs to this stage, which
+# the rules stage must not import: register the implementation here.
+register_test_fire(test_rule_sync)

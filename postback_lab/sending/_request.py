@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import urllib.parse
 from collections.abc import Mapping
 
 import httpx
@@ -15,6 +16,7 @@ from .._errors import InputError
 from ..rules import Spans, fill_env, is_json_body
 from ._guard import mask
 from ._http import Outcome, fetch
+from ._sign import sign
 from ._writer import Item
 
 
@@ -27,6 +29,8 @@ def check_env(frame: pl.DataFrame, environ: Mapping[str, str] | None) -> dict[st
     for rule, entries in where.iter_rows():
         for _, _, name in json.loads(entries):
             need.setdefault(name, set()).add(rule)
+    for rule, name in frame.select("rule", "sign_env").drop_nulls("sign_env").unique().iter_rows():
+        need.setdefault(name, set()).add(rule)
     missing = sorted(n for n in need if n not in env)
     if missing:
         rules = sorted({r for n in missing for r in need[n]})
@@ -59,6 +63,30 @@ def _filled(item: Item, secrets: Mapping[str, str]) -> tuple[str, dict[str, str]
     return url, headers, body
 
 
+def wrong_host(url: str, host: str) -> str | None:
+    """Why ``url`` must not go out when its host is not the plan's (the host the allowlist
+    and --deny-private checked), else None."""
+    netloc = urllib.parse.urlsplit(url).netloc.rpartition("@")[2].lower()
+    if netloc == (host or "").lower():
+        return None
+    return f"refused: the URL's host {netloc!r} is not the plan's host {host!r}"
+
+
+def prepare(item: Item, secrets: Mapping[str, str]) -> tuple[str, str, dict[str, str], str | None]:
+    """The request of one attempt of ``item``: method, URL, headers and body with its
+    rules' secrets filled in, the idempotency key and the content type. KeyError or
+    ValueError when a secret cannot be filled in."""
+    url, headers, body = _filled(item, secrets)
+    headers["Idempotency-Key"] = item.get("dispatch_id")
+    if body is not None and "content-type" not in {k.lower() for k in headers}:
+        headers["Content-Type"] = (
+            "application/json" if is_json_body(body) else "text/plain; charset=utf-8"
+        )
+    if (key := item.get("sign_env")) is not None:
+        headers.update(sign(secrets[key], item.get("dispatch_id"), body or ""))
+    return item.get("method"), url, headers, body
+
+
 async def fire(
     pool: httpx.AsyncBaseTransport,
     item: Item,
@@ -67,17 +95,12 @@ async def fire(
 ) -> Outcome:
     """Send one attempt of ``item`` over ``pool`` and classify the result."""
     try:
-        url, headers, body = _filled(item, secrets)
+        method, url, headers, body = prepare(item, secrets)
     except (KeyError, ValueError) as exc:
         return Outcome("failed", None, None, f"cannot fill in a secret: {exc}", None)
-    headers["Idempotency-Key"] = item.get("dispatch_id")
-    if body is not None and "content-type" not in {k.lower() for k in headers}:
-        headers["Content-Type"] = (
-            "application/json"
-            if body.lstrip().startswith(("{", "["))
-            else "text/plain; charset=utf-8"
-        )
-    o = await fetch(pool, item.get("method"), url, headers, body, item.get("timeout_s"))
+    if (refused := wrong_host(url, item.get("host"))) is not None:
+        return Outcome("failed", None, None, refused, None)
+    o = await fetch(pool, method, url, headers, body, item.get("timeout_s"))
     if secrets and (o.error or o.response_body):  # partners echo requests back
         o = dataclasses.replace(
             o, error=mask(o.error, secrets), response_body=mask(o.response_body, secrets)

@@ -30,6 +30,7 @@ FIELDS = (
     "headers",
     "timeout_s",
     "env_at",
+    "sign_env",
 )
 _INDEX = {name: i for i, name in enumerate(FIELDS)}
 _ID, _RULE, _TID, _OFFER, _PUB, _STATUS, _METHOD, _URL, _HOST, _DUE = (

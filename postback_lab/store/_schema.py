@@ -32,7 +32,17 @@ LOG_SCHEMA: dict[str, pl.DataType] = {
     "source": pl.String(),  # 'sent' | 'imported'
 }
 LOG_COLUMNS = tuple(LOG_SCHEMA)
-OUTCOMES = ("delivered", "failed", "timeout", "connection_error", "dry_run", "cancelled")
+OUTCOMES = (
+    "delivered",
+    "failed",
+    "timeout",
+    "connection_error",
+    "dry_run",
+    "cancelled",
+    "test",  # an attempt made by test-fire: never counted as delivered nor audited
+)
+#: rows that are not attempts of a real send (left out of reconcile and audits)
+NOT_ATTEMPTS = "outcome NOT IN ('dry_run', 'test')"
 
 _DDL_V1 = """
 CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value VARCHAR);

@@ -250,3 +250,28 @@ def test_nonfinite_payout_is_quarantined(tmp_path: Path) -> None:
     path.write_text("transaction_id,occurred_at,status,payout\nt1,2026-07-01,approved,1e400\n")
     events = read_events(path)
     assert events.quarantine.select("line", "reason").rows() == [(2, "bad payout '1e400'")]
+
+
+def test_one_bad_ndjson_line_is_quarantined_with_its_number(tmp_path: Path) -> None:
+    path = tmp_path / "e.ndjson"
+    path.write_text(
+        '{"transaction_id":"t1","occurred_at":"2026-11-01T00:00:00Z","status":"approved"}\n'
+        '{"transaction_id":"t2", bad json\n'
+        "[1, 2]\n"
+        '{"transaction_id":"t3","occurred_at":"2026-11-01T00:00:00Z","status":"approved"}\n'
+    )
+    events = read_events(path)
+    assert events.frame["transaction_id"].to_list() == ["t1", "t3"]
+    assert events.quarantine.select("line", "reason").rows() == [
+        (2, "not JSON: Expecting property name enclosed in double quotes at character 25"),
+        (3, "not a JSON object"),
+    ]
+
+
+def test_a_column_written_twice_is_an_error(tmp_path: Path) -> None:
+    path = tmp_path / "e.csv"
+    path.write_text("transaction_id,occurred_at,status,sub1,sub1\nt1,2026-11-01,approved,a,b\n")
+    with pytest.raises(
+        EventsError, match=r"column 'sub1' appears twice in the header \(columns 4 and 5\)"
+    ):
+        read_events(path)

@@ -137,3 +137,22 @@ def test_tojson_is_not_escaped_twice() -> None:
     )
     plan = build_plan(_events(sub1=['a"b']), rules)
     assert json.loads(plan.frame["body"][0]) == {"v": 'a"b'}
+
+
+def test_a_url_whose_host_is_not_the_plans_is_refused(tmp_path) -> None:
+    with Receiver() as rx:
+        plan = build_plan(_events(), read_rules([{"name": "r", "url": rx.url + "/pb"}]))
+        # a plan frame edited by hand: the allowlist checks the host column
+        tampered = plan.frame.with_columns(host=pl.lit("partner.example"))
+        result = send_sync(
+            tampered,
+            tmp_path / "log.duckdb",
+            retry=Retry.none(),
+            progress=False,
+            allow_hosts=["partner.example"],
+        )
+        assert result.failed == 1 and rx.received() == []
+        assert result.to_polars()["error"].to_list() == [
+            f"refused: the URL's host '{rx.url.split('//')[1]}' is not the plan's host "
+            "'partner.example'"
+        ]
