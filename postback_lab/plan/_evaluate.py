@@ -64,9 +64,7 @@ class Evaluator:
         for i, r in enumerate(self.rules):
             if r.enabled:
                 key = self._key(r)
-                self._columns.setdefault(key, dict.fromkeys(CORE)).update(
-                    dict.fromkeys(r.columns)
-                )
+                self._columns.setdefault(key, dict.fromkeys(CORE)).update(dict.fromkeys(r.columns))
                 self._last[key] = i
         self._cache: dict[tuple[object, ...], Selection] = {}
 

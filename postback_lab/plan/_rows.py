@@ -114,9 +114,7 @@ def signatures(frame: pl.DataFrame) -> Signatures:
         lookup = pl.concat([vals, pl.Series([None], dtype=pl.String)])
         columns[c] = lookup.gather(code.astype(np.int64))
     bounds = np.append(starts, n).astype(np.int64)
-    table = pl.DataFrame(columns).with_columns(
-        pl.Series("__rows", np.diff(bounds), dtype=pl.Int64)
-    )
+    table = pl.DataFrame(columns).with_columns(pl.Series("__rows", np.diff(bounds), dtype=pl.Int64))
     return Signatures(table, order, bounds, codes[1])
 
 

@@ -160,9 +160,7 @@ def check_next_change(rows: list[tuple[str, str, int]]) -> None:
     times, statuses = next_change(frame_of(rows))
     expected = []
     for tid, status, t in rows:
-        later = sorted(
-            (t2, s2) for tid2, s2, t2 in rows if tid2 == tid and s2 != status and t2 > t
-        )
+        later = sorted((t2, s2) for tid2, s2, t2 in rows if tid2 == tid and s2 != status and t2 > t)
         expected.append(later[0][0] if later else None)
     assert [None if v is None else v.minute for v in times.to_list()] == expected
     for (tid, status, _), when, what in zip(rows, times.to_list(), statuses.to_list(), strict=True):
