@@ -4,7 +4,7 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint docs bench clean browser
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -15,7 +15,7 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	touch $@
 
 $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install -q -e '.[test]'
+	$(BIN)/python -m pip install -q -e '.[test,docs]'
 	touch $@ $(VENV)/.installed
 
 demo: $(VENV)/.installed
@@ -25,10 +25,27 @@ lint: $(VENV)/.installed-test
 	$(BIN)/ruff check postback_lab tests benchmarks
 	$(BIN)/mypy
 
-test: $(VENV)/.installed-test
+# The browser tests (tests/browser) drive Debian's chromium through its chromedriver:
+# installed here when missing and apt is there (as root, or sudo without a password);
+# without them those tests are skipped, saying why.
+browser:
+	@if command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1; then :; \
+	elif command -v apt-get >/dev/null 2>&1; then \
+	  sudo=$$([ "$$(id -u)" = 0 ] || echo "sudo -n"); \
+	  echo "installing chromium and chromium-driver for the browser tests"; \
+	  { $$sudo apt-get update -qq && $$sudo env DEBIAN_FRONTEND=noninteractive \
+	    apt-get install -y -qq --no-install-recommends chromium chromium-driver; } >/dev/null \
+	  || echo "could not install chromium: the browser tests will be skipped"; \
+	else echo "no chromium and no apt-get: the browser tests will be skipped"; fi
+
+test: $(VENV)/.installed-test browser
 	$(BIN)/ruff check postback_lab tests benchmarks
 	$(BIN)/mypy
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet --site-dir build/site
 	$(BIN)/python -m pytest
+
+docs: $(VENV)/.installed-test
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir build/site
 
 bench: $(VENV)/.installed-test
 	$(BIN)/python benchmarks/bench_plan.py --rows 1000000

@@ -16,6 +16,7 @@ re-exported here.
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -49,6 +50,11 @@ from .store import ImportResult, LogStore, import_log
 
 if TYPE_CHECKING:  # the explorer loads (with ipywidgets) only when it is called
     from .notebook import Explorer
+
+if "IPython" in sys.modules:  # in IPython/Jupyter our errors show as one short message
+    from .notebook import install_ipython
+
+    install_ipython()
 
 
 def explore(log: LogStore | AuditReport | str | Path | None = None) -> Explorer:

@@ -13,6 +13,7 @@ from typing import Any
 
 from . import sample
 from ._errors import InputError, did_you_mean
+from ._log_cli import alert_below, rate_option
 from ._util import parse_duration
 from .auditing import METRICS, audit, backfill_sync, reconcile
 from .events import Events, read_events
@@ -183,10 +184,11 @@ def cmd_plan(a: argparse.Namespace) -> int:
 def cmd_backfill(a: argparse.Namespace) -> int:
     """Plan, reconcile with the log, send only what is missing."""
     stages = Stages(False if a.no_progress else None)
+    options = _send_options(a, retry=_retry(a.retries), max_duration=_seconds(a.retry_for))
     plan = _read_and_plan(a, stages)
     if stages.enabled:
         print(f"reconciling with {a.db}, then sending what is missing ...", file=sys.stderr)
-    result = backfill_sync(plan, a.db, since=a.since, until=a.until, options=_send_options(a))
+    result = backfill_sync(plan, a.db, since=a.since, until=a.until, options=options)
     print(result)
     return 1 if result.has_failures else 0
 
@@ -206,23 +208,42 @@ def _send_options(a: argparse.Namespace, **more: Any) -> SendOptions:
 
 
 def cmd_audit(a: argparse.Namespace) -> int:
-    """Print delivery failure rates from the log (table, CSV or JSON)."""
+    """Print delivery failure rates from the log (table, CSV or JSON); with
+    ``--fail-below`` exit 1 naming the groups delivered under that rate."""
     if not a.db.exists():
         raise InputError(f"{a.db}: no such log; send, backfill or import-log first")
+    threshold = rate_option(a.fail_below) if a.fail_below is not None else None
     with LogStore(a.db, read_only=True) as log:
         report = audit(log, by=a.by, since=a.since, until=a.until)
-    if a.format == "json":
-        print(report.to_json())
-    elif a.format == "csv":
-        print(report.frame.select(*report.by, *METRICS).write_csv(), end="")
-    else:
-        print(report)
-    return 0
+        if a.format == "json":
+            print(report.to_json())
+        elif a.format == "csv":
+            print(report.frame.select(*report.by, *METRICS).write_csv(), end="")
+        else:
+            print(report)
+    if threshold is None:
+        return 0
+    return alert_below(report, threshold)
 
 
 def cmd_import_log(a: argparse.Namespace) -> int:
-    """Import a platform's postback-log export into the log."""
-    print(import_log(a.file, a.db))
+    """Import a platform's postback-log export into the log; unreadable rows are
+    quarantined (counted, the first shown), never the whole file."""
+    result = import_log(
+        a.file,
+        a.db,
+        source=a.source,
+        rule=a.rule,
+        columns=columns_option(a.columns),
+        encoding=a.encoding,
+        timezone=a.timezone,
+    )
+    print(result)
+    q = result.quarantine
+    for r in q.head(5).iter_rows(named=True):
+        print(f"quarantined: {r['source']} line {r['line']}: {r['reason']}", file=sys.stderr)
+    if q.height > 5:
+        print(f"quarantined: ... and {q.height - 5:,} more rows", file=sys.stderr)
     return 0
 
 
@@ -242,7 +263,8 @@ def _retry(text: str) -> Retry:
         return Retry.parse(text)
     except ValueError:
         raise InputError(
-            f"--retries {text!r}: use default, short, none or delays like 1s,5s,30s"
+            f"--retries {text!r}: use default, short, none, a number of retries or delays "
+            "like 1s,5s,30s"
         ) from None
 
 

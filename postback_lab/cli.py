@@ -2,7 +2,8 @@
 
 Exit codes: 0 success; 1 some postbacks were not delivered; 2 bad input (a wrong
 argument, file, rule or column, or a ``--db`` file that cannot be used); 3 an internal
-error (a bug: the traceback is written to a file to report); 130 interrupted. Errors are
+error (a bug: the traceback is written to a file to report); 130 interrupted (Ctrl-C),
+143 terminated (SIGTERM, handled like Ctrl-C). Errors are
 one sentence on stderr; ``--debug`` shows the traceback instead.
 """
 
@@ -10,18 +11,24 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 import tempfile
+import threading
 import traceback
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
+from types import FrameType
 
 from . import _commands as c
 from ._errors import DeliveryError, InputError, StoreError
+from ._log_cli import add_log_parser
 from ._util import first_line
 from ._version import __version__
 
 EXIT_OK, EXIT_FAILED, EXIT_INPUT, EXIT_INTERNAL, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+EXIT_TERMINATED = 143  # SIGTERM, handled like Ctrl-C
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -56,17 +63,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--concurrency", type=int, default=64, help="requests in flight (64)")
     s.add_argument("--per-host", type=int, default=8, help="requests in flight per host (8)")
     s.add_argument("--rate", type=float, default=None, help="requests per second per host")
-    s.add_argument(
-        "--retries",
-        default="default",
-        help="retry schedule: default, short, none or delays like 1s,5s,30s",
-    )
+    _retries(s)
     s.add_argument("--ignore-due", action="store_true", help="fire now, ignoring due_at")
-    s.add_argument(
-        "--retry-for",
-        default="10m",
-        help="retry only within this time (10m); later retries are left to a backfill",
-    )
     s.add_argument("--no-progress", action="store_true", help="no progress bar")
     _guards(s)
     s.set_defaults(func=c.cmd_send)
@@ -81,6 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--concurrency", type=int, default=64)
     s.add_argument("--per-host", type=int, default=8)
     s.add_argument("--rate", type=float, default=None)
+    _retries(s)
     s.add_argument("--no-progress", action="store_true", help="no progress bar")
     _reading(s)
     _guards(s)
@@ -92,11 +91,38 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--since")
     s.add_argument("--until")
     s.add_argument("--format", choices=["table", "csv", "json"], default="table")
+    s.add_argument(
+        "--fail-below",
+        metavar="RATE",
+        help="exit 1 naming the groups whose delivery rate is under RATE (0.95 or 95%%)",
+    )
     s.set_defaults(func=c.cmd_audit)
 
+    add_log_parser(sub)
+
     s = sub.add_parser("import-log", help="import a platform's postback-log export")
-    s.add_argument("file", type=Path)
+    s.add_argument("file", help="the export: CSV, Parquet or NDJSON")
     _db(s)
+    s.add_argument(
+        "--source",
+        metavar="PRESET",
+        help="the platform the export comes from: everflow, affise, cake, keitaro, tune, "
+        "voluum, binom, integr8, or auto (guess from the headers)",
+    )
+    s.add_argument(
+        "--rule",
+        metavar="NAME",
+        help="the postback rule of rows that name none (exports without a Postback Name)",
+    )
+    s.add_argument(
+        "--columns",
+        metavar="A=B,...",
+        help="map export columns onto the log's, e.g. 'Sent At=fired_at,Pixel=rule'",
+    )
+    s.add_argument(
+        "--timezone", default="UTC", help="time zone of times written without an offset (UTC)"
+    )
+    s.add_argument("--encoding", default="utf-8", help="text encoding of a CSV export (utf-8)")
     s.set_defaults(func=c.cmd_import_log)
 
     s = sub.add_parser(
@@ -172,6 +198,21 @@ def _reading(s: argparse.ArgumentParser) -> None:
     )
 
 
+def _retries(s: argparse.ArgumentParser) -> None:
+    """The retry schedule of one run (send and backfill)."""
+    s.add_argument(
+        "--retries",
+        default="default",
+        help="retry schedule: default (5s, 5m, 30m, 2h), short, none, a number of retries "
+        "N, or delays like 1s,5s,30s",
+    )
+    s.add_argument(
+        "--retry-for",
+        default="10m",
+        help="retry only within this time (10m); later retries are left to a backfill",
+    )
+
+
 def _guards(s: argparse.ArgumentParser) -> None:
     s.add_argument(
         "--allow-host",
@@ -200,14 +241,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; returns its exit code (see the module docstring)."""
     parser = build_parser()
     a = parser.parse_args(argv)
+    terminated: list[int] = []
     try:
-        return int(a.func(a))
+        with _sigterm_as_interrupt(terminated):
+            return int(a.func(a))
     except BrokenPipeError:
         # the reader of our output went away (``postback-lab plan ... | head``): the work
         # is done; silence the rest of the output instead of a traceback at exit
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_OK
     except KeyboardInterrupt:
+        if terminated:
+            print("terminated; completed attempts are in the log", file=sys.stderr)
+            return EXIT_TERMINATED
         print("interrupted; completed attempts are in the log", file=sys.stderr)
         return EXIT_INTERRUPTED
     except Exception as exc:
@@ -222,6 +268,29 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return EXIT_INTERNAL
+
+
+@contextmanager
+def _sigterm_as_interrupt(got: list[int]) -> Iterator[None]:
+    """SIGTERM (``kill``, a stopping container or service) acts as Ctrl-C does: a send
+    finishes its log, marks its run cancelled and removes its journal; exit code 143."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def on_term(signum: int, frame: FrameType | None) -> None:
+        got.append(signum)
+        handler = signal.getsignal(signal.SIGINT)
+        if callable(handler):  # asyncio's (cancels the running send) or Python's default
+            handler(signal.SIGINT, frame)
+        else:
+            raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, on_term)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _write_traceback(exc: BaseException, argv: Sequence[str] | None) -> str:

@@ -27,7 +27,7 @@ LAYERS: list[set[str]] = [
     {"sending"},
     {"auditing"},
     {"notebook"},
-    {"cli", "_commands", "receiver", "sample"},
+    {"cli", "_commands", "_log_cli", "receiver", "sample"},
     {""},  # the package's own __init__: the public namespace
 ]
 RANK = {part: i for i, layer in enumerate(LAYERS) for part in layer}

@@ -22,6 +22,7 @@ from ._durations import format_duration, parse_duration
 from ._html import render
 from ._keys import ATTEMPT_KEY, DISPATCH_ID, DISPATCH_KEY, KEY_TEXT, dispatch_ids
 from ._sync import blocking, run_sync
+from ._table import TIME_FORMAT, cell, shorten, terminal_width, text_table
 from ._text import first_line, quote_ident
 from ._time import When, as_utc, parse_when
 
@@ -32,10 +33,12 @@ __all__ = [
     "EPOCH",
     "FORMATS",
     "KEY_TEXT",
+    "TIME_FORMAT",
     "UTC_US",
     "When",
     "as_utc",
     "blocking",
+    "cell",
     "connect",
     "dispatch_ids",
     "first_line",
@@ -51,6 +54,9 @@ __all__ = [
     "render",
     "run_sync",
     "shapes",
+    "shorten",
+    "terminal_width",
     "text",
+    "text_table",
     "timestamp",
 ]

@@ -8,7 +8,8 @@ from typing import Any
 import polars as pl
 
 from .._util import When, as_utc, parse_when
-from ..store import LogStore, open_log
+from ..store import LogStore, open_log, settle_journals
+from ._logrows import pruned_before
 from ._report import METRICS, AuditReport, Selection
 from ._sql import bucket_seconds, group_columns, main_sql
 
@@ -52,6 +53,11 @@ def audit(
     bucket = bucket_seconds(every)
     store, owned = open_log(log)
     try:
+        settle_journals(store)  # a dead send's attempts count (or are said to be pending)
+        cut = pruned_before(store)  # attempts before it were pruned: the audit starts there
+        if cut is not None and (lo is None or lo < cut):
+            conds.append("fired_at >= ?")
+            params.append(cut)
         # the log is append-only: rows up to the last one seen now are the report's rows,
         # also for the breakdowns queried later
         last = store.sql("SELECT max(rowid) FROM postback_log").item()
@@ -91,4 +97,4 @@ def audit(
         "attempt_failure_rate_hi",
     )
     source = Selection(None if owned else store, path, tuple(select), cond, tuple(params), bucket)
-    return AuditReport(frame, tuple(keys), path, source)
+    return AuditReport(frame, tuple(keys), path, source, pruned_before=cut)

@@ -3,19 +3,27 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import polars as pl
 
-from .._util import as_utc, render
+from .._util import TIME_FORMAT, as_utc, cell, render, text_table
 from ..store import LogStore, open_log
 from ._charts import audit_chart
+from ._headline import Headline, headline_sql
 from ._sql import timeline_sql
+from ._vega import chart_html
 
 if TYPE_CHECKING:
     import altair as alt
+
+_T = TypeVar("_T")
+_BUCKET_FORMAT = {"day": "%Y-%m-%d", "week": "%Y-%m-%d", "hour": "%Y-%m-%d %H:%M"}
 
 #: the figures of each group, in the order of ``postback-lab audit --format json``
 METRICS = (
@@ -45,13 +53,20 @@ class Selection:
 
     def query(self, sql: str) -> pl.DataFrame:
         """Run ``sql`` on the log (the caller's store while open, else the file)."""
+        return self._with_store(lambda store: as_utc(store.sql(sql, list(self.params))))
+
+    def headline(self) -> Headline:
+        """The headline of the whole selection (each postback counted once)."""
+        return self._with_store(lambda store: headline_sql(store, self.cond, list(self.params)))
+
+    def _with_store(self, use: Callable[[LogStore], _T]) -> _T:
         store = self.log
         if store is None or store.closed:
             store, owned = open_log(self.path)
         else:
             owned = False
         try:
-            return as_utc(store.sql(sql, list(self.params)))
+            return use(store)
         finally:
             if owned:
                 store.close()
@@ -67,6 +82,22 @@ class AuditReport:
     by: tuple[str, ...]
     store_path: str = ""
     source: Selection | None = field(default=None, repr=False, compare=False)
+    pruned_before: datetime | None = field(default=None, compare=False)
+
+    @cached_property
+    def overall(self) -> Headline:
+        """The headline of the whole selection, the same whatever ``by`` is. Grouped rows
+        do not add up to it: by status code or by day a retried postback sits in several
+        groups, so the log is asked once (on first use), counting each postback once."""
+        f = self.frame
+        if f.height and self.source is not None:
+            return self.source.headline()
+        return Headline(
+            int(f["dispatches"].sum()),
+            int(f["delivered"].sum()),
+            int(f["attempts"].sum()),
+            int(f["failed_attempts"].sum()),
+        )
 
     @cached_property
     def _fine(self) -> pl.DataFrame:
@@ -127,35 +158,73 @@ class AuditReport:
         return json.dumps(rows, default=str, indent=2)
 
     def summary(self) -> str:
-        """One line: dispatches delivered and attempts failed over the whole selection."""
+        """One line: the headline of the whole selection (see ``overall``), then the
+        grouping, and when the log was pruned, where the audit starts."""
+        if self.frame.height == 0:
+            line = "no attempts in the log for this selection"
+        else:
+            line = f"{self.overall.text()} — by {', '.join(self.by) or 'all'}"
+        if self.pruned_before is not None:
+            line += (
+                f" (log pruned before {self.pruned_before:{TIME_FORMAT}} UTC: audits start there)"
+            )
+        return line
+
+    def table(self) -> pl.DataFrame:
+        """The audit as people read it: counts with thousands separators, rates as
+        percentages with their 95% Wilson interval in one cell, latencies in whole ms, times in
+        UTC to the second. ``to_polars()`` keeps the numbers."""
         f = self.frame
-        if f.height == 0:
-            return "no attempts in the log for this selection"
-        d, ok = int(f["dispatches"].sum()), int(f["delivered"].sum())
-        a, bad = int(f["attempts"].sum()), int(f["failed_attempts"].sum())
-        return (
-            f"{d:,} dispatches, {ok:,} delivered ({ok / d:.1%}); {a:,} attempts, "
-            f"{bad:,} failed ({bad / a:.1%}) — by {', '.join(self.by) or 'all'}"
+
+        def pct(col: str) -> pl.Expr:
+            lo, hi = pl.col(f"{col}_lo") * 100, pl.col(f"{col}_hi") * 100
+            return pl.format(
+                "{}% ({}–{})",
+                (pl.col(col) * 100).round(1),
+                lo.round(1),
+                hi.round(1),
+            )
+
+        keys = [
+            pl.col(k).dt.strftime(_BUCKET_FORMAT.get(k, TIME_FORMAT))
+            if f.schema[k].is_temporal()
+            else pl.col(k)
+            for k in self.by
+        ]
+        out = f.select(
+            *keys,
+            pl.col("dispatches").alias("postbacks"),
+            "delivered",
+            pct("delivery_rate").alias("delivery rate"),
+            "attempts",
+            pl.col("failed_attempts").alias("failed"),
+            pct("attempt_failure_rate").alias("attempt failures"),
+            pl.col("p50_latency_ms").round(0).cast(pl.Int64).alias("p50 ms"),
+            pl.col("p95_latency_ms").round(0).cast(pl.Int64).alias("p95 ms"),
         )
+        return out.with_columns(
+            pl.col(c).map_elements(cell, return_dtype=pl.String)
+            for c in ("postbacks", "delivered", "attempts", "failed", "p50 ms", "p95 ms")
+        ).with_columns(pl.col(k).cast(pl.String) for k in self.by)
+
+    def below(self, rate: float) -> pl.DataFrame:
+        """The groups whose delivery rate is under ``rate`` (0-1), lowest first."""
+        return self.frame.filter(pl.col("delivery_rate") < rate).sort("delivery_rate")
 
     def __str__(self) -> str:
         if self.frame.height == 0:
             return self.summary()
-        with pl.Config(
-            tbl_rows=50,
-            tbl_cols=20,
-            tbl_hide_dataframe_shape=True,
-            fmt_str_lengths=40,
-            tbl_width_chars=160,
-        ):
-            return self.summary() + "\n" + str(self.frame.select(*self.by, *METRICS))
+        numbers = ("postbacks", "delivered", "attempts", "failed", "p50 ms", "p95 ms")
+        rates = ("delivery rate", "attempt failures")
+        table = text_table(self.table(), right=(*numbers, *rates))
+        return f"{self.summary()}\n{table}\nrates: value (95% Wilson interval)"
 
     def _repr_html_(self) -> str:
         return render(
             "Delivery audit",
             self.summary(),
             [
-                ("Per group", self.frame),
+                ("Per group", self.table()),
                 ("Top errors", self.top_errors),
                 ("Status codes", self.status_codes),
             ],
@@ -163,9 +232,16 @@ class AuditReport:
 
     def chart(self) -> alt.VConcatChart:
         """Altair: attempt failure rate over time per group, and the status-code mix."""
-        return audit_chart(self.timeline, self.status_codes, self.by)
+        every = self.source.every if self.source is not None else None
+        return audit_chart(self.timeline, self.status_codes, self.by, every)
 
-    def save_chart(self, path: str) -> str:
-        """Write the chart to ``.html`` (self-contained) or ``.png``/``.svg`` (vl-convert)."""
-        self.chart().save(path)
-        return path
+    def save_chart(self, path: str | Path) -> str:
+        """Write the chart to ``.html`` (self-contained: opens with no network) or
+        ``.png``/``.svg`` (drawn by vl-convert)."""
+        chart = self.chart()
+        if str(path).lower().endswith((".html", ".htm")):
+            page = chart_html(chart.to_dict(), full_page=True, title="Delivery audit")
+            Path(path).write_text(page, encoding="utf-8")
+        else:
+            chart.save(str(path))
+        return str(path)

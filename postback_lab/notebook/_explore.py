@@ -7,14 +7,26 @@ from __future__ import annotations
 
 import html
 from collections.abc import Callable
-from datetime import datetime, time
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
-from .._util import as_utc, render
-from ..auditing import DERIVED, AuditReport, daily_chart
+from .._util import TIME_FORMAT, as_utc, cell, render, shorten
+from ..auditing import (
+    COLUMNS,
+    DERIVED,
+    AuditReport,
+    Headline,
+    LogFilter,
+    attempt_rows,
+    count_rows,
+    daily_chart,
+    headline,
+    natural_key,
+    visible,
+)
 from ..plan import PLAN_SCHEMA, Plan, read_plan
 from ..store import LogStore, open_log
 
@@ -22,11 +34,16 @@ if TYPE_CHECKING:
     import altair as alt
 
 PAGE = 25
-_FILTERS = ("rule", "host", "publisher_id", "offer_id", "outcome", "status_code")
+_FILTERS = COLUMNS
+# one line per row: long texts are cut (the full text is in the cell's tooltip-free export)
+_ONE_LINE = "<style>.pbl-explorer .pbl-table td{white-space:nowrap}</style>"
+_WIDTH = {"error": 48, "url": 64, "rule": 28, "transaction_id": 24}
 
 
 class Explorer:
-    """Filter controls, a KPI line, a chart and a paged table over ``postback_log``."""
+    """Filter controls, a headline (KPI line), a chart and a paged table over
+    ``postback_log``. The headline is the audit's: delivery rate of postbacks, failure
+    rate of attempts."""
 
     def __init__(self, log: LogStore | AuditReport | str | Path | None = None) -> None:
         import ipywidgets as w
@@ -43,13 +60,17 @@ class Explorer:
             )
             for col in _FILTERS
         }
+        for col, control in self.filters.items():
+            control.add_class(f"pbl-filter-{col}")  # stable handles for browser tests
         self.since = w.DatePicker(description="since")
         self.until = w.DatePicker(description="until")
-        self.text = w.Text(description="search", placeholder="text in URL or error")
+        self.text = w.Text(description="search", placeholder="transaction id, URL or error")
         self.page = w.BoundedIntText(
             value=1, min=1, max=10**9, description="page", layout=w.Layout(width="160px")
         )
         self.kpi = w.HTML()
+        self.kpi.add_class("pbl-kpi")
+        self.pager = w.HTML()
         self.table = w.HTML()
         self.chart = w.Output()
         for control in (*self.filters.values(), self.since, self.until, self.text):
@@ -61,9 +82,11 @@ class Explorer:
                 w.HBox([self.since, self.until, self.text, self.page]),
                 self.kpi,
                 self.chart,
+                self.pager,
                 self.table,
             ]
         )
+        self.widget.add_class("pbl-explorer")
         self.refresh()
 
     # -- queries -----------------------------------------------------------------
@@ -71,52 +94,37 @@ class Explorer:
         out = {}
         for col in _FILTERS:
             values = self.store.sql(
-                f"SELECT DISTINCT {col} AS v FROM postback_log WHERE {col} IS NOT NULL ORDER BY 1"
+                f"SELECT DISTINCT {col} AS v FROM postback_log WHERE {col} IS NOT NULL"
             )["v"].to_list()
-            out[col] = values
+            out[col] = sorted(values, key=natural_key)  # publisher 7 before 12
         return out
+
+    def filter(self) -> LogFilter:
+        """The LogFilter of the current widget values (``until`` includes its day)."""
+        until = self.until.value
+        return LogFilter.of(
+            **{col: c.value for col, c in self.filters.items()},
+            since=self.since.value,
+            until=until + timedelta(days=1) if isinstance(until, date) else None,
+            search=self.text.value,
+        )
 
     def where(self) -> tuple[str, list[Any]]:
         """The SQL condition and parameters of the current filter values."""
-        conds, params = ["outcome NOT IN ('dry_run', 'test')"], []
-        for col, control in self.filters.items():
-            if control.value:
-                conds.append(f"{col} IN ({', '.join('?' for _ in control.value)})")
-                params.extend(control.value)
-        if self.since.value:
-            conds.append("fired_at >= ?")
-            params.append(datetime.combine(self.since.value, time.min))
-        if self.until.value:
-            conds.append("fired_at < ?")
-            params.append(datetime.combine(self.until.value, time.max))
-        if self.text.value.strip():
-            conds.append("(url ILIKE ? OR error ILIKE ?)")
-            params += [f"%{self.text.value.strip()}%"] * 2
-        return " AND ".join(conds), params
+        return visible(self.filter(), self.store).sql()
 
-    def kpis(self) -> dict[str, Any]:
-        cond, params = self.where()
-        row = self.store.sql(
-            f"""
-            SELECT count(*) AS attempts,
-                   count(*) FILTER (WHERE outcome = 'delivered') AS delivered,
-                   count(*) FILTER (WHERE outcome <> 'delivered') AS failed,
-                   quantile_cont(latency_ms, 0.95) AS p95
-            FROM postback_log WHERE {cond}""",
-            params,
-        ).row(0, named=True)
-        return row
+    def headline(self) -> Headline:
+        """Postbacks delivered and attempts failed for the current filters."""
+        return headline(self.store, self.filter())
+
+    def total(self) -> int:
+        """Attempt rows matching the current filters."""
+        return count_rows(self.store, self.filter())
 
     def rows(self) -> pl.DataFrame:
-        cond, params = self.where()
-        offset = (self.page.value - 1) * PAGE
-        return self.store.sql(
-            f"""
-            SELECT fired_at, rule, transaction_id, host, status_code, outcome, latency_ms,
-                   error, url
-            FROM postback_log WHERE {cond} ORDER BY fired_at DESC, dispatch_id, attempt
-            LIMIT {PAGE} OFFSET {offset}""",
-            params,
+        """The current page of matching attempts, newest first."""
+        return attempt_rows(
+            self.store, self.filter(), limit=PAGE, offset=(self.page.value - 1) * PAGE
         )
 
     def daily(self) -> pl.DataFrame:
@@ -134,11 +142,36 @@ class Explorer:
 
     # -- view ----------------------------------------------------------------------
     def kpi_text(self) -> str:
-        k = self.kpis()
-        n = k["attempts"]
-        rate = f"{k['delivered'] / n:.1%}" if n else "–"
-        p95 = f"{k['p95']:.0f} ms" if k["p95"] is not None else "–"
-        return f"{n:,} attempts · {rate} delivered · {k['failed']:,} failed · p95 {p95}"
+        """The headline as one line (see ``Headline.text``)."""
+        return self.headline().text()
+
+    def pager_text(self, total: int | None = None) -> str:
+        """``rows 26–50 of 1,234 · page 2 of 50``."""
+        total = self.total() if total is None else total
+        pages = max(1, -(-total // PAGE))
+        first = (self.page.value - 1) * PAGE + 1
+        last = min(total, self.page.value * PAGE)
+        if total == 0:
+            return "no rows"
+        if first > total:
+            return f"page {self.page.value} is past the last page ({pages:,})"
+        return f"rows {first:,}–{last:,} of {total:,} · page {self.page.value:,} of {pages:,}"
+
+    def table_frame(self) -> pl.DataFrame:
+        """The current page as text: times in UTC to the second, long texts cut."""
+        rows = self.rows()
+        return pl.DataFrame(
+            {
+                ("fired (UTC)" if c == "fired_at" else c): [
+                    v.strftime(TIME_FORMAT)
+                    if isinstance(v, datetime)
+                    else shorten(cell(v), _WIDTH.get(c, 40))
+                    for v in rows[c].to_list()
+                ]
+                for c in rows.columns
+            },
+            schema={("fired (UTC)" if c == "fired_at" else c): pl.String for c in rows.columns},
+        )
 
     def _changed(self, _: Any) -> None:
         if self.page.value != 1:
@@ -146,8 +179,13 @@ class Explorer:
         self.refresh()
 
     def refresh(self, chart: bool = True) -> None:
+        total = self.total()
+        pages = max(1, -(-total // PAGE))
+        if self.page.max != pages:
+            self.page.max = pages  # clamps the value, which refreshes the table
         self.kpi.value = f"<b>{html.escape(self.kpi_text())}</b>"
-        self.table.value = render("", "", [("Attempts", self.rows())])
+        self.pager.value = html.escape(self.pager_text(total))
+        self.table.value = _ONE_LINE + render("", "", [("Attempts", self.table_frame())])
         if chart and _in_kernel():  # outside Jupyter the chart would print as text
             self.chart.clear_output(wait=True)
             with self.chart:

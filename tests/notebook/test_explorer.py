@@ -59,16 +59,22 @@ def test_filters_requery_kpis_and_table(log):
     from postback_lab import explore
 
     ex = explore(log)
-    assert ex.kpi_text() == "10 attempts · 80.0% delivered · 2 failed · p95 85 ms"
+    assert ex.kpi_text() == (
+        "80.0% delivered (8 of 10 postbacks) · 10 attempts, 20.0% failed (2) · p95 85 ms"
+    )
     ex.filters["rule"].value = ("sales",)
-    assert ex.kpi_text() == "6 attempts · 83.3% delivered · 1 failed · p95 48 ms"
+    assert ex.kpi_text() == (
+        "83.3% delivered (5 of 6 postbacks) · 6 attempts, 16.7% failed (1) · p95 48 ms"
+    )
     assert "6 attempts" in ex.kpi.value
     ex.filters["outcome"].value = ("failed",)
     assert ex.rows()["transaction_id"].to_list() == ["t2"]
     ex.filters["outcome"].value = ()
     ex.filters["rule"].value = ()
     ex.text.value = "boom"
-    assert ex.kpi_text() == "2 attempts · 0.0% delivered · 2 failed · p95 68 ms"
+    assert ex.kpi_text() == (
+        "0.0% delivered (0 of 2 postbacks) · 2 attempts, 100.0% failed (2) · p95 68 ms"
+    )
     ex.text.value = ""
     ex.since.value = date(2024, 1, 2)
     assert ex.rows()["transaction_id"].sort().to_list() == ["t5", "t6", "t7", "t8", "t9"]
@@ -83,12 +89,14 @@ def test_filters_requery_kpis_and_table(log):
 def test_paging(log):
     from postback_lab.notebook import _explore
 
-    ex = _explore.Explorer(log)
     old = _explore.PAGE
     _explore.PAGE = 4
+    ex = _explore.Explorer(log)
     try:
+        assert ex.page.max == 3
         ex.page.value = 3
         assert ex.rows().height == 2
+        assert ex.pager_text() == "rows 9–10 of 10 · page 3 of 3"
         ex.filters["publisher_id"].value = ("7",)
         assert ex.page.value == 1 and ex.rows().height == 4
     finally:
@@ -144,4 +152,60 @@ def test_selection_from_a_plan_keeps_its_rows(tmp_path):
         )
     ex = explore(db)
     assert ex.selection_plan(plan).frame["transaction_id"].to_list() == ["a"]
+    ex.close()
+
+
+def test_headline_equals_the_audits(log):
+    from postback_lab import audit, explore
+
+    ex = explore(log)
+    assert ex.kpi_text() == audit(log, by=["status_code"]).summary().split(" — ")[0]
+    ex.close()
+
+
+def test_rows_are_one_line_with_times_to_the_second(log):
+    from postback_lab import explore
+
+    ex = explore(log)
+    frame = ex.table_frame()
+    assert frame.columns[0] == "fired (UTC)"
+    assert frame["fired (UTC)"][0] == "2024-01-02 00:00:00"
+    assert "white-space:nowrap" in ex.table.value
+    assert ex.pager_text() == "rows 1–10 of 10 · page 1 of 1"
+    ex.close()
+
+
+def test_search_finds_transaction_ids_and_dry_runs_can_be_picked(tmp_path, log):
+    from postback_lab import explore
+
+    with LogStore(log) as s:
+        s.append(
+            [
+                {
+                    "dispatch_id": "dx",
+                    "run_id": "r2",
+                    "attempt": 1,
+                    "rule": "sales",
+                    "transaction_id": "tx",
+                    "fired_at": T0,
+                    "outcome": "dry_run",
+                }
+            ]
+        )
+    ex = explore(log)
+    ex.text.value = "t7"
+    assert ex.rows()["transaction_id"].to_list() == ["t7"]
+    ex.text.value = ""
+    assert ex.total() == 10  # dry runs are rehearsals: left out ...
+    assert "dry_run" in ex.filters["outcome"].options
+    ex.filters["outcome"].value = ("dry_run",)  # ... unless asked for
+    assert ex.rows()["transaction_id"].to_list() == ["tx"]
+    ex.close()
+
+
+def test_ids_sort_as_numbers(log):
+    from postback_lab import explore
+
+    ex = explore(log)
+    assert list(ex.filters["publisher_id"].options) == ["7", "12"]
     ex.close()

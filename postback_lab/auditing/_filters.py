@@ -1,0 +1,92 @@
+"""One way to select attempt rows of the log: the explorer's widgets and ``postback-lab log
+show|export`` build the same ``LogFilter``, so a filter means the same in both."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from .._util import When, parse_when
+
+#: the columns a filter can hold a set of values for
+COLUMNS = ("rule", "host", "publisher_id", "offer_id", "outcome", "status_code")
+
+
+def _tuple(values: Iterable[Any] | str | int | None) -> tuple[Any, ...]:
+    if values is None:
+        return ()
+    if isinstance(values, (str, int)):
+        return (values,)
+    return tuple(values)
+
+
+@dataclass(frozen=True)
+class LogFilter:
+    """Attempt rows matching every given part: a value set per column (empty: any), a
+    ``fired_at`` window ``[since, until)``, and ``search`` text found in the transaction id,
+    dispatch id, URL or error (case-insensitive).
+
+    Dry-run rows are left out unless ``outcome`` names ``dry_run``: they are rehearsals,
+    not deliveries, and would dilute every rate."""
+
+    rule: tuple[str, ...] = ()
+    host: tuple[str, ...] = ()
+    publisher_id: tuple[str, ...] = ()
+    offer_id: tuple[str, ...] = ()
+    outcome: tuple[str, ...] = ()
+    status_code: tuple[int, ...] = ()
+    since: datetime | None = None
+    until: datetime | None = None
+    search: str = ""
+    extra: tuple[str, ...] = field(default=(), repr=False)  # SQL conditions added as they are
+
+    @classmethod
+    def of(
+        cls,
+        *,
+        since: When = None,
+        until: When = None,
+        search: str | None = None,
+        **values: Iterable[Any] | str | int | None,
+    ) -> LogFilter:
+        """A filter from loose values: a single value or a list per column, times as
+        ``parse_when`` reads them (ISO text, dates, datetimes)."""
+        return cls(
+            **{k: _tuple(v) for k, v in values.items()},
+            since=parse_when(since, name="since"),
+            until=parse_when(until, name="until"),
+            search=(search or "").strip(),
+        )
+
+    def sql(self) -> tuple[str, list[Any]]:
+        """The SQL condition over ``postback_log`` and its parameters."""
+        conds: list[str] = []
+        params: list[Any] = []
+        for aside in ("dry_run", "test"):  # not attempts unless asked for by name
+            if aside not in self.outcome:
+                conds.append(f"outcome <> '{aside}'")
+        for col in COLUMNS:
+            values = getattr(self, col)
+            if values:
+                conds.append(f"{col} IN ({', '.join('?' for _ in values)})")
+                params.extend(values)
+        if self.since is not None:
+            conds.append("fired_at >= ?")
+            params.append(self.since)
+        if self.until is not None:
+            conds.append("fired_at < ?")
+            params.append(self.until)
+        if self.search:
+            cols = ("transaction_id", "dispatch_id", "url", "error")
+            conds.append("(" + " OR ".join(f"{c} ILIKE ?" for c in cols) + ")")
+            params += [f"%{self.search}%"] * len(cols)
+        conds.extend(f"({c})" for c in self.extra)
+        return " AND ".join(conds), params
+
+
+def natural_key(value: Any) -> tuple[int, int, str]:
+    """Sort key putting numeric ids in number order (``7`` before ``12``), then text."""
+    text = str(value)
+    return (0, int(text), text) if text.isdigit() else (1, 0, text)

@@ -1,0 +1,47 @@
+"""Charts need no network: the renderer inlines the scripts, leaves a renderer the user
+chose alone, and the failure-rate line breaks over empty buckets instead of bridging them."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import altair as alt
+import polars as pl
+
+from postback_lab.auditing._charts import audit_chart, with_gaps
+from postback_lab.auditing._vega import RENDERER, chart_html, use_offline_charts
+
+
+def _timeline(days):
+    return pl.DataFrame(
+        {
+            "rule": ["a"] * len(days),
+            "period": [datetime(2026, 3, d) for d in days],
+            "attempts": [10] * len(days),
+            "failed_attempts": [1] * len(days),
+            "attempt_failure_rate": [0.1] * len(days),
+        }
+    )
+
+
+def test_empty_buckets_become_nulls_that_break_the_line():
+    filled = with_gaps(_timeline([1, 2, 5]), "rule", 86_400)
+    assert filled["period"].dt.day().to_list() == [1, 2, 3, 4, 5]
+    assert filled["attempts"].to_list() == [10, 10, None, None, 10]
+    codes = pl.DataFrame({"rule": ["a"], "status_code": [200], "attempts": [30]})
+    spec = audit_chart(_timeline([1, 2, 5]), codes, ("rule",), 86_400).to_dict()
+    assert spec["vconcat"][0]["mark"]["invalid"] == "break-paths-filter-domains"
+
+
+def test_html_carries_its_scripts_and_a_users_renderer_is_kept():
+    page = chart_html({"mark": "point", "data": {"values": [{"x": 1}]}}, full_page=True)
+    assert page.startswith("<!DOCTYPE html>")
+    assert "window.vegaEmbed" in page and "<script src" not in page and "cdn." not in page
+    before = alt.renderers.active
+    try:
+        alt.renderers.enable("json")
+        assert use_offline_charts() is False and alt.renderers.active == "json"
+        alt.renderers.enable("default")
+        assert use_offline_charts() is True and alt.renderers.active == RENDERER
+    finally:
+        alt.renderers.enable(before)
