@@ -4,7 +4,7 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint bench clean browser screenshots
+.PHONY: demo test lint docs bench clean browser screenshots
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -17,7 +17,7 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	touch $@
 
 $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
-	PYTHONWARNINGS=ignore $(BIN)/python -m pip install -q -e '.[test]'
+	PYTHONWARNINGS=ignore $(BIN)/python -m pip install -q -e '.[test,docs,delta,spark]'
 	touch $@ $(VENV)/.installed
 
 demo: $(VENV)/.installed
@@ -43,11 +43,15 @@ browser:
 test: $(VENV)/.installed-test browser
 	$(BIN)/ruff check postback_lab tests benchmarks
 	$(BIN)/mypy
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet --site-dir build/site
 	$(BIN)/python -m pytest
 
 # the docs' screenshots, from the last browser run of make test (build/browser/docs)
 screenshots:
 	cp build/browser/docs/*.png docs/
+
+docs: $(VENV)/.installed-test
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir build/site
 
 bench: $(VENV)/.installed-test
 	$(BIN)/python benchmarks/bench_plan.py --rows 1000000

@@ -19,7 +19,8 @@ from .auditing import METRICS, audit, backfill_sync, reconcile
 from .events import Events, read_events
 from .plan import Plan, build_plan, read_plan
 from .receiver import Receiver, serve_forever
-from .rules import read_rules
+from .rules import RuleSet, read_rules
+from .scale import delivered_elsewhere, open_delta_log, plan_partitioned, shard_plan, table_uri
 from .sending import Retry, SendOptions, send_sync, test_rule_sync
 from .store import LogStore, import_log
 
@@ -153,6 +154,15 @@ def cmd_test(a: argparse.Namespace) -> int:
 
 
 def _read_and_plan(a: argparse.Namespace, stages: Stages) -> Plan:
+    events, rules = _read(a, stages)
+    with stages("planning") as done:
+        plan = build_plan(events, rules)
+        done["what"] = f"{len(plan):,} postbacks"
+    return plan
+
+
+def _read(a: argparse.Namespace, stages: Stages) -> tuple[Events, RuleSet]:
+    """The events and the rules of ``plan``/``backfill``, read with the reading flags."""
     if not os.path.exists(a.rules):  # before a long read of the events
         raise InputError(f"{a.rules}: no such rules file")
     with stages("reading events") as done:
@@ -163,14 +173,13 @@ def _read_and_plan(a: argparse.Namespace, stages: Stages) -> Plan:
     for note in events.notes:
         print(f"note: {note}", file=sys.stderr)
     _warn_quarantine(events)
-    with stages("planning") as done:
-        plan = build_plan(events, rules)
-        done["what"] = f"{len(plan):,} postbacks"
-    return plan
+    return events, rules
 
 
 def cmd_plan(a: argparse.Namespace) -> int:
     """Build a plan, print it (and why events did not fire), write it as Parquet."""
+    if a.engine is not None or a.partitions is not None:
+        return _plan_partitioned(a)
     plan = _read_and_plan(a, Stages())
     print(plan)
     if a.explain:
@@ -181,13 +190,44 @@ def cmd_plan(a: argparse.Namespace) -> int:
     return 0
 
 
+def _plan_partitioned(a: argparse.Namespace) -> int:
+    """``plan --engine local|spark --partitions N -o FOLDER``: planned in buckets of
+    transactions, written as Parquet parts."""
+    if a.output is None:
+        raise InputError("--engine/--partitions write the plan in parts: name a folder with -o")
+    if a.partitions is not None and a.partitions < 1:
+        raise InputError(f"--partitions {a.partitions}: must be 1 or more")
+    stages = Stages()
+    if a.engine == "spark":
+        if not os.path.exists(a.rules):
+            raise InputError(f"{a.rules}: no such rules file")
+        rules = read_rules(a.rules, dialect=a.dialect)
+        with stages("planning on Spark") as done:
+            result = plan_partitioned(
+                a.events, rules, table_uri(a.output), engine="spark", partitions=a.partitions
+            )
+            done["what"] = f"{len(result):,} postbacks"
+    else:
+        events, rules = _read(a, stages)
+        with stages("planning in buckets") as done:
+            result = plan_partitioned(events, rules, a.output, partitions=a.partitions)
+            done["what"] = f"{len(result):,} postbacks"
+    print(result)
+    if a.explain:
+        print()
+        print(result.explain())
+    print(f"plan written to {result.path}")
+    return 0
+
+
 def cmd_backfill(a: argparse.Namespace) -> int:
     """Plan, reconcile with the log, send only what is missing."""
     stages = Stages(False if a.no_progress else None)
+    options = _send_options(a, retry=_retry(a.retries), max_duration=_seconds(a.retry_for))
     plan = _read_and_plan(a, stages)
     if stages.enabled:
         print(f"reconciling with {a.db}, then sending what is missing ...", file=sys.stderr)
-    result = backfill_sync(plan, a.db, since=a.since, until=a.until, options=_send_options(a))
+    result = backfill_sync(plan, a.db, since=a.since, until=a.until, options=options)
     print(result)
     return 1 if result.has_failures else 0
 
@@ -209,10 +249,13 @@ def _send_options(a: argparse.Namespace, **more: Any) -> SendOptions:
 def cmd_audit(a: argparse.Namespace) -> int:
     """Print delivery failure rates from the log (table, CSV or JSON); with
     ``--fail-below`` exit 1 naming the groups delivered under that rate."""
-    if not a.db.exists():
-        raise InputError(f"{a.db}: no such log; send, backfill or import-log first")
     threshold = rate_option(a.fail_below) if a.fail_below is not None else None
-    with read_log(a.db) as log:
+    log = _read_log(a.log) if a.log else None
+    if log is None:
+        if not a.db.exists():
+            raise InputError(f"{a.db}: no such log; send, backfill or import-log first")
+        log = read_log(a.db)  # a snapshot while another process writes it
+    with log:
         report = audit(log, by=a.by, since=a.since, until=a.until)
         if a.format == "json":
             print(report.to_json())
@@ -226,8 +269,23 @@ def cmd_audit(a: argparse.Namespace) -> int:
 
 
 def cmd_import_log(a: argparse.Namespace) -> int:
-    """Import a platform's postback-log export into the log."""
-    print(import_log(a.file, a.db))
+    """Import a platform's postback-log export into the log; unreadable rows are
+    quarantined (counted, the first shown), never the whole file."""
+    result = import_log(
+        a.file,
+        a.db,
+        source=a.source,
+        rule=a.rule,
+        columns=columns_option(a.columns),
+        encoding=a.encoding,
+        timezone=a.timezone,
+    )
+    print(result)
+    q = result.quarantine
+    for r in q.head(5).iter_rows(named=True):
+        print(f"quarantined: {r['source']} line {r['line']}: {r['reason']}", file=sys.stderr)
+    if q.height > 5:
+        print(f"quarantined: ... and {q.height - 5:,} more rows", file=sys.stderr)
     return 0
 
 
@@ -247,13 +305,21 @@ def _retry(text: str) -> Retry:
         return Retry.parse(text)
     except ValueError:
         raise InputError(
-            f"--retries {text!r}: use default, short, none or delays like 1s,5s,30s"
+            f"--retries {text!r}: use default, short, none, a number of retries or delays "
+            "like 1s,5s,30s"
         ) from None
 
 
 def cmd_send(a: argparse.Namespace) -> int:
     """Fire a plan file, logging every attempt."""
     plan = read_plan(a.plan)
+    if a.shard:
+        plan = shard_plan(plan, a.shard)
+        print(f"shard {a.shard}: {len(plan):,} dispatches to {plan.frame['host'].n_unique()} hosts")
+    if a.central:
+        plan, done = delivered_elsewhere(plan, a.central)
+        if done:
+            print(f"{done:,} dispatches already delivered in {a.central}: not sent again")
     options = _send_options(
         a, retry=_retry(a.retries), ignore_due=a.ignore_due, max_duration=_seconds(a.retry_for)
     )
@@ -277,3 +343,14 @@ def cmd_receiver(a: argparse.Namespace) -> int:
         host=a.host, port=a.port, fail_rate=a.fail_rate, latency_ms=a.latency, seed=a.seed
     )
     return 0
+
+
+def _read_log(name: str) -> LogStore:
+    """``--log``: ``delta:PATH`` (a Delta log) or a DuckDB file, opened to read."""
+    if name.startswith("delta:"):
+        return open_delta_log(name)
+    if not os.path.exists(name):
+        raise InputError(f"{name}: no such log; send, backfill or import-log first")
+    return LogStore(name, read_only=True)
+
+

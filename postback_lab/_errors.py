@@ -10,6 +10,8 @@ PostbackLabError
 │   └── StoreLockedError        another process holds the DuckDB file
 └── DeliveryError               raised by SendResult.raise_on_failures() (exit code 1)
 
+JournalWarning (a UserWarning): a crash journal had damaged lines, skipped and named.
+
 A failed HTTP attempt is a log row, never an exception. Anything else raised is a bug:
 the CLI exits 3 and writes the traceback to a file to report.
 """
@@ -64,6 +66,10 @@ class StoreLockedError(StoreError):
 
 class DeliveryError(PostbackLabError):
     """Some postbacks of a send were not delivered (see SendResult)."""
+
+
+class JournalWarning(UserWarning):
+    """A crash journal had damaged lines; they were skipped, the rest recovered."""
 
 
 def closest(name: str, choices: Iterable[str]) -> str | None:

@@ -2,7 +2,8 @@
 
 Exit codes: 0 success; 1 some postbacks were not delivered; 2 bad input (a wrong
 argument, file, rule or column, or a ``--db`` file that cannot be used); 3 an internal
-error (a bug: the traceback is written to a file to report); 130 interrupted. Errors are
+error (a bug: the traceback is written to a file to report); 130 interrupted (Ctrl-C),
+143 terminated (SIGTERM, handled like Ctrl-C). Errors are
 one sentence on stderr; ``--debug`` shows the traceback instead.
 """
 
@@ -10,11 +11,15 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 import tempfile
+import threading
 import traceback
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
+from types import FrameType
 
 from . import _commands as c
 from ._errors import DeliveryError, InputError, StoreError
@@ -23,6 +28,7 @@ from ._util import first_line
 from ._version import __version__
 
 EXIT_OK, EXIT_FAILED, EXIT_INPUT, EXIT_INTERNAL, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+EXIT_TERMINATED = 143  # SIGTERM, handled like Ctrl-C
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -47,6 +53,19 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--rules", required=True, help="postbacks.yaml")
     s.add_argument("-o", "--output", type=Path, help="write the plan as Parquet")
     s.add_argument("--explain", action="store_true", help="why events did not fire, per rule")
+    g = s.add_argument_group("scaling out (the plan is written as a folder of Parquet parts)")
+    g.add_argument(
+        "--engine",
+        choices=["local", "spark"],
+        help="plan in buckets of transactions: local (a process per core) or spark "
+        "(EVENTS are Parquet paths or URIs Spark reads; -o any folder or URI it writes)",
+    )
+    g.add_argument(
+        "--partitions",
+        type=int,
+        metavar="N",
+        help="buckets to plan (local: one per core by default; more, less memory each)",
+    )
     _reading(s)
     s.set_defaults(func=c.cmd_plan)
 
@@ -57,18 +76,21 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--concurrency", type=int, default=64, help="requests in flight (64)")
     s.add_argument("--per-host", type=int, default=8, help="requests in flight per host (8)")
     s.add_argument("--rate", type=float, default=None, help="requests per second per host")
-    s.add_argument(
-        "--retries",
-        default="default",
-        help="retry schedule: default, short, none or delays like 1s,5s,30s",
-    )
+    _retries(s)
     s.add_argument("--ignore-due", action="store_true", help="fire now, ignoring due_at")
-    s.add_argument(
-        "--retry-for",
-        default="10m",
-        help="retry only within this time (10m); later retries are left to a backfill",
-    )
     s.add_argument("--no-progress", action="store_true", help="no progress bar")
+    s.add_argument(
+        "--shard",
+        metavar="K/N",
+        help="send only the hosts of shard K of N (hosts split by a stable hash; run one "
+        "send per shard, each with its own --db)",
+    )
+    s.add_argument(
+        "--central",
+        metavar="LOG",
+        help="a log whose delivered dispatches count as done (delta:PATH of the exported "
+        "logs, or a DuckDB file), so changing the number of shards never re-sends",
+    )
     _guards(s)
     s.set_defaults(func=c.cmd_send)
 
@@ -82,6 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--concurrency", type=int, default=64)
     s.add_argument("--per-host", type=int, default=8)
     s.add_argument("--rate", type=float, default=None)
+    _retries(s)
     s.add_argument("--no-progress", action="store_true", help="no progress bar")
     _reading(s)
     _guards(s)
@@ -98,13 +121,34 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="RATE",
         help="exit 1 naming the groups whose delivery rate is under RATE (0.95 or 95%%)",
     )
+    s.add_argument("--log", help="read this log instead of --db: delta:PATH or a DuckDB file")
     s.set_defaults(func=c.cmd_audit)
 
     add_log_parser(sub)
 
     s = sub.add_parser("import-log", help="import a platform's postback-log export")
-    s.add_argument("file", type=Path)
+    s.add_argument("file", help="the export: CSV, Parquet or NDJSON")
     _db(s)
+    s.add_argument(
+        "--source",
+        metavar="PRESET",
+        help="the platform the export comes from: everflow, affise, cake, keitaro, tune, "
+        "voluum, binom, integr8, or auto (guess from the headers)",
+    )
+    s.add_argument(
+        "--rule",
+        metavar="NAME",
+        help="the postback rule of rows that name none (exports without a Postback Name)",
+    )
+    s.add_argument(
+        "--columns",
+        metavar="A=B,...",
+        help="map export columns onto the log's, e.g. 'Sent At=fired_at,Pixel=rule'",
+    )
+    s.add_argument(
+        "--timezone", default="UTC", help="time zone of times written without an offset (UTC)"
+    )
+    s.add_argument("--encoding", default="utf-8", help="text encoding of a CSV export (utf-8)")
     s.set_defaults(func=c.cmd_import_log)
 
     s = sub.add_parser(
@@ -180,6 +224,21 @@ def _reading(s: argparse.ArgumentParser) -> None:
     )
 
 
+def _retries(s: argparse.ArgumentParser) -> None:
+    """The retry schedule of one run (send and backfill)."""
+    s.add_argument(
+        "--retries",
+        default="default",
+        help="retry schedule: default (5s, 5m, 30m, 2h), short, none, a number of retries "
+        "N, or delays like 1s,5s,30s",
+    )
+    s.add_argument(
+        "--retry-for",
+        default="10m",
+        help="retry only within this time (10m); later retries are left to a backfill",
+    )
+
+
 def _guards(s: argparse.ArgumentParser) -> None:
     s.add_argument(
         "--allow-host",
@@ -208,14 +267,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; returns its exit code (see the module docstring)."""
     parser = build_parser()
     a = parser.parse_args(argv)
+    terminated: list[int] = []
     try:
-        return int(a.func(a))
+        with _sigterm_as_interrupt(terminated):
+            return int(a.func(a))
     except BrokenPipeError:
         # the reader of our output went away (``postback-lab plan ... | head``): the work
         # is done; silence the rest of the output instead of a traceback at exit
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_OK
     except KeyboardInterrupt:
+        if terminated:
+            print("terminated; completed attempts are in the log", file=sys.stderr)
+            return EXIT_TERMINATED
         print("interrupted; completed attempts are in the log", file=sys.stderr)
         return EXIT_INTERRUPTED
     except Exception as exc:
@@ -230,6 +294,29 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return EXIT_INTERNAL
+
+
+@contextmanager
+def _sigterm_as_interrupt(got: list[int]) -> Iterator[None]:
+    """SIGTERM (``kill``, a stopping container or service) acts as Ctrl-C does: a send
+    finishes its log, marks its run cancelled and removes its journal; exit code 143."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def on_term(signum: int, frame: FrameType | None) -> None:
+        got.append(signum)
+        handler = signal.getsignal(signal.SIGINT)
+        if callable(handler):  # asyncio's (cancels the running send) or Python's default
+            handler(signal.SIGINT, frame)
+        else:
+            raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, on_term)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _write_traceback(exc: BaseException, argv: Sequence[str] | None) -> str:

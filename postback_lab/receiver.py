@@ -5,7 +5,10 @@ Used by the tests, the demo and ``postback-lab receiver``. It listens on 127.0.0
 
 Faults, per path (``script``) or at random (``fail_rate`` with ``seed``), as strings:
 ``"200"``/``"500"``/any code, ``"429:SECONDS"`` (Retry-After), ``"308"`` (redirect),
-``"reset"`` (connection reset), ``"hang"`` (never answers), ``"big"`` (1 MiB body).
+``"reset"`` (connection reset), ``"hang"`` (never answers), ``"big"`` (1 MiB body),
+``"drip:MS"`` (200 whose 100-byte body comes one byte every MS milliseconds). A script
+such as ``["reset", "reset", "200"]`` resets twice, then answers. Each request keeps its
+request line exactly as it came over the socket (``line``).
 """
 
 from __future__ import annotations
@@ -50,6 +53,7 @@ class ReceivedRequest:
     target: str
     received_at: float
     answer: str
+    line: str = ""  # the request line as it came over the socket
 
 
 @dataclass
@@ -178,6 +182,7 @@ class Receiver:
                             target,
                             time.time(),
                             answer,
+                            line.decode("latin-1").rstrip("\r\n"),
                         )
                     )
                 if self.latency_ms:
@@ -193,6 +198,9 @@ class Receiver:
                         )
                     writer.transport.abort()
                     return
+                if answer.startswith("drip:"):
+                    await _drip(writer, float(answer[5:]) / 1000)
+                    return
                 writer.write(_response(answer))
                 await writer.drain()
                 if headers.get("connection", "").lower() == "close":
@@ -202,6 +210,16 @@ class Receiver:
         finally:
             if not writer.is_closing():
                 writer.close()
+
+
+async def _drip(writer: asyncio.StreamWriter, every: float, size: int = 100) -> None:
+    """A 200 whose body trickles in one byte at a time (a slow or hostile server)."""
+    writer.write(f"HTTP/1.1 200 OK\r\nContent-Length: {size}\r\n\r\n".encode())
+    for _ in range(size):
+        await writer.drain()
+        await asyncio.sleep(every)
+        writer.write(b"x")
+    await writer.drain()
 
 
 def _response(answer: str) -> bytes:

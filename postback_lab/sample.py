@@ -1,7 +1,9 @@
 """Deterministic sample data: clicks, conversions with status transitions, post-conversion
 events with goals, a ``postbacks.yaml`` and a platform postback-log export with gaps.
 
-``generate(conversions=N, seed=0)`` is vectorised (NumPy + Polars) and scales to 10M rows.
+The default-size files ship inside the package (``data_dir()``, ``paths()``), so the demo,
+the notebooks and the docs work from an installed wheel; ``write(directory, N)`` makes
+them at any size (``generate(conversions=N, seed=0)`` is vectorised and scales to 10M rows).
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ PAYOUTS = [1.5, 2.0, 12.5, 30.0, 45.25]
 SUB1 = ["camp a&b=c", "spring/sale", "100% off", "plain", "q?x=1#frag"]
 SUB2 = ["café", "Ünïcode ✓", "日本", "emoji 🎉", "naïve+plus"]
 START = datetime(2026, 11, 1, tzinfo=UTC)
+#: the sample files by name, as ``write`` and ``paths`` return them
+FILES = {"events": "events.csv", "rules": "postbacks.yaml", "platform_log": "platform_log.csv"}
 RULES_TEMPLATE = """\
 # Sample postback rules: the hosts live under {base}
 postbacks:
@@ -206,20 +210,21 @@ def write(
 
     out = Path(directory)
     out.mkdir(parents=True, exist_ok=True)
-    paths = {
-        "events": out / "events.csv",
-        "rules": out / "postbacks.yaml",
-        "platform_log": out / "platform_log.csv",
-    }
-    generate(conversions, seed=seed).write_csv(paths["events"])
-    paths["rules"].write_text(rules_yaml(base_url), encoding="utf-8")
-    plan = build_plan(str(paths["events"]), str(paths["rules"]))
-    platform_log(plan.frame, seed=seed).write_csv(paths["platform_log"])
-    return paths
+    files = {key: out / name for key, name in FILES.items()}
+    generate(conversions, seed=seed).write_csv(files["events"])
+    files["rules"].write_text(rules_yaml(base_url), encoding="utf-8")
+    plan = build_plan(str(files["events"]), str(files["rules"]))
+    platform_log(plan.frame, seed=seed).write_csv(files["platform_log"])
+    return files
 
 
 def data_dir() -> Path:
-    """The bundled sample files (``data/sample`` in a checkout, packaged copy otherwise)."""
-    here = Path(__file__).resolve().parent
-    repo = here.parent / "data" / "sample"
-    return repo if repo.exists() else here / "_data"
+    """The folder of the bundled sample files, inside the installed package: what
+    ``write(directory)`` writes with the defaults (2,000 conversions, seed 0, rules under
+    ``http://127.0.0.1:8765``)."""
+    return Path(__file__).resolve().parent / "_data"
+
+
+def paths() -> dict[str, Path]:
+    """The bundled sample files by name: ``events``, ``rules`` and ``platform_log``."""
+    return {key: data_dir() / name for key, name in FILES.items()}

@@ -8,7 +8,7 @@ from typing import Any
 import polars as pl
 
 from .._util import When, as_utc, parse_when
-from ..store import LogStore
+from ..store import LogStore, settle_journals
 from ._logrows import pruned_before
 from ._report import METRICS, AuditReport, Selection
 from ._snapshot import open_for_reading
@@ -54,6 +54,7 @@ def audit(
     bucket = bucket_seconds(every)
     store, owned, note = open_for_reading(log)  # a log another process writes: a snapshot
     try:
+        settle_journals(store)  # a dead send's attempts count (or are said to be pending)
         cut = pruned_before(store)  # attempts before it were pruned: the audit starts there
         if cut is not None and (lo is None or lo < cut):
             conds.append("fired_at >= ?")

@@ -22,7 +22,7 @@ from ..sending import (
     SendResult,
     run_send,
 )
-from ..store import open_log
+from ..store import LogStore, open_log, settle_journals
 from ._reconcile import Reconciliation, reconcile_store
 
 #: backfill's defaults: send's, except a short retry schedule (0.5 s, 2 s, 5 s) that stops
@@ -35,12 +35,15 @@ _D = BACKFILL_DEFAULTS
 
 @dataclass(frozen=True)
 class BackfillResult:
-    """What a backfill found (``reconciliation``), what it picked (``to_send``: the missed
-    and failed dispatches of the window) and what sending them did (``sent``)."""
+    """What a backfill found (``reconciliation``, before it sent anything), what it picked
+    (``to_send``: the missed and failed dispatches of the window), what sending them did
+    (``sent``) and, per rule, what this backfill delivered (``outcomes``)."""
 
     reconciliation: Reconciliation
     to_send: Plan
     sent: SendResult | None
+    #: per rule: postbacks this backfill sent, and how many of them ended delivered
+    outcomes: pl.DataFrame | None = None
 
     @property
     def has_failures(self) -> bool:
@@ -51,6 +54,22 @@ class BackfillResult:
         """Per rule and host: how many postbacks this backfill sends (or would send)."""
         return self.to_send.frame.group_by("rule", "host").len("postbacks").sort("rule", "host")
 
+    def headline(self) -> str:
+        """One line: what this backfill sent and delivered, and where the plan stands now."""
+        n = len(self.to_send)
+        sent = self.sent
+        if sent is None or sent.dry_run:
+            return f"backfill would send {n:,} postbacks (missed + failed); dry run, none sent"
+        before = self.reconciliation.totals["delivered"]
+        total = self.reconciliation.dispatches.height
+        return (
+            f"backfill sent {n - sent.cancelled:,} of {n:,} postbacks (missed + failed): "
+            f"{sent.delivered:,} delivered, {sent.failed:,} failed"
+            + (f", {sent.cancelled:,} cancelled" if sent.cancelled else "")
+            + f"; now {before + sent.delivered:,} of {total:,} dispatches are delivered "
+            f"(before: {before:,})"
+        )
+
     def __str__(self) -> str:
         lines = [str(self.reconciliation), ""]
         n = len(self.to_send)
@@ -59,17 +78,37 @@ class BackfillResult:
         lines += [f"  {r}  {h}: {c:,}" for r, h, c in self.would_send().iter_rows()]
         if self.sent is not None:
             lines.append(str(self.sent))
+            if not self.sent.dry_run:
+                lines.append(self.headline())
         return "\n".join(lines)
 
     def _repr_html_(self) -> str:
+        tables = []
+        if self.outcomes is not None and self.outcomes.height:
+            tables.append(("Delivered by this backfill, per rule", self.outcomes))
+        tables += [
+            ("To send, per rule and host", self.would_send()),
+            ("Before the backfill: reconciliation per rule", self.reconciliation.counts()),
+        ]
         return render(
             "Backfill",
-            str(self).splitlines()[0],
-            [
-                ("To send, per rule and host", self.would_send()),
-                ("Reconciliation per rule", self.reconciliation.counts()),
-            ],
+            f"{self.headline()}. Before it: {self.reconciliation.summary()}",
+            tables,
         )
+
+
+def _outcomes(store: LogStore, sent: SendResult) -> pl.DataFrame:
+    """Per rule: the postbacks a run sent and how they ended (delivered or not)."""
+    return store.sql(
+        """
+        WITH d AS (
+            SELECT rule, dispatch_id, bool_or(outcome = 'delivered') AS ok
+            FROM postback_log WHERE run_id = ? GROUP BY ALL)
+        SELECT rule, count(*) AS sent, count(*) FILTER (WHERE ok) AS delivered,
+            count(*) FILTER (WHERE NOT ok) AS undelivered
+        FROM d GROUP BY rule ORDER BY rule""",
+        [sent.run_id],
+    )
 
 
 @overload
@@ -200,13 +239,22 @@ async def backfill(
         window = window.filter(pl.col("due_at") < hi)
     store, owned = open_log(log)
     try:
-        rec = reconcile_store(window.frame, store)
-        # reconcile keeps the plan's rows in order: its states are a mask over the window
-        todo = window.filter(rec.dispatches["state"].is_in(["missed", "failed"]))
-        sent = None
-        if len(todo) or not opts.dry_run:
-            sent = await run_send(todo.frame, store, opts, kind="backfill", keep_store=not owned)
-        return BackfillResult(rec, todo, sent)
+        with store.sending("this backfill"):
+            settle_journals(store)  # a dead send's attempts count before anything is decided
+            rec = reconcile_store(window.frame, store)
+            # reconcile keeps the plan's rows in order: its states are a mask over the window
+            todo = window.filter(rec.dispatches["state"].is_in(["missed", "failed"]))
+            sent, outcomes = None, None
+            if len(todo) or not opts.dry_run:
+                # the whole window goes to the sender, which skips what the log shows
+                # delivered by the same linking as reconcile (and warns of imported rows
+                # linking nowhere)
+                sent = await run_send(
+                    window.frame, store, opts, kind="backfill", keep_store=not owned, held=True
+                )
+                if not opts.dry_run:
+                    outcomes = _outcomes(store, sent)
+        return BackfillResult(rec, todo, sent, outcomes)
     finally:
         if owned:
             store.close()

@@ -2,8 +2,9 @@
 
 ``delivered`` (a 2xx attempt), ``failed`` (attempted, never 2xx), ``missed`` (never
 attempted); log rows matching no dispatch are ``unexpected``; dispatches delivered more
-than once are ``duplicates``. Imported rows without a conversion status are linked by
-rule + transaction id to the dispatch due most recently before they fired.
+than once are ``duplicates``. Imported rows (a platform's own log) are linked to dispatches
+by the store's one linking rule (``LogStore.links``: rule + transaction id, + status when
+given), the same that ``send`` uses to skip what was delivered.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import polars as pl
 
 from .._util import DISPATCH_KEY, render
 from ..plan import Plan, read_plan
-from ..store import LOG_COLUMNS, LOG_SCHEMA, LogStore, open_log
+from ..store import DIRECT, LOG_COLUMNS, LOG_SCHEMA, NOT_ATTEMPTS, LogStore, open_log, rule_key
 
 STATES = ("delivered", "failed", "missed")
 
@@ -103,38 +104,6 @@ class Reconciliation:
         return render("Reconciliation", self.summary(), tables)
 
 
-def _link(plan: pl.DataFrame, log: pl.DataFrame) -> pl.DataFrame:
-    """Log rows with the dispatch id they belong to (null when none)."""
-    direct = log.filter(pl.col("dispatch_id").is_not_null())
-    loose = log.filter(pl.col("dispatch_id").is_null() & pl.col("rule").is_not_null())
-    nameless = log.filter(pl.col("dispatch_id").is_null() & pl.col("rule").is_null())
-    if loose.height:
-        keys = plan.select(
-            "rule",
-            "transaction_id",
-            pl.col("due_at").alias("__due"),
-            pl.col("dispatch_id").alias("__d"),
-        ).sort("__due")
-        loose = loose.drop("dispatch_id").sort("fired_at")
-
-        def asof(frame: pl.DataFrame, strategy: str) -> pl.DataFrame:
-            return frame.join_asof(
-                keys,
-                left_on="fired_at",
-                right_on="__due",
-                by=["rule", "transaction_id"],
-                strategy=strategy,  # type: ignore[arg-type]
-                check_sortedness=False,
-            )  # both sides are sorted above
-
-        back = asof(loose, "backward")
-        found = back.filter(pl.col("__d").is_not_null())
-        rest = asof(back.filter(pl.col("__d").is_null()).drop("__d", "__due"), "forward")
-        loose = pl.concat([found, rest]).drop("__due").rename({"__d": "dispatch_id"})
-        loose = loose.select(log.columns)
-    return pl.concat([direct, loose, nameless], how="vertical_relaxed")
-
-
 def reconcile(plan: Plan | pl.DataFrame | str, log: LogStore | str | None = None) -> Reconciliation:
     """Compare a plan with the attempt log: what was delivered, failed, missed."""
     p = plan if isinstance(plan, Plan) else read_plan(plan)
@@ -169,8 +138,7 @@ def _per_dispatch_sql(fast: bool) -> str:
             status_code, error, fired_at, TRUE AS __linked FROM linked
         UNION ALL
         SELECT dispatch_id, dispatch_key, attempt, outcome, status_code, error, fired_at,
-            FALSE FROM postback_log
-        WHERE outcome NOT IN ('dry_run', 'test') AND dispatch_id IS NOT NULL"""
+            FALSE FROM postback_log WHERE {NOT_ATTEMPTS} AND {DIRECT}"""
     if fast:
         per = f"""
         rep AS (SELECT DISTINCT dispatch_key FROM base
@@ -195,9 +163,7 @@ def _per_dispatch_sql(fast: bool) -> str:
 def reconcile_store(plan: pl.DataFrame, store: LogStore) -> Reconciliation:
     """``reconcile`` with the per-dispatch figures computed and matched to the plan by
     DuckDB: Polars receives one row per plan row (in plan order) plus the log's strays."""
-    loose = _link(
-        plan, store.attempts("outcome NOT IN ('dry_run', 'test') AND dispatch_id IS NULL")
-    )
+    loose = store.links(plan).rows
     linked = loose.filter(pl.col("dispatch_id").is_not_null()).select(
         "dispatch_id",
         "rule",
@@ -218,7 +184,7 @@ def reconcile_store(plan: pl.DataFrame, store: LogStore) -> Reconciliation:
     strays = joined.slice(plan.height).select("dispatch_id")
     unexpected = store.sql(
         f"SELECT {', '.join(LOG_COLUMNS)} FROM postback_log SEMI JOIN s USING (dispatch_id) "
-        "WHERE outcome NOT IN ('dry_run', 'test')",
+        f"WHERE {NOT_ATTEMPTS} AND {DIRECT}",
         s=strays,
     ).cast(LOG_SCHEMA)  # type: ignore[arg-type]
     unexpected = pl.concat(
@@ -260,10 +226,11 @@ def _assemble(
     )
     dispatches = plan.hstack(_aligned(figures, plan.get_column("dispatch_id")))
     start = plan["due_at"].min()
-    rules = plan["rule"].unique()
+    rules = plan.select(rule_key(pl.col("rule")).unique())["rule"]
     if start is not None:  # log rows of other rules or from before the plan are not strays
         unexpected = unexpected.filter(
-            pl.col("rule").is_in(rules.implode()).fill_null(True), pl.col("fired_at") >= start
+            rule_key(pl.col("rule")).is_in(rules.implode()).fill_null(True),
+            pl.col("fired_at") >= start,
         )
     duplicates = dispatches.filter(pl.col("delivered_attempts") > 1)
     return Reconciliation(dispatches, unexpected, duplicates)

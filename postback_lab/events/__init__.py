@@ -1,23 +1,31 @@
 """Events: read event logs into the canonical Polars frame (one row per event, canonical
 columns and dtypes) plus a quarantine frame of the rows that could not be read."""
 
+from ._csv import careful_csv
 from ._events import QUARANTINE_SCHEMA, Events
+from ._normalise import status as normalise_status
 from ._presets import PRESETS, Preset, detect, get_preset, preset_names
 from ._read import read_events
 from ._schema import CANONICAL, EVENT_TYPES, SCHEMA, STATUSES, normalise_header
+from ._sources import LINE, Source, sources
 
 __all__ = [
     "CANONICAL",
     "EVENT_TYPES",
+    "LINE",
     "PRESETS",
     "QUARANTINE_SCHEMA",
     "SCHEMA",
     "STATUSES",
     "Events",
     "Preset",
+    "Source",
+    "careful_csv",
     "detect",
     "get_preset",
     "normalise_header",
+    "normalise_status",
     "preset_names",
     "read_events",
+    "sources",
 ]

@@ -4,10 +4,17 @@ masking of secrets in whatever a partner echoes back."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import fnmatch
+import functools
 import ipaddress
+import json
+import re
 import socket
+import urllib.parse
 from collections.abc import Iterable, Mapping
+
+import polars as pl
 
 from .._errors import InputError
 
@@ -70,11 +77,69 @@ async def private_reason(host: str) -> str | None:
     return None
 
 
+#: ``scheme://user:password@`` in a URL: the password is masked wherever a URL is written
+USERINFO = r"(?i)(https?://[^\s/?#@:]*:)[^\s/?#@]*@"
+_USERINFO = re.compile(USERINFO)
+
+
 def mask(text: str | None, secrets: Mapping[str, str]) -> str | None:
-    """``text`` with every secret value replaced by its ``{env:NAME}`` placeholder."""
-    if not text or not secrets:
+    """``text`` with every secret value replaced by its ``{env:NAME}`` placeholder, also
+    where it reads percent-encoded, JSON-escaped or half-decoded (as partners and their
+    frameworks echo a request back), and the password of any ``user:password@`` in a URL
+    replaced by ``***``."""
+    if not text:
         return text
-    for name, value in secrets.items():
-        if len(value) >= 4 and value in text:
-            text = text.replace(value, f"{{env:{name}}}")
+    if secrets:
+        for pattern, placeholder in _patterns(tuple(secrets.items())):
+            text = pattern.sub(placeholder, text)  # {env:NAME}: no backslash
+    if "@" in text:
+        text = _USERINFO.sub(r"\1***@", text)
     return text
+
+
+@functools.lru_cache(maxsize=8)
+def _patterns(secrets: tuple[tuple[str, str], ...]) -> list[tuple[re.Pattern[str], str]]:
+    """One pattern per secret (4 characters or more) matching it with each character as
+    it is, percent-encoded (either case), ``+`` for a space, or JSON-escaped."""
+    return [
+        (re.compile("".join(_char(c) for c in value)), f"{{env:{name}}}")
+        for name, value in sorted(secrets, key=lambda kv: -len(kv[1]))
+        if len(value) >= 4
+    ]
+
+
+def _char(c: str) -> str:
+    """A character of a secret as it may read: as it is, percent-encoded (either case),
+    JSON-escaped, ``+`` for a space, ``\\/`` for a slash, UTF-8 read as Latin-1."""
+    forms = {
+        re.escape(c),
+        re.escape(json.dumps(c)[1:-1]),
+        "".join(f"%(?:{b:02X}|{b:02x})" for b in c.encode("utf-8")),
+    }
+    if not c.isascii():  # its UTF-8 bytes read as Latin-1, as servers decode headers
+        latin = c.encode("utf-8").decode("latin-1")
+        forms |= {re.escape(latin), re.escape(json.dumps(latin)[1:-1])}
+    if c == " ":
+        forms.add(re.escape("+"))
+    if c == "/":
+        forms.add(re.escape("\\/"))
+    return "(?:" + "|".join(sorted(forms, key=len, reverse=True)) + ")"
+
+
+def masked_urls(url: pl.Expr) -> pl.Expr:
+    """The URLs as the log and the journal keep them: a ``user:password@`` password
+    replaced by ``***`` (vectorised; most URLs have none)."""
+    return url.str.replace(USERINFO, "${1}***@")
+
+
+def split_userinfo(url: str) -> tuple[str, str | None]:
+    """A URL without its ``user:password@`` and the ``Authorization: Basic`` value that
+    carries them instead (None when the URL has none), so both engines send the same."""
+    parts = urllib.parse.urlsplit(url)
+    if "@" not in parts.netloc:
+        return url, None
+    userinfo, _, host = parts.netloc.rpartition("@")
+    user, _, password = userinfo.partition(":")
+    raw = f"{urllib.parse.unquote(user)}:{urllib.parse.unquote(password)}"
+    token = base64.b64encode(raw.encode()).decode("ascii")
+    return url.replace(parts.netloc, host, 1), f"Basic {token}"

@@ -1,19 +1,26 @@
-"""The one module that imports httpx: a transport per host, and each request's outcome.
+"""The one module that talks HTTP: a transport per host, and each request's outcome.
 
 Requests are ``httpx.Request`` objects handed straight to an httpx transport: the
 ``AsyncClient`` layer above it (redirects, cookies, auth, default headers) does nothing a
-postback needs and halved the request rate (benchmarks/bench_send.py). httpx errors are
+postback needs and halved the request rate (benchmarks/bench_send.py). The default
+engine, ``AiohttpPool``, is a small httpx transport over aiohttp's connections that sends
+the URL exactly as planned and never resends a request by itself. httpx errors are
 translated here into an ``Outcome`` (a failed attempt is a log row, not an exception).
-Redirects are never followed; only the first KiB of a body is read.
+Redirects are never followed; only the first KiB of a body is read; the rule's timeout
+bounds the whole attempt.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Literal
 
+import aiohttp
 import httpx
+import yarl
 
 from .._version import __version__
 
@@ -49,6 +56,116 @@ Engine = Literal["aiohttp", "httpx"]
 ENGINES: tuple[Engine, ...] = ("aiohttp", "httpx")
 
 
+class AiohttpPool(httpx.AsyncBaseTransport):
+    """An httpx transport over one aiohttp connection pool (``per_host`` connections).
+
+    Unlike a plain aiohttp session it sends the URL's bytes as they are (no re-quoting:
+    ``%26`` stays ``%26``) and never resends a request on its own (aiohttp retries an
+    idempotent request once when a reused connection fails), so every request that goes
+    out is one attempt in the log. aiohttp errors become httpx errors here."""
+
+    def __init__(self, per_host: int) -> None:
+        self.per_host = per_host
+        self._session: aiohttp.ClientSession | None = None
+
+    def _open(self) -> aiohttp.ClientSession:
+        connector = aiohttp.TCPConnector(limit=self.per_host, limit_per_host=self.per_host)
+        session = aiohttp.ClientSession(
+            connector=connector,
+            auto_decompress=False,
+            trust_env=False,
+            cookie_jar=aiohttp.DummyCookieJar(),
+        )
+        # the sender's schedule is the only one that retries (see the class docstring)
+        session._retry_connection = False
+        self._session = session
+        return session
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        session = self._session or self._open()
+        t = request.extensions.get("timeout", {})
+        timeout = aiohttp.ClientTimeout(
+            total=None, sock_connect=t.get("connect"), sock_read=t.get("read")
+        )
+        content = request.content or None
+        try:
+            resp = await session.request(
+                request.method,
+                yarl.URL(str(request.url), encoded=True),
+                headers=[
+                    (k.decode("latin-1"), v.decode("utf-8", "replace"))
+                    for k, v in request.headers.raw
+                ],
+                data=content,
+                allow_redirects=False,
+                compress=False,
+                timeout=timeout,
+                skip_auto_headers=_SKIP,
+            )
+        except aiohttp.ClientError as exc:
+            raise _httpx_error(exc, request) from exc
+        except TimeoutError as exc:
+            raise httpx.ConnectTimeout("no connection in time", request=request) from exc
+        except ValueError as exc:  # yarl: a port out of range, a bad host
+            raise httpx.InvalidURL(str(exc)) from exc
+        return httpx.Response(
+            resp.status,
+            headers=resp.raw_headers,
+            stream=_Body(resp, request),
+            request=request,
+            extensions={"reason_phrase": (resp.reason or "").encode("latin-1", "replace")},
+        )
+
+    async def aclose(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+
+_SKIP = frozenset({"Accept-Encoding", "Content-Type"})
+
+
+class _Body(httpx.AsyncByteStream):
+    """An aiohttp response body as an httpx stream."""
+
+    def __init__(self, resp: aiohttp.ClientResponse, request: httpx.Request) -> None:
+        self._resp = resp
+        self._request = request
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        try:
+            async for chunk in self._resp.content.iter_any():
+                yield chunk
+        except aiohttp.ClientError as exc:
+            raise _httpx_error(exc, self._request) from exc
+        except TimeoutError as exc:
+            raise httpx.ReadTimeout("no answer in time", request=self._request) from exc
+
+    async def aclose(self) -> None:
+        self._resp.release()
+
+
+def _httpx_error(exc: aiohttp.ClientError, request: httpx.Request) -> httpx.TransportError:
+    """The httpx error an aiohttp error stands for."""
+    text = str(exc) or type(exc).__name__
+    kind: type[httpx.TransportError]
+    if isinstance(exc, aiohttp.ConnectionTimeoutError):
+        kind = httpx.ConnectTimeout
+    elif isinstance(exc, aiohttp.ServerTimeoutError):
+        kind = httpx.ReadTimeout
+    elif isinstance(exc, aiohttp.ClientConnectorError):
+        kind = httpx.ConnectError
+    elif isinstance(exc, aiohttp.InvalidURL):
+        kind = httpx.UnsupportedProtocol
+    elif isinstance(exc, aiohttp.ClientPayloadError):
+        kind = httpx.ReadError
+    elif isinstance(exc, (aiohttp.ServerDisconnectedError, aiohttp.ClientResponseError)):
+        kind = httpx.RemoteProtocolError
+    else:
+        kind = httpx.NetworkError
+    return kind(text, request=request)
+
+
 def make_transport(
     per_host: int, engine: Engine, transport: httpx.AsyncBaseTransport | None = None
 ) -> httpx.AsyncBaseTransport:
@@ -57,13 +174,11 @@ def make_transport(
     it is."""
     if transport is not None:
         return transport
-    limits = httpx.Limits(max_connections=per_host, max_keepalive_connections=per_host)
     if engine == "aiohttp":
-        from httpx_aiohttp import AiohttpTransport
-
-        pool: httpx.AsyncBaseTransport = AiohttpTransport(limits=limits, trust_env=False)
-        return pool
-    return httpx.AsyncHTTPTransport(limits=limits, trust_env=False)
+        return AiohttpPool(per_host)
+    limits = httpx.Limits(max_connections=per_host, max_keepalive_connections=per_host)
+    # retries=0: httpcore never resends by itself either
+    return httpx.AsyncHTTPTransport(limits=limits, trust_env=False, retries=0)
 
 
 async def fetch(
@@ -74,7 +189,9 @@ async def fetch(
     body: str | None,
     timeout: float | None,
 ) -> Outcome:
-    """Send one request and classify the result."""
+    """Send one request and classify the result. ``timeout`` (the rule's) bounds the whole
+    attempt, from connecting to the first KiB of the answer: a server that drips its answer
+    slowly is a timeout, not a delivery."""
     total = timeout or DEFAULT_TIMEOUT[1]
     t = httpx.Timeout(total, connect=min(DEFAULT_TIMEOUT[0], total))
     start = time.perf_counter()
@@ -83,30 +200,19 @@ async def fetch(
         request = httpx.Request(
             method,
             url,
-            headers={"User-Agent": USER_AGENT, "Accept": "*/*", **headers},
+            headers=[
+                (k.encode("ascii"), v.encode("utf-8"))
+                for k, v in {"User-Agent": USER_AGENT, "Accept": "*/*", **headers}.items()
+            ],
             content=content,
             extensions={"timeout": t.as_dict()},
         )
-        resp = await transport.handle_async_request(request)
-        try:
-            head = bytearray()
-            async for chunk in resp.aiter_bytes():
-                head += chunk
-                if len(head) >= BODY_CAP:
-                    break
-            latency = (time.perf_counter() - start) * 1000
-            code = resp.status_code
-            text = bytes(head[:BODY_CAP]).decode("utf-8", "replace")
-            if 200 <= code < 300:
-                return Outcome("delivered", code, latency, None, text)
-            if 300 <= code < 400:
-                where = resp.headers.get("location", "?")
-                err = f"HTTP {code} redirect to {where} (redirects are not followed)"
-            else:
-                err = f"HTTP {code} {resp.reason_phrase}".strip()
-            return Outcome("failed", code, latency, err, text, resp.headers.get("retry-after"))
-        finally:
-            await resp.aclose()
+        if not 0 < (request.url.port or 80) < 65536:
+            raise httpx.InvalidURL(f"port {request.url.port} is out of range 1-65535")
+        async with asyncio.timeout(total):
+            return await _exchange(transport, request, start)
+    except TimeoutError:
+        return Outcome("timeout", None, _ms(start), f"no complete answer within {total:g}s", None)
     except httpx.TimeoutException as exc:
         if _not_really_a_timeout(exc):
             return Outcome("connection_error", None, _ms(start), _describe(exc), None)
@@ -121,11 +227,38 @@ async def fetch(
             f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__,
             None,
         )
+    except (httpx.InvalidURL, ValueError) as exc:  # UnicodeError too
+        return Outcome("failed", None, _ms(start), f"invalid request: {exc}", None)
+
+
+async def _exchange(
+    transport: httpx.AsyncBaseTransport, request: httpx.Request, start: float
+) -> Outcome:
+    resp = await transport.handle_async_request(request)
+    try:
+        head = bytearray()
+        async for chunk in resp.aiter_bytes():
+            head += chunk
+            if len(head) >= BODY_CAP:
+                break
+        latency = (time.perf_counter() - start) * 1000
+        code = resp.status_code
+        text = bytes(head[:BODY_CAP]).decode("utf-8", "replace")
+        if 200 <= code < 300:
+            return Outcome("delivered", code, latency, None, text)
+        if 300 <= code < 400:
+            where = resp.headers.get("location", "?")
+            err = f"HTTP {code} redirect to {where} (redirects are not followed)"
+        else:
+            err = f"HTTP {code} {resp.reason_phrase}".strip()
+        return Outcome("failed", code, latency, err, text, resp.headers.get("retry-after"))
+    finally:
+        await resp.aclose()
 
 
 def _not_really_a_timeout(exc: BaseException) -> bool:
-    """httpx-aiohttp maps every aiohttp connection error (a reset, a server that hung up)
-    to ``ConnectTimeout``; its cause tells the two apart."""
+    """httpx-aiohttp (a transport a caller may pass) maps every aiohttp connection error
+    (a reset, a server that hung up) to ``ConnectTimeout``; its cause tells the two apart."""
     cause = exc.__cause__
     return (
         cause is not None

@@ -14,7 +14,7 @@ import polars as pl
 
 from .._errors import InputError
 from ..rules import Spans, fill_env, is_json_body
-from ._guard import mask
+from ._guard import mask, split_userinfo
 from ._http import Outcome, fetch
 from ._sign import sign
 from ._writer import Item
@@ -77,6 +77,10 @@ def prepare(item: Item, secrets: Mapping[str, str]) -> tuple[str, str, dict[str,
     rules' secrets filled in, the idempotency key and the content type. KeyError or
     ValueError when a secret cannot be filled in."""
     url, headers, body = _filled(item, secrets)
+    if "@" in url:  # user:password@ goes out as Basic auth on every engine
+        url, basic = split_userinfo(url)
+        if basic is not None and "authorization" not in {k.lower() for k in headers}:
+            headers["Authorization"] = basic
     headers["Idempotency-Key"] = item.get("dispatch_id")
     if body is not None and "content-type" not in {k.lower() for k in headers}:
         headers["Content-Type"] = (
@@ -101,7 +105,7 @@ async def fire(
     if (refused := wrong_host(url, item.get("host"))) is not None:
         return Outcome("failed", None, None, refused, None)
     o = await fetch(pool, method, url, headers, body, item.get("timeout_s"))
-    if secrets and (o.error or o.response_body):  # partners echo requests back
+    if o.error or (secrets and o.response_body):  # partners echo requests back
         o = dataclasses.replace(
             o, error=mask(o.error, secrets), response_body=mask(o.response_body, secrets)
         )

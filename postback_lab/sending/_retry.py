@@ -41,7 +41,8 @@ class Retry:
 
     @classmethod
     def parse(cls, text: str) -> Retry:
-        """``default``, ``short``, ``none`` or a list of durations like ``1s,5s,30s``."""
+        """``default``, ``short``, ``none``, a number of retries ``N`` (the default
+        schedule's first N delays, its last one repeating) or durations like ``1s,5s,30s``."""
         t = text.strip().lower()
         if t == "default":
             return cls()
@@ -49,6 +50,10 @@ class Retry:
             return cls.short()
         if t in ("none", "0", ""):
             return cls.none()
+        if t.isdigit():  # N retries on the default schedule (its last delay repeats)
+            base = cls().delays
+            n = int(t)
+            return cls(delays=tuple(base[min(i, len(base) - 1)] for i in range(n)))
         return cls(delays=tuple(parse_duration(p).total_seconds() for p in t.split(",")))
 
     @property

@@ -4,6 +4,7 @@ attempts after the log's, run one scheduler loop per host, record the run, summa
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sys
 import time
 from collections import Counter
@@ -15,11 +16,11 @@ from typing import TYPE_CHECKING, Any
 import httpx
 import polars as pl
 
-from .._errors import InputError
-from .._util import blocking
+from .._errors import InputError, StoreError
+from .._util import blocking, first_line
 from ..plan import Plan, read_plan
 from ..store import LogStore, open_log
-from ._guard import check_allowlist
+from ._guard import check_allowlist, masked_urls
 from ._http import Engine
 from ._limits import Clock
 from ._options import DEFAULTS, SendOptions
@@ -133,19 +134,33 @@ async def run_send(
     *,
     kind: str,
     keep_store: bool = False,
+    held: bool = False,
 ) -> SendResult:
     """Send the dispatches of a plan frame that ``store`` does not show delivered, as a
     run of ``kind`` (``send`` or ``backfill``). ``keep_store``: the caller keeps ``store``
-    open, and the result reads its rows through it."""
+    open, and the result reads its rows through it. ``held``: the caller already holds
+    the store for this run (``LogStore.sending``); else it is held here."""
+    if held:
+        return await _run(frame, store, options, kind, keep_store)
+    with store.sending(f"this {kind}"):
+        return await _run(frame, store, options, kind, keep_store)
+
+
+async def _run(
+    frame: pl.DataFrame, store: LogStore, options: SendOptions, kind: str, keep_store: bool
+) -> SendResult:
     started = time.perf_counter()
     store.recover_inflight()
     frame = frame.unique("dispatch_id", keep="first", maintain_order=True)
+    if frame["host"].str.contains("@", literal=True).any():  # a plan written by hand
+        frame = frame.with_columns(pl.col("host").str.replace(r"^[^@]*@", ""))
     planned = frame.height
-    delivered = store.delivered_ids(frame["dispatch_id"])
+    delivered = store.delivered_ids(frame)
     todo = frame.filter(~pl.col("dispatch_id").is_in(list(delivered))) if delivered else frame
     secrets = check_env(todo, options.environ) if not options.dry_run else {}
     check_allowlist(todo["host"].unique().to_list(), options.allow_hosts)
     last = store.last_attempts(todo["dispatch_id"]) if todo.height else {}
+    todo = todo.with_columns(masked_urls(pl.col("url")).alias("log_url"))
     run_id = store.start_run("dry_run" if options.dry_run else kind, planned, planned - todo.height)
     now = options.clock.now()
     window = options.retry_window
@@ -171,24 +186,20 @@ async def run_send(
         loops.append(asyncio.create_task(host_loop(run, str(host), part, dues, last)))
     state = "completed"
     try:
-        await asyncio.gather(*loops)
+        await _until_done_or_broken(loops, run)
     except BaseException:
         state = "cancelled"
+        raise
+    finally:
+        if run.writer.error is not None:
+            state = "failed"
         for t in [*loops, *run.in_flight]:
             t.cancel()
         await asyncio.gather(*loops, *run.in_flight, return_exceptions=True)
-        raise
-    finally:
         run.writer.flush()
         if run.bar is not None:
             run.bar.close()
-        store.finish_run(
-            run_id,
-            state,
-            run.attempts,
-            run.final["delivered"],
-            run.final["failed"] + run.final["cancelled"],
-        )
+        _finish(store, run_id, state, run)
         result = SendResult(
             run_id=run_id,
             log_path=store.path,
@@ -198,7 +209,7 @@ async def run_send(
             failed=run.final["failed"],
             dry_run=run.final["dry_run"],
             cancelled=run.final["cancelled"]
-            + (todo.height - sum(run.final.values()) if state == "cancelled" else 0),
+            + (todo.height - sum(run.final.values()) if state != "completed" else 0),
             attempts=run.attempts,
             seconds=time.perf_counter() - started,
             by_outcome=dict(run.by_outcome),
@@ -209,7 +220,75 @@ async def run_send(
         )
         if state == "cancelled":
             _cancel_report[0](result)
+    if run.writer.error is not None:
+        raise _log_failure(store, run_id, run, result) from run.writer.error
     return result
+
+
+async def _until_done_or_broken(loops: list[asyncio.Task[None]], run: Run) -> None:
+    """Wait for every host loop, or until the log cannot be written (then return at once:
+    the caller stops the loops)."""
+    everything: asyncio.Future[Any] = asyncio.gather(*loops)
+    broken: asyncio.Future[Any] = asyncio.ensure_future(run.writer.broken.wait())
+    try:
+        await asyncio.wait([everything, broken], return_when=asyncio.FIRST_COMPLETED)
+        if everything.done():
+            everything.result()  # a bug in a loop surfaces here
+    finally:
+        broken.cancel()
+        if not everything.done():
+            everything.cancel()
+            await asyncio.gather(everything, return_exceptions=True)
+
+
+def _finish(store: LogStore, run_id: str, state: str, run: Run) -> None:
+    """Record how the run ended. When the log cannot be written the run stays 'running'
+    under this process (the next send marks it crashed) and its journal is kept: it holds
+    the attempts the log lacks, replayed once the log can be written again."""
+    if state == "failed" and not run.writer.complete:
+        store.close_journal(run_id)
+        with contextlib.suppress(StoreError):
+            store.finish_run(
+                run_id,
+                state,
+                run.attempts,
+                run.final["delivered"],
+                run.final["failed"] + run.final["cancelled"],
+                keep_journal=True,
+            )
+        return
+    with contextlib.suppress(StoreError) if state == "failed" else contextlib.nullcontext():
+        store.finish_run(
+            run_id,
+            state,
+            run.attempts,
+            run.final["delivered"],
+            run.final["failed"] + run.final["cancelled"],
+        )
+
+
+def _log_failure(store: LogStore, run_id: str, run: Run, result: SendResult) -> StoreError:
+    """One sentence: the log could not be written, sending stopped, where the rest is."""
+    w = run.writer
+    why = first_line(w.error) if w.error is not None else "unknown error"
+    if isinstance(w.error, StoreError):  # already says "<log>: cannot write the log (...)"
+        why = why.removeprefix(f"{store.path}: cannot write the log (").removesuffix(")")
+    journal = store.journal_path(run_id)
+    what = f"the log ({why})" if w.failed_in == "log" else f"its crash journal {journal} ({why})"
+    if w.complete:
+        kept = "; every attempt made is in the log"
+    elif journal.exists():
+        kept = (
+            f"; the journal {journal} keeps the attempts the log lacks and the next send or "
+            "backfill adds them"
+        )
+    else:
+        kept = f"; {w.unlogged:,} attempts could not be logged"
+    return StoreError(
+        f"{store.path}: cannot write {what}; sending stopped after {result.attempts:,} "
+        f"attempts{kept}. Free space (or fix the file's permissions) and run again: "
+        "nothing delivered is sent twice"
+    )
 
 
 def _effective_due(

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 import polars as pl
 
-from ._guard import private_reason
+from ._guard import mask, private_reason
 from ._http import Outcome, make_transport
 from ._limits import TokenBucket
 from ._options import SendOptions
@@ -153,7 +153,8 @@ async def host_loop(
             )
             raise
         except Exception as exc:  # a bug must not hang the run: log it as a failed attempt
-            o = Outcome("failed", None, None, f"internal error {type(exc).__name__}: {exc}", None)
+            err = mask(f"internal error {type(exc).__name__}: {exc}", run.secrets)
+            o = Outcome("failed", None, None, err, None)
         finally:
             running -= 1
             assert o is not None
@@ -180,6 +181,8 @@ async def host_loop(
             run.finish(head, o)
             head = next_fresh()
         while head is not None or heap or running:
+            if run.writer.error is not None:  # the log cannot be written: stop sending
+                return
             if head is None and not heap:
                 wake.clear()
                 await wake.wait()
@@ -212,8 +215,8 @@ async def host_loop(
                     head = next_fresh()
                 else:
                     break
-            if not opts.dry_run:
-                run.writer.inflight(batch, now)
+            if not opts.dry_run and not run.writer.inflight(batch, now):
+                return
             for item in batch:
                 if bucket is not None:
                     await bucket.take()

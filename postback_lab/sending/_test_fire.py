@@ -18,7 +18,7 @@ from .._util import blocking, render
 from ..plan import Plan, build_plan
 from ..rules import Rule, RuleSet
 from ..store import LogStore, open_log
-from ._guard import mask
+from ._guard import mask, masked_urls
 from ._http import Engine, fetch, make_transport
 from ._request import check_env, prepare
 from ._writer import FIELDS, Item
@@ -104,7 +104,7 @@ async def test_fire(
     frame = plan.frame if isinstance(plan, Plan) else plan
     if frame.height == 0:
         raise InputError("nothing to test-fire: the plan has no postback")
-    row = frame.head(1)
+    row = frame.head(1).with_columns(masked_urls(pl.col("url")).alias("log_url"))
     secrets = check_env(row, environ) if not dry_run else {}
     values = row.row(0, named=True)
     item = Item(tuple(values[f] for f in FIELDS), 1, 1, datetime.now(UTC))

@@ -1,13 +1,19 @@
 """The log writer of a send: attempt rows buffered and appended in batches, each one also
 journaled as it completes (and each batch as it starts), so a killed process loses
-nothing that completed."""
+nothing that completed. When the log or the journal cannot be written (a full disk, a
+file made read-only) the writer remembers the first error and says so (``broken``): the
+run stops sending rather than fire postbacks it cannot record."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from datetime import datetime
 from typing import Any
 
+import duckdb
+
+from .._errors import StoreError
 from ..store import LogStore
 from ._http import Outcome
 
@@ -31,6 +37,7 @@ FIELDS = (
     "timeout_s",
     "env_at",
     "sign_env",
+    "log_url",  # the url as logged: a user:password@ password masked (see _run)
 )
 _INDEX = {name: i for i, name in enumerate(FIELDS)}
 _ID, _RULE, _TID, _OFFER, _PUB, _STATUS, _METHOD, _URL, _HOST, _DUE = (
@@ -43,7 +50,7 @@ _ID, _RULE, _TID, _OFFER, _PUB, _STATUS, _METHOD, _URL, _HOST, _DUE = (
         "publisher_id",
         "status",
         "method",
-        "url",
+        "log_url",
         "host",
         "due_at",
     )
@@ -79,6 +86,25 @@ class LogWriter:
         self.dry_run = dry_run
         self.rows: list[dict[str, Any]] = []
         self.last = time.monotonic()
+        #: the first error writing the log or the journal; set once, then nothing is written
+        self.error: BaseException | None = None
+        self.broken = asyncio.Event()
+        self.unlogged = 0  # attempts that completed but could not be appended
+        self._log_ok = True  # the log still takes rows (the journal may have failed)
+        self.failed_in = ""  # 'log' or 'journal': what could not be written first
+
+    def _fail(self, exc: BaseException, *, log: bool = False) -> None:
+        if log:
+            self._log_ok = False
+        if self.error is None:
+            self.error = exc
+            self.failed_in = "log" if log else "journal"
+            self.broken.set()
+
+    @property
+    def complete(self) -> bool:
+        """Every attempt of the run is in the log (even if the journal failed)."""
+        return self._log_ok and self.unlogged == 0
 
     def add(self, item: Item, fired_at: datetime, o: Outcome) -> None:
         """Log one attempt (journaled at once, appended with the next batch)."""
@@ -105,8 +131,11 @@ class LogWriter:
             "source": "sent",
         }
         self.rows.append(row)
-        if not self.dry_run:
-            self.store.journal(self.run_id, "done", [row])
+        if not self.dry_run and self.error is None:
+            try:
+                self.store.journal(self.run_id, "done", [row])
+            except OSError as exc:
+                self._fail(exc)
         if len(self.rows) >= FLUSH_ROWS:
             self.flush()
 
@@ -115,15 +144,34 @@ class LogWriter:
         return bool(self.rows) and time.monotonic() - self.last > FLUSH_SECONDS
 
     def flush(self) -> None:
-        """Append the buffered rows in one transaction."""
+        """Append the buffered rows in one transaction (never raises: see ``error``; after
+        the journal failed the log still gets what it can)."""
         if self.rows:
             rows, self.rows = self.rows, []
-            # numbered after the log's; retried marks once, when the run finishes
-            self.store.append(rows, check_attempts=False, mark=False)
+            if not self._log_ok:
+                self.unlogged += len(rows)
+            else:
+                try:
+                    # numbered after the log's; retried marks once, when the run finishes
+                    self.store.append(rows, check_attempts=False, mark=False)
+                except (StoreError, duckdb.Error, OSError) as exc:
+                    self.unlogged += len(rows)
+                    self._fail(exc, log=True)
         self.last = time.monotonic()
 
-    def inflight(self, items: list[Item], now: datetime) -> None:
-        """Journal that ``items`` are about to go out."""
+    def inflight(self, items: list[Item], now: datetime) -> bool:
+        """Journal that ``items`` are about to go out; False when that failed (then they
+        must not go out)."""
+        if self.error is not None:
+            return False
+        try:
+            self._journal_start(items, now)
+        except OSError as exc:
+            self._fail(exc)
+            return False
+        return True
+
+    def _journal_start(self, items: list[Item], now: datetime) -> None:
         self.store.journal(
             self.run_id,
             "start",
@@ -148,7 +196,7 @@ class LogWriter:
             "offer_id": g("offer_id"),
             "publisher_id": g("publisher_id"),
             "method": g("method"),
-            "url": g("url"),
+            "url": g("log_url"),
             "host": g("host"),
             "status": g("status"),
         }

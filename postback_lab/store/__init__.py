@@ -1,19 +1,31 @@
 """Store: the DuckDB attempt log (one row per HTTP attempt, a ``runs`` table, forward
 migrations, a crash journal) and the import of a platform's postback-log export."""
 
+from .._errors import JournalWarning
 from ._import import ImportResult, import_log, read_export
-from ._log import DEFAULT_DB, LogStore, open_log
-from ._schema import LOG_COLUMNS, LOG_SCHEMA, OUTCOMES, SCHEMA_VERSION
+from ._link import DIRECT, Links, rule_key
+from ._log import DEFAULT_DB, LOG_SCHEMES, LogStore, open_log
+from ._pending import pending_attempts, pending_note, settle_journals
+from ._schema import LOG_COLUMNS, LOG_SCHEMA, NOT_ATTEMPTS, OUTCOMES, SCHEMA_VERSION
 
 __all__ = [
     "DEFAULT_DB",
+    "DIRECT",
     "LOG_COLUMNS",
     "LOG_SCHEMA",
+    "LOG_SCHEMES",
+    "NOT_ATTEMPTS",
     "OUTCOMES",
     "SCHEMA_VERSION",
     "ImportResult",
+    "JournalWarning",
+    "Links",
     "LogStore",
     "import_log",
     "open_log",
+    "pending_attempts",
+    "pending_note",
     "read_export",
+    "rule_key",
+    "settle_journals",
 ]

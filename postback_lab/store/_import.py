@@ -1,24 +1,61 @@
-"""Import a platform's postback-log export (CSV/Parquet) into ``postback_log``.
+"""Import a platform's postback-log export (CSV, Parquet, NDJSON or a frame) into
+``postback_log``, so audits and backfills cover what the platform fired itself.
 
-Header names of the common platforms are recognised (``Firing Time``, ``Transaction ID``,
-``Response Code``, ``Error``, ``Server Response``, ``Postback Name``, ``URL`` …). Every row
-is kept: rows are linked to dispatches later (reconcile), by rule + transaction id
-(+ status when the export has it). Importing the same file twice adds nothing.
+Headers are mapped by an explicit ``columns=`` mapping, then the platform preset's
+postback-log columns (``source=``, or ``auto`` to guess), then the common names
+(``Firing Time``, ``Transaction ID``, ``Response Code``, ``Error``, ``Server Response``,
+``Postback Name``, ``URL``, ``Offer ID``, ``Publisher ID``, ``Status`` …). Conversion
+statuses are normalised as events are (``Approved``/``Declined``, Affise's ``1``/``3`` …).
+Rows that cannot be read (a bad firing time or response code, no transaction id, an
+unknown status) are quarantined with their line and reason; the others are imported.
+An attempt already in the log (same rule, transaction id, firing time and response code)
+is not added again, so overlapping exports can be imported one after the other.
 """
 
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+import json
+import zoneinfo
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 
-from .._errors import LogImportError, closest
-from .._util import DISPATCH_KEY, dispatch_ids, first_line, number, text, timestamp
-from ..events import normalise_header
+from .._errors import EventsError, LogImportError, closest
+from .._util import (
+    DISPATCH_KEY,
+    dispatch_ids,
+    first_of,
+    formats_for,
+    is_naive,
+    number,
+    render,
+    shapes,
+    text,
+    timestamp,
+)
+from ..events import (
+    LINE,
+    PRESETS,
+    QUARANTINE_SCHEMA,
+    STATUSES,
+    Preset,
+    Source,
+    careful_csv,
+    detect,
+    get_preset,
+    normalise_header,
+    normalise_status,
+    preset_names,
+    sources,
+)
+from ._link import EXAMPLES, resolve_rules, rule_key
 from ._log import LogStore, open_log
 
+#: log column -> the common header names of platforms' exports (normalised)
 HEADERS: dict[str, tuple[str, ...]] = {
     "fired_at": (
         "firing_time",
@@ -42,92 +79,456 @@ HEADERS: dict[str, tuple[str, ...]] = {
     "status": ("status", "conversion_status"),
 }
 REQUIRED = ("fired_at", "transaction_id", "status_code")
+TEXT = ("transaction_id", "error", "response_body", "rule", "url", "offer_id", "publisher_id")
+#: values of a "Status" column that describe the delivery, not the conversion (integr8)
+DELIVERY_WORDS = frozenset(
+    {"success", "successful", "succeeded", "failed", "failure", "fail", "error", "ok", "sent"}
+)
+_REASON, _RAW = "__reason", "__raw_"
+
+
+def _empty_quarantine() -> pl.DataFrame:
+    return pl.DataFrame(schema=QUARANTINE_SCHEMA)
 
 
 @dataclass(frozen=True)
 class ImportResult:
-    """How many rows an import added, and how many cannot be linked to a dispatch."""
+    """What an import added, what it skipped as already in the log, what it quarantined
+    (``quarantine``: source, line, reason, raw) and which rows cannot be linked to a
+    dispatch (``unlinkable``: rows without a rule name, first examples)."""
 
-    path: Path
-    run_id: str
+    path: str
+    run_id: str | None
     rows: int
-    without_rule: int
-    without_status: int
-    already_imported: bool = False
+    duplicates: int = 0
+    delivered: int = 0
+    without_rule: int = 0
+    without_status: int = 0
+    quarantine: pl.DataFrame = field(default_factory=_empty_quarantine)
+    unlinkable: pl.DataFrame = field(default_factory=pl.DataFrame)
+    notes: tuple[str, ...] = ()
+
+    @property
+    def already_imported(self) -> bool:
+        """Every readable row was in the log already: nothing was added."""
+        return self.rows == 0 and self.duplicates > 0
+
+    @property
+    def quarantined(self) -> int:
+        """Rows of the export that could not be read (see ``quarantine``)."""
+        return self.quarantine.height
+
+    def summary(self) -> str:
+        """One line: attempts added, skipped as already in the log, quarantined."""
+        if self.rows:
+            head = (
+                f"{self.path}: imported {self.rows:,} attempt{_s(self.rows)} as run "
+                f"{self.run_id} ({self.delivered:,} delivered, {self.rows - self.delivered:,} "
+                "not)"
+            )
+        else:
+            head = f"{self.path}: nothing added"
+        if self.duplicates:
+            head += f"; {self.duplicates:,} already in the log were skipped"
+        if self.quarantined:
+            q = self.quarantine.row(0, named=True)
+            head += (
+                f"; {self.quarantined:,} row{_s(self.quarantined)} quarantined (first: line "
+                f"{q['line']}: {q['reason']}; see .quarantine)"
+            )
+        return head
 
     def __str__(self) -> str:
-        if self.already_imported:
-            return f"{self.path}: already imported (run {self.run_id}); nothing added"
-        notes = []
+        lines = [self.summary(), *(f"note: {n}" for n in self.notes)]
         if self.without_rule:
-            notes.append(f"{self.without_rule:,} without a postback name cannot be linked")
-        if self.without_status:
-            notes.append(
-                f"{self.without_status:,} without a conversion status link by rule "
-                "and transaction id"
+            lines.append(
+                f"warning: {self.without_rule:,} "
+                f"{'row names' if self.without_rule == 1 else 'rows name'} no rule and "
+                "cannot be linked to a dispatch (pass --rule NAME, rule= in Python, or map "
+                "the export's postback-name column with --columns 'Name=rule'):"
             )
-        tail = f" ({'; '.join(notes)})" if notes else ""
-        return f"{self.path}: imported {self.rows:,} attempts as run {self.run_id}{tail}"
+            for r in self.unlinkable.head(EXAMPLES).iter_rows(named=True):
+                lines.append(f"  line {r['line']}: transaction {r['transaction_id']!r}")
+            if self.without_rule > EXAMPLES:
+                lines.append(f"  ... and {self.without_rule - EXAMPLES:,} more")
+        if self.without_status:
+            lines.append(
+                f"note: {self.without_status:,} row{_s(self.without_status)} without a "
+                "conversion status link by rule and transaction id"
+            )
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        return (
+            f"ImportResult({self.path!r}, run_id={self.run_id!r}, added={self.rows:,}, "
+            f"already_in_log={self.duplicates:,}, quarantined={self.quarantined:,}, "
+            f"without_rule={self.without_rule:,})"
+        )
+
+    def _repr_html_(self) -> str:
+        tables: list[tuple[str, pl.DataFrame]] = []
+        if self.quarantined:
+            tables.append(("Quarantined rows", self.quarantine))
+        if self.without_rule:
+            tables.append(("Rows without a rule (cannot be linked)", self.unlinkable))
+        return render("Import", str(self), tables, quarantined=self.quarantined)
 
 
-def read_export(path: str | Path) -> pl.DataFrame:
-    """A platform export as log rows (``LOG_SCHEMA`` columns that it has)."""
-    path = Path(path)
-    if not path.exists():
-        raise LogImportError(f"{path}: no such file")
+def _s(n: int) -> str:
+    return "" if n == 1 else "s"
+
+
+@dataclass(frozen=True)
+class Export:
+    """A platform export read as log rows: the readable ones (``frame``, with each row's
+    ``LINE``), the quarantined ones and notes on how it was read."""
+
+    label: str
+    frame: pl.DataFrame
+    quarantine: pl.DataFrame
+    notes: tuple[str, ...]
+    #: content hash of the source and the options, for the run id
+    digest: str
+
+
+def read_export(
+    data: Any,
+    *,
+    source: str | None = None,
+    rule: str | None = None,
+    columns: Mapping[str, str] | None = None,
+    encoding: str = "utf-8",
+    timezone: str = "UTC",
+) -> pl.DataFrame:
+    """A platform export as log rows (the ``LOG_SCHEMA`` columns it has, readable rows
+    only; ``import_log`` also returns the quarantined ones)."""
+    return _read(data, source, rule, columns, encoding, timezone).frame.drop(LINE)
+
+
+def _read(
+    data: Any,
+    source: str | None,
+    rule: str | None,
+    columns: Mapping[str, str] | None,
+    encoding: str,
+    timezone: str,
+) -> Export:
     try:
-        if path.suffix.lower() in (".parquet", ".pq"):
-            raw = pl.read_parquet(path)
-        else:
-            raw = pl.read_csv(path, infer_schema=False, encoding="utf8-lossy")
+        zoneinfo.ZoneInfo(timezone)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise LogImportError(
+            f"timezone={timezone!r} is not a time zone; write e.g. UTC, Europe/Berlin or "
+            "America/New_York"
+        ) from None
+    src = _source(data, encoding)
+    try:
+        raw = src.lazy.collect()
     except (pl.exceptions.PolarsError, OSError) as exc:
-        raise LogImportError(f"{path}: cannot read ({first_line(exc)})") from exc
-    by_norm = {normalise_header(c): c for c in raw.columns}
+        if src.path is None:
+            raise LogImportError(f"{src.label}: cannot read ({exc})") from exc
+        src = _careful(src, encoding)
+        raw = src.lazy.collect()
+    headers = [c for c in raw.columns if c != LINE]
+    preset, notes = _preset(src.label, source, headers)
+    mapping = _mapping(src.label, headers, dict(columns or {}), preset)
+    if "status" in mapping and _delivery_words(raw[mapping["status"]]):
+        notes.append(
+            f"{src.label}: column {mapping['status']!r} holds delivery results, not the "
+            "conversion's status; rows link by rule and transaction id"
+        )
+        del mapping["status"]
+    frame, reasons = _convert(raw, mapping, preset, rule, timezone)
+    if timezone == "UTC" and _naive(raw[mapping["fired_at"]]):
+        notes.append(
+            f"{src.label}: times in {mapping['fired_at']!r} carry no time zone and were read "
+            "as UTC (pass timezone=..., on the command line --timezone, if they are local)"
+        )
+    bad = reasons.is_not_null()
+    quarantine = _quarantine(src, raw.filter(bad), reasons.filter(bad))
+    if preset is None and quarantine["reason"].str.starts_with("unknown status").any():
+        notes.append(
+            f"{src.label}: statuses of another platform? name it with source= (on the "
+            "command line --source PLATFORM, or --source auto) so its spellings are known"
+        )
+    digest = hashlib.sha256(
+        json.dumps([source, rule, sorted(mapping.items()), timezone]).encode() + _content(src, raw)
+    ).hexdigest()[:12]
+    return Export(src.label, frame.filter(~bad), quarantine, tuple(notes), digest)
+
+
+def _source(data: Any, encoding: str) -> Source:
+    """The one readable unit ``data`` names (a file or a frame)."""
+    try:
+        found = list(sources(data))
+    except EventsError as exc:
+        raise LogImportError(str(exc)) from None
+    if len(found) != 1:
+        raise LogImportError(
+            f"{data!r} names {len(found)} exports; import them one at a time (each is a run)"
+        )
+    src = found[0]
+    if src.path is not None and encoding.lower().replace("_", "-") not in ("utf-8", "utf8"):
+        src = _careful(src, encoding)
+    return src
+
+
+def _careful(src: Source, encoding: str) -> Source:
+    try:
+        return careful_csv(src, encoding)
+    except EventsError as exc:
+        raise LogImportError(str(exc)) from None
+
+
+def _content(src: Source, raw: pl.DataFrame) -> bytes:
+    if src.path is not None:
+        return src.path.read_bytes()
+    return raw.drop(LINE).hash_rows().to_numpy().tobytes()
+
+
+def _preset(label: str, source: str | None, headers: list[str]) -> tuple[Preset | None, list[str]]:
+    """The preset named by ``source`` (``auto``: the one whose log columns the export has
+    most of), with a note when it was guessed."""
+    if source is None:
+        return None, []
+    name = source.strip().lower()
+    if name not in preset_names():
+        raise LogImportError(
+            f"source={source!r} is not a known platform; valid: {', '.join(preset_names())}"
+        )
+    if name != "auto":
+        return get_preset(name), []
+    guess, _ = detect(headers)  # the conversion-export signature breaks ties
+    hits, _, best = max(
+        ((len(p.log_map(headers)), p is guess, p) for p in PRESETS.values()),
+        key=lambda s: s[:2],
+    )
+    if hits == 0:
+        return None, [f"{label}: source=auto: no platform's log columns recognised"]
+    return best, [f"{label}: source=auto: read as {best.title}'s postback log ({hits} columns)"]
+
+
+def _mapping(
+    label: str,
+    headers: list[str],
+    explicit: dict[str, str],
+    preset: Preset | None,
+) -> dict[str, str]:
+    """Log column -> export header: the explicit mapping (either direction), then the
+    preset's log columns, then the common names. A missing required column is a
+    LogImportError listing the columns found and the closest."""
     mapping: dict[str, str] = {}
+    for key, value in explicit.items():
+        if key in HEADERS and value in headers:
+            mapping[key] = value
+        elif value in HEADERS and key in headers:
+            mapping[value] = key
+        else:
+            wrong = value if key in HEADERS else key
+            near = closest(wrong, headers if key in HEADERS or value in HEADERS else HEADERS)
+            raise LogImportError(
+                f"{label}: columns= maps {key!r} to {value!r}, but "
+                + (
+                    f"the export has no column {wrong!r}"
+                    if key in HEADERS or value in HEADERS
+                    else f"neither is a log column ({', '.join(HEADERS)})"
+                )
+                + (f" (closest: {near!r})" if near else "")
+                + f"; columns found: {', '.join(headers)}"
+            )
+    if preset is not None:
+        for col, header in preset.log_map(headers).items():
+            if col not in mapping and header not in mapping.values():
+                mapping[col] = header
+    by_norm: dict[str, str] = {}
+    for h in headers:
+        by_norm.setdefault(normalise_header(h), h)
     for col, aliases in HEADERS.items():
+        if col in mapping or (col == "status" and preset is not None):
+            continue  # a preset knows whether its log has the conversion's status
         for a in aliases:
-            if a in by_norm and by_norm[a] not in mapping.values():
-                mapping[col] = by_norm[a]
+            found = by_norm.get(a)
+            if found is not None and found not in mapping.values():
+                mapping[col] = found
                 break
     missing = [c for c in REQUIRED if c not in mapping]
     if missing:
-        hints = {c: closest(c, raw.columns) for c in missing}
+        free = [h for h in headers if h not in mapping.values()]
+        hints = {c: closest(c, free) for c in missing}
         raise LogImportError(
-            f"{path}: no column for {', '.join(missing)}; columns found: "
-            f"{', '.join(raw.columns)}"
+            f"{label}: no column for {', '.join(missing)}; columns found: {', '.join(headers)}"
             + "".join(f"; closest to {c}: {h!r}" for c, h in hints.items() if h)
+            + f" (map a column with columns={{'Header': {missing[0]!r}}}, on the command line "
+            f"--columns 'Header={missing[0]}'"
+            + ("" if preset else ", or name the platform with --source, e.g. --source auto")
+            + ")"
         )
+    return mapping
+
+
+def _naive(values: pl.Series) -> bool:
+    """Firing times written without an offset (read in the given time zone)."""
+    if isinstance(values.dtype, pl.Datetime):
+        return values.dtype.time_zone is None
+    if values.dtype != pl.String:
+        return False
+    v = values.str.strip_chars().drop_nulls()
+    first: list[str] = v.filter(v.str.len_bytes() > 0).head(1).to_list()
+    layouts: tuple[str, ...] = formats_for(first) if first else ()
+    return bool(layouts) and is_naive(layouts[0])
+
+
+def _delivery_words(values: pl.Series) -> bool:
+    """A status column whose every value is a delivery result (Success, Failed …)."""
+    seen = values.cast(pl.String).str.strip_chars().str.to_lowercase().drop_nulls().unique()
+    seen = seen.filter(seen.str.len_bytes() > 0)
+    return seen.len() > 0 and all(v in DELIVERY_WORDS for v in seen.to_list())
+
+
+def _convert(
+    raw: pl.DataFrame,
+    mapping: dict[str, str],
+    preset: Preset | None,
+    rule: str | None,
+    timezone: str,
+) -> tuple[pl.DataFrame, pl.Series]:
+    """The log columns of every row, and why each row is quarantined (null: it is not)."""
     schema = raw.schema
-    out = raw.select(
-        timestamp(pl.col(mapping["fired_at"]), schema[mapping["fired_at"]]).alias("fired_at"),
-        *[
-            text(pl.col(mapping[c]), schema[mapping[c]]).alias(c)
-            for c in (
-                "transaction_id",
-                "error",
-                "response_body",
-                "rule",
-                "url",
-                "offer_id",
-                "publisher_id",
-                "status",
-            )
-            if c in mapping
-        ],
-        number(pl.col(mapping["status_code"]), schema[mapping["status_code"]])
-        .cast(pl.Int32)
-        .alias("status_code"),
+
+    def col(c: str) -> pl.Expr:
+        return pl.col(mapping[c])
+
+    fired = mapping["fired_at"]
+    layouts = _layouts(raw[fired], preset.date_formats if preset else ())
+    exprs = [
+        pl.col(LINE),
+        timestamp(col("fired_at"), schema[fired], layouts, tz=timezone).alias("fired_at"),
+        *[text(col(c), schema[mapping[c]]).alias(c) for c in TEXT if c in mapping],
+    ]
+    code = number(col("status_code"), schema[mapping["status_code"]])
+    exprs.append(code.alias("__code"))
+    if "status" in mapping:
+        st = normalise_status(col("status"), schema[mapping["status"]], _statuses(preset))
+        exprs.append(st.alias("status"))
+    checked = [c for c in ("fired_at", "status_code", "status") if c in mapping]
+    exprs += [col(c).cast(pl.String).str.strip_chars().alias(_RAW + c) for c in checked]
+    out = raw.select(exprs)
+    for c in ("rule", "status", *TEXT):
+        if c not in out.columns:
+            out = out.with_columns(pl.lit(None, dtype=pl.String).alias(c))
+    if rule is not None:  # the rule of rows that name none
+        out = out.with_columns(pl.col("rule").fill_null(pl.lit(rule.strip())))
+    whole = (pl.col("__code") == pl.col("__code").round(0)) & (
+        (pl.col("__code") == 0) | pl.col("__code").is_between(100, 599)
     )
-    bad = out.filter(pl.col("fired_at").is_null() | pl.col("transaction_id").is_null())
-    if bad.height:
-        line = out.with_row_index("line", 2).filter(
-            pl.col("fired_at").is_null() | pl.col("transaction_id").is_null()
-        )["line"][0]
-        raise LogImportError(
-            f"{path}: line {line}: {bad.height:,} rows lack a readable firing time or "
-            "transaction id; fix them or remove them and import again"
+    out = out.with_columns(_reason(checked, whole).alias(_REASON))
+    reasons = out[_REASON]
+    out = out.with_columns(
+        # 0 is how platforms (integr8) write "no response"
+        pl.when(whole & (pl.col("__code") != 0))
+        .then(pl.col("__code"))
+        .cast(pl.Int32)
+        .alias("status_code")
+    ).drop("__code", _REASON, *[_RAW + c for c in checked])
+    return out, reasons
+
+
+def _statuses(preset: Preset | None) -> dict[str, str]:
+    return dict(preset.statuses) if preset is not None else {}
+
+
+def _layouts(values: pl.Series, first: tuple[str, ...]) -> tuple[str, ...] | None:
+    """The timestamp layouts of a text column (a preset's ``first``), from one example
+    per distinct shape."""
+    if values.dtype != pl.String:
+        return None
+    v = values.str.strip_chars()
+    examples = (
+        v.filter(v.str.len_bytes() > 0)
+        .to_frame("v")
+        .group_by(shapes(pl.col("v")).alias("shape"))
+        .agg(pl.col("v").first())["v"]
+        .to_list()
+    )
+    if len(examples) > 50:  # free-form text: keep every layout
+        return None
+    return formats_for(examples, first) or first or None
+
+
+def _reason(checked: Sequence[str], whole: pl.Expr) -> pl.Expr:
+    """Why a row is quarantined (its first problem), null for a good row."""
+
+    def raw(c: str) -> pl.Expr:
+        return pl.col(_RAW + c)
+
+    def given(c: str) -> pl.Expr:
+        return raw(c).str.len_bytes().fill_null(0) > 0
+
+    cases = [
+        (pl.col("transaction_id").is_null(), pl.lit("missing transaction_id")),
+        (pl.col("fired_at").is_null() & ~given("fired_at"), pl.lit("missing fired_at")),
+        (pl.col("fired_at").is_null(), pl.format("bad fired_at {}", _quoted(raw("fired_at")))),
+        (
+            given("status_code") & ~whole.fill_null(False),
+            pl.format(
+                "bad status_code {} (an HTTP status, 100-599, or 0 for no response)",
+                _quoted(raw("status_code")),
+            ),
+        ),
+    ]
+    if "status" in checked:
+        cases.append(
+            (
+                pl.col("status").is_null() & given("status"),
+                pl.format(
+                    "unknown status {} (valid: {})",
+                    _quoted(raw("status")),
+                    pl.lit(", ".join(STATUSES)),
+                ),
+            )
         )
-    return out
+    return first_of(cases, pl.lit(None, dtype=pl.String))
+
+
+def _quoted(expr: pl.Expr) -> pl.Expr:
+    return pl.concat_str(pl.lit("'"), expr.fill_null("").str.slice(0, 80), pl.lit("'"))
+
+
+def _quarantine(src: Source, rows: pl.DataFrame, reasons: pl.Series) -> pl.DataFrame:
+    """Quarantine rows (source, line, reason, raw JSON) of the export's unreadable rows."""
+    rejected = src.rejected if src.rejected is not None else _empty_quarantine()
+    if rows.height == 0:
+        return rejected
+    bad = rows.select(
+        pl.lit(src.label).alias("source"),
+        pl.col(LINE).cast(pl.Int64).alias("line"),
+        reasons.alias("reason"),
+        pl.struct(pl.all().exclude(LINE)).struct.json_encode().alias("raw"),
+    )
+    return pl.concat([rejected, bad]).sort("line")
+
+
+def _new_attempts(frame: pl.DataFrame, store: LogStore) -> pl.DataFrame:
+    """The rows of ``frame`` that are not in the log yet. An attempt is its rule (case and
+    spaces aside), transaction id, firing time and response code; an export listing one
+    attempt n times adds it up to n times, whatever was imported before."""
+    key = ["__rk", "transaction_id", "fired_at", "status_code"]
+    logged = store.sql(
+        "SELECT rule, transaction_id, fired_at, status_code FROM postback_log "
+        "SEMI JOIN t USING (transaction_id) WHERE source = 'imported'",
+        t=frame.select(pl.col("transaction_id").unique()),
+    )
+    have = (
+        logged.with_columns(rule_key(pl.col("rule")).alias("__rk"))
+        .group_by(key)
+        .agg(pl.len().alias("__have"))
+    )
+    return (
+        frame.with_columns(rule_key(pl.col("rule")).alias("__rk"))
+        .with_columns(pl.int_range(1, pl.len() + 1).over(key).alias("__n"))
+        .join(have, on=key, how="left", nulls_equal=True, maintain_order="left")
+        .filter(pl.col("__n") > pl.col("__have").fill_null(0))
+        .drop("__rk", "__n", "__have")
+    )
 
 
 def _number_attempts(frame: pl.DataFrame, store: LogStore) -> pl.DataFrame:
@@ -148,54 +549,93 @@ def _number_attempts(frame: pl.DataFrame, store: LogStore) -> pl.DataFrame:
     )
 
 
-def import_log(path: str | Path, log: LogStore | str | Path | None = None) -> ImportResult:
-    """Append a platform's export to the log as ``source='imported'`` attempts."""
-    path = Path(path)
+def import_log(
+    path: Any,
+    log: LogStore | str | Path | None = None,
+    *,
+    source: str | None = None,
+    rule: str | None = None,
+    columns: Mapping[str, str] | None = None,
+    encoding: str = "utf-8",
+    timezone: str = "UTC",
+) -> ImportResult:
+    """Append a platform's postback-log export to the log as ``source='imported'`` rows.
+
+    ``path``: a CSV/Parquet/NDJSON file (or a frame). ``source``: the platform
+    (``everflow``, ``affise``, ``cake``, ``keitaro``, ``tune``, ``voluum``, ``binom``,
+    ``integr8``, or ``auto``); ``rule``: the postback rule of rows that name none (exports
+    without a postback-name column); ``columns``: export header -> log column (either
+    direction); ``timezone``: where firing times without an offset were written.
+    Unreadable rows are quarantined (see ``ImportResult.quarantine``), never the file;
+    attempts already in the log are skipped.
+    """
+    export = _read(path, source, rule, columns, encoding, timezone)
+    frame = export.frame
     store, owned = open_log(log)
     try:
-        run_id = (
-            "import-" + hashlib.sha256(path.read_bytes()).hexdigest()[:12] if path.exists() else ""
+        known = store.sql("SELECT DISTINCT rule FROM postback_log WHERE rule IS NOT NULL")
+        # spell each rule as the log already does when only case or spaces differ
+        same = resolve_rules(frame["rule"].unique().to_list(), known["rule"].to_list())
+        frame = frame.with_columns(pl.col("rule").replace(same) if same else pl.col("rule"))
+        fresh = _new_attempts(frame, store)
+        duplicates = frame.height - fresh.height
+        unlinkable = fresh.filter(pl.col("rule").is_null()).select(
+            pl.col(LINE).cast(pl.Int64).alias("line"), "transaction_id", "fired_at", "status_code"
         )
-        frame = read_export(path)
-        if store.sql("SELECT count(*) FROM runs WHERE run_id = ?", [run_id]).item():
-            return ImportResult(path, run_id, 0, 0, 0, already_imported=True)
-        for c in ("rule", "url", "offer_id", "publisher_id", "status", "error", "response_body"):
-            if c not in frame.columns:
-                frame = frame.with_columns(pl.lit(None, dtype=pl.String).alias(c))
-        code = pl.col("status_code")
-        err = pl.col("error").fill_null("").str.to_lowercase()
-        frame = frame.with_columns(
-            dispatch_ids(frame),
-            pl.lit(run_id).alias("run_id"),
-            pl.when(code.is_between(200, 299))
-            .then(pl.lit("delivered"))
-            .when(code.is_null() & err.str.contains("timeout|timed out"))
-            .then(pl.lit("timeout"))
-            .when(code.is_null() & (err != ""))
-            .then(pl.lit("connection_error"))
-            .otherwise(pl.lit("failed"))
-            .alias("outcome"),
-            pl.col("url").str.extract(r"^[a-zA-Z]+://([^/?#]+)").str.to_lowercase().alias("host"),
-            pl.lit("imported").alias("source"),
-            pl.lit("GET").alias("method"),
-            pl.col("response_body").str.slice(0, 1024),
+        result = dict(
+            path=export.label,
+            duplicates=duplicates,
+            without_rule=unlinkable.height,
+            without_status=int(fresh["status"].is_null().sum()),
+            quarantine=export.quarantine,
+            unlinkable=unlinkable.head(EXAMPLES),
+            notes=export.notes,
         )
-        frame = _number_attempts(frame, store)
-        store.append(frame, check_attempts=False)
-        store.record_import(
-            run_id,
-            str(path),
-            frame.height,
-            int((frame["outcome"] == "delivered").sum()),
-            int((frame["outcome"] != "delivered").sum()),
-        )
-        return ImportResult(
-            path,
-            run_id,
-            frame.height,
-            int(frame["rule"].is_null().sum()),
-            int(frame["status"].is_null().sum()),
-        )
+        if fresh.height == 0:
+            return ImportResult(run_id=None, rows=0, **result)  # type: ignore[arg-type]
+        run_id = _run_id(store, export.digest)
+        rows = _log_rows(fresh.drop(LINE), run_id)
+        rows = _number_attempts(rows, store)
+        store.append(rows, check_attempts=False)
+        delivered = int((rows["outcome"] == "delivered").sum())
+        store.record_import(run_id, export.label, rows.height, delivered, rows.height - delivered)
+        return ImportResult(run_id=run_id, rows=rows.height, delivered=delivered, **result)  # type: ignore[arg-type]
     finally:
         if owned:
             store.close()
+
+
+def _run_id(store: LogStore, digest: str) -> str:
+    """``import-<digest>``, numbered when that export was imported before (and something
+    new was found in it since)."""
+    base = f"import-{digest}"
+    taken = set(
+        store.sql("SELECT run_id FROM runs WHERE run_id LIKE ?", [base + "%"])["run_id"].to_list()
+    )
+    run_id, n = base, 1
+    while run_id in taken:
+        n += 1
+        run_id = f"{base}-{n}"
+    return run_id
+
+
+def _log_rows(frame: pl.DataFrame, run_id: str) -> pl.DataFrame:
+    """Imported attempts as log rows: dispatch id, run, outcome, host, source."""
+    code = pl.col("status_code")
+    err = pl.col("error").fill_null("").str.to_lowercase()
+    return frame.with_columns(
+        dispatch_ids(frame),
+        pl.lit(run_id).alias("run_id"),
+        pl.when(code.is_between(200, 299))
+        .then(pl.lit("delivered"))
+        .when(code.is_null() & err.str.contains("timeout|timed out"))
+        .then(pl.lit("timeout"))
+        .when(code.is_null() & (err != ""))
+        .then(pl.lit("connection_error"))
+        .otherwise(pl.lit("failed"))
+        .alias("outcome"),
+        pl.col("url").str.extract(r"^[a-zA-Z]+://([^/?#]+)").str.to_lowercase().alias("host"),
+        pl.lit("imported").alias("source"),
+        pl.lit("GET").alias("method"),
+        pl.col("response_body").str.slice(0, 1024),
+    )

@@ -1,6 +1,10 @@
 """LogStore: the attempt log in one DuckDB file. Appends are batched from Arrow; queries
 return Polars. Every append is its own committed transaction, so a crash loses nothing
-that was appended."""
+that was appended.
+
+One writer per log file: DuckDB's file lock keeps out other processes, and this module
+keeps out a second writable LogStore on the same file in this process; one LogStore runs
+one send or backfill at a time. Each refusal is the same StoreLockedError."""
 
 from __future__ import annotations
 
@@ -8,7 +12,9 @@ import os
 import re
 import threading
 import uuid
-from collections.abc import Iterable, Mapping
+import weakref
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -18,8 +24,11 @@ import polars as pl
 
 from .._errors import InputError, StoreError, StoreLockedError
 from .._util import DISPATCH_KEY, as_utc, connect, first_line, render
+from . import _link
 from ._journal import Journal, replay
 from ._migrate import migrate, stored_version
+from ._owner import Owner
+from ._pending import pending_attempts
 from ._schema import LOG_COLUMNS, LOG_SCHEMA, RETRIED_UPTO, SCHEMA_VERSION, mark_retried_sql
 
 DEFAULT_DB = "postback_lab.duckdb"
@@ -33,8 +42,22 @@ class LogStore:
         self.read_only = read_only
         self.closed = False
         self._lock = threading.RLock()
+        self._sending = threading.Lock()
         self._journal = Journal(self.path)
-        self._con = self._connect()
+        with _OPEN_LOCK:
+            holder = _writer_of(self.path)
+            if holder is not None:
+                raise StoreLockedError(
+                    f"{self.path} is already open for writing in this process ({holder!r}); "
+                    + (
+                        "read through it, or close it first"
+                        if read_only
+                        else "use that LogStore, or close it first"
+                    )
+                )
+            self._con = self._connect()
+            if not read_only and (key := _file_key(self.path)) is not None:
+                _WRITERS[key] = weakref.ref(self)
         if not read_only:
             with self._lock:
                 migrate(self._con, self.path)
@@ -56,9 +79,26 @@ class LogStore:
     # -- lifecycle -------------------------------------------------------------
     def close(self) -> None:
         """Close the DuckDB connection (the file stays; a closed store cannot be used)."""
-        with self._lock:
+        with self._lock, _OPEN_LOCK:
             self._con.close()
             self.closed = True
+            key = _file_key(self.path)
+            if not self.read_only and key is not None and _WRITERS.get(key, _dead)() is self:
+                del _WRITERS[key]
+
+    @contextmanager
+    def sending(self, what: str = "a send") -> Iterator[None]:
+        """Hold this log for one send or backfill: a second one on the same LogStore (two
+        notebook cells, two tasks) is refused with StoreLockedError while it runs."""
+        if not self._sending.acquire(blocking=False):
+            raise StoreLockedError(
+                f"{self.path}: another send or backfill is writing to this log in this "
+                f"process; wait for it to finish before starting {what}"
+            )
+        try:
+            yield
+        finally:
+            self._sending.release()
 
     def __enter__(self) -> LogStore:
         return self
@@ -108,8 +148,14 @@ class LogStore:
         """The number of attempt rows in the log."""
         return int(self.sql("SELECT count(*) AS n FROM postback_log").item())
 
-    def delivered_ids(self, dispatch_ids: pl.Series | None = None) -> set[str]:
-        """Dispatch ids with at least one delivered attempt (optionally among ``dispatch_ids``)."""
+    def delivered_ids(self, dispatch_ids: pl.Series | pl.DataFrame | None = None) -> set[str]:
+        """Dispatch ids with at least one delivered attempt (optionally among ``dispatch_ids``).
+
+        Given a plan frame: its dispatches that reconcile calls delivered, imported rows
+        linked by rule + transaction id (+ status); imported rows of its transactions that
+        link to none of them are reported on stderr (see ``links``)."""
+        if isinstance(dispatch_ids, pl.DataFrame):
+            return _link.delivered_ids(self, dispatch_ids)
         if dispatch_ids is None:
             q = "SELECT DISTINCT dispatch_id FROM postback_log WHERE outcome = 'delivered'"
             return set(self.sql(q)["dispatch_id"].to_list())
@@ -119,6 +165,10 @@ class LogStore:
             " WHERE l.outcome = 'delivered'"
         )
         return set(self.sql(q, ids=ids)["dispatch_id"].to_list())
+
+    def links(self, plan: pl.DataFrame) -> _link.Links:
+        """The imported (and id-less) rows of the log linked to the dispatches of ``plan``."""
+        return _link.links(self, plan)
 
     def last_attempts(self, dispatch_ids: pl.Series) -> dict[str, int]:
         """The highest attempt number logged per dispatch, for numbering new attempts."""
@@ -235,6 +285,7 @@ class LogStore:
         ``cancelled`` with an 'unknown result' error (they may have reached the partner).
         Returns the number of rows recovered."""
         recovered = 0
+        self._crash_ownerless_runs()
         for run_id, path in list(self._journal.orphans()):
             missing = self.sql(
                 "SELECT r.* FROM r ANTI JOIN postback_log l USING (run_id, dispatch_id, attempt)",
@@ -250,29 +301,66 @@ class LogStore:
             path.unlink()
         return recovered
 
+    def _crash_ownerless_runs(self) -> None:
+        """Runs still 'running' whose process is gone (killed before or after writing its
+        journal) are marked 'crashed'; a live process's run is left alone."""
+        running = self.sql("SELECT run_id, note FROM runs WHERE state = 'running'")
+        gone = [
+            run_id
+            for run_id, note in running.iter_rows()
+            if (owner := Owner.parse(note)) is None or not owner.alive()
+        ]
+        if gone:
+            self._exec(
+                "UPDATE runs SET state = 'crashed', finished_at = ? WHERE run_id IN "
+                f"({', '.join('?' * len(gone))}) AND state = 'running'",
+                params=[datetime.now(UTC), *gone],
+            )
+
+    def pending(self) -> list[tuple[Path, int]]:
+        """(journal, attempts) of each run that stopped without writing its attempts to the
+        log; the next send or backfill adds them (a read-only look cannot)."""
+        return pending_attempts(self)
+
     # -- runs ----------------------------------------------------------------------------
     def start_run(self, kind: str, planned: int, skipped: int) -> str:
         """Record a new running send/backfill; returns its run id."""
         run_id = uuid.uuid4().hex[:12]
-        self._journal.claim(run_id)
+        owner = Owner.current()
+        self._journal.claim(run_id, owner)
         self._exec(
             "INSERT INTO runs (run_id, kind, started_at, state, planned, skipped_delivered, "
             "note) VALUES (?, ?, ?, 'running', ?, ?, ?)",
-            params=[run_id, kind, datetime.now(UTC), planned, skipped, _owner()],
+            params=[run_id, kind, datetime.now(UTC), planned, skipped, owner.note()],
         )
         return run_id
 
     def finish_run(
-        self, run_id: str, state: str, attempts: int, delivered: int, failed: int
+        self,
+        run_id: str,
+        state: str,
+        attempts: int,
+        delivered: int,
+        failed: int,
+        *,
+        keep_journal: bool = False,
     ) -> None:
-        """Record how a run ended, bring the retried marks up to date, drop its journal."""
+        """Record how a run ended, bring the retried marks up to date, drop its journal
+        (``keep_journal``: the log lacks some of its attempts; the next send replays it)."""
+        if keep_journal:
+            self._journal.release(run_id)
         self._exec(
             "UPDATE runs SET finished_at = ?, state = ?, attempts = ?, delivered = ?, "
             "failed = ? WHERE run_id = ?",
             params=[datetime.now(UTC), state, attempts, delivered, failed, run_id],
         )
         self.mark_retried()  # the run appended without marking
-        self._journal.finish(run_id)
+        if not keep_journal:
+            self._journal.finish(run_id)
+
+    def close_journal(self, run_id: str) -> None:
+        """Close a run's journal and keep the file (see ``finish_run``)."""
+        self._journal.release(run_id)
 
     def record_import(
         self, run_id: str, source: str, attempts: int, delivered: int, failed: int
@@ -306,9 +394,29 @@ class LogStore:
         return render("Attempt log", self.summary(), [("Runs (latest)", self.runs().tail(10))])
 
 
-def _owner() -> str:
-    """Identifies this process so a live run's in-flight markers are not recovered."""
-    return f"pid:{os.getpid()}"
+#: the writable LogStores of this process, by file (see the module docstring)
+_WRITERS: dict[tuple[int, int], weakref.ref[LogStore]] = {}
+_OPEN_LOCK = threading.RLock()
+
+
+def _dead() -> None:
+    return None
+
+
+def _file_key(path: Path) -> tuple[int, int] | None:
+    """The file's identity (device, inode): two spellings of one path are one log."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_dev, st.st_ino)
+
+
+def _writer_of(path: Path) -> LogStore | None:
+    """The open writable LogStore of this process on ``path``, if any."""
+    key = _file_key(path)
+    store = _WRITERS.get(key, _dead)() if key is not None else None
+    return store if store is not None and not store.closed else None
 
 
 def _translate(path: Path, exc: duckdb.IOException) -> StoreError:
@@ -323,8 +431,19 @@ def _translate(path: Path, exc: duckdb.IOException) -> StoreError:
     return StoreError(f"{path}: cannot open the log ({first_line(exc)})")
 
 
+#: openers of logs named ``scheme:location`` rather than by a DuckDB path; the stage that
+#: brings a kind of log registers it (``postback_lab.scale`` adds ``delta:``)
+LOG_SCHEMES: dict[str, Callable[[str], LogStore]] = {}
+
+
 def open_log(log: LogStore | str | Path | None) -> tuple[LogStore, bool]:
-    """A LogStore from a store, a path or None (the default file); True when opened here."""
+    """A LogStore from a store, a path, ``scheme:location`` (see ``LOG_SCHEMES``) or None
+    (the default file); True when opened here (a path this process already holds open for
+    writing gives that store, not a second)."""
+    if isinstance(log, (str, Path)):
+        scheme, colon, rest = str(log).partition(":")
+        if colon and scheme in LOG_SCHEMES:
+            return LOG_SCHEMES[scheme](rest), True
     if isinstance(log, LogStore):
         if log.closed:
             raise StoreError(f"{log.path}: this LogStore is closed; open it again")
@@ -333,4 +452,11 @@ def open_log(log: LogStore | str | Path | None) -> tuple[LogStore, bool]:
         raise InputError(
             f"log must be a LogStore, a DuckDB file path or None, not a {type(log).__name__}"
         )
-    return LogStore(DEFAULT_DB if log is None else log), True
+    path = Path(DEFAULT_DB if log is None else log)
+    with _OPEN_LOCK:
+        # this process has the file open already (an explorer, a notebook's store): work
+        # through that one connection; its own lock keeps two sends apart
+        held = _writer_of(path)
+        if held is not None:
+            return held, False
+        return LogStore(path), True
