@@ -255,12 +255,11 @@ def cmd_audit(a: argparse.Namespace) -> int:
     """Print delivery failure rates from the log (table, CSV or JSON); with
     ``--fail-below`` exit 1 naming the groups delivered under that rate."""
     threshold = rate_option(a.fail_below) if a.fail_below is not None else None
-    if a.log:
-        log = _read_log(a.log)
-    elif not a.db.exists():
-        raise InputError(f"{a.db}: no such log; send, backfill or import-log first")
-    else:
-        log = read_log(a.db)
+    log = _read_log(a.log) if a.log else None
+    if log is None:
+        if not a.db.exists():
+            raise InputError(f"{a.db}: no such log; send, backfill or import-log first")
+        log = read_log(a.db)  # a snapshot while another process writes it
     with log:
         report = audit(log, by=a.by, since=a.since, until=a.until)
         if a.format == "json":
