@@ -46,7 +46,7 @@ from .events import Events, read_events
 from .plan import Explanation, Plan, PlanDiff, TransactionExplanation, build_plan, read_plan
 from .receiver import Receiver
 from .rules import Rule, RuleSet, read_rules
-from .sending import Retry, SendOptions, SendResult, send, send_sync
+from .sending import Breaker, Retry, SendOptions, SendResult, send, send_sync
 from .store import ImportResult, LogStore, import_log
 
 if TYPE_CHECKING:  # the explorer loads (with ipywidgets) only when it is called
@@ -68,6 +68,7 @@ def explore(log: LogStore | AuditReport | str | Path | None = None) -> Explorer:
 __all__ = [
     "AuditReport",
     "BackfillResult",
+    "Breaker",
     "DeliveryError",
     "Events",
     "EventsError",

@@ -67,7 +67,9 @@ def test_defaults_are_a_short_schedule_with_a_deadline(tmp_path, down):
     assert BACKFILL_DEFAULTS.max_duration == timedelta(minutes=1)
     clock = FakeClock(datetime.now(UTC))
     with pbl.LogStore(tmp_path / "log.duckdb") as log:
-        result = pbl.backfill_sync(make_plan(down, 3), log, clock=clock, progress=False)
+        result = pbl.backfill_sync(
+            make_plan(down, 3), log, clock=clock, progress=False, breaker=pbl.Breaker.off()
+        )
         # 1 try and the 3 retries of the short schedule each, then failed for a later run
         assert _attempts(log) == {f"t{i}": ["connection_error"] * 4 for i in range(3)}
         spans = log.sql(

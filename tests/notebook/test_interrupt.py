@@ -71,8 +71,8 @@ def _interrupt_when_retrying(km, kc, code: str) -> tuple[list[dict], list[str]]:
 @pytest.mark.parametrize(
     "call",
     [
-        "await pbl.backfill(plan, log, retry=pbl.Retry(), max_duration=None)",
-        "pbl.backfill_sync(plan, log, retry=pbl.Retry(), max_duration=None)",
+        "await pbl.backfill(plan, log, retry=pbl.Retry(), max_duration=None, breaker=pbl.Breaker.off())",
+        "pbl.backfill_sync(plan, log, retry=pbl.Retry(), max_duration=None, breaker=pbl.Breaker.off())",
     ],
 )
 def test_interrupt_stops_with_one_line(kernel, call):
