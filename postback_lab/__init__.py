@@ -20,6 +20,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from . import scale as _scale  # noqa: F401  (registers "delta:PATH" logs for audit & co)
 from ._errors import (
     DeliveryError,
     EventsError,

@@ -13,13 +13,14 @@ from typing import Any
 
 from . import sample
 from ._errors import InputError, did_you_mean
-from ._log_cli import alert_below, rate_option
+from ._log_cli import alert_below, rate_option, read_log
 from ._util import parse_duration
 from .auditing import METRICS, audit, backfill_sync, reconcile
 from .events import Events, read_events
 from .plan import Plan, build_plan, read_plan
 from .receiver import Receiver, serve_forever
-from .rules import read_rules
+from .rules import RuleSet, read_rules
+from .scale import delivered_elsewhere, open_delta_log, plan_partitioned, shard_plan, table_uri
 from .sending import Retry, SendOptions, send_sync, test_rule_sync
 from .store import LogStore, import_log
 
@@ -153,6 +154,15 @@ def cmd_test(a: argparse.Namespace) -> int:
 
 
 def _read_and_plan(a: argparse.Namespace, stages: Stages) -> Plan:
+    events, rules = _read(a, stages)
+    with stages("planning") as done:
+        plan = build_plan(events, rules)
+        done["what"] = f"{len(plan):,} postbacks"
+    return plan
+
+
+def _read(a: argparse.Namespace, stages: Stages) -> tuple[Events, RuleSet]:
+    """The events and the rules of ``plan``/``backfill``, read with the reading flags."""
     if not os.path.exists(a.rules):  # before a long read of the events
         raise InputError(f"{a.rules}: no such rules file")
     with stages("reading events") as done:
@@ -163,14 +173,13 @@ def _read_and_plan(a: argparse.Namespace, stages: Stages) -> Plan:
     for note in events.notes:
         print(f"note: {note}", file=sys.stderr)
     _warn_quarantine(events)
-    with stages("planning") as done:
-        plan = build_plan(events, rules)
-        done["what"] = f"{len(plan):,} postbacks"
-    return plan
+    return events, rules
 
 
 def cmd_plan(a: argparse.Namespace) -> int:
     """Build a plan, print it (and why events did not fire), write it as Parquet."""
+    if a.engine is not None or a.partitions is not None:
+        return _plan_partitioned(a)
     plan = _read_and_plan(a, Stages())
     print(plan)
     if a.explain:
@@ -178,6 +187,36 @@ def cmd_plan(a: argparse.Namespace) -> int:
         print(plan.explain())
     if a.output:
         print(f"plan written to {plan.write_parquet(a.output)}")
+    return 0
+
+
+def _plan_partitioned(a: argparse.Namespace) -> int:
+    """``plan --engine local|spark --partitions N -o FOLDER``: planned in buckets of
+    transactions, written as Parquet parts."""
+    if a.output is None:
+        raise InputError("--engine/--partitions write the plan in parts: name a folder with -o")
+    if a.partitions is not None and a.partitions < 1:
+        raise InputError(f"--partitions {a.partitions}: must be 1 or more")
+    stages = Stages()
+    if a.engine == "spark":
+        if not os.path.exists(a.rules):
+            raise InputError(f"{a.rules}: no such rules file")
+        rules = read_rules(a.rules, dialect=a.dialect)
+        with stages("planning on Spark") as done:
+            result = plan_partitioned(
+                a.events, rules, table_uri(a.output), engine="spark", partitions=a.partitions
+            )
+            done["what"] = f"{len(result):,} postbacks"
+    else:
+        events, rules = _read(a, stages)
+        with stages("planning in buckets") as done:
+            result = plan_partitioned(events, rules, a.output, partitions=a.partitions)
+            done["what"] = f"{len(result):,} postbacks"
+    print(result)
+    if a.explain:
+        print()
+        print(result.explain())
+    print(f"plan written to {result.path}")
     return 0
 
 
@@ -210,10 +249,14 @@ def _send_options(a: argparse.Namespace, **more: Any) -> SendOptions:
 def cmd_audit(a: argparse.Namespace) -> int:
     """Print delivery failure rates from the log (table, CSV or JSON); with
     ``--fail-below`` exit 1 naming the groups delivered under that rate."""
-    if not a.db.exists():
-        raise InputError(f"{a.db}: no such log; send, backfill or import-log first")
     threshold = rate_option(a.fail_below) if a.fail_below is not None else None
-    with LogStore(a.db, read_only=True) as log:
+    if a.log:
+        log = _read_log(a.log)
+    elif not a.db.exists():
+        raise InputError(f"{a.db}: no such log; send, backfill or import-log first")
+    else:
+        log = read_log(a.db)
+    with log:
         report = audit(log, by=a.by, since=a.since, until=a.until)
         if a.format == "json":
             print(report.to_json())
@@ -271,6 +314,13 @@ def _retry(text: str) -> Retry:
 def cmd_send(a: argparse.Namespace) -> int:
     """Fire a plan file, logging every attempt."""
     plan = read_plan(a.plan)
+    if a.shard:
+        plan = shard_plan(plan, a.shard)
+        print(f"shard {a.shard}: {len(plan):,} dispatches to {plan.frame['host'].n_unique()} hosts")
+    if a.central:
+        plan, done = delivered_elsewhere(plan, a.central)
+        if done:
+            print(f"{done:,} dispatches already delivered in {a.central}: not sent again")
     options = _send_options(
         a, retry=_retry(a.retries), ignore_due=a.ignore_due, max_duration=_seconds(a.retry_for)
     )
@@ -294,3 +344,14 @@ def cmd_receiver(a: argparse.Namespace) -> int:
         host=a.host, port=a.port, fail_rate=a.fail_rate, latency_ms=a.latency, seed=a.seed
     )
     return 0
+
+
+def _read_log(name: str) -> LogStore:
+    """``--log``: ``delta:PATH`` (a Delta log) or a DuckDB file, opened to read."""
+    if name.startswith("delta:"):
+        return open_delta_log(name)
+    if not os.path.exists(name):
+        raise InputError(f"{name}: no such log; send, backfill or import-log first")
+    return LogStore(name, read_only=True)
+
+

@@ -14,10 +14,13 @@ from .auditing import (
     LogFilter,
     attempt_rows,
     count_rows,
+    export_format,
     export_rows,
     headline,
+    open_for_reading,
     prune,
 )
+from .scale import export_log, optimize_log, table_uri
 from .store import LogStore
 
 
@@ -33,16 +36,37 @@ def add_log_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     s.add_argument("--format", choices=["table", "csv", "json"], default="table")
     s.set_defaults(func=cmd_log_show)
 
-    s = verbs.add_parser("export", help="write the attempts matching the filters to a file")
+    s = verbs.add_parser(
+        "export",
+        help="write the attempts matching the filters to CSV/Parquet, or append the whole log "
+        "to a central Delta Lake table exactly once",
+    )
     _db(s)
-    s.add_argument("--to", required=True, type=Path, help="PATH.csv, PATH.parquet (or a table)")
+    s.add_argument(
+        "--to",
+        required=True,
+        help="PATH.csv, PATH.parquet, or a Delta table folder or URI (s3://, gs://, az://)",
+    )
     s.add_argument(
         "--format",
         choices=["csv", "parquet", "delta"],
-        help="csv or parquet (by default from the suffix of --to; none: a Delta Lake table)",
+        help="by default from the suffix of --to: .csv, .parquet, anything else a Delta table",
+    )
+    s.add_argument(
+        "--batch-rows",
+        type=int,
+        default=500_000,
+        help="Delta: attempts per commit (500000)",
     )
     _filters(s)
     s.set_defaults(func=cmd_log_export)
+
+    s = verbs.add_parser("optimize", help="compact the small files of a Delta log")
+    s.add_argument("table", help="the Delta table folder or URI (delta: prefix allowed)")
+    s.add_argument(
+        "--vacuum", action="store_true", help="then delete files older versions no longer need"
+    )
+    s.set_defaults(func=cmd_log_optimize)
 
     s = verbs.add_parser(
         "prune",
@@ -99,7 +123,16 @@ def log_filter(a: argparse.Namespace) -> LogFilter:
 def _open(db: Path, *, read_only: bool = True) -> LogStore:
     if not db.exists():
         raise InputError(f"{db}: no such log; send, backfill or import-log first")
-    return LogStore(db, read_only=read_only)
+    return read_log(db) if read_only else LogStore(db)
+
+
+def read_log(db: Path) -> LogStore:
+    """The log opened read-only; while another process writes it, a snapshot copy (said on
+    stderr, so the table on stdout stays clean)."""
+    store, _, note = open_for_reading(db, read_only=True)
+    if note:
+        print(f"note: {note}", file=sys.stderr)
+    return store
 
 
 def cmd_log_show(a: argparse.Namespace) -> int:
@@ -135,10 +168,33 @@ def cmd_log_show(a: argparse.Namespace) -> int:
 
 
 def cmd_log_export(a: argparse.Namespace) -> int:
-    """Write the matching attempts (every log column) to CSV or Parquet."""
+    """Write the matching attempts (every log column) to CSV or Parquet, or append the whole
+    log to a Delta Lake table exactly once."""
+    flt = log_filter(a)
+    if export_format(Path(a.to), a.format) == "delta":
+        if flt != LogFilter():
+            raise InputError(
+                "a Delta export appends the whole log (exactly once, so it can be re-run); "
+                "filters apply to .csv and .parquet exports only"
+            )
+        if not a.db.exists():
+            raise InputError(f"{a.db}: no such log; send, backfill or import-log first")
+        print(export_log(a.db, a.to, batch_rows=a.batch_rows))
+        return 0
     with _open(a.db) as store:
-        n = export_rows(store, a.to, log_filter(a), a.format)
+        n = export_rows(store, a.to, flt, a.format)
     print(f"{n:,} attempts written to {a.to}")
+    return 0
+
+
+def cmd_log_optimize(a: argparse.Namespace) -> int:
+    """Compact the Delta log's small files (and vacuum)."""
+    m = optimize_log(a.table, vacuum=a.vacuum)
+    print(
+        f"{table_uri(a.table)}: compacted {m.get('numFilesRemoved', 0):,} files into "
+        f"{m.get('numFilesAdded', 0):,}"
+        + (f"; vacuumed {m['vacuumed']:,} files" if "vacuumed" in m else "")
+    )
     return 0
 
 

@@ -53,6 +53,19 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--rules", required=True, help="postbacks.yaml")
     s.add_argument("-o", "--output", type=Path, help="write the plan as Parquet")
     s.add_argument("--explain", action="store_true", help="why events did not fire, per rule")
+    g = s.add_argument_group("scaling out (the plan is written as a folder of Parquet parts)")
+    g.add_argument(
+        "--engine",
+        choices=["local", "spark"],
+        help="plan in buckets of transactions: local (a process per core) or spark "
+        "(EVENTS are Parquet paths or URIs Spark reads; -o any folder or URI it writes)",
+    )
+    g.add_argument(
+        "--partitions",
+        type=int,
+        metavar="N",
+        help="buckets to plan (local: one per core by default; more, less memory each)",
+    )
     _reading(s)
     s.set_defaults(func=c.cmd_plan)
 
@@ -66,6 +79,18 @@ def build_parser() -> argparse.ArgumentParser:
     _retries(s)
     s.add_argument("--ignore-due", action="store_true", help="fire now, ignoring due_at")
     s.add_argument("--no-progress", action="store_true", help="no progress bar")
+    s.add_argument(
+        "--shard",
+        metavar="K/N",
+        help="send only the hosts of shard K of N (hosts split by a stable hash; run one "
+        "send per shard, each with its own --db)",
+    )
+    s.add_argument(
+        "--central",
+        metavar="LOG",
+        help="a log whose delivered dispatches count as done (delta:PATH of the exported "
+        "logs, or a DuckDB file), so changing the number of shards never re-sends",
+    )
     _guards(s)
     s.set_defaults(func=c.cmd_send)
 
@@ -96,6 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="RATE",
         help="exit 1 naming the groups whose delivery rate is under RATE (0.95 or 95%%)",
     )
+    s.add_argument("--log", help="read this log instead of --db: delta:PATH or a DuckDB file")
     s.set_defaults(func=c.cmd_audit)
 
     add_log_parser(sub)

@@ -2,7 +2,7 @@
 stage's private modules; every import statement counts, also one inside a function.
 
     _errors, _version, _util  <  events  <  rules  <  plan  <  store  <  sending  <
-    auditing  <  notebook  <  cli, _commands, receiver, sample  <  postback_lab itself
+    auditing  <  scale  <  notebook  <  cli, _commands, receiver, sample  <  postback_lab itself
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ LAYERS: list[set[str]] = [
     {"store"},
     {"sending"},
     {"auditing"},
+    {"scale"},
     {"notebook"},
     {"cli", "_commands", "_log_cli", "receiver", "sample"},
     {""},  # the package's own __init__: the public namespace

@@ -165,11 +165,14 @@ def build_plan(events: Any, rules: Any) -> Plan:
 
 
 def read_plan(source: str | Path | pl.DataFrame) -> Plan:
-    """A plan from a Parquet file written by ``write_parquet`` (or a frame)."""
+    """A plan from a Parquet file written by ``write_parquet``, a folder of Parquet parts
+    (a partitioned plan), or a frame."""
     if isinstance(source, pl.DataFrame):
         frame, label = source, "<frame>"
     else:
         label = str(source)
+        if Path(source).is_dir():  # a plan written in parts (plan --partitions): all of them
+            source = Path(source) / "*.parquet"
         try:
             frame = pl.read_parquet(source)
         except FileNotFoundError:

@@ -4,7 +4,7 @@ migrations, a crash journal) and the import of a platform's postback-log export.
 from .._errors import JournalWarning
 from ._import import ImportResult, import_log, read_export
 from ._link import DIRECT, Links, rule_key
-from ._log import DEFAULT_DB, LogStore, open_log
+from ._log import DEFAULT_DB, LOG_SCHEMES, LogStore, open_log
 from ._pending import pending_attempts, pending_note, settle_journals
 from ._schema import LOG_COLUMNS, LOG_SCHEMA, NOT_ATTEMPTS, OUTCOMES, SCHEMA_VERSION
 
@@ -13,6 +13,7 @@ __all__ = [
     "DIRECT",
     "LOG_COLUMNS",
     "LOG_SCHEMA",
+    "LOG_SCHEMES",
     "NOT_ATTEMPTS",
     "OUTCOMES",
     "SCHEMA_VERSION",

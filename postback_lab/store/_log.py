@@ -13,7 +13,7 @@ import re
 import threading
 import uuid
 import weakref
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -431,9 +431,19 @@ def _translate(path: Path, exc: duckdb.IOException) -> StoreError:
     return StoreError(f"{path}: cannot open the log ({first_line(exc)})")
 
 
+#: openers of logs named ``scheme:location`` rather than by a DuckDB path; the stage that
+#: brings a kind of log registers it (``postback_lab.scale`` adds ``delta:``)
+LOG_SCHEMES: dict[str, Callable[[str], LogStore]] = {}
+
+
 def open_log(log: LogStore | str | Path | None) -> tuple[LogStore, bool]:
-    """A LogStore from a store, a path or None (the default file); True when opened here
-    (a path this process already holds open for writing gives that store, not a second)."""
+    """A LogStore from a store, a path, ``scheme:location`` (see ``LOG_SCHEMES``) or None
+    (the default file); True when opened here (a path this process already holds open for
+    writing gives that store, not a second)."""
+    if isinstance(log, (str, Path)):
+        scheme, colon, rest = str(log).partition(":")
+        if colon and scheme in LOG_SCHEMES:
+            return LOG_SCHEMES[scheme](rest), True
     if isinstance(log, LogStore):
         if log.closed:
             raise StoreError(f"{log.path}: this LogStore is closed; open it again")

@@ -25,6 +25,8 @@ class LogStore(Protocol):
 
     def recover_inflight(self) -> int: ...
 
+    def pending(self) -> list[tuple[Path, int]]: ...
+
 
 def pending_attempts(store: LogStore) -> list[tuple[Path, int]]:
     """(journal, attempts) of each dead run whose journal holds attempts the log lacks."""
@@ -60,7 +62,7 @@ def settle_journals(store: LogStore) -> int:
         store.recover_inflight()
         return 0
     total = 0
-    for path, n in pending_attempts(store):
+    for path, n in store.pending():
         print(pending_note(path, n), file=sys.stderr)
         total += n
     return total

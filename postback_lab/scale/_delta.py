@@ -1,0 +1,370 @@
+"""The central attempt log as a Delta Lake table (delta-rs: no JVM, any object store).
+
+``export_log`` appends the attempts of DuckDB logs (one per send shard, say) exactly
+once: each run's rows go in batches, in the order the log got them, and each batch is
+committed together with an application transaction ``(postback_lab:<run>, rows so far)``
+in the table's own log. A re-export starts after the rows the table has recorded for the
+run, so running it again (after a kill, or on a schedule) adds nothing twice and loses
+nothing. The table is partitioned by the month of ``fired_at``.
+
+``open_delta_log`` reads the table as a read-only log: a DuckDB view over the table's
+pyarrow dataset, with the columns audit, reconcile and the explorer query.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import polars as pl
+
+from .._errors import InputError, StoreError
+from .._util import ATTEMPT_KEY, connect, first_line, render
+from ..store import LOG_COLUMNS, LOG_SCHEMA, SCHEMA_VERSION, LogStore, open_log
+
+if TYPE_CHECKING:
+    import duckdb
+    from deltalake import DeltaTable
+
+#: the partition column: the month of ``fired_at`` as ``YYYY-MM`` (null when unknown)
+MONTH = "month"
+APP_PREFIX = "postback_lab:"
+DEFAULT_BATCH = 500_000
+_URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]+://")
+
+
+def _deltalake() -> Any:
+    try:
+        import deltalake
+    except ImportError:
+        raise InputError(
+            "the Delta Lake log needs the deltalake package: pip install 'postback-lab[delta]'"
+        ) from None
+    return deltalake
+
+
+def table_uri(target: str | Path) -> str:
+    """A local folder (made absolute) or a URI (``s3://…``); a ``delta:`` prefix is
+    allowed. A Path that squashed a URI's ``//`` (``s3:/b/x``) gets it back."""
+    text = str(target).removeprefix("delta:")
+    text = re.sub(r"^([A-Za-z][A-Za-z0-9+.-]+):/(?!/)", r"\1://", text)
+    if _URI.match(text):
+        return text
+    return str(Path(text).expanduser().absolute())
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    """What an export added: rows per run, runs already there, runs left for later."""
+
+    to: str
+    rows: int
+    runs: dict[str, int] = field(default_factory=dict)  # run -> rows added now
+    already: int = 0  # runs whose rows were all in the table before
+    skipped: tuple[str, ...] = ()  # runs still running (or crashed, not yet recovered)
+    version: int | None = None
+
+    def summary(self) -> str:
+        """One line: rows added from how many runs; runs left for a later export."""
+        if self.rows:
+            head = f"{self.to}: exported {self.rows:,} attempts from {len(self.runs)} runs"
+        else:
+            head = f"{self.to}: nothing new to export"
+        if self.already:
+            head += f" ({self.already} runs already exported)"
+        if self.skipped:
+            head += (
+                f"; {len(self.skipped)} runs still running, left for a later export: "
+                + ", ".join(self.skipped[:5])
+            )
+        return head
+
+    def __str__(self) -> str:
+        return self.summary()
+
+
+def export_log(
+    log: LogStore | str | Path | None,
+    to: str | Path,
+    *,
+    batch_rows: int = DEFAULT_BATCH,
+    storage_options: dict[str, str] | None = None,
+) -> ExportResult:
+    """Append the attempts of ``log`` (a DuckDB log) that the Delta table ``to`` does not
+    have yet, run by run, each batch an exactly-once commit (see the module docstring).
+
+    Runs still running are left for a later export. ``to`` is a folder or a URI
+    (``s3://``, ``gs://``, ``az://`` … with ``storage_options``); the table is created by
+    the first export.
+    """
+    if not isinstance(batch_rows, int) or batch_rows < 1:
+        raise InputError(f"batch_rows={batch_rows!r} must be a whole number >= 1")
+    dl = _deltalake()
+    uri = table_uri(to)
+    store, owned = (log, False) if isinstance(log, LogStore) else _open_read(log)
+    try:
+        if isinstance(store, DeltaLog):
+            raise InputError(f"{store.path}: export a DuckDB log, not a Delta table")
+        runs = _runs(store)
+        table = _table(dl, uri, storage_options)
+        added: dict[str, int] = {}
+        already = 0
+        skipped = []
+        for run_id, state, rows in runs.iter_rows():
+            if state == "running":
+                skipped.append(run_id)
+                continue
+            app, name = _app_id(store, run_id), run_id or "(no run)"
+            conflicts = 0
+            while True:
+                done = (table.transaction_version(app) or 0) if table is not None else 0
+                if done >= rows:
+                    already += name not in added
+                    break
+                batch = _batch(store, run_id, done, batch_rows)
+                try:
+                    _append(dl, table or uri, batch, app, done + batch.height, storage_options)
+                except dl.exceptions.CommitFailedError as exc:
+                    # another export of this run committed first: carry on after its rows
+                    conflicts += 1
+                    if conflicts > 20:
+                        raise StoreError(f"{uri}: cannot append ({first_line(exc)})") from exc
+                else:
+                    added[name] = added.get(name, 0) + batch.height
+                if table is None:
+                    table = _table(dl, uri, storage_options)
+                else:
+                    table.update_incremental()
+        version = table.version() if table is not None else None
+        return ExportResult(uri, sum(added.values()), added, already, tuple(skipped), version)
+    finally:
+        if owned:
+            store.close()
+
+
+def _open_read(log: str | Path | None) -> tuple[LogStore, bool]:
+    if log is not None and not str(log).startswith("delta:") and not Path(log).exists():
+        raise InputError(f"{log}: no such log; send, backfill or import-log first")
+    if log is None or str(log).startswith("delta:"):
+        return open_log(log)
+    return LogStore(log, read_only=True), True
+
+
+def _runs(store: LogStore) -> pl.DataFrame:
+    """(run_id, state, rows) of every run with rows in the log, oldest first; rows
+    without a run (appended by hand) form one more, with a null run id."""
+    return store.sql(
+        """
+        SELECT l.run_id, r.state, count(*) AS rows, min(l.rowid) AS first
+        FROM postback_log l LEFT JOIN runs r USING (run_id)
+        GROUP BY l.run_id, r.state ORDER BY first"""
+    ).select("run_id", "state", "rows")
+
+
+def _app_id(store: LogStore, run_id: str | None) -> str:
+    """The table's transaction id of a run: its run id (random per send; a content hash
+    for an import, so one export imported into two logs is exported once). Rows without
+    a run are named by a hash of the first of them."""
+    if run_id:
+        return APP_PREFIX + run_id
+    first = store.sql(
+        "SELECT dispatch_id, transaction_id, rule, attempt, fired_at FROM postback_log "
+        "WHERE run_id IS NULL ORDER BY rowid LIMIT 1"
+    ).row(0)
+    return APP_PREFIX + "rows-" + hashlib.sha256(repr(first).encode()).hexdigest()[:16]
+
+
+def _batch(store: LogStore, run_id: str | None, offset: int, size: int) -> pl.DataFrame:
+    """Rows ``offset``… of a run in the order the log got them, with their month."""
+    cols = ", ".join(LOG_COLUMNS)
+    frame = store.sql(
+        f"SELECT {cols} FROM postback_log WHERE run_id IS NOT DISTINCT FROM ? "
+        f"ORDER BY rowid LIMIT {int(size)} OFFSET {int(offset)}",
+        [run_id],
+    ).cast(LOG_SCHEMA)  # type: ignore[arg-type]
+    return frame.with_columns(pl.col("fired_at").dt.strftime("%Y-%m").alias(MONTH))
+
+
+def _table(dl: Any, uri: str, storage_options: dict[str, str] | None) -> DeltaTable | None:
+    """The Delta table at ``uri``, or None when there is none yet."""
+    if not dl.DeltaTable.is_deltatable(uri, storage_options=storage_options):
+        return None
+    table: DeltaTable = dl.DeltaTable(uri, storage_options=storage_options)
+    missing = [c for c in (*LOG_COLUMNS, MONTH) if c not in table.schema().to_arrow().names]
+    if missing:
+        raise InputError(
+            f"{uri}: a Delta table that is not an attempt log (no {', '.join(missing[:3])})"
+        )
+    return table
+
+
+def _append(
+    dl: Any,
+    table: DeltaTable | str,
+    batch: pl.DataFrame,
+    app_id: str,
+    version: int,
+    storage_options: dict[str, str] | None,
+) -> None:
+    """One exactly-once commit: the batch and the run's new row count, atomically. Given
+    the table as read when its count for the run was taken, a commit racing another
+    export of the same run fails (CommitFailedError) instead of adding rows twice;
+    appends of other runs are merged."""
+    props = dl.CommitProperties(
+        app_transactions=[dl.Transaction(app_id=app_id, version=version)],
+        custom_metadata={"postback_lab": f"export {app_id} through row {version}"},
+        max_commit_retries=100,  # concurrent exporters of other shards: retry the append
+    )
+    try:
+        dl.write_deltalake(
+            table,
+            batch.to_arrow(),
+            mode="append",
+            partition_by=[MONTH],
+            commit_properties=props,
+            storage_options=storage_options if isinstance(table, str) else None,
+        )
+    except dl.exceptions.CommitFailedError:
+        raise
+    except (OSError, ValueError, dl.exceptions.DeltaError) as exc:
+        where = table if isinstance(table, str) else table.table_uri
+        raise StoreError(f"{where}: cannot append to the Delta log ({first_line(exc)})") from exc
+
+
+def optimize_log(
+    to: str | Path,
+    *,
+    vacuum: bool = False,
+    storage_options: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """Compact the small files of the Delta log (one per exported batch and month) into
+    large ones; ``vacuum``: then delete files no version newer than 7 days needs.
+    Returns delta-rs's figures (files added and removed …)."""
+    dl = _deltalake()
+    uri = table_uri(to)
+    table = _table(dl, uri, storage_options)
+    if table is None:
+        raise InputError(f"{uri}: no Delta log here; export one with postback-lab log export")
+    metrics: dict[str, Any] = dict(table.optimize.compact())
+    if vacuum:
+        metrics["vacuumed"] = len(table.vacuum(dry_run=False))
+    return metrics
+
+
+class DeltaLog(LogStore):
+    """A Delta Lake attempt log, read-only: ``sql`` sees ``postback_log`` (a view over the
+    table's pyarrow dataset, pinned to one table version), ``runs`` and ``meta`` as a
+    DuckDB log has them, so audit, reconcile, the explorer and ``send``'s delivered check
+    work on it unchanged."""
+
+    def __init__(
+        self,
+        uri: str | Path,
+        *,
+        version: int | None = None,
+        storage_options: dict[str, str] | None = None,
+    ) -> None:
+        dl = _deltalake()
+        self.uri = table_uri(uri)
+        self.path = Path("delta:" + self.uri)
+        self.read_only = True
+        self.closed = False
+        self._lock = threading.RLock()
+        table = _table(dl, self.uri, storage_options)
+        if table is None:
+            raise StoreError(
+                f"{self.uri}: no Delta log here; export one with postback-lab log export"
+            )
+        if version is not None:
+            table.load_as_version(version)
+        self.version: int = table.version()
+        self._dataset = table.to_pyarrow_dataset()
+        self._con = _views(self._dataset)
+
+    def sql(self, query: str, params: list[Any] | None = None, **frames: Any) -> pl.DataFrame:
+        """Run SQL on the log (see LogStore.sql); the table's dataset is bound to each
+        query's cursor, where the views find it."""
+        return super().sql(query, params, **{"__delta": self._dataset}, **frames)
+
+    def __repr__(self) -> str:
+        return f"DeltaLog({self.uri!r}, version={self.version})"
+
+    def pending(self) -> list[tuple[Path, int]]:
+        """None: shard logs replay their own journals before they are exported."""
+        return []
+
+    def _refuse(self, *_: Any, **__: Any) -> Any:
+        raise StoreError(
+            f"{self.uri}: a Delta log is read here, never written: send or backfill into a "
+            "DuckDB log (--db), then postback-lab log export it"
+        )
+
+    append = _refuse
+    start_run = _refuse
+    finish_run = _refuse
+    record_import = _refuse
+    journal = _refuse
+    _exec = _refuse
+
+    def mark_retried(self) -> None:
+        """Nothing to do: the view computes the retried marks."""
+
+    def recover_inflight(self) -> int:
+        return 0
+
+    def summary(self) -> str:
+        return f"{self.uri} (Delta, version {self.version}): {self.count():,} attempts"
+
+    def _repr_html_(self) -> str:
+        return render("Attempt log (Delta Lake)", self.summary(), [("Runs", self.runs())])
+
+
+def _views(dataset: Any) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB with ``postback_log``, ``runs`` and ``meta`` over ``dataset``.
+
+    Rows of one dispatch may come from several shard logs, each numbering its attempts
+    from 1 (after the number of shards changed): ``retried`` marks every row of a
+    dispatch with more than one row, so the audit counts such a dispatch once.
+    ``rowid`` is 0 for all: the view is of one table version, which never grows."""
+    con = connect()
+    con.register("__delta", dataset)
+    cols = ", ".join(LOG_COLUMNS)
+    con.execute(
+        f"""
+        CREATE VIEW postback_log AS
+        WITH base AS (
+            SELECT {cols}, md5_number({ATTEMPT_KEY}) AS dispatch_key FROM __delta),
+        multi AS (SELECT dispatch_key FROM base GROUP BY 1 HAVING count(*) > 1)
+        SELECT base.*, dispatch_key IN (SELECT dispatch_key FROM multi) AS retried,
+            0::BIGINT AS rowid
+        FROM base"""
+    ).fetchall()
+    con.execute(
+        """
+        CREATE VIEW runs AS
+        SELECT run_id,
+            CASE WHEN bool_and(source = 'imported') THEN 'import' ELSE 'send' END AS kind,
+            min(fired_at) AS started_at, max(fired_at) AS finished_at,
+            'exported' AS state, NULL::BIGINT AS planned, NULL::BIGINT AS skipped_delivered,
+            count(*) AS attempts, count(*) FILTER (WHERE outcome = 'delivered') AS delivered,
+            count(*) FILTER (WHERE outcome <> 'delivered') AS failed, NULL AS note
+        FROM __delta GROUP BY run_id"""
+    ).fetchall()
+    con.execute(
+        "CREATE TABLE meta AS SELECT * FROM (VALUES ('schema_version', ?), ('retried_upto', "
+        "'0')) t(key, value)",
+        [str(SCHEMA_VERSION)],
+    ).fetchall()
+    return con
+
+
+def open_delta_log(
+    uri: str | Path, *, version: int | None = None, storage_options: dict[str, str] | None = None
+) -> DeltaLog:
+    """The Delta log at ``uri`` (a folder or a URI), read-only, at its latest version or
+    ``version``. ``pbl.audit("delta:PATH")`` and friends open it this way."""
+    return DeltaLog(uri, version=version, storage_options=storage_options)

@@ -1,0 +1,82 @@
+"""engine="spark" in local mode: the same per-bucket planning under
+groupBy(bucket).applyInArrow gives exactly the one-process plan and explain counts."""
+
+from __future__ import annotations
+
+import pytest
+
+import postback_lab as pbl
+from postback_lab.cli import main
+from postback_lab.scale import plan_partitioned
+
+from .conftest import PANDAS_WARNING, raw_events, same_plan
+
+pytestmark = pytest.mark.filterwarnings(PANDAS_WARNING)
+
+
+@pytest.fixture
+def event_files(tmp_path):
+    """The events in canonical columns, in two Parquet files (ties inside each)."""
+    frame = pbl.read_events(raw_events()).frame
+    half = frame.height // 2
+    paths = [tmp_path / "events-1.parquet", tmp_path / "events-2.parquet"]
+    frame.head(half).write_parquet(paths[0])
+    frame.slice(half).write_parquet(paths[1])
+    return paths
+
+
+def test_spark_plan_is_the_one_process_plan(spark, tmp_path, event_files, rules):
+    one = pbl.build_plan(pbl.read_events(event_files), rules)
+    result = plan_partitioned(
+        [str(p) for p in event_files],
+        rules,
+        str(tmp_path / "plan"),
+        engine="spark",
+        partitions=6,
+        spark=spark,
+    )
+    got = pbl.read_plan(tmp_path / "plan").frame
+    assert same_plan(got, one.frame)
+    assert result.rows == one.frame.height == 993
+    assert result.explain().to_polars().equals(one.explain().to_polars())
+    assert result.by_rule()["rule"].to_list() == [r.name for r in rules]
+    assert result.hosts == 1 and "(engine spark)" in result.summary()
+
+
+def test_cli_plan_engine_spark_uses_the_active_session(spark, tmp_path, event_files, capsys):
+    from postback_lab import sample
+
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(sample.rules_yaml("http://127.0.0.1:8765"))
+    files = [str(p) for p in event_files]
+    code = main(
+        [
+            "plan",
+            *files,
+            "--rules",
+            str(rules),
+            "--engine",
+            "spark",
+            "--partitions",
+            "3",
+            "-o",
+            str(tmp_path / "plan"),
+            "--explain",
+        ]
+    )
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "993 postbacks to fire from 4 rules" in out and "excluded:" in out
+    one = pbl.build_plan(pbl.read_events(event_files), pbl.read_rules(rules))
+    assert same_plan(pbl.read_plan(tmp_path / "plan").frame, one.frame)
+
+
+def test_spark_needs_the_canonical_columns(spark, tmp_path, rules):
+    from postback_lab import sample
+    from postback_lab._errors import InputError
+
+    sample.generate(50).write_parquet(tmp_path / "raw.parquet")  # export headers (txn_id …)
+    with pytest.raises(InputError, match="reads events with the canonical columns"):
+        plan_partitioned(
+            str(tmp_path / "raw.parquet"), rules, str(tmp_path / "o"), engine="spark", spark=spark
+        )
