@@ -16,7 +16,7 @@ from pathlib import Path
 from types import TracebackType
 
 import polars as pl
-import pyarrow.parquet as pq  # type: ignore[import-untyped]
+import pyarrow.parquet as pq
 
 ROW_GROUP = 1_000_000
 #: plan columns with few distinct values: dictionary-encoded
