@@ -49,9 +49,7 @@ class Evaluator:
 
     def __init__(self, frame: pl.DataFrame, rules: Iterable[Rule]) -> None:
         self.rules = list(rules)
-        used = dict.fromkeys([*CORE, *SIGNATURE])
-        for r in self.rules:
-            used.update(dict.fromkeys(r.columns))
+        used = columns_used(self.rules)
         # one chunk per column: gathering rows from many chunks is many times slower
         self.frame = frame.select(list(used)).rechunk() if frame.n_chunks() > 1 else frame
         self.sigs: Signatures = signatures(frame)
@@ -150,6 +148,14 @@ class Evaluator:
         passed = rows.height
         rows = _earliest(rows).drop([_DUP, NEXT_CHANGE], strict=False)
         return Selection(rows, counts, passed)
+
+
+def columns_used(rules: Iterable[Rule]) -> dict[str, None]:
+    """The event columns planning reads: the plan's, the scopes' and the rules' macros."""
+    used = dict.fromkeys([*CORE, *SIGNATURE])
+    for r in rules:
+        used.update(dict.fromkeys(r.columns))
+    return used
 
 
 def _earliest(rows: pl.DataFrame) -> pl.DataFrame:

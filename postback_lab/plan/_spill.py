@@ -61,6 +61,7 @@ class Buckets:
     slice_rows: int = SLICE_ROWS
     quarantine: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=QUARANTINE_SCHEMA))
     notes: tuple[str, ...] = ()
+    columns: tuple[str, ...] | None = None  # the columns kept (all by default)
 
     def __iter__(self) -> Iterator[pl.DataFrame]:
         with tempfile.TemporaryDirectory(prefix="pbl-plan-") as tmp:
@@ -70,10 +71,11 @@ class Buckets:
                 mine = sorted(folder.glob(f"b{k}-*.arrow"))
                 if not mine:
                     continue
-                frame = pl.concat([pl.read_ipc(p) for p in mine])
+                frame = pl.concat([pl.read_ipc(p) for p in mine], rechunk=True)
                 for p in mine:
                     p.unlink()
                 yield frame
+                del frame  # before the next bucket is read
 
     def _spill(self, folder: Path) -> None:
         """Read every file slice by slice, writing each bucket's rows to its own files."""
@@ -85,7 +87,10 @@ class Buckets:
                 events = read_events(part, **self.read_options)
                 quarantines.append(_relabel(events, str(path), start))
                 notes += [note.replace("<LazyFrame>", str(path)) for note in events.notes]
-                frame = events.frame.with_columns(
+                frame = events.frame
+                if self.columns is not None:
+                    frame = frame.select([c for c in frame.columns if c in self.columns])
+                frame = frame.with_columns(
                     (pl.col("transaction_id").hash() % self.count).alias("__bucket")
                 )
                 for (k,), rows_k in frame.partition_by("__bucket", as_dict=True).items():
@@ -104,6 +109,14 @@ def _relabel(events: Events, label: str, start: int) -> pl.DataFrame:
     return q.with_columns(pl.lit(label).alias("source"), pl.col("line") + start)
 
 
-def buckets(files: list[Path], rows: int, bucket_rows: int, **read_options: Any) -> Buckets:
-    """Buckets of about ``bucket_rows`` events each (files read ``SLICE_ROWS`` at a time)."""
-    return Buckets(files, max(1, math.ceil(rows / bucket_rows)), read_options, SLICE_ROWS)
+def buckets(
+    files: list[Path],
+    rows: int,
+    bucket_rows: int,
+    columns: tuple[str, ...] | None = None,
+    **read_options: Any,
+) -> Buckets:
+    """Buckets of about ``bucket_rows`` events each (files read ``SLICE_ROWS`` at a time),
+    keeping only ``columns`` when given."""
+    count = max(1, math.ceil(rows / bucket_rows))
+    return Buckets(files, count, read_options, SLICE_ROWS, columns=columns)

@@ -21,6 +21,7 @@ from ..events import QUARANTINE_SCHEMA, Events, read_events
 from ..rules import RuleSet
 from ._build import PLAN_SCHEMA, as_rules, plan_chunks
 from ._counts import ALWAYS, Counts
+from ._evaluate import columns_used
 from ._explain import Explanation
 from ._spill import buckets, count_rows, parquet_files
 from ._write import PlanWriter
@@ -131,14 +132,21 @@ def write_plan(
                 hosts.update(chunk["host"].unique().to_list())
 
         if files and rows > bucket_rows:
-            parts = buckets(files, rows, bucket_rows, **read_options)
+            keep = tuple(columns_used(rs))
+            parts = buckets(files, rows, bucket_rows, keep, **read_options)
             for frame in parts:
                 plan(frame)
+                del frame  # before the next bucket is read
             quarantine, notes, count = parts.quarantine, parts.notes, parts.count
         else:
             ev = events if isinstance(events, Events) else read_events(events, **read_options)
-            plan(ev.frame)
             quarantine, notes, count = ev.quarantine, tuple(ev.notes), 1
+            frame = ev.frame
+            if frame.n_chunks() > 1 and not isinstance(events, Events):
+                # one copy in one chunk (planning gathers rows), the read batches let go
+                frame = frame.rechunk()
+                del ev
+            plan(frame)
     for r in rs:  # rules no event reached still show, with nothing fired
         counts.add(r.name, dict.fromkeys(ALWAYS, 0))
     order = {r.name: i for i, r in enumerate(rs)}
