@@ -4,18 +4,20 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint docs bench clean browser
+.PHONY: demo test lint docs bench clean browser screenshots
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 
+# PYTHONWARNINGS=ignore: setuptools prints a boxed "Editable installation" warning on
+# every editable install that says nothing about this project
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install -q -e .
+	PYTHONWARNINGS=ignore $(BIN)/python -m pip install -q -e .
 	touch $@
 
 $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install -q -e '.[test,docs,delta,spark]'
+	PYTHONWARNINGS=ignore $(BIN)/python -m pip install -q -e '.[test,docs,delta,spark]'
 	touch $@ $(VENV)/.installed
 
 demo: $(VENV)/.installed
@@ -46,6 +48,10 @@ test: $(VENV)/.installed-test browser
 
 docs: $(VENV)/.installed-test
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir build/site
+
+# the docs' screenshots, from the last browser run of make test (build/browser/docs)
+screenshots:
+	cp build/browser/docs/*.png docs/
 
 bench: $(VENV)/.installed-test
 	$(BIN)/python benchmarks/bench_plan.py --rows 1000000

@@ -13,7 +13,7 @@ from typing import Any
 
 from . import sample
 from ._errors import InputError, did_you_mean
-from ._log_cli import alert_below, rate_option
+from ._log_cli import alert_below, rate_option, read_log
 from ._util import parse_duration
 from .auditing import METRICS, audit, backfill_sync, reconcile
 from .events import Events, read_events
@@ -255,11 +255,12 @@ def cmd_audit(a: argparse.Namespace) -> int:
     """Print delivery failure rates from the log (table, CSV or JSON); with
     ``--fail-below`` exit 1 naming the groups delivered under that rate."""
     threshold = rate_option(a.fail_below) if a.fail_below is not None else None
-    log = _read_log(a.log) if a.log else None
-    if log is None:
-        if not a.db.exists():
-            raise InputError(f"{a.db}: no such log; send, backfill or import-log first")
-        log = LogStore(a.db, read_only=True)
+    if a.log:
+        log = _read_log(a.log)
+    elif not a.db.exists():
+        raise InputError(f"{a.db}: no such log; send, backfill or import-log first")
+    else:
+        log = read_log(a.db)
     with log:
         report = audit(log, by=a.by, since=a.since, until=a.until)
         if a.format == "json":

@@ -17,6 +17,7 @@ from .auditing import (
     export_format,
     export_rows,
     headline,
+    open_for_reading,
     prune,
 )
 from .scale import export_log, optimize_log, table_uri
@@ -122,7 +123,16 @@ def log_filter(a: argparse.Namespace) -> LogFilter:
 def _open(db: Path, *, read_only: bool = True) -> LogStore:
     if not db.exists():
         raise InputError(f"{db}: no such log; send, backfill or import-log first")
-    return LogStore(db, read_only=read_only)
+    return read_log(db) if read_only else LogStore(db)
+
+
+def read_log(db: Path) -> LogStore:
+    """The log opened read-only; while another process writes it, a snapshot copy (said on
+    stderr, so the table on stdout stays clean)."""
+    store, _, note = open_for_reading(db, read_only=True)
+    if note:
+        print(f"note: {note}", file=sys.stderr)
+    return store
 
 
 def cmd_log_show(a: argparse.Namespace) -> int:

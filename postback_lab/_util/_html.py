@@ -3,6 +3,7 @@ tables capped so a million-row object never produces a million-row page."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from functools import cache
 from typing import Any
@@ -23,11 +24,26 @@ def _env() -> jinja2.Environment:
     )
 
 
+_PERCENT = re.compile(r"^[-+]?[\d,.]+%( \([\d.,–-]+\))?$")  # 91.5% · 91.5% (89.9–93.4)
+
+
 def table(frame: pl.DataFrame, max_rows: int = MAX_ROWS) -> dict[str, Any]:
-    """A frame as template data: columns, at most ``max_rows`` rows of text, hidden count."""
+    """A frame as template data: columns, at most ``max_rows`` rows of text, hidden count,
+    and each column's alignment (numbers, times and percentages right, text left)."""
     head = frame.head(max_rows)
     rows = [["" if v is None else _fmt(v) for v in row] for row in head.iter_rows()]
-    return {"columns": frame.columns, "rows": rows, "hidden": frame.height - head.height}
+    align = []
+    for i, dt in enumerate(frame.dtypes):
+        shown = [r[i] for r in rows if r[i]]
+        numeric = dt.is_numeric() or dt.is_temporal()
+        numeric = numeric or (bool(shown) and all(_PERCENT.match(v) for v in shown))
+        align.append("right" if numeric else "left")
+    return {
+        "columns": frame.columns,
+        "rows": rows,
+        "hidden": frame.height - head.height,
+        "align": align,
+    }
 
 
 def _fmt(v: Any) -> str:

@@ -2,7 +2,7 @@
 is missing exactly once, and audit delivery failure rates per group, with charts."""
 
 from ._audit import audit, wilson
-from ._backfill import BackfillResult, backfill, backfill_sync
+from ._backfill import BACKFILL_DEFAULTS, BackfillResult, backfill, backfill_sync
 from ._charts import audit_chart, daily_chart
 from ._filters import COLUMNS, LogFilter, natural_key
 from ._headline import Headline, headline, headline_sql
@@ -18,9 +18,12 @@ from ._logrows import (
 )
 from ._reconcile import Reconciliation, reconcile
 from ._report import METRICS, AuditReport
+from ._snapshot import open_for_reading, snapshot
 from ._sql import DERIVED, period_sql
+from ._vega import chart_html, loader_html
 
 __all__ = [
+    "BACKFILL_DEFAULTS",
     "COLUMNS",
     "DERIVED",
     "METRICS",
@@ -35,17 +38,21 @@ __all__ = [
     "audit_chart",
     "backfill",
     "backfill_sync",
+    "chart_html",
     "count_rows",
     "daily_chart",
     "export_format",
     "export_rows",
     "headline",
     "headline_sql",
+    "loader_html",
     "natural_key",
+    "open_for_reading",
     "period_sql",
     "prune",
     "pruned_before",
     "reconcile",
+    "snapshot",
     "visible",
     "wilson",
 ]

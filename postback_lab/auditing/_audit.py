@@ -8,9 +8,10 @@ from typing import Any
 import polars as pl
 
 from .._util import When, as_utc, parse_when
-from ..store import LogStore, open_log, settle_journals
+from ..store import LogStore, settle_journals
 from ._logrows import pruned_before
 from ._report import METRICS, AuditReport, Selection
+from ._snapshot import open_for_reading
 from ._sql import bucket_seconds, group_columns, main_sql
 
 
@@ -51,7 +52,7 @@ def audit(
     if where:
         conds.append(f"({where})")
     bucket = bucket_seconds(every)
-    store, owned = open_log(log)
+    store, owned, note = open_for_reading(log)  # a log another process writes: a snapshot
     try:
         settle_journals(store)  # a dead send's attempts count (or are said to be pending)
         cut = pruned_before(store)  # attempts before it were pruned: the audit starts there
@@ -97,4 +98,4 @@ def audit(
         "attempt_failure_rate_hi",
     )
     source = Selection(None if owned else store, path, tuple(select), cond, tuple(params), bucket)
-    return AuditReport(frame, tuple(keys), path, source, pruned_before=cut)
+    return AuditReport(frame, tuple(keys), path, source, pruned_before=cut, note=note)

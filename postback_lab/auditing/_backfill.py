@@ -21,13 +21,17 @@ from ..sending import (
     Retry,
     SendOptions,
     SendResult,
-    pick_options,
     run_send,
 )
 from ..store import LogStore, open_log, settle_journals
 from ._reconcile import Reconciliation, reconcile_store
 
-_D = SendOptions()  # the keyword defaults, said once in SendOptions
+#: backfill's defaults: send's, except a short retry schedule (0.5 s, 2 s, 5 s) that stops
+#: after a minute. A backfill is usually run by someone waiting for it (a notebook cell, a
+#: terminal); a partner that is down leaves its postbacks failed for a later backfill
+#: instead of holding the cell for hours. Pass ``retry=``/``max_duration=`` for longer.
+BACKFILL_DEFAULTS = SendOptions(retry=Retry.short(), max_duration=timedelta(minutes=1))
+_D = BACKFILL_DEFAULTS
 
 
 @dataclass(frozen=True)
@@ -197,30 +201,31 @@ async def backfill(
 
     ``backfill(plan, log)`` takes a Plan; ``backfill(events, log, rules=rules)`` builds the
     plan first (``events``/``rules``: anything ``build_plan`` takes). The send options are
-    those of ``send`` (see ``SendOptions``); each run gets the full retry schedule.
+    those of ``send`` (see ``SendOptions``), but retries default to the short schedule for
+    at most a minute (``BACKFILL_DEFAULTS``); each run gets the full retry schedule.
     """
-    opts = pick_options(
-        options,
-        SendOptions(
-            concurrency=concurrency,
-            per_host=per_host,
-            rate=rate,
-            retry=retry,
-            dry_run=dry_run,
-            speed=speed,
-            ignore_due=ignore_due,
-            max_duration=max_duration,
-            progress=progress,
-            clock=clock,
-            transport=transport,
-            environ=environ,
-            engine=engine,
-            allow_hosts=allow_hosts,
-            deny_private=deny_private,
-            breaker=breaker,
-            workers=workers,
-        ),
+    given = SendOptions(
+        concurrency=concurrency,
+        per_host=per_host,
+        rate=rate,
+        retry=retry,
+        dry_run=dry_run,
+        speed=speed,
+        ignore_due=ignore_due,
+        max_duration=max_duration,
+        progress=progress,
+        clock=clock,
+        transport=transport,
+        environ=environ,
+        engine=engine,
+        allow_hosts=allow_hosts,
+        deny_private=deny_private,
+        breaker=breaker,
+        workers=workers,
     )
+    if options is not None and given != BACKFILL_DEFAULTS:
+        raise InputError("pass the send options either as options= or as keywords, not both")
+    opts = options if options is not None else given
     if isinstance(source, Plan):
         if rules is not None:
             raise InputError(

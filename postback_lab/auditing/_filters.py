@@ -12,6 +12,7 @@ from .._util import When, parse_when
 
 #: the columns a filter can hold a set of values for
 COLUMNS = ("rule", "host", "publisher_id", "offer_id", "outcome", "status_code")
+REHEARSALS = ("dry_run", "test")  # outcomes that are not deliveries: hidden unless asked for
 
 
 def _tuple(values: Iterable[Any] | str | int | None) -> tuple[Any, ...]:
@@ -28,8 +29,8 @@ class LogFilter:
     ``fired_at`` window ``[since, until)``, and ``search`` text found in the transaction id,
     dispatch id, URL or error (case-insensitive).
 
-    Dry-run rows are left out unless ``outcome`` names ``dry_run``: they are rehearsals,
-    not deliveries, and would dilute every rate."""
+    Dry-run and test-fire rows are left out unless ``outcome`` names them: they are
+    rehearsals, not deliveries, and would dilute every rate."""
 
     rule: tuple[str, ...] = ()
     host: tuple[str, ...] = ()
@@ -64,9 +65,9 @@ class LogFilter:
         """The SQL condition over ``postback_log`` and its parameters."""
         conds: list[str] = []
         params: list[Any] = []
-        for aside in ("dry_run", "test"):  # not attempts unless asked for by name
-            if aside not in self.outcome:
-                conds.append(f"outcome <> '{aside}'")
+        hidden = [o for o in REHEARSALS if o not in self.outcome]
+        if hidden:
+            conds.append(f"outcome NOT IN ({', '.join(repr(o) for o in hidden)})")
         for col in COLUMNS:
             values = getattr(self, col)
             if values:

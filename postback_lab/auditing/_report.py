@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import polars as pl
 
-from .._util import TIME_FORMAT, as_utc, cell, render, text_table
+from .._util import TIME_FORMAT, as_utc, render, text_table
 from ..store import LogStore, open_log
 from ._charts import audit_chart
 from ._headline import Headline, headline_sql
@@ -83,6 +83,7 @@ class AuditReport:
     store_path: str = ""
     source: Selection | None = field(default=None, repr=False, compare=False)
     pruned_before: datetime | None = field(default=None, compare=False)
+    note: str | None = field(default=None, compare=False)  # e.g. read from a snapshot
 
     @cached_property
     def overall(self) -> Headline:
@@ -168,12 +169,15 @@ class AuditReport:
             line += (
                 f" (log pruned before {self.pruned_before:{TIME_FORMAT}} UTC: audits start there)"
             )
+        if self.note:
+            line += f" ({self.note})"
         return line
 
     def table(self) -> pl.DataFrame:
-        """The audit as people read it: counts with thousands separators, rates as
-        percentages with their 95% Wilson interval in one cell, latencies in whole ms, times in
-        UTC to the second. ``to_polars()`` keeps the numbers."""
+        """The audit as people read it: short headers, rates as percentages with their 95%
+        Wilson interval in one cell, latencies in whole ms, group times in UTC (a day as a
+        date). Counts stay numbers (shown with thousands separators); ``to_polars()``
+        keeps every figure as computed."""
         f = self.frame
 
         def pct(col: str) -> pl.Expr:
@@ -202,10 +206,7 @@ class AuditReport:
             pl.col("p50_latency_ms").round(0).cast(pl.Int64).alias("p50 ms"),
             pl.col("p95_latency_ms").round(0).cast(pl.Int64).alias("p95 ms"),
         )
-        return out.with_columns(
-            pl.col(c).map_elements(cell, return_dtype=pl.String)
-            for c in ("postbacks", "delivered", "attempts", "failed", "p50 ms", "p95 ms")
-        ).with_columns(pl.col(k).cast(pl.String) for k in self.by)
+        return out.with_columns(pl.col(k).cast(pl.String) for k in self.by)
 
     def below(self, rate: float) -> pl.DataFrame:
         """The groups whose delivery rate is under ``rate`` (0-1), lowest first."""
@@ -214,9 +215,7 @@ class AuditReport:
     def __str__(self) -> str:
         if self.frame.height == 0:
             return self.summary()
-        numbers = ("postbacks", "delivered", "attempts", "failed", "p50 ms", "p95 ms")
-        rates = ("delivery rate", "attempt failures")
-        table = text_table(self.table(), right=(*numbers, *rates))
+        table = text_table(self.table(), right=("delivery rate", "attempt failures"))
         return f"{self.summary()}\n{table}\nrates: value (95% Wilson interval)"
 
     def _repr_html_(self) -> str:

@@ -74,18 +74,34 @@ def _json(value: Any) -> str:
     return json.dumps(value, default=str).replace("</", "<\\/")
 
 
-_SNIPPET = """\
-<div id="{id}" class="pbl-chart"></div>
+# the bundle defines window.__pblVegaEmbed once per page, then draws the charts queued
+# before it arrived (those whose HTML left the bundle out, see ``loader_html``)
+_LOADER = """\
 <script type="text/javascript">
 (function () {{
   if (!window.__pblVegaEmbed) {{
 {bundle}
     window.__pblVegaEmbed = window.vegaEmbed;
   }}
+  var queued = window.__pblVegaQueue || [];
+  window.__pblVegaQueue = [];
+  queued.forEach(function (draw) {{ draw(); }});
+}})();
+</script>
+"""
+
+_SNIPPET = """\
+<div id="{id}" class="pbl-chart"></div>
+{loader}<script type="text/javascript">
+(function () {{
   var el = document.getElementById("{id}");
-  window.__pblVegaEmbed(el, {spec}, {options}).catch(function (err) {{
-    el.textContent = "chart error: " + err;
-  }});
+  function draw() {{
+    window.__pblVegaEmbed(el, {spec}, {options}).catch(function (err) {{
+      el.textContent = "chart error: " + err;
+    }});
+  }}
+  if (window.__pblVegaEmbed) {{ draw(); }}
+  else {{ (window.__pblVegaQueue = window.__pblVegaQueue || []).push(draw); }}
 }})();
 </script>
 """
@@ -100,12 +116,22 @@ _PAGE = """\
 """
 
 
-def chart_html(spec: dict[str, Any], *, full_page: bool = False, title: str = "chart") -> str:
+def loader_html() -> str:
+    """A ``<script>`` with the bundle alone: shown once before charts drawn with
+    ``chart_html(..., bundled=False)`` (the explorer redraws its chart on every filter
+    change and sends the ~1 MB bundle only once)."""
+    return _LOADER.format(bundle=bundle())
+
+
+def chart_html(
+    spec: dict[str, Any], *, full_page: bool = False, title: str = "chart", bundled: bool = True
+) -> str:
     """HTML that draws a Vega-Lite ``spec`` with every script inline (no network): a
-    snippet for a notebook output, or a whole page for a file."""
+    snippet for a notebook output, or a whole page for a file. ``bundled=False`` leaves the
+    scripts out: the chart waits for a ``loader_html()`` shown on the same page."""
     snippet = _SNIPPET.format(
         id=f"pbl-chart-{uuid.uuid4().hex[:12]}",
-        bundle=bundle(),
+        loader=loader_html() if bundled or full_page else "",
         spec=_json(spec),
         options=_json({"mode": "vega-lite", "renderer": "svg", "actions": False}),
     )

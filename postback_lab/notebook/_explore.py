@@ -21,19 +21,22 @@ from ..auditing import (
     Headline,
     LogFilter,
     attempt_rows,
+    chart_html,
     count_rows,
     daily_chart,
     headline,
+    loader_html,
     natural_key,
+    open_for_reading,
     visible,
 )
 from ..plan import PLAN_SCHEMA, Plan, read_plan
-from ..store import LogStore, open_log
+from ..store import LogStore
 
 if TYPE_CHECKING:
     import altair as alt
 
-PAGE = 25
+PAGE = 20  # rows per page (the HTML table shows up to 20)
 _FILTERS = COLUMNS
 # one line per row: long texts are cut (the full text is in the cell's tooltip-free export)
 _ONE_LINE = "<style>.pbl-explorer .pbl-table td{white-space:nowrap}</style>"
@@ -48,10 +51,12 @@ class Explorer:
     def __init__(self, log: LogStore | AuditReport | str | Path | None = None) -> None:
         import ipywidgets as w
 
+        wrap = w.Layout(flex_flow="row wrap")  # controls wrap instead of scrolling sideways
         if isinstance(log, AuditReport):
             src = log.source
             log = src.log if src is not None and src.log is not None else log.store_path
-        self.store, self._owned = open_log(log)
+        # a log another process writes is read from a snapshot, saying so
+        self.store, self._owned, self.note = open_for_reading(log)
         self._w = w
         options = self._options()
         self.filters: dict[str, Any] = {
@@ -78,8 +83,8 @@ class Explorer:
         self.page.observe(lambda _: self.refresh(chart=False), names="value")
         self.widget = w.VBox(
             [
-                w.HBox(list(self.filters.values())),
-                w.HBox([self.since, self.until, self.text, self.page]),
+                w.HBox(list(self.filters.values()), layout=wrap),
+                w.HBox([self.since, self.until, self.text, self.page], layout=wrap),
                 self.kpi,
                 self.chart,
                 self.pager,
@@ -183,13 +188,14 @@ class Explorer:
         pages = max(1, -(-total // PAGE))
         if self.page.max != pages:
             self.page.max = pages  # clamps the value, which refreshes the table
-        self.kpi.value = f"<b>{html.escape(self.kpi_text())}</b>"
+        note = f"<br><i>{html.escape(self.note)}</i>" if self.note else ""
+        self.kpi.value = f"<b>{html.escape(self.kpi_text())}</b>{note}"
         self.pager.value = html.escape(self.pager_text(total))
         self.table.value = _ONE_LINE + render("", "", [("Attempts", self.table_frame())])
         if chart and _in_kernel():  # outside Jupyter the chart would print as text
             self.chart.clear_output(wait=True)
-            with self.chart:
-                _display(self._chart())
+            with self.chart:  # the scripts come once, from _ipython_display_
+                _display(_Html(chart_html(self._chart().to_dict(), bundled=False)))
 
     def _chart(self) -> alt.Chart:
         return daily_chart(self.daily())
@@ -226,7 +232,20 @@ class Explorer:
             self.store.close()
 
     def _ipython_display_(self) -> None:
+        # the chart scripts (~1 MB) once, before the widget: each redraw of the chart then
+        # sends only its spec through the widget
+        _display(_Html(loader_html()))
         _display(self.widget)
+
+
+class _Html:
+    """HTML text that IPython displays as such."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def _repr_html_(self) -> str:
+        return self.text
 
 
 def _display(obj: object) -> None:

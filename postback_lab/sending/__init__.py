@@ -12,7 +12,7 @@ from ._limits import Clock, FakeClock
 from ._options import SendOptions
 from ._result import SendResult
 from ._retry import Retry, parse_retry_after
-from ._run import LogSource, PlanSource, pick_options, run_send, send, send_sync
+from ._run import LogSource, PlanSource, on_cancel, pick_options, run_send, send, send_sync
 from ._test_fire import TEST, TestFire, test_fire, test_fire_sync, test_rule, test_rule_sync
 
 __all__ = [
@@ -28,6 +28,7 @@ __all__ = [
     "SendOptions",
     "SendResult",
     "TestFire",
+    "on_cancel",
     "parse_retry_after",
     "pick_options",
     "run_send",

@@ -8,7 +8,7 @@ import contextlib
 import sys
 import time
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -44,6 +44,19 @@ PlanSource = Plan | pl.DataFrame | str | Path
 LogSource = LogStore | str | Path | None
 
 _D = DEFAULTS
+
+
+def _to_stderr(result: SendResult) -> None:
+    print(f"send cancelled: {result.summary()}", file=sys.stderr)
+
+
+_cancel_report: list[Callable[[SendResult], None]] = [_to_stderr]
+
+
+def on_cancel(report: Callable[[SendResult], None] | None) -> None:
+    """How a cancelled run (Ctrl-C, a notebook's Interrupt) is reported: by ``report``
+    (IPython folds it into its one-line interrupt message), or on stderr (None)."""
+    _cancel_report[0] = report or _to_stderr
 
 
 async def send(
@@ -257,7 +270,7 @@ async def _run(
             store=store if keep_store else None,
         )
         if state == "cancelled":
-            print(f"send cancelled: {result.summary()}", file=sys.stderr)
+            _cancel_report[0](result)
     if run.writer.error is not None:
         raise _log_failure(store, run_id, run, result) from run.writer.error
     return result

@@ -8,6 +8,7 @@ import asyncio
 import heapq
 import itertools
 import random
+import time
 from collections import Counter
 from collections.abc import Awaitable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -48,6 +49,9 @@ class Run:
     retrying: int = 0
     attempts: int = 0
     in_flight: set[asyncio.Task[None]] = field(default_factory=set)
+    next_retry: dict[str, datetime | None] = field(default_factory=dict)  # per host
+    shown: float = 0.0  # when the bar was last redrawn (monotonic seconds) ...
+    drawn: str = ""  # ... and with what text
 
     def __post_init__(self) -> None:
         self.global_sem = asyncio.Semaphore(self.options.concurrency)
@@ -60,6 +64,8 @@ class Run:
         self.by_outcome[o.outcome] += 1
         stats[o.outcome] += 1
         self.writer.add(item, fired_at, o)
+        if o.outcome not in ("delivered", "dry_run"):
+            self.show()  # a failure shows at once, not only when its postback ends
 
     def finish(self, item: Item, o: Outcome) -> None:
         """``item`` ended with ``o`` (no more tries in this run)."""
@@ -69,12 +75,33 @@ class Run:
             self.failed_ids.append(item.get("dispatch_id"))
         if self.bar is not None:
             self.bar.update(1)
-            self.bar.set_postfix(
-                delivered=self.final["delivered"],
-                failed=self.final["failed"],
-                retrying=self.retrying,
-                refresh=False,
-            )
+            self.show()
+
+    def show(self, *, now: bool = False) -> None:
+        """The bar's text: postbacks delivered, failed and waiting for a retry, failed
+        attempts by outcome, and when the next retry goes (redrawn at most 4 times/s, or
+        ``now``: before the run waits, so what it waits for is on screen)."""
+        if self.bar is None:
+            return
+        parts = [f"delivered {self.final['delivered']:,}", f"failed {self.final['failed']:,}"]
+        errors = {k: v for k, v in self.by_outcome.items() if k not in ("delivered", "dry_run")}
+        if errors:
+            top = ", ".join(f"{v:,} {k}" for k, v in sorted(errors.items(), key=lambda kv: -kv[1]))
+            parts.append(f"failed attempts: {top}")
+        if self.retrying:
+            parts.append(f"retrying {self.retrying:,}")
+        soon = min((t for t in self.next_retry.values() if t is not None), default=None)
+        if soon is not None:
+            wait = max(0.0, (soon - self.options.clock.now()).total_seconds())
+            parts.append(f"next retry {soon:%H:%M:%S} UTC (in {wait:.0f}s)")
+        text = " · ".join(parts)
+        if text == self.drawn:
+            return
+        tick = time.monotonic()
+        redraw = now or tick - self.shown >= 0.25
+        if redraw:
+            self.shown, self.drawn = tick, text
+        self.bar.set_postfix_str(text, refresh=redraw)
 
 
 _FINAL = {
@@ -154,6 +181,8 @@ async def host_loop(
             if again is not None and (run.deadline is None or again <= run.deadline):
                 heapq.heappush(heap, (again, next(seq), item.again(again)))
                 run.retrying += 1
+                run.next_retry[host] = heap[0][0]
+                run.show()
             else:
                 run.finish(item, o)
             wake.set()
@@ -195,6 +224,7 @@ async def host_loop(
                 due = head.due
             delay = (due - opts.clock.now()).total_seconds()
             if delay > 0:
+                run.show(now=True)
                 wake.clear()
                 await _race(opts.clock.sleep(delay), wake.wait())
                 continue
@@ -208,6 +238,7 @@ async def host_loop(
                 if heap and heap[0][0] <= now and (head is None or heap[0][0] <= head.due):
                     batch.append(heapq.heappop(heap)[2])
                     run.retrying -= 1
+                    run.next_retry[host] = heap[0][0] if heap else None
                 elif head is not None and head.due <= now:
                     batch.append(head)
                     head = next_fresh()

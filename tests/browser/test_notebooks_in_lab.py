@@ -69,6 +69,19 @@ def _explorer(browser, folder: Path) -> tuple[str, str]:
     return before, kpi.text
 
 
+def _docs_screenshot(browser, path: Path) -> None:
+    """The output of the first chart cell, for the docs (``make screenshots`` copies it)."""
+    output = browser.execute_script(
+        "const c = window.jupyterapp.shell.currentWidget.node.querySelector('.pbl-chart');"
+        "return c && c.closest('.jp-OutputArea-output');"
+    )
+    assert output is not None
+    path.parent.mkdir(parents=True, exist_ok=True)
+    browser.execute_script("arguments[0].scrollIntoView({block: 'start'})", output)
+    time.sleep(0.2)
+    output.screenshot(str(path))
+
+
 @pytest.mark.parametrize("name", NAMES, ids=lambda n: n.removesuffix(".ipynb"))
 def test_notebook_runs_in_jupyterlab(name, lab, browser, shots):
     browser.get(f"{lab.url}/lab/tree/{name}?token={lab.token}")
@@ -95,4 +108,5 @@ def test_notebook_runs_in_jupyterlab(name, lab, browser, shots):
     assert seen["drawn"] == seen["charts"], f"charts not drawn: {seen}"
     if name.startswith("03_"):
         assert seen["charts"] >= 2, seen  # the audit chart and the explorer's
+        _docs_screenshot(browser, shots / "docs" / "audit_chart.png")
     assert browser.execute_async_script(CLOSE) is True

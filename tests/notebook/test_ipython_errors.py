@@ -25,3 +25,14 @@ def test_our_errors_are_one_line_and_others_keep_their_traceback():
     assert len(ours.traceback) == 2 and "%tb" in ours.traceback[0]
     assert "read_rules" not in "".join(ours.traceback)  # no frames of the library
     assert theirs.ename == "ValueError" and len(theirs.traceback) > 1
+
+
+def test_an_interrupt_inside_a_send_is_one_line_elsewhere_a_traceback():
+    inside, outside = _run(
+        "import asyncio, postback_lab as pbl\nfrom postback_lab._util import run_sync",
+        "async def stopped():\n    raise asyncio.CancelledError()\nrun_sync(stopped())",
+        "raise KeyboardInterrupt()",
+    )
+    assert inside.ename == "KeyboardInterrupt"
+    assert len(inside.traceback) == 2 and "sends only what is still missing" in inside.traceback[1]
+    assert outside.ename == "KeyboardInterrupt" and len(outside.traceback) > 2

@@ -13,6 +13,7 @@ import pytest
 
 import postback_lab as pbl
 from postback_lab import InputError, LogStore, Retry, SendOptions, backfill_sync, send_sync
+from postback_lab.auditing import BACKFILL_DEFAULTS
 
 from .conftest import make_plan
 
@@ -67,7 +68,10 @@ def test_options_are_a_comparable_value():
 def test_send_and_backfill_show_every_option(fn):
     params = inspect.signature(fn).parameters
     assert not any(p.kind is p.VAR_KEYWORD or p.kind is p.VAR_POSITIONAL for p in params.values())
-    defaults = SendOptions()
+    # backfill retries briefly by default (someone is waiting for it); the rest as send
+    backfills = fn in (pbl.backfill, pbl.backfill_sync)
+    defaults = BACKFILL_DEFAULTS if backfills else SendOptions()
+    assert backfills == (defaults.retry == Retry.short() and defaults.max_duration is not None)
     for f in fields(SendOptions):
         assert params[f.name].kind is inspect.Parameter.KEYWORD_ONLY
         assert params[f.name].default == getattr(defaults, f.name), f.name
