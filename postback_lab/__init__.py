@@ -43,7 +43,15 @@ from .auditing import (
     reconcile,
 )
 from .events import Events, read_events
-from .plan import Explanation, Plan, PlanDiff, TransactionExplanation, build_plan, read_plan
+from .plan import (
+    Explanation,
+    Plan,
+    PlanDiff,
+    TransactionExplanation,
+    build_plan,
+    read_plan,
+    write_plan,
+)
 from .receiver import Receiver
 from .rules import Rule, RuleSet, read_rules
 from .sending import Breaker, Retry, SendOptions, SendResult, send, send_sync
@@ -105,4 +113,5 @@ __all__ = [
     "reconcile",
     "send",
     "send_sync",
+    "write_plan",
 ]
