@@ -46,12 +46,12 @@ test: $(VENV)/.installed-test browser
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet --site-dir build/site
 	$(BIN)/python -m pytest
 
+docs: $(VENV)/.installed-test
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir build/site
+
 # the docs' screenshots, from the last browser run of make test (build/browser/docs)
 screenshots:
 	cp build/browser/docs/*.png docs/
-
-docs: $(VENV)/.installed-test
-	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir build/site
 
 bench: $(VENV)/.installed-test
 	$(BIN)/python benchmarks/bench_plan.py --rows 1000000

@@ -1,12 +1,11 @@
-"""Steps measured by bench_plan.py, each run in its own process (see _common.measure)."""
+"""The benchmark's data and rules, and our streaming step (each run as its own process)."""
 
 from __future__ import annotations
 
 import sys
-import time
 from pathlib import Path
 
-import polars as pl
+import yaml
 
 from postback_lab import read_rules
 from postback_lab.events import read_events
@@ -17,7 +16,12 @@ BASE = "https://partner{n}.example"
 
 def rules(n: int = 50):
     """``n`` rules in the shape of the sample rules, with varied scopes."""
-    out = []
+    return read_rules(rule_dicts(n))
+
+
+def rule_dicts(n: int = 50) -> list[dict]:
+    """The rules of ``rules(n)`` as the mappings a postbacks.yaml holds."""
+    out: list[dict] = []
     for i in range(n):
         kind = i % 4
         pubs = [PUBLISHERS[i % len(PUBLISHERS)]]
@@ -64,7 +68,13 @@ def rules(n: int = 50):
                     "url": base + "/c?tid={transaction_id}&p={payout}&t={occurred_at}",
                 }
             )
-    return read_rules(out)
+    return out
+
+
+def write_rules(path: Path, n: int = 50) -> Path:
+    """``rules(n)`` as a postbacks.yaml file."""
+    path.write_text(yaml.safe_dump({"postbacks": rule_dicts(n)}, sort_keys=False), "utf-8")
+    return path
 
 
 def data_path(rows: int) -> Path:
@@ -72,6 +82,7 @@ def data_path(rows: int) -> Path:
 
 
 def prepare(rows: int) -> Path:
+    """The events of the benchmark at ``rows`` (generated once, kept in benchmarks/.data)."""
     p = data_path(rows)
     if not p.exists():
         p.parent.mkdir(parents=True, exist_ok=True)
@@ -80,35 +91,21 @@ def prepare(rows: int) -> Path:
     return p
 
 
-def main() -> dict:
-    step, rows = sys.argv[1], int(sys.argv[2])
-    events = pl.read_parquet(data_path(rows))
-    rs = rules(50)
-    if step == "ours":
-        from postback_lab import build_plan
-        from postback_lab.events import Events
+def ours_streaming(events: str, rules_path: str, out: str) -> int:
+    """The plan written as it is built (``write_plan``), buckets beyond its bucket size."""
+    from postback_lab.plan import write_plan
 
-        ev = Events(events, pl.DataFrame())
-        t = time.perf_counter()
-        plan = build_plan(ev, rs)
-        return {"seconds": time.perf_counter() - t, "plan_rows": len(plan), "events": events.height}
-    if step == "duckdb":
-        from benchmarks._duckdb_plan import duckdb_plan
+    written = write_plan(events, rules_path, out)
+    print(written)
+    return len(written)
 
-        t = time.perf_counter()
-        n = duckdb_plan(events, rs)
-        return {"seconds": time.perf_counter() - t, "plan_rows": n, "events": events.height}
-    if step == "naive":
-        from benchmarks._naive_plan import naive_plan
 
-        sub = events.head(200_000)
-        t = time.perf_counter()
-        n = naive_plan(sub, rs)
-        dt = time.perf_counter() - t
-        return {
-            "seconds": dt * events.height / sub.height,
-            "subset_seconds": dt,
-            "plan_rows": n,
-            "events": sub.height,
-        }
-    raise SystemExit(f"unknown step {step}")
+if __name__ == "__main__":
+    # python benchmarks/_plan_steps.py prepare ROWS RULES.yaml | stream EVENTS RULES OUT
+    if sys.argv[1] == "prepare":
+        prepare(int(sys.argv[2]))
+        write_rules(Path(sys.argv[3]))
+    elif sys.argv[1] == "stream":
+        ours_streaming(*sys.argv[2:5])
+    else:
+        raise SystemExit(f"unknown step {sys.argv[1]}")

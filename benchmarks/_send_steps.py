@@ -45,7 +45,7 @@ def make_plan(n: int, ports: list[int], spread_s: float = 0.0, start: datetime |
         pl.lit(None, dtype=pl.Float64).alias("timeout_s"),
         pl.col("due").alias("occurred_at"),
     )
-    frame = frame.cast({k: v for k, v in PLAN_SCHEMA.items() if k != "dispatch_id"})  # type: ignore[arg-type]
+    frame = frame.cast({k: v for k, v in PLAN_SCHEMA.items() if k in frame.columns})  # type: ignore[arg-type]
     return read_plan(with_dispatch_ids(frame))
 
 

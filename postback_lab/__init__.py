@@ -43,10 +43,18 @@ from .auditing import (
     reconcile,
 )
 from .events import Events, read_events
-from .plan import Explanation, Plan, PlanDiff, TransactionExplanation, build_plan, read_plan
+from .plan import (
+    Explanation,
+    Plan,
+    PlanDiff,
+    TransactionExplanation,
+    build_plan,
+    read_plan,
+    write_plan,
+)
 from .receiver import Receiver
 from .rules import Rule, RuleSet, read_rules
-from .sending import Retry, SendOptions, SendResult, send, send_sync
+from .sending import Breaker, Retry, SendOptions, SendResult, send, send_sync
 from .store import ImportResult, LogStore, import_log
 
 if TYPE_CHECKING:  # the explorer loads (with ipywidgets) only when it is called
@@ -68,6 +76,7 @@ def explore(log: LogStore | AuditReport | str | Path | None = None) -> Explorer:
 __all__ = [
     "AuditReport",
     "BackfillResult",
+    "Breaker",
     "DeliveryError",
     "Events",
     "EventsError",
@@ -104,4 +113,5 @@ __all__ = [
     "reconcile",
     "send",
     "send_sync",
+    "write_plan",
 ]

@@ -17,11 +17,11 @@ from ._log_cli import alert_below, rate_option, read_log
 from ._util import parse_duration
 from .auditing import METRICS, audit, backfill_sync, reconcile
 from .events import Events, read_events
-from .plan import Plan, build_plan, read_plan
+from .plan import Plan, build_plan, read_plan, write_plan
 from .receiver import Receiver, serve_forever
 from .rules import RuleSet, read_rules
 from .scale import delivered_elsewhere, open_delta_log, plan_partitioned, shard_plan, table_uri
-from .sending import Retry, SendOptions, send_sync, test_rule_sync
+from .sending import Breaker, Retry, SendOptions, send_sync, test_rule_sync
 from .store import LogStore, import_log
 
 
@@ -180,13 +180,24 @@ def cmd_plan(a: argparse.Namespace) -> int:
     """Build a plan, print it (and why events did not fire), write it as Parquet."""
     if a.engine is not None or a.partitions is not None:
         return _plan_partitioned(a)
-    plan = _read_and_plan(a, Stages())
-    print(plan)
+    if a.output is None:
+        plan = _read_and_plan(a, Stages())
+        print(plan)
+        if a.explain:
+            print()
+            print(plan.explain())
+        return 0
+    # with -o the plan goes to Parquet rule by rule as it is built, never whole in memory
+    stages = Stages()
+    events, rules = _read(a, stages)
+    with stages("planning") as done:
+        written = write_plan(events, rules, a.output)
+        done["what"] = f"{len(written):,} postbacks"
+    print(written)
     if a.explain:
         print()
-        print(plan.explain())
-    if a.output:
-        print(f"plan written to {plan.write_parquet(a.output)}")
+        print(written.explain())
+    print(f"plan written to {written.path}")
     return 0
 
 
@@ -234,7 +245,12 @@ def cmd_backfill(a: argparse.Namespace) -> int:
 
 def _send_options(a: argparse.Namespace, **more: Any) -> SendOptions:
     """The sending flags shared by ``send`` and ``backfill`` (plus ``more``), validated."""
+    if a.pause_after < 0:
+        raise InputError(f"--pause-after {a.pause_after}: write 0 (never) or more")
+    breaker = Breaker(consecutive=a.pause_after) if a.pause_after else Breaker.off()
     return SendOptions(
+        breaker=breaker,
+        workers=None if a.workers == 0 else a.workers,
         dry_run=a.dry_run,
         concurrency=a.concurrency,
         per_host=a.per_host,

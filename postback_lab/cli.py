@@ -237,6 +237,22 @@ def _retries(s: argparse.ArgumentParser) -> None:
         default="10m",
         help="retry only within this time (10m); later retries are left to a backfill",
     )
+    s.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        metavar="N",
+        help="processes that send, each a shard of the hosts, while this one writes the "
+        "log (1; 0: one per core, at most one per host)",
+    )
+    s.add_argument(
+        "--pause-after",
+        type=int,
+        default=10,
+        metavar="N",
+        help="pause a host for the run after N failed attempts in a row, or 70%% of >= 10 "
+        "in 5 minutes (10; 0: never); its remaining postbacks are logged 'paused'",
+    )
 
 
 def _guards(s: argparse.ArgumentParser) -> None:

@@ -230,6 +230,8 @@ def _response(answer: str) -> bytes:
         code_text, _, arg = answer.partition(":")
         code = int(code_text)
         body = b"OK" if 200 <= code < 300 else _REASONS.get(code, "error").encode()
+        if code in (204, 304):  # no body, by definition
+            body = b""
         if code == 429 and arg:
             extra["Retry-After"] = arg
         if 300 <= code < 400:

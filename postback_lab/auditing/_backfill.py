@@ -14,6 +14,7 @@ from .._errors import InputError
 from .._util import When, blocking, parse_when, render
 from ..plan import Plan, build_plan
 from ..sending import (
+    Breaker,
     Clock,
     Engine,
     LogSource,
@@ -149,6 +150,8 @@ async def backfill(
     engine: Engine = _D.engine,
     allow_hosts: Sequence[str] | None = _D.allow_hosts,
     deny_private: bool = _D.deny_private,
+    breaker: Breaker = _D.breaker,
+    workers: int | None = _D.workers,
     options: SendOptions | None = None,
 ) -> BackfillResult: ...
 @overload
@@ -175,6 +178,8 @@ async def backfill(
     engine: Engine = _D.engine,
     allow_hosts: Sequence[str] | None = _D.allow_hosts,
     deny_private: bool = _D.deny_private,
+    breaker: Breaker = _D.breaker,
+    workers: int | None = _D.workers,
     options: SendOptions | None = None,
 ) -> BackfillResult: ...
 async def backfill(
@@ -200,6 +205,8 @@ async def backfill(
     engine: Engine = _D.engine,
     allow_hosts: Sequence[str] | None = _D.allow_hosts,
     deny_private: bool = _D.deny_private,
+    breaker: Breaker = _D.breaker,
+    workers: int | None = _D.workers,
     options: SendOptions | None = None,
 ) -> BackfillResult:
     """Send every postback of a plan that the log does not show as delivered: the missed
@@ -227,6 +234,8 @@ async def backfill(
         engine=engine,
         allow_hosts=allow_hosts,
         deny_private=deny_private,
+        breaker=breaker,
+        workers=workers,
     )
     if options is not None and given != BACKFILL_DEFAULTS:
         raise InputError("pass the send options either as options= or as keywords, not both")

@@ -67,7 +67,11 @@ def main_sql(keys: list[str], select: list[str], cond: str, marked: bool) -> str
     group = "GROUP BY ALL" if keys else ""
     on = " AND ".join(f"one.{k} IS NOT DISTINCT FROM two.{k}" for k in keys) or "TRUE"
     order = "ORDER BY " + ", ".join(f"one.{k}" for k in keys) if keys else ""
-    row = f"{sel} dispatch_key AS __k, outcome = 'delivered' AS __ok, latency_ms AS __lat"
+    # a 'paused' row (breaker open, nothing sent) counts for its dispatch, not as an attempt
+    row = (
+        f"{sel} dispatch_key AS __k, outcome = 'delivered' AS __ok, latency_ms AS __lat, "
+        "outcome = 'paused' AS __paused"
+    )
     if marked:
         base = f"""base AS (
             SELECT {row}, coalesce(retried, false) OR attempt IS DISTINCT FROM 1 AS __multi
@@ -85,7 +89,8 @@ def main_sql(keys: list[str], select: list[str], cond: str, marked: bool) -> str
             SELECT {names}
                 count(*) FILTER (WHERE NOT __multi) AS __d1,
                 count(*) FILTER (WHERE NOT __multi AND __ok) AS __ok1,
-                count(*) AS attempts, count(*) FILTER (WHERE NOT __ok) AS failed_attempts,
+                count(*) FILTER (WHERE NOT __paused) AS attempts,
+                count(*) FILTER (WHERE NOT __ok AND NOT __paused) AS failed_attempts,
                 quantile_cont(__lat, [0.5, 0.95]) AS __q
             FROM base {group}),
         per AS (SELECT {names} __k, bool_or(__ok) AS __ok FROM base WHERE __multi GROUP BY ALL),
@@ -106,5 +111,5 @@ def timeline_sql(select: list[str], cond: str, every: int) -> str:
         SELECT {first} {period_sql(every, TIMELINE_ORIGIN)} AS period,
             count(*) AS attempts,
             count(*) FILTER (WHERE outcome <> 'delivered') AS failed_attempts
-        FROM postback_log WHERE {cond}
+        FROM postback_log WHERE {cond} AND outcome IS DISTINCT FROM 'paused'
         GROUP BY {group} ORDER BY {group}"""

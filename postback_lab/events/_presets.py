@@ -414,8 +414,9 @@ VOLUUM = Preset(
         "response": "response_body",
     },
     signature=("postback_timestamp", "visit_timestamp", "traffic_source_id"),
-    note="Voluum's documentation is not readable offline here: columns follow its usual "
-    "conversion export; a conversion without a status column counts as approved.",
+    note="Columns follow Voluum's usual conversion export, not checked header by header "
+    "against its documentation (read the notes when a file loads); a conversion without a "
+    "status column counts as approved.",
 )
 
 BINOM = Preset(
@@ -453,8 +454,8 @@ BINOM = Preset(
         "response": "response_body",
     },
     signature=("clickid", "externalid", "token_1"),
-    note="Binom's documentation is not readable offline here: columns follow its usual "
-    "conversion export.",
+    note="Columns follow Binom's usual conversion export, not checked header by header "
+    "against its documentation (read the notes when a file loads).",
 )
 
 INTEGR8 = Preset(

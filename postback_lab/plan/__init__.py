@@ -1,10 +1,12 @@
 """Plan: evaluate rules over events into the dispatch plan, one row per postback to fire,
-that explains itself (``explain``, ``why``), filters, diffs and saves."""
+that explains itself (``explain``, ``why``), filters, diffs and saves; ``write_plan``
+streams a plan to Parquet, in bounded memory for events larger than memory."""
 
 from ._build import CONTRACT_COLUMNS, PLAN_SCHEMA, with_dispatch_ids
 from ._diff import PlanDiff
 from ._explain import Explanation, TransactionExplanation
 from ._plan import Plan, build_plan, read_plan
+from ._stream import WrittenPlan, write_plan
 
 __all__ = [
     "CONTRACT_COLUMNS",
@@ -13,7 +15,9 @@ __all__ = [
     "Plan",
     "PlanDiff",
     "TransactionExplanation",
+    "WrittenPlan",
     "build_plan",
     "read_plan",
     "with_dispatch_ids",
+    "write_plan",
 ]

@@ -1,21 +1,28 @@
 """``build_plan``: events x rules -> the dispatch plan, vectorised.
 
-Per rule: filter the (time-sorted) events by the firing conditions, keep the earliest row
-per (transaction_id, status), render the URL from pre-rendered macro columns with
-``concat_str``. Macro columns are rendered and encoded once for all rules. Bodies (Jinja2)
-are the only per-row Python, and only for POST rules with a body.
+Per rule: the rows that fire it (``_evaluate``: scope per signature, then macro values,
+rule 7 and the dedupe on the gathered rows), then its URL rendered from those rows'
+macro texts with ``concat_str`` and its dispatch ids, one rule at a time so a caller can
+write each rule's rows as they come. Macro texts are rendered only for rows that fire,
+once for all rules firing the same rows. Bodies (Jinja2) are the only per-row Python,
+and only for POST rules with a body.
 """
 
 from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import polars as pl
 
 from .._errors import RuleValidationError, did_you_mean
-from .._util import dispatch_ids  # the one dispatch key, used here and re-exported
+from .._util import (
+    DISPATCH_ID,
+    dispatch_ids,  # the one dispatch key, used here and re-exported
+    query,
+)
 from ..events import Events, read_events
 from ..rules import (
     Macro,
@@ -29,8 +36,12 @@ from ..rules import (
     foreign_hint,
     read_rules,
 )
+from ._counts import ALWAYS, Counts
+from ._evaluate import Evaluator, Selection
 from ._render import macro_text
-from ._supersede import cancels, not_superseded, with_next_change
+from ._scope import fires as fires  # kept importable from here
+from ._scope import one_of as one_of
+from ._scope import scope as scope
 
 PLAN_SCHEMA: dict[str, pl.DataType] = {
     "dispatch_id": pl.String(),
@@ -52,11 +63,12 @@ PLAN_SCHEMA: dict[str, pl.DataType] = {
     # where the rule's own {env:NAME} macros stand (JSON [[field, offset, name], ...]), so
     # only they are filled in when sending, never text that came from event data
     "env_at": pl.String(),
+    # the rule's success check (JSON, see rules' Success), or null: any 2xx
+    "success": pl.String(),
     # the environment variable of the rule's signing secret (Standard Webhooks), or null
     "sign_env": pl.String(),
 }
 CONTRACT_COLUMNS = tuple(list(PLAN_SCHEMA)[:12])
-CHUNK = 8  # rules evaluated together
 
 
 def as_events(events: Any) -> Events:
@@ -87,43 +99,6 @@ def check_macros(rules: RuleSet, columns: list[str]) -> None:
                     )
     if problems:
         raise RuleValidationError(problems)
-
-
-def scope(rule: Rule) -> list[tuple[str, pl.Expr]]:
-    """The firing conditions of a rule, in order, each named by the reason an event fails
-    it (used by the plan and by explain)."""
-    conds: list[tuple[str, pl.Expr]] = [
-        ("disabled", pl.lit(rule.enabled)),
-        ("type", pl.col("event_type") == rule.type),
-    ]
-    if rule.offers is not None:
-        conds.append(("offer", pl.col("offer_id").is_in(rule.offers).fill_null(False)))
-    if rule.publishers is not None:
-        conds.append(("publisher", pl.col("publisher_id").is_in(rule.publishers).fill_null(False)))
-    if rule.fire_on != "all":
-        conds.append(("status", pl.col("status") == rule.fire_on))
-    if rule.rejection_reasons is not None:
-        ok = one_of("rejection_reason", rule.rejection_reasons)
-        conds.append(("rejection_reason", (pl.col("status") != "rejected") | ok))
-    if rule.goals is not None:
-        conds.append(("goal", one_of("goal", rule.goals)))
-    for c in rule.required_columns:
-        conds.append((f"missing {{{c}}}", pl.col(c).is_not_null()))
-    if cancels(rule):  # needs the frame's next-change column (with_next_change)
-        conds.append(("superseded", not_superseded(rule)))
-    return conds
-
-
-def one_of(column: str, values: tuple[str, ...]) -> pl.Expr:
-    """The column's value is one of ``values``, ignoring case (rejection reasons and goals
-    are spelt differently by every platform); false for null."""
-    folded = pl.Series(values, dtype=pl.String).str.to_lowercase().unique(maintain_order=True)
-    return pl.col(column).str.to_lowercase().is_in(folded.implode()).fill_null(False)
-
-
-def fires(rule: Rule) -> pl.Expr:
-    """One boolean expression: the row passes every firing condition of ``rule``."""
-    return pl.all_horizontal([e for _, e in scope(rule)])
 
 
 def _host(t: Template) -> str:
@@ -227,91 +202,129 @@ def _bodies(rule: Rule, rows: pl.DataFrame) -> tuple[pl.Series, pl.Series, pl.Se
     )
 
 
+def _macros(rule: Rule) -> dict[str, Macro]:
+    """The rendered columns a rule's URL, headers and body read, each with its macro."""
+    needed: dict[str, Macro] = {}
+    for _, field_parts in _parts(rule):
+        for p in field_parts:
+            if isinstance(p, Macro) and p.kind != "env":
+                needed.setdefault(_column(p), p)
+    for c in rule.body_columns:
+        needed.setdefault(_column(Macro("raw", c)), Macro("raw", c))
+    return needed
+
+
+def _check_filters(frame: pl.DataFrame, rules: Iterable[Rule]) -> None:
+    """Macro filters that cannot apply to their column (a time layout on a number) fail
+    here, for every enabled rule, whether or not a row fires it."""
+    seen: set[str] = set()
+    for r in rules:
+        if r.enabled:
+            for col, m in _macros(r).items():
+                if col not in seen:
+                    seen.add(col)
+                    macro_text(frame[m.name].head(100), m)
+
+
+def _rule_frame(rule: Rule, sel: Selection) -> tuple[pl.DataFrame, int]:
+    """The plan rows of one rule from the rows that fire it (with dispatch ids), and how
+    many were dropped for a body that is not valid JSON."""
+    rows = sel.rows
+    texts = []
+    for col, m in _macros(rule).items():
+        if col not in sel.texts:  # rules firing the same rows render a macro once
+            sel.texts[col] = macro_text(rows[m.name], m).alias(col)
+        texts.append(sel.texts[col])
+    rows = rows.with_columns(texts)
+    out = rows.select(
+        pl.lit(rule.name).alias("rule"),
+        "transaction_id",
+        "event_type",
+        "status",
+        "offer_id",
+        "publisher_id",
+        pl.lit(rule.method).alias("method"),
+        _render(rule.url.parts).alias("url"),
+        pl.lit(None, dtype=pl.String).alias("body"),
+        pl.lit(_host(rule.url)).alias("host"),
+        (pl.col("occurred_at") + pl.lit(rule.delay)).alias("due_at"),
+        _headers_expr(rule).alias("headers"),
+        pl.lit(rule.timeout, dtype=pl.Float64).alias("timeout_s"),
+        "occurred_at",
+        (
+            pl.lit(None, dtype=pl.String) if (entries := _env_entries(rule)) is None else entries
+        ).alias("env_at"),
+        pl.lit(rule.success.to_json() if rule.success else None, dtype=pl.String).alias(
+            "success"
+        ),
+        pl.lit(rule.sign, dtype=pl.String).alias("sign_env"),
+        *[pl.col(f"__t_{c}") for c in rule.body_columns],
+    )
+    bad = 0
+    if rule.body is not None and out.height:
+        body, ok, env_body = _bodies(rule, out)
+        out = out.with_columns(
+            body,
+            pl.concat_str([pl.col("env_at"), env_body], separator=",", ignore_nulls=True).alias(
+                "env_at"
+            ),
+        ).filter(ok)
+        bad = int((~ok).sum())
+    out = out.with_columns(
+        pl.when(pl.col("env_at").is_not_null())
+        .then(pl.concat_str(pl.lit("["), pl.col("env_at"), pl.lit("]")))
+        .alias("env_at")
+    )
+    ids = _dispatch_ids(rule.name, out)
+    out = out.select(ids, *list(PLAN_SCHEMA)[1:])
+    if out.schema != PLAN_SCHEMA:
+        out = out.cast(PLAN_SCHEMA)  # type: ignore[arg-type]
+    return out, bad
+
+
+def _dispatch_ids(rule: str, rows: pl.DataFrame) -> pl.Series:
+    """``dispatch_id`` of the rows of one rule (the shared key, DuckDB's md5), the rule's
+    name given once rather than as a column of copies."""
+    keys = rows.select("transaction_id", "status")
+    sql = f"SELECT {DISPATCH_ID} AS dispatch_id FROM (SELECT $1 AS rule, * FROM k)"
+    return query(sql, [rule], k=keys)["dispatch_id"]
+
+
+def plan_chunks(frame: pl.DataFrame, rules: RuleSet, counts: Counts) -> Iterator[pl.DataFrame]:
+    """The plan of one frame of events, rule by rule (frames with PLAN_SCHEMA), counting
+    in ``counts`` why the other events did not fire. The frame must hold every row of its
+    transactions (duplicates and rule 7 look across a transaction's rows)."""
+    check_macros(rules, frame.columns)
+    _check_filters(frame, rules)
+    evaluator = Evaluator(frame, rules)
+    for i, rule in enumerate(rules):
+        if not rule.enabled:
+            counts.add(rule.name, {**evaluator.counts(rule), **dict.fromkeys(ALWAYS, 0)})
+            continue
+        sel = evaluator.select(i)
+        out, bad = _rule_frame(rule, sel) if sel.rows.height else (empty_plan_frame(), 0)
+        fired = out.height
+        duplicate = sel.passed - fired - bad
+        counts.add(
+            rule.name, {**sel.counts, "duplicate": duplicate, "invalid_body": bad, "fired": fired}
+        )
+        if fired:
+            yield out
+
+
+def plan_bucket(frame: pl.DataFrame, rules: RuleSet) -> tuple[pl.DataFrame, Counts]:
+    """Plan one bucket of events (every row of its transactions): the plan frame and the
+    explain counts, which add up across buckets (``Counts.merge``)."""
+    counts = Counts()
+    chunks = list(plan_chunks(frame, rules, counts))
+    plan = pl.concat(chunks, how="vertical", rechunk=False) if chunks else empty_plan_frame()
+    return plan, counts
+
+
 def build_frame(events: Events, rules: RuleSet) -> tuple[pl.DataFrame, dict[str, int]]:
     """The plan frame and, per rule, how many rows were dropped for an invalid body."""
-    frame = events.frame
-    check_macros(rules, frame.columns)
-    frame = with_next_change(frame, rules)
-    needed: dict[str, Macro] = {}  # pre-rendered column -> its macro
-    for r in rules:
-        if not r.enabled:
-            continue
-        for _, field_parts in _parts(r):
-            for p in field_parts:
-                if isinstance(p, Macro) and p.kind != "env":
-                    needed.setdefault(_column(p), p)
-        for c in r.body_columns:
-            needed.setdefault(_column(Macro("raw", c)), Macro("raw", c))
-    rendered = [macro_text(frame[m.name], m).alias(col) for col, m in needed.items()]
-    keys = ["transaction_id", "status"]
-    # only (transaction_id, status) groups with several rows need a dedupe per rule
-    base = frame.with_columns(*rendered, (pl.len().over(keys) > 1).alias("__dup")).lazy()
-
-    enabled = [r for r in rules if r.enabled]
-    queries = []
-    for r in enabled:
-        matched = base.filter(fires(r))
-        rows = pl.concat(
-            [
-                matched.filter(~pl.col("__dup")),
-                matched.filter(pl.col("__dup"))
-                .sort("occurred_at", maintain_order=True)
-                .unique(keys, keep="first", maintain_order=True),
-            ]
-        )
-        out = rows.select(
-            pl.lit(r.name).alias("rule"),
-            "transaction_id",
-            "event_type",
-            "status",
-            "offer_id",
-            "publisher_id",
-            pl.lit(r.method).alias("method"),
-            _render(r.url.parts).alias("url"),
-            pl.lit(None, dtype=pl.String).alias("body"),
-            pl.lit(_host(r.url)).alias("host"),
-            (pl.col("occurred_at") + pl.lit(r.delay)).alias("due_at"),
-            _headers_expr(r).alias("headers"),
-            pl.lit(r.timeout, dtype=pl.Float64).alias("timeout_s"),
-            "occurred_at",
-            (
-                pl.lit(None, dtype=pl.String) if (entries := _env_entries(r)) is None else entries
-            ).alias("env_at"),
-            pl.lit(r.sign, dtype=pl.String).alias("sign_env"),
-            *[pl.col(f"__t_{c}") for c in r.body_columns],
-        )
-        queries.append(out)
-    parts: list[pl.DataFrame] = []
-    body_errors: dict[str, int] = {}
-    # rules are evaluated CHUNK at a time (in parallel within a chunk) and each chunk gets
-    # its ids at once, so the transient memory is one chunk's, not the whole plan's
-    for start in range(0, len(queries), CHUNK):
-        chunk_rules = enabled[start : start + CHUNK]
-        done = []
-        for r, got in zip(chunk_rules, pl.collect_all(queries[start : start + CHUNK]), strict=True):
-            if got.height == 0:
-                continue
-            if r.body is not None:
-                body, ok, env_body = _bodies(r, got)
-                got = got.with_columns(
-                    body,
-                    pl.concat_str(
-                        [pl.col("env_at"), env_body], separator=",", ignore_nulls=True
-                    ).alias("env_at"),
-                ).filter(ok)
-                if (bad := int((~ok).sum())) > 0:
-                    body_errors[r.name] = bad
-            got = got.with_columns(
-                pl.when(pl.col("env_at").is_not_null())
-                .then(pl.concat_str(pl.lit("["), pl.col("env_at"), pl.lit("]")))
-                .alias("env_at")
-            )
-            done.append(got.select(list(PLAN_SCHEMA)[1:]))
-        if done:
-            parts.append(with_dispatch_ids(pl.concat(done, how="vertical", rechunk=False)))
-    if not parts:
-        return empty_plan_frame(), body_errors
-    return pl.concat(parts, how="vertical", rechunk=False), body_errors
+    plan, counts = plan_bucket(events.frame, rules)
+    return plan, counts.body_errors()
 
 
 def with_dispatch_ids(plan: pl.DataFrame) -> pl.DataFrame:

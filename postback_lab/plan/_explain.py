@@ -13,9 +13,10 @@ import polars as pl
 from .._util import first_of, format_duration, render
 from ..events import Events
 from ..rules import BODY_ENV, Rule, RuleSet
-from ._build import scope
 from ._render import as_text
-from ._supersede import NEXT_CHANGE, next_change, with_next_change
+from ._rows import next_change
+from ._scope import scope
+from ._supersede import NEXT_CHANGE, with_next_change
 
 #: reason codes in the order they are checked, as shown to users
 REASONS = {

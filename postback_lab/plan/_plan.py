@@ -18,12 +18,14 @@ from ._build import (
     PLAN_SCHEMA,
     as_events,
     as_rules,
-    build_frame,
     env_at_of_text,
     mentions_env,
+    plan_bucket,
 )
+from ._counts import Counts
 from ._diff import PlanDiff, diff_frames
 from ._explain import Explanation, TransactionExplanation, explain_rules, explain_transaction
+from ._write import write_plan_frame
 
 
 @dataclass(frozen=True)
@@ -40,6 +42,9 @@ class Plan:
     rules: RuleSet = field(default_factory=lambda: RuleSet(()))
     events: Events | None = None
     body_errors: dict[str, int] = field(default_factory=dict)
+    # explain counts gathered while building, valid for ``_built`` (the frame as built)
+    _counts: Counts | None = field(default=None, repr=False, compare=False)
+    _built: pl.DataFrame | None = field(default=None, repr=False, compare=False)
 
     # -- views ---------------------------------------------------------------
     def to_polars(self) -> pl.DataFrame:
@@ -121,6 +126,8 @@ class Plan:
         if transaction_id is not None:
             return self.why(transaction_id)
         events = self._events("explain")
+        if self._counts is not None and self._built is self.frame:
+            return Explanation(self._counts.to_frame())
         return explain_rules(events, self.rules, self.frame, self.body_errors)
 
     def why(self, transaction_id: str) -> TransactionExplanation:
@@ -141,11 +148,9 @@ class Plan:
         return diff_frames(self.frame, other.frame)
 
     def write_parquet(self, path: str | Path) -> Path:
-        """Write the plan frame as zstd Parquet (``read_plan`` reads it back); returns path."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.frame.write_parquet(path, compression="zstd")
-        return path
+        """Write the plan frame as zstd Parquet (``read_plan`` reads it back); returns path.
+        The file appears under its name only once complete."""
+        return write_plan_frame(self.frame, path)
 
 
 def build_plan(events: Any, rules: Any) -> Plan:
@@ -156,8 +161,8 @@ def build_plan(events: Any, rules: Any) -> Plan:
     """
     ev = as_events(events)
     rs = as_rules(rules)
-    frame, body_errors = build_frame(ev, rs)
-    return Plan(frame, rs, ev, body_errors)
+    frame, counts = plan_bucket(ev.frame, rs)
+    return Plan(frame, rs, ev, counts.body_errors(), counts, frame)
 
 
 def read_plan(source: str | Path | pl.DataFrame) -> Plan:

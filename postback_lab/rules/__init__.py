@@ -1,6 +1,7 @@
 """Rules: ``postbacks.yaml`` parsing and validation, URL/header templates, bodies, and
 other platforms' macro dialects."""
 
+from ._delivery import Success
 from ._dialects import DIALECTS, Translation, foreign_hint, translate
 from ._model import Rule, RuleSet, register_test_fire
 from ._read import parse_rule, read_rules
@@ -28,6 +29,7 @@ __all__ = [
     "Rule",
     "RuleSet",
     "Spans",
+    "Success",
     "Template",
     "Translation",
     "body_environment",

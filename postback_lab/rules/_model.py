@@ -11,6 +11,7 @@ from typing import Any
 import polars as pl
 
 from .._util import format_duration, render
+from ._delivery import Success
 from ._template import Template, env_names
 from ._validate import rule_fields
 
@@ -51,6 +52,8 @@ class Rule:
     #: the platform syntax the rule was written in, and what was translated
     dialect: str | None = None
     translations: tuple[str, ...] = ()
+    #: what answer counts as delivered (None: any 2xx)
+    success: Success | None = None
 
     @property
     def columns(self) -> tuple[str, ...]:
@@ -134,6 +137,8 @@ class Rule:
         if self.timeout is not None:
             out["timeout"] = format_duration(timedelta(seconds=self.timeout))
         out["enabled"] = self.enabled
+        if self.success is not None:
+            out["success"] = self.success.to_dict()
         return out
 
 

@@ -18,6 +18,7 @@ import jinja2.meta
 from .._errors import RuleValidationError, closest, did_you_mean
 from .._util import parse_duration
 from ..events import CANONICAL, EVENT_TYPES, STATUSES
+from ._delivery import success_field
 from ._dialects import foreign_hint, translate
 from ._template import Template, TemplateError, body_environment, parse_template
 from ._yaml import as_written
@@ -43,6 +44,7 @@ FIELDS = (
     "timeout",
     "enabled",
     "dialect",
+    "success",
 )
 FIRE_ON = (*STATUSES, "all")
 #: the longest delay or timeout a rule may have
@@ -153,6 +155,9 @@ def rule_fields(
         if kwargs["method"] != "POST":
             bad("body", "a body needs method: POST")
         kwargs["body"], kwargs["body_columns"] = _body(str(body), bad, columns)
+
+    if item.get("success") is not None:
+        kwargs["success"] = success_field(item["success"], bad)
 
     if dialect is not None:
         kwargs["dialect"] = str(dialect).strip().lower()

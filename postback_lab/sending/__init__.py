@@ -6,6 +6,7 @@ happened. A failed HTTP attempt is a log row, never an exception.
 """
 
 from ..rules import register_test_fire
+from ._breaker import Breaker
 from ._http import ENGINES, Engine
 from ._limits import Clock, FakeClock
 from ._options import SendOptions
@@ -17,6 +18,7 @@ from ._test_fire import TEST, TestFire, test_fire, test_fire_sync, test_rule, te
 __all__ = [
     "ENGINES",
     "TEST",
+    "Breaker",
     "Clock",
     "Engine",
     "FakeClock",

@@ -10,6 +10,7 @@ from datetime import timedelta
 import httpx
 
 from .._errors import InputError
+from ._breaker import Breaker
 from ._http import ENGINES, Engine
 from ._limits import WALL_CLOCK, Clock
 from ._retry import Retry
@@ -35,6 +36,12 @@ class SendOptions:
     - ``allow_hosts``: patterns like ``*.example.com``; a plan with other hosts is refused.
     - ``deny_private``: hosts resolving to private, loopback, link-local or metadata
       addresses fail, unsent.
+    - ``breaker``: when a host is paused for the rest of the run (see ``Breaker``; its
+      remaining dispatches are logged ``paused``); ``Breaker.off()`` never pauses.
+    - ``workers``: processes that send, each a shard of the plan's hosts with its own
+      event loop, while this process writes the log (None: one per core, at most one per
+      host). ``concurrency`` is shared among them. More than one needs the default clock
+      and transport (they cannot cross into another process).
     """
 
     concurrency: int = 64
@@ -52,6 +59,8 @@ class SendOptions:
     engine: Engine = "aiohttp"
     allow_hosts: Sequence[str] | None = None
     deny_private: bool = False
+    breaker: Breaker = field(default_factory=Breaker)
+    workers: int | None = 1
 
     def __post_init__(self) -> None:
         problems = []
@@ -69,6 +78,10 @@ class SendOptions:
             )
         if not isinstance(self.retry, Retry):
             problems.append(f"retry={self.retry!r} must be a Retry (e.g. Retry.short())")
+        if self.workers is not None and not _count(self.workers):
+            problems.append(f"workers={self.workers!r} must be a whole number >= 1 (or None)")
+        if not isinstance(self.breaker, Breaker):
+            problems.append(f"breaker={self.breaker!r} must be a Breaker (e.g. Breaker.off())")
         if not isinstance(self.clock, Clock):
             problems.append(f"clock={self.clock!r} must be a Clock")
         window = self.max_duration

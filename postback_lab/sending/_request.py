@@ -17,6 +17,7 @@ from ..rules import Spans, fill_env, is_json_body
 from ._guard import mask, split_userinfo
 from ._http import Outcome, fetch
 from ._sign import sign
+from ._success import judge
 from ._writer import Item
 
 
@@ -66,6 +67,11 @@ def _filled(item: Item, secrets: Mapping[str, str]) -> tuple[str, dict[str, str]
 def wrong_host(url: str, host: str) -> str | None:
     """Why ``url`` must not go out when its host is not the plan's (the host the allowlist
     and --deny-private checked), else None."""
+    if host and url.startswith(("http://", "https://")):  # the usual case, without parsing
+        start = url.index("/") + 2
+        end = start + len(host)
+        if url[start:end] == host and url[end : end + 1] in ("/", "?", "#", ""):
+            return None
     netloc = urllib.parse.urlsplit(url).netloc.rpartition("@")[2].lower()
     if netloc == (host or "").lower():
         return None
@@ -105,6 +111,7 @@ async def fire(
     if (refused := wrong_host(url, item.get("host"))) is not None:
         return Outcome("failed", None, None, refused, None)
     o = await fetch(pool, method, url, headers, body, item.get("timeout_s"))
+    o = judge(o, item.get("success"))
     if o.error or (secrets and o.response_body):  # partners echo requests back
         o = dataclasses.replace(
             o, error=mask(o.error, secrets), response_body=mask(o.response_body, secrets)

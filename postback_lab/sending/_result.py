@@ -33,6 +33,8 @@ class SendResult:
     by_host: pl.DataFrame = field(default_factory=pl.DataFrame)
     failed_ids: tuple[str, ...] = ()
     state: str = "completed"
+    paused: int = 0  # dispatches not sent: their host's circuit breaker opened
+    superseded: int = 0  # not fired: superseded within the delay (send(..., events=))
     store: InitVar[LogStore | None] = None  # the caller's open store, kept out of the fields
 
     def __post_init__(self, store: LogStore | None) -> None:
@@ -40,15 +42,17 @@ class SendResult:
 
     @property
     def has_failures(self) -> bool:
-        """Some dispatch ended undelivered (failed, or cancelled with its result unknown)."""
-        return self.failed > 0 or self.cancelled > 0
+        """Some dispatch ended undelivered (failed, paused, or cancelled with its result
+        unknown)."""
+        return self.failed > 0 or self.cancelled > 0 or self.paused > 0
 
     def raise_on_failures(self) -> SendResult:
         """Raise DeliveryError when any dispatch ended undelivered; else return self."""
         if self.has_failures:
             sample = ", ".join(self.failed_ids[:5])
             raise DeliveryError(
-                f"{self.failed + self.cancelled:,} of {self.planned - self.skipped_delivered:,} "
+                f"{self.failed + self.cancelled + self.paused:,} of "
+                f"{self.planned - self.skipped_delivered:,} "
                 f"postbacks were not delivered in run {self.run_id} (e.g. {sample}); re-run "
                 "send or backfill to retry them"
             )
@@ -75,15 +79,29 @@ class SendResult:
             parts.append(f"{self.dry_run:,} dry-run")
         if self.cancelled:
             parts.append(f"{self.cancelled:,} cancelled")
+        if self.paused:
+            paused_hosts = self._paused_hosts()
+            parts.append(f"{self.paused:,} paused (circuit breaker: {paused_hosts})")
         skipped = (
             f"; {self.skipped_delivered:,} already delivered were skipped"
             if self.skipped_delivered
             else ""
         )
+        if self.superseded:
+            skipped += (
+                f"; {self.superseded:,} superseded within their delay were not fired "
+                "(the transaction reached another status)"
+            )
         return (
             f"run {self.run_id} ({self.state}): {todo:,} postbacks, {', '.join(parts)} in "
             f"{self.attempts:,} attempts, {self.seconds:.1f}s ({self.rate:,.0f}/s){skipped}"
         )
+
+    def _paused_hosts(self) -> str:
+        if "paused" not in self.by_host.columns:
+            return "?"
+        hosts = self.by_host.filter(pl.col("paused") > 0)["host"].to_list()
+        return ", ".join(hosts[:5]) + (" …" if len(hosts) > 5 else "")
 
     def __str__(self) -> str:
         lines = [self.summary()]

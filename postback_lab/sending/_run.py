@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import duckdb
 import httpx
 import polars as pl
 
@@ -20,14 +21,18 @@ from .._errors import InputError, StoreError
 from .._util import blocking, first_line
 from ..plan import Plan, read_plan
 from ..store import LogStore, open_log
+from ._breaker import Breaker
+from ._dry import dry_run
 from ._guard import check_allowlist, masked_urls
 from ._http import Engine
 from ._limits import Clock
 from ._options import DEFAULTS, SendOptions
+from ._recheck import superseded as superseded_ids
 from ._request import check_env
 from ._result import SendResult
 from ._retry import Retry
-from ._scheduler import Run, host_loop
+from ._scheduler import Run, host_loop, until_done_or_broken
+from ._workers import send_with_workers, shards, worker_count
 from ._writer import LogWriter
 
 if TYPE_CHECKING:
@@ -73,13 +78,19 @@ async def send(
     engine: Engine = _D.engine,
     allow_hosts: Sequence[str] | None = _D.allow_hosts,
     deny_private: bool = _D.deny_private,
+    breaker: Breaker = _D.breaker,
+    workers: int | None = _D.workers,
     options: SendOptions | None = None,
+    events: Any = None,
 ) -> SendResult:
     """Fire ``plan`` and log every attempt to ``log`` (a LogStore or DuckDB path).
 
     Dispatches already delivered are skipped; nothing fires before ``due_at`` unless
     ``ignore_due``; every attempt is a log row. The keyword options are those of
     ``SendOptions`` (see there); ``options=`` passes a prepared SendOptions instead.
+    ``events`` (fresh events, anything ``read_events`` takes): a dispatch of a delayed
+    rule whose transaction reached another status within the delay is not fired (firing
+    rule 7, re-checked at send time; counted in ``SendResult.superseded``).
     """
     opts = pick_options(
         options,
@@ -99,12 +110,20 @@ async def send(
             engine=engine,
             allow_hosts=allow_hosts,
             deny_private=deny_private,
+            breaker=breaker,
+            workers=workers,
         ),
     )
     p = plan if isinstance(plan, Plan) else read_plan(plan)
+    frame, gone = p.frame, 0
+    if events is not None:
+        ids = superseded_ids(frame, events, p.rules)
+        frame, gone = frame.filter(~pl.col("dispatch_id").is_in(ids.implode())), ids.len()
     store, owned = open_log(log)
     try:
-        return await run_send(p.frame, store, opts, kind="send", keep_store=not owned)
+        return await run_send(
+            frame, store, opts, kind="send", keep_store=not owned, superseded=gone
+        )
     finally:
         if owned:
             store.close()
@@ -135,19 +154,26 @@ async def run_send(
     kind: str,
     keep_store: bool = False,
     held: bool = False,
+    superseded: int = 0,
 ) -> SendResult:
     """Send the dispatches of a plan frame that ``store`` does not show delivered, as a
     run of ``kind`` (``send`` or ``backfill``). ``keep_store``: the caller keeps ``store``
     open, and the result reads its rows through it. ``held``: the caller already holds
-    the store for this run (``LogStore.sending``); else it is held here."""
+    the store for this run (``LogStore.sending``); else it is held here. ``superseded``:
+    dispatches the caller left out under firing rule 7, for the result."""
     if held:
-        return await _run(frame, store, options, kind, keep_store)
+        return await _run(frame, store, options, kind, keep_store, superseded)
     with store.sending(f"this {kind}"):
-        return await _run(frame, store, options, kind, keep_store)
+        return await _run(frame, store, options, kind, keep_store, superseded)
 
 
 async def _run(
-    frame: pl.DataFrame, store: LogStore, options: SendOptions, kind: str, keep_store: bool
+    frame: pl.DataFrame,
+    store: LogStore,
+    options: SendOptions,
+    kind: str,
+    keep_store: bool,
+    superseded: int,
 ) -> SendResult:
     started = time.perf_counter()
     store.recover_inflight()
@@ -172,9 +198,12 @@ async def _run(
         bar=_progress_bar(todo.height, options.progress),
     )
     origin = frame["due_at"].min()
+    workers = 1 if options.dry_run else worker_count(options, todo["host"].n_unique())
     loops = []
-    for (host,), part in todo.sort("due_at", maintain_order=True).group_by(
-        "host", maintain_order=True
+    for (host,), part in (
+        []
+        if options.dry_run or workers > 1  # see _dry, _workers
+        else todo.sort("due_at", maintain_order=True).group_by("host", maintain_order=True)
     ):
         dues = _effective_due(
             part["due_at"],
@@ -186,17 +215,37 @@ async def _run(
         loops.append(asyncio.create_task(host_loop(run, str(host), part, dues, last)))
     state = "completed"
     try:
-        await _until_done_or_broken(loops, run)
+        if options.dry_run:
+            _dry_run(store, run_id, todo, last, now, run)
+        elif workers > 1:
+            due = _effective_due(
+                todo["due_at"],
+                origin if isinstance(origin, datetime) else None,
+                now,
+                options.speed,
+                options.ignore_due,
+            )
+            ordered = todo.with_columns(due.alias("__due")).sort("due_at", maintain_order=True)
+            gone = await send_with_workers(store, run, run_id, shards(ordered, workers), last)
+            if gone:
+                state = "cancelled"
+                print(
+                    f"{gone} send worker(s) stopped unexpectedly; their completed attempts "
+                    "were recovered from their journals: run again to send the rest",
+                    file=sys.stderr,
+                )
+        else:
+            await until_done_or_broken(loops, run)
     except BaseException:
         state = "cancelled"
         raise
     finally:
-        if run.writer.error is not None:
-            state = "failed"
         for t in [*loops, *run.in_flight]:
             t.cancel()
         await asyncio.gather(*loops, *run.in_flight, return_exceptions=True)
         run.writer.flush()
+        if run.writer.error is not None:  # also when the last batch could not be appended
+            state = "failed"
         if run.bar is not None:
             run.bar.close()
         _finish(store, run_id, state, run)
@@ -216,6 +265,8 @@ async def _run(
             by_host=_host_frame(run.host_stats),
             failed_ids=tuple(run.failed_ids),
             state=state,
+            paused=run.final["paused"],
+            superseded=superseded,
             store=store if keep_store else None,
         )
         if state == "cancelled":
@@ -225,20 +276,28 @@ async def _run(
     return result
 
 
-async def _until_done_or_broken(loops: list[asyncio.Task[None]], run: Run) -> None:
-    """Wait for every host loop, or until the log cannot be written (then return at once:
-    the caller stops the loops)."""
-    everything: asyncio.Future[Any] = asyncio.gather(*loops)
-    broken: asyncio.Future[Any] = asyncio.ensure_future(run.writer.broken.wait())
+def _dry_run(
+    store: LogStore,
+    run_id: str,
+    todo: pl.DataFrame,
+    last: Mapping[str, int],
+    now: datetime,
+    run: Run,
+) -> None:
+    """Log every dispatch of ``todo`` as a dry run, counted in ``run``."""
     try:
-        await asyncio.wait([everything, broken], return_when=asyncio.FIRST_COMPLETED)
-        if everything.done():
-            everything.result()  # a bug in a loop surfaces here
-    finally:
-        broken.cancel()
-        if not everything.done():
-            everything.cancel()
-            await asyncio.gather(everything, return_exceptions=True)
+        per_host = dry_run(store, run_id, todo, last, now, run.options.rate)
+    except (StoreError, duckdb.Error, OSError) as exc:
+        run.writer.unlogged += todo.height
+        run.writer.fail(exc, log=True)
+        return
+    n = todo.height
+    run.attempts = n
+    run.final["dry_run"] = n
+    run.by_outcome["dry_run"] = n
+    run.host_stats.update((h, Counter(dry_run=c)) for h, c in per_host.items())
+    if run.bar is not None:
+        run.bar.update(n)
 
 
 def _finish(store: LogStore, run_id: str, state: str, run: Run) -> None:
@@ -253,7 +312,7 @@ def _finish(store: LogStore, run_id: str, state: str, run: Run) -> None:
                 state,
                 run.attempts,
                 run.final["delivered"],
-                run.final["failed"] + run.final["cancelled"],
+                run.final["failed"] + run.final["cancelled"] + run.final["paused"],
                 keep_journal=True,
             )
         return
@@ -263,7 +322,7 @@ def _finish(store: LogStore, run_id: str, state: str, run: Run) -> None:
             state,
             run.attempts,
             run.final["delivered"],
-            run.final["failed"] + run.final["cancelled"],
+            run.final["failed"] + run.final["cancelled"] + run.final["paused"],
         )
 
 

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 import polars as pl
 
+from ._breaker import HostHealth
 from ._guard import mask, private_reason
 from ._http import Outcome, make_transport
 from ._limits import TokenBucket
@@ -56,8 +57,10 @@ class Run:
         self.global_sem = asyncio.Semaphore(self.options.concurrency)
 
     def record(self, stats: Counter[str], item: Item, fired_at: datetime, o: Outcome) -> None:
-        """Count and log one attempt."""
-        self.attempts += 1
+        """Count and log one attempt (a ``paused`` row is logged but is no attempt: no
+        request was made)."""
+        if o.outcome != "paused":
+            self.attempts += 1
         self.by_outcome[o.outcome] += 1
         stats[o.outcome] += 1
         self.writer.add(item, fired_at, o)
@@ -66,11 +69,9 @@ class Run:
 
     def finish(self, item: Item, o: Outcome) -> None:
         """``item`` ended with ``o`` (no more tries in this run)."""
-        state = {"delivered": "delivered", "dry_run": "dry_run", "cancelled": "cancelled"}.get(
-            o.outcome, "failed"
-        )
+        state = _FINAL.get(o.outcome, "failed")
         self.final[state] += 1
-        if state in ("failed", "cancelled"):
+        if state in ("failed", "cancelled", "paused"):
             self.failed_ids.append(item.get("dispatch_id"))
         if self.bar is not None:
             self.bar.update(1)
@@ -103,6 +104,14 @@ class Run:
         self.bar.set_postfix_str(text, refresh=redraw)
 
 
+_FINAL = {
+    "delivered": "delivered",
+    "dry_run": "dry_run",
+    "cancelled": "cancelled",
+    "paused": "paused",
+}
+
+
 def _rows(frame: pl.DataFrame) -> Iterator[tuple[Any, ...]]:
     for chunk in frame.iter_slices(5_000):
         yield from chunk.select(FIELDS).iter_rows()
@@ -133,6 +142,8 @@ async def host_loop(
     seq = itertools.count()
     wake = asyncio.Event()
     running = 0
+    health = HostHealth(opts.breaker) if opts.breaker.enabled and not opts.dry_run else None
+    paused: str | None = None  # why the breaker paused this host
 
     def next_fresh() -> Item | None:
         for row, due in fresh:
@@ -140,7 +151,7 @@ async def host_loop(
         return None
 
     async def attempt(item: Item) -> None:
-        nonlocal running
+        nonlocal running, paused
         o: Outcome | None = None
         fired = opts.clock.now()
         try:
@@ -159,6 +170,10 @@ async def host_loop(
             running -= 1
             assert o is not None
             run.record(stats, item, fired, o)
+            if health is not None and paused is None and o.outcome != "cancelled":
+                why = health.record(o.outcome != "delivered", opts.clock.monotonic())
+                if why is not None:
+                    paused = f"not sent: the circuit breaker paused {host} after {why}"
             wait = None
             if o.outcome not in ("delivered", "dry_run", "cancelled") and o.retryable:
                 wait = opts.retry.wait(item.tries, o.retry_after, rng=run.rng)
@@ -183,6 +198,20 @@ async def host_loop(
         while head is not None or heap or running:
             if run.writer.error is not None:  # the log cannot be written: stop sending
                 return
+            if paused is not None:  # log what is left as paused, wait for what is out
+                while head is not None or heap:
+                    if head is not None:
+                        item, head = head, next_fresh()
+                    else:
+                        item = heapq.heappop(heap)[2]
+                        run.retrying -= 1
+                    o = Outcome("paused", None, None, paused, None)
+                    run.record(stats, item, opts.clock.now(), o)
+                    run.finish(item, o)
+                if running:
+                    wake.clear()
+                    await wake.wait()
+                continue
             if head is None and not heap:
                 wake.clear()
                 await wake.wait()
@@ -235,3 +264,19 @@ async def _try(run: Run, pool: httpx.AsyncBaseTransport | None, item: Item) -> O
     if pool is None:  # a dry run
         return Outcome("dry_run", None, 0.0, None, None)
     return await fire(pool, item, run.options.environ, run.secrets)
+
+
+async def until_done_or_broken(loops: list[asyncio.Task[None]], run: Run) -> None:
+    """Wait for every host loop, or until the log cannot be written (then return at once:
+    the caller stops the loops)."""
+    everything: asyncio.Future[Any] = asyncio.gather(*loops)
+    broken: asyncio.Future[Any] = asyncio.ensure_future(run.writer.broken.wait())
+    try:
+        await asyncio.wait([everything, broken], return_when=asyncio.FIRST_COMPLETED)
+        if everything.done():
+            everything.result()  # a bug in a loop surfaces here
+    finally:
+        broken.cancel()
+        if not everything.done():
+            everything.cancel()
+            await asyncio.gather(everything, return_exceptions=True)

@@ -21,6 +21,7 @@ from ..store import LogStore, open_log
 from ._guard import mask, masked_urls
 from ._http import Engine, fetch, make_transport
 from ._request import check_env, prepare
+from ._success import judge
 from ._writer import FIELDS, Item
 
 #: the log outcome of a test-fire attempt
@@ -113,13 +114,17 @@ async def test_fire(
         method, url, headers, body = prepare(item, secrets) if not dry_run else _unfilled(item)
     except (KeyError, ValueError) as exc:
         raise InputError(f"cannot fill in a secret of rule {values['rule']!r}: {exc}") from exc
+    if values["log_url"] != values["url"]:  # user:password@ went out as Basic auth: hide it
+        headers_shown = {k: "Basic ***" if k == "Authorization" else v for k, v in headers.items()}
+    else:
+        headers_shown = headers
     shown = TestFire(
         rule=values["rule"],
         dispatch_id=values["dispatch_id"],
         transaction_id=values["transaction_id"],
         method=method,
         url=_masked(url, show_secrets),
-        headers={k: _masked(v, show_secrets) for k, v in headers.items()},
+        headers={k: _masked(v, show_secrets) for k, v in headers_shown.items()},
         body=None if body is None else _masked(body, show_secrets),
         fired=False,
     )
@@ -134,6 +139,7 @@ async def test_fire(
         fired_at = datetime.now(UTC)
         try:
             o = await fetch(pool, method, url, headers, body, values["timeout_s"])
+            o = judge(o, values.get("success"))
         finally:
             await pool.aclose()
         error = mask(o.error, secrets)
@@ -149,7 +155,7 @@ async def test_fire(
                     "offer_id": values["offer_id"],
                     "publisher_id": values["publisher_id"],
                     "method": method,
-                    "url": values["url"],
+                    "url": values["log_url"],
                     "host": values["host"],
                     "status": values["status"],
                     "due_at": values["due_at"],

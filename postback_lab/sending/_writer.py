@@ -7,14 +7,16 @@ run stops sending rather than fire postbacks it cannot record."""
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 import duckdb
+import polars as pl
 
 from .._errors import StoreError
-from ..store import LogStore
+from ..store import LOG_SCHEMA
 from ._http import Outcome
 
 FLUSH_ROWS = 500
@@ -36,6 +38,7 @@ FIELDS = (
     "headers",
     "timeout_s",
     "env_at",
+    "success",
     "sign_env",
     "log_url",  # the url as logged: a user:password@ password masked (see _run)
 )
@@ -77,14 +80,25 @@ class Item:
         return Item(self.row, self.attempt + 1, self.tries + 1, due)
 
 
+class Sink(Protocol):
+    """Where a LogWriter puts rows and journal records: a LogStore, or in a worker process
+    the pipe to the process that writes the log (see _workers)."""
+
+    def append(self, rows: pl.DataFrame, *, check_attempts: bool, mark: bool) -> int: ...
+
+    def journal(self, run_id: str, kind: str, rows: list[dict[str, Any]]) -> None: ...
+
+    def journal_lines(self, run_id: str, text: str) -> None: ...
+
+
 class LogWriter:
     """Buffers attempt rows and appends them in batches (every 500 rows or second)."""
 
-    def __init__(self, store: LogStore, run_id: str, dry_run: bool) -> None:
+    def __init__(self, store: Sink, run_id: str, dry_run: bool) -> None:
         self.store = store
         self.run_id = run_id
         self.dry_run = dry_run
-        self.rows: list[dict[str, Any]] = []
+        self.rows: list[tuple[Any, ...]] = []  # in the order of the log's columns
         self.last = time.monotonic()
         #: the first error writing the log or the journal; set once, then nothing is written
         self.error: BaseException | None = None
@@ -92,8 +106,10 @@ class LogWriter:
         self.unlogged = 0  # attempts that completed but could not be appended
         self._log_ok = True  # the log still takes rows (the journal may have failed)
         self.failed_in = ""  # 'log' or 'journal': what could not be written first
+        self._done: list[str] = []  # 'done' journal records not written yet
 
-    def _fail(self, exc: BaseException, *, log: bool = False) -> None:
+    def fail(self, exc: BaseException, *, log: bool = False) -> None:
+        """Remember that the log (``log``) or the journal could not be written."""
         if log:
             self._log_ok = False
         if self.error is None:
@@ -108,36 +124,62 @@ class LogWriter:
 
     def add(self, item: Item, fired_at: datetime, o: Outcome) -> None:
         """Log one attempt (journaled at once, appended with the next batch)."""
-        r = item.row  # one dict literal per attempt: this runs for every row of a send
-        row = {
-            "dispatch_id": r[_ID],
-            "run_id": self.run_id,
-            "attempt": item.attempt,
-            "rule": r[_RULE],
-            "transaction_id": r[_TID],
-            "offer_id": r[_OFFER],
-            "publisher_id": r[_PUB],
-            "method": r[_METHOD],
-            "url": r[_URL],
-            "host": r[_HOST],
-            "status": r[_STATUS],
-            "due_at": r[_DUE],
-            "fired_at": fired_at,
-            "latency_ms": o.latency_ms,
-            "status_code": o.status_code,
-            "outcome": o.outcome,
-            "error": o.error,
-            "response_body": o.response_body,
-            "source": "sent",
-        }
-        self.rows.append(row)
+        r = item.row  # one tuple per attempt (the log's columns): this runs for every row
+        self.rows.append(
+            (
+                r[_ID],
+                self.run_id,
+                item.attempt,
+                r[_RULE],
+                r[_TID],
+                r[_OFFER],
+                r[_PUB],
+                r[_METHOD],
+                r[_URL],
+                r[_HOST],
+                r[_DUE],
+                fired_at,
+                o.latency_ms,
+                o.status_code,
+                o.outcome,
+                o.error,
+                o.response_body,
+                r[_STATUS],
+                "sent",
+            )
+        )
         if not self.dry_run and self.error is None:
-            try:
-                self.store.journal(self.run_id, "done", [row])
-            except OSError as exc:
-                self._fail(exc)
+            # the compact 'done' record (its 'start' record holds the rest of the row),
+            # written with the others that completed in this turn of the event loop
+            # written out by hand (a third of json.dumps of a dict): the ids, the time and
+            # the outcome are plain tokens, numbers are numbers or null
+            d = json.dumps
+            lat, code = o.latency_ms, o.status_code
+            self._done.append(
+                f'{{"k": "done", "dispatch_id": {d(r[_ID])}, "run_id": "{self.run_id}", '
+                f'"attempt": {item.attempt}, "fired_at": "{fired_at.isoformat()}", '
+                f'"latency_ms": {"null" if lat is None else repr(float(lat))}, '
+                f'"status_code": {"null" if code is None else int(code)}, '
+                f'"outcome": "{o.outcome}", "error": {d(o.error)}, '
+                f'"response_body": {d(o.response_body)}}}'
+            )
+            if len(self._done) == 1:
+                try:
+                    asyncio.get_running_loop().call_soon(self.journal_done)
+                except RuntimeError:  # no loop: write now
+                    self.journal_done()
         if len(self.rows) >= FLUSH_ROWS:
             self.flush()
+
+    def journal_done(self) -> None:
+        """Write the pending 'done' records in one append."""
+        if self._done:
+            lines, self._done = self._done, []
+            if self.error is None:
+                try:
+                    self.store.journal_lines(self.run_id, "\n".join(lines) + "\n")
+                except OSError as exc:
+                    self.fail(exc)
 
     def due_flush(self) -> bool:
         """Rows have waited for more than a second."""
@@ -146,6 +188,7 @@ class LogWriter:
     def flush(self) -> None:
         """Append the buffered rows in one transaction (never raises: see ``error``; after
         the journal failed the log still gets what it can)."""
+        self.journal_done()  # the journal is never behind the log
         if self.rows:
             rows, self.rows = self.rows, []
             if not self._log_ok:
@@ -153,10 +196,11 @@ class LogWriter:
             else:
                 try:
                     # numbered after the log's; retried marks once, when the run finishes
-                    self.store.append(rows, check_attempts=False, mark=False)
+                    frame = pl.DataFrame(rows, schema=LOG_SCHEMA, orient="row")
+                    self.store.append(frame, check_attempts=False, mark=False)
                 except (StoreError, duckdb.Error, OSError) as exc:
                     self.unlogged += len(rows)
-                    self._fail(exc, log=True)
+                    self.fail(exc, log=True)
         self.last = time.monotonic()
 
     def inflight(self, items: list[Item], now: datetime) -> bool:
@@ -167,7 +211,7 @@ class LogWriter:
         try:
             self._journal_start(items, now)
         except OSError as exc:
-            self._fail(exc)
+            self.fail(exc)
             return False
         return True
 

@@ -3,8 +3,10 @@ migrations, a crash journal) and the import of a platform's postback-log export.
 
 from .._errors import JournalWarning
 from ._import import ImportResult, import_log, read_export
+from ._journal import Journal
 from ._link import DIRECT, Links, rule_key
 from ._log import DEFAULT_DB, LOG_SCHEMES, LogStore, open_log
+from ._owner import Owner
 from ._pending import pending_attempts, pending_note, settle_journals
 from ._schema import LOG_COLUMNS, LOG_SCHEMA, NOT_ATTEMPTS, OUTCOMES, SCHEMA_VERSION
 
@@ -18,9 +20,11 @@ __all__ = [
     "OUTCOMES",
     "SCHEMA_VERSION",
     "ImportResult",
+    "Journal",
     "JournalWarning",
     "Links",
     "LogStore",
+    "Owner",
     "import_log",
     "open_log",
     "pending_attempts",

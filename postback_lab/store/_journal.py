@@ -45,12 +45,17 @@ class Journal:
 
     def write(self, run_id: str, kind: str, rows: Sequence[Mapping[str, Any]]) -> None:
         """Append 'start' or 'done' records of attempts to the run's journal."""
-        if not rows:
-            return
+        if rows:
+            self.write_lines(
+                run_id, "".join(json.dumps({"k": kind, **r}, default=str) + "\n" for r in rows)
+            )
+
+    def write_lines(self, run_id: str, text: str) -> None:
+        """Append records already written as JSON lines (one write, one flush)."""
         handle = self._handles.get(run_id)
         if handle is None:
             handle = self._handles[run_id] = self.path(run_id).open("a", encoding="utf-8")
-        handle.write("".join(json.dumps({"k": kind, **r}, default=str) + "\n" for r in rows))
+        handle.write(text)
         handle.flush()
 
     def finish(self, run_id: str) -> None:
@@ -79,6 +84,9 @@ class Journal:
             if owner is None or run_id in _ENDED or not owner.alive():
                 yield run_id, journal
 
+
+#: what a 'done' record must hold besides the attempt's key (the rest may be in 'start')
+DONE_FIELDS = ("fired_at", "latency_ms", "status_code", "outcome", "error", "response_body")
 
 #: runs of this process that ended, whose journals (if any are left) may be replayed
 _ENDED: set[str] = set()
@@ -133,7 +141,21 @@ def replay(journal: Path) -> pl.DataFrame:
     )
     key = ["run_id", "dispatch_id", "attempt"]
     done = frame.filter(pl.col("k") == "done")
-    started = frame.filter(pl.col("k") == "start").join(done, on=key, how="anti")
+    starts = frame.filter(pl.col("k") == "start")
+    # a 'done' record may carry only what the attempt added (the sender's compact form):
+    # the rest of its row is in its 'start' record
+    head = [c for c in LOG_COLUMNS if c not in (*key, *DONE_FIELDS)]
+    done = (
+        done.join(
+            starts.unique(key, keep="first").select(*key, *head),
+            on=key,
+            how="left",
+            suffix="__start",
+        )
+        .with_columns(pl.coalesce(c, f"{c}__start").alias(c) for c in head)
+        .select(frame.columns)
+    )
+    started = starts.join(done, on=key, how="anti")
     unknown = started.with_columns(
         pl.lit("cancelled").alias("outcome"),
         pl.lit("result unknown: the sending process stopped during this attempt").alias("error"),

@@ -279,6 +279,11 @@ class LogStore:
         """Append 'start' or 'done' records of attempts to the run's journal."""
         self._journal.write(run_id, kind, rows)
 
+    def journal_lines(self, run_id: str, text: str) -> None:
+        """Append records already written as JSON lines to the run's journal (the sender's
+        compact 'done' records: ``{"k": "done"}``, the attempt's key and ``DONE_FIELDS``)."""
+        self._journal.write_lines(run_id, text)
+
     def recover_inflight(self) -> int:
         """Replay journals left by a process that died: completed attempts missing from the
         log are appended as they were; attempts that never completed are logged as

@@ -38,8 +38,12 @@ class Owner:
         fields = dict(re.findall(r"(\w+):(\S+)", note))
         if not fields.get("pid", "").isdigit():
             return None
-        return cls(int(fields["pid"]), fields.get("start", "?"), fields.get("boot", "?"),
-                   fields.get("host", "?"))
+        return cls(
+            int(fields["pid"]),
+            fields.get("start", "?"),
+            fields.get("boot", "?"),
+            fields.get("host", "?"),
+        )
 
     def alive(self) -> bool:
         """The owner still runs: same host, and a process with its id that started when it

@@ -32,6 +32,8 @@ LOG_SCHEMA: dict[str, pl.DataType] = {
     "source": pl.String(),  # 'sent' | 'imported'
 }
 LOG_COLUMNS = tuple(LOG_SCHEMA)
+#: ``paused``: not sent, the host's circuit breaker was open (a later send picks it up);
+#: ``test``: an attempt of ``postback-lab test``, never counted as delivered
 OUTCOMES = (
     "delivered",
     "failed",
@@ -39,6 +41,7 @@ OUTCOMES = (
     "connection_error",
     "dry_run",
     "cancelled",
+    "paused",
     "test",  # an attempt made by test-fire: never counted as delivered nor audited
 )
 #: rows that are not attempts of a real send (left out of reconcile and audits)

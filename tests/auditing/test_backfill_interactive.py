@@ -15,7 +15,7 @@ from tqdm import tqdm
 
 import postback_lab as pbl
 from postback_lab.auditing import BACKFILL_DEFAULTS
-from postback_lab.sending import FakeClock, SendOptions
+from postback_lab.sending import Breaker, FakeClock, SendOptions
 from postback_lab.sending._scheduler import Run
 
 T0 = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
@@ -67,7 +67,10 @@ def test_defaults_are_a_short_schedule_with_a_deadline(tmp_path, down):
     assert BACKFILL_DEFAULTS.max_duration == timedelta(minutes=1)
     clock = FakeClock(datetime.now(UTC))
     with pbl.LogStore(tmp_path / "log.duckdb") as log:
-        result = pbl.backfill_sync(make_plan(down, 3), log, clock=clock, progress=False)
+        # the schedule alone (the circuit breaker would pause the host after 10 failures)
+        result = pbl.backfill_sync(
+            make_plan(down, 3), log, clock=clock, progress=False, breaker=Breaker.off()
+        )
         # 1 try and the 3 retries of the short schedule each, then failed for a later run
         assert _attempts(log) == {f"t{i}": ["connection_error"] * 4 for i in range(3)}
         spans = log.sql(

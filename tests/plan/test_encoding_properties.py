@@ -55,3 +55,16 @@ def test_url_encode_matches_the_unreserved_set(value):
     from urllib.parse import quote
 
     assert url_encode(pl.Series([value])).to_list() == [quote(value, safe="-._~")]
+
+
+def test_url_encode_is_the_same_whether_values_repeat_or_not():
+    """Mostly distinct values (encoded as a whole column) and repeated ones (encoded once
+    per distinct value) give the same text, nulls and safe values left alone."""
+    from urllib.parse import quote
+
+    distinct = [f"2024-01-01T00:{i // 60:02d}:{i % 60:02d} é/{i}" for i in range(30_000)]
+    values = [*distinct, None, "plain-1.2_~", "a b"]
+    expected = [None if v is None else quote(v, safe="-._~") for v in values]
+    assert url_encode(pl.Series(values)).to_list() == expected
+    repeated = [values[i % 7] for i in range(30_000)]
+    assert url_encode(pl.Series(repeated)).to_list() == [expected[i % 7] for i in range(30_000)]

@@ -6,13 +6,15 @@ from __future__ import annotations
 import dataclasses
 from datetime import UTC, datetime
 
+import numpy as np
 import polars as pl
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from postback_lab import build_plan, read_events, read_rules
-from postback_lab.plan._supersede import next_change
+from postback_lab.plan import _rows
+from postback_lab.plan._rows import next_change
 
 EVENTS = """
 transaction_id,status,rejection_reason,occurred_at,payout
@@ -129,19 +131,18 @@ def test_explain_counts_superseded_and_why_names_the_status(events):
     assert t5[2].startswith("fires (dispatch ")
 
 
-@settings(max_examples=200, deadline=None)
-@given(
-    st.lists(
-        st.tuples(
-            st.sampled_from(["a", "b", "c"]),
-            st.sampled_from(["approved", "rejected", "pending"]),
-            st.integers(0, 6),
-        ),
-        max_size=30,
-    )
+ROWS = st.lists(
+    st.tuples(
+        st.sampled_from(["a", "b", "c"]),
+        st.sampled_from(["approved", "rejected", "pending"]),
+        st.integers(0, 6),
+    ),
+    max_size=30,
 )
-def test_next_change_matches_a_plain_reference(rows):
-    frame = pl.DataFrame(
+
+
+def frame_of(rows: list[tuple[str, str, int]]) -> pl.DataFrame:
+    return pl.DataFrame(
         {
             "transaction_id": [r[0] for r in rows],
             "status": [r[1] for r in rows],
@@ -153,7 +154,10 @@ def test_next_change_matches_a_plain_reference(rows):
             "occurred_at": pl.Datetime("us", "UTC"),
         },
     )
-    times, statuses = next_change(frame)
+
+
+def check_next_change(rows: list[tuple[str, str, int]]) -> None:
+    times, statuses = next_change(frame_of(rows))
     expected = []
     for tid, status, t in rows:
         later = sorted((t2, s2) for tid2, s2, t2 in rows if tid2 == tid and s2 != status and t2 > t)
@@ -162,3 +166,30 @@ def test_next_change_matches_a_plain_reference(rows):
     for (tid, status, _), when, what in zip(rows, times.to_list(), statuses.to_list(), strict=True):
         if when is not None:  # the status reached then (one of them, on a tie)
             assert (tid, what, when.minute) in rows and what != status
+
+
+@settings(max_examples=200, deadline=None)
+@given(ROWS)
+def test_next_change_matches_a_plain_reference(rows):
+    check_next_change(rows)
+
+
+@settings(max_examples=100, deadline=None)
+@given(ROWS)
+def test_next_change_is_exact_when_transaction_hashes_collide(rows):
+    """Every transaction id hashed alike: the rows are still grouped by the ids."""
+    real = _rows._hash_prefix
+    _rows._hash_prefix = lambda frame, n, status=None: np.zeros(frame.height, dtype=np.uint64)
+    try:
+        check_next_change(rows)
+        keys = [(r[0], r[1]) for r in rows]
+        assert _rows.duplicated(frame_of(rows)).tolist() == [keys.count(k) > 1 for k in keys]
+    finally:
+        _rows._hash_prefix = real
+
+
+@settings(max_examples=100, deadline=None)
+@given(ROWS)
+def test_duplicated_finds_every_twin(rows):
+    keys = [(r[0], r[1]) for r in rows]
+    assert _rows.duplicated(frame_of(rows)).tolist() == [keys.count(k) > 1 for k in keys]

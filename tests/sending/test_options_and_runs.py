@@ -103,7 +103,12 @@ def test_retries_belong_to_a_run_and_attempt_numbers_keep_counting(db):
     assert again.sent is not None and (again.sent.attempts, again.sent.failed) == (2, 1)
     with LogStore(db) as s:
         rows = s.sql("SELECT run_id, attempt, outcome FROM postback_log ORDER BY attempt").rows()
-    assert [(a, o) for _, a, o in rows] == [(1, "failed"), (2, "failed"), (3, "failed"), (4, "failed")]
+    assert [(a, o) for _, a, o in rows] == [
+        (1, "failed"),
+        (2, "failed"),
+        (3, "failed"),
+        (4, "failed"),
+    ]
     assert rows[0][0] == rows[1][0] == first.run_id != rows[2][0] == rows[3][0]
 
 
@@ -133,5 +138,10 @@ def test_to_polars_reads_through_the_callers_open_store(db):
 def test_a_log_argument_that_is_not_a_log_is_named(db):
     from postback_lab import read_rules
 
-    with pytest.raises(InputError, match="log must be a LogStore, a DuckDB file path or None, not a RuleSet"):
-        send_sync(make_plan(["http://mock.test/p"]), read_rules([{"name": "r", "url": "https://a.example/"}]))  # type: ignore[arg-type]
+    with pytest.raises(
+        InputError, match="log must be a LogStore, a DuckDB file path or None, not a RuleSet"
+    ):
+        send_sync(
+            make_plan(["http://mock.test/p"]),
+            read_rules([{"name": "r", "url": "https://a.example/"}]),
+        )  # type: ignore[arg-type]

@@ -1,0 +1,132 @@
+"""Writing plans to Parquet: one writer that takes the plan a chunk at a time.
+
+The plan's low-cardinality columns (rule, status, host …) are dictionary-encoded and the
+unique ones (dispatch_id, url) written plain, with zstd: half the CPU of encoding every
+column both ways, and a smaller file. Chunks go to a background thread, so the next
+rule is evaluated while the last one is compressed, and are gathered into row groups of
+about ``ROW_GROUP`` rows. The file appears under its name only when complete.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import threading
+from pathlib import Path
+from types import TracebackType
+
+import polars as pl
+import pyarrow.parquet as pq  # type: ignore[import-untyped,unused-ignore]
+
+ROW_GROUP = 1_000_000
+#: plan columns with few distinct values: dictionary-encoded
+DICTIONARY = (
+    "rule",
+    "event_type",
+    "status",
+    "offer_id",
+    "publisher_id",
+    "method",
+    "host",
+    "headers",
+    "timeout_s",
+    "env_at",
+)
+#: columns whose min/max are kept per row group (not the long unique texts)
+STATISTICS = (*DICTIONARY, "transaction_id", "due_at", "occurred_at")
+_DONE = object()
+
+
+class PlanWriter:
+    """``with PlanWriter(path, schema) as w: w.write(chunk)`` — a Parquet plan file
+    written as its chunks come (frames with ``schema``)."""
+
+    def __init__(self, path: str | Path, schema: dict[str, pl.DataType]) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._partial = self.path.with_name(f".{self.path.name}.{os.getpid()}.partial")
+        arrow = pl.DataFrame(schema=schema).to_arrow(compat_level=pl.CompatLevel.newest())
+        self._schema = arrow.schema
+        self._writer = pq.ParquetWriter(
+            self._partial,
+            self._schema,
+            compression="zstd",
+            use_dictionary=[c for c in DICTIONARY if c in schema],
+            write_statistics=[c for c in STATISTICS if c in schema],
+            store_schema=False,
+        )
+        self._queue: queue.Queue[object] = queue.Queue(maxsize=2)
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="plan-writer", daemon=True)
+        self._thread.start()
+
+    def write(self, chunk: pl.DataFrame) -> None:
+        """Queue one chunk (waits while two are already waiting)."""
+        if self._error is not None:
+            raise self._error
+        if chunk.height:
+            self._queue.put(chunk)
+
+    def _run(self) -> None:
+        pending: list[pl.DataFrame] = []
+        rows = 0
+        try:
+            while (item := self._queue.get()) is not _DONE:
+                assert isinstance(item, pl.DataFrame)
+                pending.append(item)
+                rows += item.height
+                if rows >= ROW_GROUP:
+                    self._flush(pending)
+                    pending, rows = [], 0
+            self._flush(pending)
+        except BaseException as exc:  # reported to the producer on its next call
+            self._error = exc
+            while self._queue.get() is not _DONE:  # let the producer finish putting
+                pass
+
+    def _flush(self, chunks: list[pl.DataFrame]) -> None:
+        if not chunks:
+            return
+        frame = pl.concat(chunks, how="vertical", rechunk=False)
+        table = frame.to_arrow(compat_level=pl.CompatLevel.newest())
+        self._writer.write_table(table.cast(self._schema), row_group_size=frame.height)
+
+    def close(self) -> Path:
+        """Write what is left and put the file in place; returns its path."""
+        self._queue.put(_DONE)
+        self._thread.join()
+        self._writer.close()
+        if self._error is not None:
+            self._partial.unlink(missing_ok=True)
+            raise self._error
+        self._partial.replace(self.path)
+        return self.path
+
+    def abort(self) -> None:
+        """Stop and leave no file behind."""
+        self._queue.put(_DONE)
+        self._thread.join()
+        self._writer.close()
+        self._partial.unlink(missing_ok=True)
+
+    def __enter__(self) -> PlanWriter:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if kind is None:
+            self.close()
+        else:
+            self.abort()
+
+
+def write_plan_frame(frame: pl.DataFrame, path: str | Path) -> Path:
+    """Write a whole plan frame the way ``PlanWriter`` does."""
+    with PlanWriter(path, dict(frame.schema)) as w:
+        for start in range(0, frame.height, ROW_GROUP):
+            w.write(frame.slice(start, ROW_GROUP))
+    return Path(path)

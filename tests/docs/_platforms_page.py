@@ -1,0 +1,96 @@
+"""The platforms page (docs/platforms.md), written out from the presets and dialects
+themselves so it cannot drift: ``python -m tests.docs._platforms_page`` rewrites it, and
+``test_platforms`` checks that it is current."""
+
+from __future__ import annotations
+
+from postback_lab.events._presets import PRESETS
+from postback_lab.rules._dialects import AFFISE, BINOM, CAKE, EVERFLOW, KEITARO, TUNE, VOLUUM
+
+from ._pages import ROOT
+
+PATH = ROOT / "docs" / "platforms.md"
+DIALECTS = {d.name: d for d in (CAKE, TUNE, EVERFLOW, AFFISE, KEITARO, VOLUUM, BINOM)}
+
+
+def render() -> str:
+    """The page's Markdown."""
+    out: list[str] = []
+    w = out.append
+    w("# Platforms\n")
+    w("Exports and postback URLs come from the platform you already run. A **preset** reads its")
+    w("conversion export and its postback-log export with no hand mapping")
+    w('(`read_events(path, source="everflow")`, `import_log(path, log, source="everflow")`, on the')
+    w("command line `--source everflow`; `auto` guesses from the headers and says which it chose).")
+    w("A **dialect** translates a postback URL pasted from the platform into our macros")
+    w('(`dialect: keitaro` in a rule, `read_rules(path, dialect="keitaro")`, `--dialect keitaro`),')
+    w("and says what it translated. Headers are matched ignoring case, spaces and punctuation;")
+    w("columns a preset does not know stay in the frame under their own names and work as")
+    w("macros; `columns=` (`--columns`) maps or renames anything and wins over the preset.")
+    w("Headers below are written as they are matched: lower case, `_` for spaces and")
+    w("punctuation (`Sub ID 1` is `sub_id_1`).\n")
+    w("This page is the presets' own data, written out; each platform's section cites the public")
+    w("documentation it follows.\n")
+    w("| platform | preset | dialect | time layouts | separator |")
+    w("|---|---|---|---|---|")
+    for name, p in PRESETS.items():
+        d = "yes" if name in DIALECTS else ("ours" if name == "integr8" else "no")
+        lay = (
+            ", ".join(f"`{x}`" for x in p.date_formats[:2])
+            + (" …" if len(p.date_formats) > 2 else "")
+            if p.date_formats
+            else "ISO 8601"
+        )
+        sep = f"`{p.separator}`" if p.separator else "sniffed"
+        if p.decimal_comma:
+            sep += ", decimal comma"
+        w(f"| {p.title} | `{name}` | {d} | {lay} | {sep} |")
+    w("")
+    for name, p in PRESETS.items():
+        w(f"## {p.title}\n")
+        if p.note:
+            w(p.note + "\n")
+        w(
+            "Sources: " + ", ".join(f"<{u}>" for u in p.docs) + "\n"
+            if p.docs
+            else "Sources: none could be read; the mapping follows the platform's usual export.\n"
+        )
+        w("**Conversion export** (header → our column):\n")
+        w("| header | column |")
+        w("|---|---|")
+        for k, targets in p.columns.items():
+            w(f"| `{k}` | {', '.join(f'`{t}`' for t in targets)} |")
+        w("")
+        if p.statuses:
+            groups = {}
+            for k, v in p.statuses.items():
+                groups.setdefault(v, []).append(k)
+            w(
+                "**Statuses**: "
+                + "; ".join(
+                    f"`{v}` ← " + ", ".join(f"`{k}`" for k in ks) for v, ks in groups.items()
+                )
+                + "\n"
+            )
+        if p.default_status:
+            w(f"Rows without a status column are `{p.default_status}`.\n")
+        if p.log_columns:
+            w("**Postback-log export** (header → log column):\n")
+            w("| header | log column |")
+            w("|---|---|")
+            for k, v in p.log_columns.items():
+                w(f"| `{k}` | `{v}` |")
+            w("")
+        if name in DIALECTS:
+            dl = DIALECTS[name]
+            w(f"**Dialect** (`dialect: {name}`; <{dl.docs}>):\n")
+            w("| their macro | ours | why |")
+            w("|---|---|---|")
+            for k, (ours, why) in dl.macros.items():
+                w(f"| `{k}` | `{ours}` | {why} |")
+            w("")
+    return "\n".join(out).rstrip() + "\n"
+
+
+if __name__ == "__main__":
+    PATH.write_text(render(), encoding="utf-8")
