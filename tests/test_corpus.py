@@ -152,4 +152,4 @@ def test_cli_reports_quarantine_without_failing(tmp_path):
     )
     assert out.returncode == 0
     assert "warning: 2 event rows quarantined (first: " in out.stderr
-    assert "1 postbacks to fire" in out.stdout
+    assert "1 postback to fire" in out.stdout

@@ -52,7 +52,8 @@ def _fmt(v: Any) -> str:
     if isinstance(v, int):
         return f"{v:,}"
     text = str(v)
-    return text if len(text) <= 120 else text[:117] + "…"
+    limit = 2_000 if text.startswith(("http://", "https://")) else 120  # URLs stay whole
+    return text if len(text) <= limit else text[: limit - 3] + "…"
 
 
 def render(

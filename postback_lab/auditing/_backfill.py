@@ -77,16 +77,30 @@ class BackfillResult:
         verb = "sent" if self.sent is not None and self.sent.dry_run == 0 else "would send"
         lines.append(f"backfill {verb} {n:,} postbacks (missed + failed):")
         lines += [f"  {r}  {h}: {c:,}" for r, h, c in self.would_send().iter_rows()]
+        if self.sent is None or self.sent.dry_run:
+            lines.append("example requests (one per rule):")
+            lines += [f"  {r}: {m} {u}" for r, m, u in self.examples().iter_rows()]
         if self.sent is not None:
             lines.append(str(self.sent))
             if not self.sent.dry_run:
                 lines.append(self.headline())
         return "\n".join(lines)
 
+    def examples(self) -> pl.DataFrame:
+        """One postback per rule as it goes on the wire (method and URL, secrets as
+        ``{env:NAME}``): what a dry run would have sent."""
+        return (
+            self.to_send.frame.unique("rule", keep="first", maintain_order=True)
+            .select("rule", "method", "url")
+            .sort("rule")
+        )
+
     def _repr_html_(self) -> str:
         tables = []
         if self.outcomes is not None and self.outcomes.height:
             tables.append(("Delivered by this backfill, per rule", self.outcomes))
+        if self.sent is None or self.sent.dry_run:
+            tables.append(("Example requests, one per rule", self.examples()))
         tables += [
             ("To send, per rule and host", self.would_send()),
             ("Before the backfill: reconciliation per rule", self.reconciliation.counts()),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -87,13 +88,22 @@ class TransactionExplanation:
 
     transaction_id: str
     frame: pl.DataFrame  # rule, status, occurred_at, verdict, dispatch_id
+    #: quarantined input rows that mention the id (line, reason), when no row was readable
+    quarantined: pl.DataFrame | None = None
 
     def to_polars(self) -> pl.DataFrame:
         return self.frame
 
     def __str__(self) -> str:
         if self.frame.height == 0:
-            return f"transaction {self.transaction_id!r}: no events with this id"
+            q = self.quarantined
+            if q is None or q.height == 0:
+                return f"transaction {self.transaction_id!r}: no events with this id"
+            why = "; ".join(f"line {line}: {reason}" for line, reason in q.head(5).iter_rows())
+            return (
+                f"transaction {self.transaction_id!r}: no readable events; quarantined "
+                f"when read ({why}; see events.quarantine)"
+            )
         lines = [f"transaction {self.transaction_id!r}:"]
         for r in self.frame.iter_rows(named=True):
             lines.append(
@@ -135,11 +145,35 @@ def explain_rules(
     return Explanation(pl.DataFrame(rows, schema=schema))
 
 
+_VERDICT_SCHEMA: dict[str, pl.DataType] = {
+    "rule": pl.String(),
+    "status": pl.String(),
+    "occurred_at": pl.Datetime("us", "UTC"),
+    "verdict": pl.String(),
+    "dispatch_id": pl.String(),
+}
+
+
+def _quarantined(events: Events, transaction_id: str) -> pl.DataFrame | None:
+    """Quarantined rows whose raw text holds ``transaction_id`` as a whole field."""
+    q = events.quarantine
+    if q is None or q.height == 0 or "raw" not in q.columns or not transaction_id:
+        return None
+    pattern = r"(^|[^\w-])" + re.escape(transaction_id) + r"($|[^\w-])"
+    return q.filter(pl.col("raw").cast(pl.String).str.contains(pattern)).select("line", "reason")
+
+
 def explain_transaction(
     events: Events, rules: RuleSet, plan: pl.DataFrame, transaction_id: str
 ) -> TransactionExplanation:
     """Every rule's verdict for each row of one transaction, with the reason."""
     rows = events.frame.filter(pl.col("transaction_id") == str(transaction_id))
+    if rows.height == 0:
+        return TransactionExplanation(
+            str(transaction_id),
+            pl.DataFrame(schema=_VERDICT_SCHEMA),
+            _quarantined(events, str(transaction_id)),
+        )
     rows = rows.sort("occurred_at", maintain_order=True)
     change_at, change_to = next_change(rows)
     rows = rows.with_columns(change_at, change_to.alias("__next_status"))
@@ -181,14 +215,7 @@ def explain_transaction(
                     "dispatch_id": dispatch,
                 }
             )
-    schema: dict[str, pl.DataType] = {
-        "rule": pl.String(),
-        "status": pl.String(),
-        "occurred_at": pl.Datetime("us", "UTC"),
-        "verdict": pl.String(),
-        "dispatch_id": pl.String(),
-    }
-    return TransactionExplanation(str(transaction_id), pl.DataFrame(out, schema=schema))
+    return TransactionExplanation(str(transaction_id), pl.DataFrame(out, schema=_VERDICT_SCHEMA))
 
 
 def _bodies(rule: Rule, rows: pl.DataFrame) -> list[str | None]:

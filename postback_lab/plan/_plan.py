@@ -82,7 +82,8 @@ class Plan:
         rules = self.frame["rule"].n_unique()
         hosts = self.frame["host"].n_unique()
         return (
-            f"{n:,} postbacks to fire from {rules} rules to {hosts} hosts, due "
+            f"{n:,} postback{'' if n == 1 else 's'} to fire from {rules} "
+            f"rule{'' if rules == 1 else 's'} to {hosts} host{'' if hosts == 1 else 's'}, due "
             f"{lo:%Y-%m-%d %H:%M} to {hi:%Y-%m-%d %H:%M} UTC"
         )
 
