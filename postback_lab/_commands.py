@@ -14,7 +14,7 @@ from typing import Any
 from . import sample
 from ._errors import InputError, did_you_mean
 from ._log_cli import alert_below, rate_option, read_log
-from ._util import parse_duration
+from ._util import counted, parse_duration
 from .auditing import METRICS, audit, backfill_sync, reconcile
 from .events import Events, read_events
 from .plan import Plan, build_plan, read_plan, write_plan
@@ -331,7 +331,8 @@ def cmd_send(a: argparse.Namespace) -> int:
     plan = read_plan(a.plan)
     if a.shard:
         plan = shard_plan(plan, a.shard)
-        print(f"shard {a.shard}: {len(plan):,} dispatches to {plan.frame['host'].n_unique()} hosts")
+        hosts = plan.frame["host"].n_unique()
+        print(f"shard {a.shard}: {counted(len(plan), 'postback')} to {counted(hosts, 'host')}")
     if a.central:
         plan, done = delivered_elsewhere(plan, a.central)
         if done:
@@ -368,5 +369,3 @@ def _read_log(name: str) -> LogStore:
     if not os.path.exists(name):
         raise InputError(f"{name}: no such log; send, backfill or import-log first")
     return LogStore(name, read_only=True)
-
-

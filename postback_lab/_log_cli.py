@@ -19,6 +19,7 @@ from .auditing import (
     headline,
     open_for_reading,
     prune,
+    readable_rows,
 )
 from .scale import export_log, optimize_log, table_uri
 from .store import LogStore
@@ -152,15 +153,7 @@ def cmd_log_show(a: argparse.Namespace) -> int:
         return 0
     print(head.text())
     if rows.height:
-        table = rows.rename(
-            {
-                "fired_at": "fired (UTC)",
-                "transaction_id": "transaction",
-                "publisher_id": "publisher",
-                "status_code": "code",
-                "latency_ms": "ms",
-            }
-        )
+        table = readable_rows(rows)
         print(text_table(table))
     more = f"; --limit {total} shows all" if total > rows.height else ""
     print(f"{rows.height:,} of {total:,} attempts shown, newest first{more}")

@@ -23,7 +23,7 @@ from ._html import render
 from ._keys import ATTEMPT_KEY, DISPATCH_ID, DISPATCH_KEY, KEY_TEXT, dispatch_ids
 from ._sync import blocking, run_sync
 from ._table import TIME_FORMAT, cell, shorten, terminal_width, text_table
-from ._text import first_line, quote_ident
+from ._text import counted, first_line, plan_line, quote_ident
 from ._time import When, as_utc, parse_when
 
 __all__ = [
@@ -40,6 +40,7 @@ __all__ = [
     "blocking",
     "cell",
     "connect",
+    "counted",
     "dispatch_ids",
     "first_line",
     "first_of",
@@ -49,6 +50,7 @@ __all__ = [
     "number",
     "parse_duration",
     "parse_when",
+    "plan_line",
     "query",
     "quote_ident",
     "render",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 
 def first_line(exc: BaseException) -> str:
     """The first line of an exception's message (its class name when it has none): what
@@ -13,3 +15,19 @@ def first_line(exc: BaseException) -> str:
 def quote_ident(name: str) -> str:
     """A (possibly dotted) SQL identifier, each part double-quoted."""
     return ".".join('"' + part.replace('"', '""') + '"' for part in name.split("."))
+
+
+def counted(n: int, word: str) -> str:
+    """``n`` with thousands separators and ``word`` in the singular or plural ("1 host",
+    "1,352 postbacks"): what every summary line says of its counts."""
+    return f"{n:,} {word}{'' if n == 1 else 's'}"
+
+
+def plan_line(postbacks: int, rules: int, hosts: int, first_due: Any, last_due: Any) -> str:
+    """The one-line summary every plan (in memory, streamed, partitioned) starts with."""
+    if postbacks == 0:
+        return "empty plan: no postback to fire"
+    return (
+        f"{counted(postbacks, 'postback')} to fire from {counted(rules, 'rule')} to "
+        f"{counted(hosts, 'host')}, due {first_due:%Y-%m-%d %H:%M} to {last_due:%Y-%m-%d %H:%M} UTC"
+    )

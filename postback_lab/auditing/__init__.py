@@ -14,6 +14,7 @@ from ._logrows import (
     export_rows,
     prune,
     pruned_before,
+    readable_rows,
     visible,
 )
 from ._reconcile import Reconciliation, reconcile
@@ -51,6 +52,7 @@ __all__ = [
     "period_sql",
     "prune",
     "pruned_before",
+    "readable_rows",
     "reconcile",
     "snapshot",
     "visible",

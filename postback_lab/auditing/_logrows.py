@@ -53,6 +53,23 @@ def attempt_rows(store: LogStore, flt: LogFilter, *, limit: int, offset: int = 0
     )
 
 
+SHORT_HEADERS = {
+    "fired_at": "fired (UTC)",
+    "transaction_id": "transaction",
+    "publisher_id": "publisher",
+    "status_code": "code",
+    "latency_ms": "ms",
+}
+
+
+def readable_rows(rows: pl.DataFrame) -> pl.DataFrame:
+    """Attempt rows as people read them (``log show``, the explorer): short headers and
+    latency in whole milliseconds."""
+    if "latency_ms" in rows.columns:
+        rows = rows.with_columns(pl.col("latency_ms").round(0).cast(pl.Int64))
+    return rows.rename({k: v for k, v in SHORT_HEADERS.items() if k in rows.columns})
+
+
 def count_rows(store: LogStore, flt: LogFilter) -> int:
     """How many attempts match ``flt``."""
     cond, params = visible(flt, store).sql()

@@ -28,6 +28,7 @@ from ..auditing import (
     loader_html,
     natural_key,
     open_for_reading,
+    readable_rows,
     visible,
 )
 from ..plan import PLAN_SCHEMA, Plan, read_plan
@@ -40,7 +41,7 @@ PAGE = 20  # rows per page (the HTML table shows up to 20)
 _FILTERS = COLUMNS
 # one line per row: long texts are cut (the full text is in the cell's tooltip-free export)
 _ONE_LINE = "<style>.pbl-explorer .pbl-table td{white-space:nowrap}</style>"
-_WIDTH = {"error": 48, "url": 64, "rule": 28, "transaction_id": 24}
+_WIDTH = {"error": 48, "url": 64, "rule": 28, "transaction": 24}
 
 
 class Explorer:
@@ -164,10 +165,10 @@ class Explorer:
 
     def table_frame(self) -> pl.DataFrame:
         """The current page as text: times in UTC to the second, long texts cut."""
-        rows = self.rows()
+        rows = readable_rows(self.rows())
         return pl.DataFrame(
             {
-                ("fired (UTC)" if c == "fired_at" else c): [
+                c: [
                     v.strftime(TIME_FORMAT)
                     if isinstance(v, datetime)
                     else shorten(cell(v), _WIDTH.get(c, 40))
@@ -175,7 +176,7 @@ class Explorer:
                 ]
                 for c in rows.columns
             },
-            schema={("fired (UTC)" if c == "fired_at" else c): pl.String for c in rows.columns},
+            schema=dict.fromkeys(rows.columns, pl.String),
         )
 
     def _changed(self, _: Any) -> None:

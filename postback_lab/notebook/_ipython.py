@@ -41,6 +41,8 @@ def interrupted_message() -> str:
         f"interrupted {line}. Completed attempts are in the log; running the same send or "
         "backfill again sends only what is still missing"
     )
+
+
 _PACKAGE = str(Path(__file__).resolve().parent.parent)
 _HANDLED = (PostbackLabError, KeyboardInterrupt, asyncio.CancelledError)
 

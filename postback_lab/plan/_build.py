@@ -254,9 +254,7 @@ def _rule_frame(rule: Rule, sel: Selection) -> tuple[pl.DataFrame, int]:
         (
             pl.lit(None, dtype=pl.String) if (entries := _env_entries(rule)) is None else entries
         ).alias("env_at"),
-        pl.lit(rule.success.to_json() if rule.success else None, dtype=pl.String).alias(
-            "success"
-        ),
+        pl.lit(rule.success.to_json() if rule.success else None, dtype=pl.String).alias("success"),
         pl.lit(rule.sign, dtype=pl.String).alias("sign_env"),
         *[pl.col(f"__t_{c}") for c in rule.body_columns],
     )

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from datetime import datetime
 from pathlib import Path
 from typing import Any, overload
 
 import polars as pl
 
 from .._errors import PlanError
-from .._util import first_line, render
+from .._util import first_line, plan_line, render
 from ..events import Events
 from ..rules import RuleSet
 from ._build import (
@@ -74,18 +73,9 @@ class Plan:
 
     def summary(self) -> str:
         """One line: how many postbacks, from how many rules to how many hosts, when due."""
-        n = self.frame.height
-        if n == 0:
-            return "empty plan: no postback to fire"
-        lo, hi = self.frame["due_at"].min(), self.frame["due_at"].max()
-        assert isinstance(lo, datetime) and isinstance(hi, datetime)
-        rules = self.frame["rule"].n_unique()
-        hosts = self.frame["host"].n_unique()
-        return (
-            f"{n:,} postback{'' if n == 1 else 's'} to fire from {rules} "
-            f"rule{'' if rules == 1 else 's'} to {hosts} host{'' if hosts == 1 else 's'}, due "
-            f"{lo:%Y-%m-%d %H:%M} to {hi:%Y-%m-%d %H:%M} UTC"
-        )
+        f = self.frame
+        lo, hi = f["due_at"].min(), f["due_at"].max()
+        return plan_line(f.height, f["rule"].n_unique(), f["host"].n_unique(), lo, hi)
 
     def __str__(self) -> str:
         lines = [self.summary()]

@@ -17,6 +17,7 @@ from typing import Any
 
 import polars as pl
 
+from .._util import plan_line
 from ..events import QUARANTINE_SCHEMA, Events, read_events
 from ..rules import RuleSet
 from ._build import PLAN_SCHEMA, as_rules, plan_chunks
@@ -89,15 +90,12 @@ class WrittenPlan:
         return Explanation(self.counts.to_frame())
 
     def summary(self) -> str:
-        n = len(self)
-        if n == 0:
-            return "empty plan: no postback to fire"
-        lo = min(s.first_due for s in self.stats.values() if s.first_due is not None)
-        hi = max(s.last_due for s in self.stats.values() if s.last_due is not None)
-        return (
-            f"{n:,} postbacks to fire from {len(self.stats)} rules to {self.hosts} hosts, due "
-            f"{lo:%Y-%m-%d %H:%M} to {hi:%Y-%m-%d %H:%M} UTC"
-        )
+        """One line, as ``Plan.summary`` says it."""
+        firsts = [s.first_due for s in self.stats.values() if s.first_due is not None]
+        lasts = [s.last_due for s in self.stats.values() if s.last_due is not None]
+        if not firsts:
+            return plan_line(0, 0, 0, None, None)
+        return plan_line(len(self), len(self.stats), self.hosts, min(firsts), max(lasts))
 
     def __str__(self) -> str:
         lines = [self.summary()]

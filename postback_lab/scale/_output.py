@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 
 import polars as pl
 
 from .._errors import InputError
-from .._util import render
+from .._util import plan_line, render
 from ..plan import Explanation, Plan, read_plan
 
 _PART = re.compile(r"part-\d{5}(?:-.*)?\.parquet")
@@ -94,14 +93,9 @@ class PartitionedPlan:
         """One line: how many postbacks, from how many rules to how many hosts, when due,
         and where the parts are."""
         where = f"written to {self.path} in {self.parts} parts (engine {self.engine})"
-        if self.rows == 0:
-            return f"empty plan: no postback to fire; {where}"
         lo, hi = self.per_rule["first_due"].min(), self.per_rule["last_due"].max()
-        assert isinstance(lo, datetime) and isinstance(hi, datetime)
-        return (
-            f"{self.rows:,} postbacks to fire from {self.per_rule.height} rules to "
-            f"{self.hosts} hosts, due {lo:%Y-%m-%d %H:%M} to {hi:%Y-%m-%d %H:%M} UTC; {where}"
-        )
+        rules = self.per_rule.height
+        return f"{plan_line(self.rows, rules, self.hosts, lo, hi)}; {where}"
 
     def __str__(self) -> str:
         lines = [self.summary()]

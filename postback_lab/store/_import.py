@@ -27,6 +27,7 @@ import polars as pl
 from .._errors import EventsError, LogImportError, closest
 from .._util import (
     DISPATCH_KEY,
+    counted,
     dispatch_ids,
     first_of,
     formats_for,
@@ -122,7 +123,7 @@ class ImportResult:
         """One line: attempts added, skipped as already in the log, quarantined."""
         if self.rows:
             head = (
-                f"{self.path}: imported {self.rows:,} attempt{_s(self.rows)} as run "
+                f"{self.path}: imported {counted(self.rows, 'attempt')} as run "
                 f"{self.run_id} ({self.delivered:,} delivered, {self.rows - self.delivered:,} "
                 "not)"
             )
@@ -133,7 +134,7 @@ class ImportResult:
         if self.quarantined:
             q = self.quarantine.row(0, named=True)
             head += (
-                f"; {self.quarantined:,} row{_s(self.quarantined)} quarantined (first: line "
+                f"; {counted(self.quarantined, 'row')} quarantined (first: line "
                 f"{q['line']}: {q['reason']}; see .quarantine)"
             )
         return head
@@ -153,7 +154,7 @@ class ImportResult:
                 lines.append(f"  ... and {self.without_rule - EXAMPLES:,} more")
         if self.without_status:
             lines.append(
-                f"note: {self.without_status:,} row{_s(self.without_status)} without a "
+                f"note: {counted(self.without_status, 'row')} without a "
                 "conversion status link by rule and transaction id"
             )
         return "\n".join(lines)
@@ -172,10 +173,6 @@ class ImportResult:
         if self.without_rule:
             tables.append(("Rows without a rule (cannot be linked)", self.unlinkable))
         return render("Import", str(self), tables, quarantined=self.quarantined)
-
-
-def _s(n: int) -> str:
-    return "" if n == 1 else "s"
 
 
 @dataclass(frozen=True)

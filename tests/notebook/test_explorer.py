@@ -170,6 +170,19 @@ def test_rows_are_one_line_with_times_to_the_second(log):
     frame = ex.table_frame()
     assert frame.columns[0] == "fired (UTC)"
     assert frame["fired (UTC)"][0] == "2024-01-02 00:00:00"
+    assert frame.columns == [
+        "fired (UTC)",
+        "rule",
+        "transaction",
+        "publisher",
+        "outcome",
+        "code",
+        "ms",
+        "error",
+        "host",
+        "url",
+    ]
+    assert frame["ms"].to_list() == ["50", "60", "70", "80", "90", "0", "10", "20", "30", "40"]
     assert "white-space:nowrap" in ex.table.value
     assert ex.pager_text() == "rows 1–10 of 10 · page 1 of 1"
     ex.close()
@@ -209,3 +222,12 @@ def test_ids_sort_as_numbers(log):
     ex = explore(log)
     assert list(ex.filters["publisher_id"].options) == ["7", "12"]
     ex.close()
+
+
+def test_latency_shows_in_whole_milliseconds():
+    from postback_lab.auditing import readable_rows
+
+    rows = pl.DataFrame({"latency_ms": [4.238275, 1234.6, None], "status_code": [200, 500, None]})
+    got = readable_rows(rows)
+    assert got.columns == ["ms", "code"]
+    assert got["ms"].to_list() == [4, 1235, None]

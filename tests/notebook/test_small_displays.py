@@ -49,3 +49,26 @@ def test_a_dry_run_shows_an_example_request_per_rule(tmp_path):
 def test_plan_previews_keep_urls_whole(tmp_path):
     html = _plan(tmp_path)._repr_html_()
     assert LONG.replace("{transaction_id}", "T1").replace("&", "&amp;") in html
+
+
+def test_a_partitioned_plan_counts_the_same_way(tmp_path):
+    from postback_lab.scale import plan_partitioned
+
+    path = tmp_path / "events.csv"
+    path.write_text(EVENTS)
+    rules = pbl.read_rules(
+        [{"name": "r", "type": "conversion", "fire_on": "approved", "url": LONG}]
+    )
+    out = plan_partitioned(pbl.read_events(path), rules, tmp_path / "plan", partitions=2, workers=1)
+    assert out.summary().startswith("1 postback to fire from 1 rule to 1 host, due")
+
+
+def test_counted_says_singular_and_plural():
+    from postback_lab._util import counted
+
+    assert [counted(n, "host") for n in (0, 1, 2, 1352)] == [
+        "0 hosts",
+        "1 host",
+        "2 hosts",
+        "1,352 hosts",
+    ]
