@@ -65,7 +65,7 @@ def whole_process(n: int, ports: list[int], runs: int) -> dict[str, float]:
             cmd += ["--concurrency", "64", "--per-host", "64", "--retries", "none"]
             cmd += ["--no-progress"]
             b = _timed(floor)
-            o = _timed(cmd)
+            o = _timed([*cmd, "--workers", "1"])  # one core's worth: the per-core ratio
             for extra in folder.glob(f"log{i}.duckdb*"):
                 extra.unlink()
             w = _timed([*cmd, "--workers", "2"])

@@ -240,10 +240,10 @@ def _retries(s: argparse.ArgumentParser) -> None:
     s.add_argument(
         "--workers",
         type=int,
-        default=1,
+        default=0,
         metavar="N",
         help="processes that send, each a shard of the hosts, while this one writes the "
-        "log (1; 0: one per core, at most one per host)",
+        "log (0, the default: one per core, at most one per host and per 2,000 postbacks)",
     )
     s.add_argument(
         "--pause-after",

@@ -39,9 +39,10 @@ class SendOptions:
     - ``breaker``: when a host is paused for the rest of the run (see ``Breaker``; its
       remaining dispatches are logged ``paused``); ``Breaker.off()`` never pauses.
     - ``workers``: processes that send, each a shard of the plan's hosts with its own
-      event loop, while this process writes the log (None: one per core, at most one per
-      host). ``concurrency`` is shared among them. More than one needs the default clock
-      and transport (they cannot cross into another process).
+      event loop, while this process writes the log. None (the default): one per core, at
+      most one per host and one per 2,000 postbacks (a smaller plan is sent faster than
+      a worker starts). ``concurrency`` is shared among them. More than one needs the
+      default clock and transport (they cannot cross into another process).
     """
 
     concurrency: int = 64
@@ -60,7 +61,7 @@ class SendOptions:
     allow_hosts: Sequence[str] | None = None
     deny_private: bool = False
     breaker: Breaker = field(default_factory=Breaker)
-    workers: int | None = 1
+    workers: int | None = None
 
     def __post_init__(self) -> None:
         problems = []

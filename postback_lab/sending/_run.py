@@ -198,7 +198,8 @@ async def _run(
         bar=_progress_bar(todo.height, options.progress),
     )
     origin = frame["due_at"].min()
-    workers = 1 if options.dry_run else worker_count(options, todo["host"].n_unique())
+    hosts = todo["host"].n_unique()
+    workers = 1 if options.dry_run else worker_count(options, hosts, rows=todo.height)
     loops = []
     for (host,), part in (
         []

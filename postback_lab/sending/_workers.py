@@ -47,12 +47,24 @@ from ._writer import LogWriter
 STOP_GRACE = 30.0
 
 
-def worker_count(options: SendOptions, hosts: int) -> int:
-    """How many processes send: ``options.workers`` (None: one per core), at most one per
-    host; 1 when the clock or transport is the caller's (they cannot cross processes)."""
+#: postbacks that make starting one more worker process worth it: a worker takes about a
+#: second to start (a fresh interpreter importing polars), about what one core sends of
+#: these in that time, so smaller plans are sent by one process
+ROWS_PER_WORKER = 2_000
+
+
+def worker_count(options: SendOptions, hosts: int, rows: int | None = None) -> int:
+    """How many processes send: ``options.workers``, at most one per host. None (the
+    default) is one per core, at most one per host and one per ``ROWS_PER_WORKER`` of the
+    ``rows`` to send. 1 when the clock or transport is the caller's (they cannot cross
+    processes)."""
     if options.transport is not None or options.clock is not WALL_CLOCK:
         return 1
-    wanted = options.workers if options.workers is not None else (os.cpu_count() or 1)
+    if options.workers is not None:
+        return max(1, min(options.workers, hosts))
+    wanted = os.cpu_count() or 1
+    if rows is not None:
+        wanted = min(wanted, rows // ROWS_PER_WORKER)
     return max(1, min(wanted, hosts))
 
 

@@ -58,7 +58,14 @@ def test_shards_balance_hosts_and_workers_are_capped():
     parts = shards(todo, 2)
     assert sorted(sorted(set(p["host"])) for p in parts) == [["a", "d"], ["b", "c"]]
     assert worker_count(SendOptions(workers=8), hosts=3) == 3
-    assert worker_count(SendOptions(workers=None), hosts=100) == (os.cpu_count() or 1)
+    cores = os.cpu_count() or 1
+    assert worker_count(SendOptions(workers=None), hosts=100) == cores
+    assert SendOptions().workers is None  # the default: as many as is worth it
+    assert worker_count(SendOptions(), hosts=100, rows=100_000) == cores
+    assert worker_count(SendOptions(), hosts=100, rows=1_999) == 1  # not worth a start
+    assert worker_count(SendOptions(), hosts=100, rows=4_000) == min(cores, 2)
+    assert worker_count(SendOptions(), hosts=1, rows=100_000) == 1
+    assert worker_count(SendOptions(workers=3), hosts=100, rows=10) == 3  # asked for
     fake = FakeClock(datetime.now(UTC))
     assert worker_count(SendOptions(workers=4, clock=fake), hosts=4) == 1
 
