@@ -83,6 +83,8 @@ def sending(n: int) -> None:
                     "send",
                     str(folder / "plan.parquet"),
                     "--no-progress",
+                    "--workers",  # one process per shard: what sharding itself buys
+                    "1",
                     "--db",
                     str(folder / f"s{k}.duckdb"),
                 ]

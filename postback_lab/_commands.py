@@ -9,6 +9,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from typing import Any
 
 from . import sample
@@ -17,10 +18,17 @@ from ._log_cli import alert_below, rate_option, read_log
 from ._util import counted, parse_duration
 from .auditing import METRICS, audit, backfill_sync, reconcile
 from .events import Events, read_events
-from .plan import Plan, build_plan, read_plan, write_plan
+from .plan import Plan, WrittenPlan, build_plan, read_plan, write_plan
 from .receiver import Receiver, serve_forever
 from .rules import RuleSet, read_rules
-from .scale import delivered_elsewhere, open_delta_log, plan_partitioned, shard_plan, table_uri
+from .scale import (
+    PartitionedPlan,
+    delivered_elsewhere,
+    open_delta_log,
+    plan_partitioned,
+    shard_plan,
+    table_uri,
+)
 from .sending import Breaker, Retry, SendOptions, send_sync, test_rule_sync
 from .store import LogStore, import_log
 
@@ -167,6 +175,9 @@ def _read(a: argparse.Namespace, stages: Stages) -> tuple[Events, RuleSet]:
         raise InputError(f"{a.rules}: no such rules file")
     with stages("reading events") as done:
         events = _events(a, a.events)
+        # one contiguous copy (the read batches let go): planning on the batches of a
+        # 10M-row read gathers across them and peaks 1.5 GB higher (6.1 vs 4.5 GB)
+        events = replace(events, frame=events.frame.rechunk())
         done["what"] = f"{events.frame.height:,} rows"
     # the events' columns let every rule problem, unknown macros included, show at once
     rules = read_rules(a.rules, columns=events.frame.columns, dialect=a.dialect)
@@ -193,12 +204,7 @@ def cmd_plan(a: argparse.Namespace) -> int:
     with stages("planning") as done:
         written = write_plan(events, rules, a.output)
         done["what"] = f"{len(written):,} postbacks"
-    print(written)
-    if a.explain:
-        print()
-        print(written.explain())
-    print(f"plan written to {written.path}")
-    return 0
+    return _written(written, a.explain)
 
 
 def _plan_partitioned(a: argparse.Namespace) -> int:
@@ -223,11 +229,17 @@ def _plan_partitioned(a: argparse.Namespace) -> int:
         with stages("planning in buckets") as done:
             result = plan_partitioned(events, rules, a.output, partitions=a.partitions)
             done["what"] = f"{len(result):,} postbacks"
-    print(result)
-    if a.explain:
+    return _written(result, a.explain)
+
+
+def _written(plan: WrittenPlan | PartitionedPlan, explain: bool) -> int:
+    """What ``plan -o`` prints: the plan's summary per rule, why events did not fire
+    (``--explain``) and where it went."""
+    print(plan)
+    if explain:
         print()
-        print(result.explain())
-    print(f"plan written to {result.path}")
+        print(plan.explain())
+    print(f"plan written to {plan.path}")
     return 0
 
 

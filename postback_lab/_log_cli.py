@@ -31,7 +31,7 @@ def add_log_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     verbs = log.add_subparsers(dest="verb", metavar="VERB", required=True)
 
     s = verbs.add_parser("show", help="the newest attempts matching the filters, as a table")
-    _db(s)
+    db_option(s)
     _filters(s)
     s.add_argument("--limit", type=int, default=50, help="rows to show (50)")
     s.add_argument("--format", choices=["table", "csv", "json"], default="table")
@@ -42,7 +42,7 @@ def add_log_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
         help="write the attempts matching the filters to CSV/Parquet, or append the whole log "
         "to a central Delta Lake table exactly once",
     )
-    _db(s)
+    db_option(s)
     s.add_argument(
         "--to",
         required=True,
@@ -73,13 +73,14 @@ def add_log_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
         "prune",
         help="delete attempts fired before T, keeping delivered ones (nothing is re-sent)",
     )
-    _db(s)
+    db_option(s)
     s.add_argument("--before", required=True, metavar="T", help="ISO date or time (UTC)")
     s.add_argument("--dry-run", action="store_true", help="say what would be deleted")
     s.set_defaults(func=cmd_log_prune)
 
 
-def _db(s: argparse.ArgumentParser) -> None:
+def db_option(s: argparse.ArgumentParser) -> None:
+    """``--db``: the log file a command reads or writes (every command that has a log)."""
     s.add_argument(
         "--db",
         type=Path,

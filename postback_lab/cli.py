@@ -23,7 +23,7 @@ from types import FrameType
 
 from . import _commands as c
 from ._errors import DeliveryError, InputError, StoreError
-from ._log_cli import add_log_parser
+from ._log_cli import add_log_parser, db_option
 from ._util import first_line
 from ._version import __version__
 
@@ -71,7 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("send", help="fire a plan, logging every attempt")
     s.add_argument("plan", type=Path, help="PLAN.parquet from 'postback-lab plan -o'")
-    _db(s)
+    db_option(s)
     s.add_argument("--dry-run", action="store_true", help="render and log, open no socket")
     s.add_argument("--concurrency", type=int, default=64, help="requests in flight (64)")
     s.add_argument("--per-host", type=int, default=8, help="requests in flight per host (8)")
@@ -97,7 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("backfill", help="plan, reconcile with the log, send only what is missing")
     s.add_argument("events", nargs="+")
     s.add_argument("--rules", required=True)
-    _db(s)
+    db_option(s)
     s.add_argument("--since", help="only postbacks due at or after T (ISO date/time)")
     s.add_argument("--until", help="only postbacks due before T")
     s.add_argument("--dry-run", action="store_true")
@@ -111,7 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=c.cmd_backfill)
 
     s = sub.add_parser("audit", help="delivery failure rates from the log")
-    _db(s)
+    db_option(s)
     s.add_argument("--by", default="rule", help="comma-separated columns (rule)")
     s.add_argument("--since")
     s.add_argument("--until")
@@ -128,7 +128,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("import-log", help="import a platform's postback-log export")
     s.add_argument("file", help="the export: CSV, Parquet or NDJSON")
-    _db(s)
+    db_option(s)
     s.add_argument(
         "--source",
         metavar="PRESET",
@@ -165,7 +165,7 @@ def build_parser() -> argparse.ArgumentParser:
     which.add_argument("--sample", action="store_true", help="a made-up event that fires the rule")
     s.add_argument("--events", nargs="+", metavar="E", help="event files (with --transaction-id)")
     s.add_argument("--dry-run", action="store_true", help="show the request; send and log nothing")
-    _db(s)
+    db_option(s)
     _reading(s)
     s.set_defaults(func=c.cmd_test)
 
@@ -267,15 +267,6 @@ def _guards(s: argparse.ArgumentParser) -> None:
         "--deny-private",
         action="store_true",
         help="refuse hosts that resolve to private, loopback or link-local addresses",
-    )
-
-
-def _db(s: argparse.ArgumentParser) -> None:
-    s.add_argument(
-        "--db",
-        type=Path,
-        default=Path("postback_lab.duckdb"),
-        help="the DuckDB log file (postback_lab.duckdb)",
     )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, overload
+from typing import Any
 
 import httpx
 import polars as pl
@@ -21,6 +21,7 @@ from ..sending import (
     Retry,
     SendOptions,
     SendResult,
+    pick_options,
     run_send,
 )
 from ..store import LogStore, open_log, settle_journals
@@ -126,62 +127,6 @@ def _outcomes(store: LogStore, sent: SendResult) -> pl.DataFrame:
     )
 
 
-@overload
-async def backfill(
-    plan: Plan,
-    /,
-    log: LogSource = None,
-    *,
-    rules: None = None,
-    since: When = None,
-    until: When = None,
-    concurrency: int = _D.concurrency,
-    per_host: int = _D.per_host,
-    rate: float | None = _D.rate,
-    retry: Retry = _D.retry,
-    dry_run: bool = _D.dry_run,
-    speed: float | None = _D.speed,
-    ignore_due: bool = _D.ignore_due,
-    max_duration: timedelta | float | None = _D.max_duration,
-    progress: bool = _D.progress,
-    clock: Clock = _D.clock,
-    transport: httpx.AsyncBaseTransport | None = _D.transport,
-    environ: Mapping[str, str] | None = _D.environ,
-    engine: Engine = _D.engine,
-    allow_hosts: Sequence[str] | None = _D.allow_hosts,
-    deny_private: bool = _D.deny_private,
-    breaker: Breaker = _D.breaker,
-    workers: int | None = _D.workers,
-    options: SendOptions | None = None,
-) -> BackfillResult: ...
-@overload
-async def backfill(
-    events: Any,
-    /,
-    log: LogSource = None,
-    *,
-    rules: Any,
-    since: When = None,
-    until: When = None,
-    concurrency: int = _D.concurrency,
-    per_host: int = _D.per_host,
-    rate: float | None = _D.rate,
-    retry: Retry = _D.retry,
-    dry_run: bool = _D.dry_run,
-    speed: float | None = _D.speed,
-    ignore_due: bool = _D.ignore_due,
-    max_duration: timedelta | float | None = _D.max_duration,
-    progress: bool = _D.progress,
-    clock: Clock = _D.clock,
-    transport: httpx.AsyncBaseTransport | None = _D.transport,
-    environ: Mapping[str, str] | None = _D.environ,
-    engine: Engine = _D.engine,
-    allow_hosts: Sequence[str] | None = _D.allow_hosts,
-    deny_private: bool = _D.deny_private,
-    breaker: Breaker = _D.breaker,
-    workers: int | None = _D.workers,
-    options: SendOptions | None = None,
-) -> BackfillResult: ...
 async def backfill(
     source: Any,
     /,
@@ -218,28 +163,7 @@ async def backfill(
     those of ``send`` (see ``SendOptions``), but retries default to the short schedule for
     at most a minute (``BACKFILL_DEFAULTS``); each run gets the full retry schedule.
     """
-    given = SendOptions(
-        concurrency=concurrency,
-        per_host=per_host,
-        rate=rate,
-        retry=retry,
-        dry_run=dry_run,
-        speed=speed,
-        ignore_due=ignore_due,
-        max_duration=max_duration,
-        progress=progress,
-        clock=clock,
-        transport=transport,
-        environ=environ,
-        engine=engine,
-        allow_hosts=allow_hosts,
-        deny_private=deny_private,
-        breaker=breaker,
-        workers=workers,
-    )
-    if options is not None and given != BACKFILL_DEFAULTS:
-        raise InputError("pass the send options either as options= or as keywords, not both")
-    opts = options if options is not None else given
+    opts = pick_options(options, locals(), BACKFILL_DEFAULTS)
     if isinstance(source, Plan):
         if rules is not None:
             raise InputError(

@@ -9,6 +9,7 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import fields
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -92,28 +93,7 @@ async def send(
     rule whose transaction reached another status within the delay is not fired (firing
     rule 7, re-checked at send time; counted in ``SendResult.superseded``).
     """
-    opts = pick_options(
-        options,
-        SendOptions(
-            concurrency=concurrency,
-            per_host=per_host,
-            rate=rate,
-            retry=retry,
-            dry_run=dry_run,
-            speed=speed,
-            ignore_due=ignore_due,
-            max_duration=max_duration,
-            progress=progress,
-            clock=clock,
-            transport=transport,
-            environ=environ,
-            engine=engine,
-            allow_hosts=allow_hosts,
-            deny_private=deny_private,
-            breaker=breaker,
-            workers=workers,
-        ),
-    )
+    opts = pick_options(options, locals())
     p = plan if isinstance(plan, Plan) else read_plan(plan)
     frame, gone = p.frame, 0
     if events is not None:
@@ -136,12 +116,16 @@ send_sync = blocking(
 )
 
 
-def pick_options(given: SendOptions | None, from_keywords: SendOptions) -> SendOptions:
+def pick_options(
+    given: SendOptions | None, keywords: Mapping[str, Any], defaults: SendOptions = DEFAULTS
+) -> SendOptions:
     """``given`` when the caller passed ``options=`` (then every keyword option must be
-    left at its default), else the options built from the keywords."""
+    left at its default), else SendOptions built from ``keywords`` (a ``send``-like
+    function's ``locals()``: its keywords are named like the fields)."""
+    from_keywords = SendOptions(**{f.name: keywords[f.name] for f in fields(SendOptions)})
     if given is None:
         return from_keywords
-    if from_keywords != DEFAULTS:
+    if from_keywords != defaults:
         raise InputError("pass the send options either as options= or as keywords, not both")
     return given
 
