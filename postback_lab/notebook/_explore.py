@@ -32,6 +32,7 @@ from ..auditing import (
     visible,
 )
 from ..plan import PLAN_SCHEMA, Plan, read_plan
+from ..rules import RuleSet, read_rules
 from ..store import LogStore
 
 if TYPE_CHECKING:
@@ -201,9 +202,11 @@ class Explorer:
     def _chart(self) -> alt.Chart:
         return daily_chart(self.daily())
 
-    def selection_plan(self, plan: Plan | str | Path | None = None) -> Plan:
+    def selection_plan(self, plan: Plan | str | Path | None = None, *, rules: Any = None) -> Plan:
         """The undelivered dispatches matching the filters, as a Plan to resend: rows of
-        ``plan`` when given (exact, with bodies), else rebuilt from the log (GET only)."""
+        ``plan`` when given (exact, with bodies), else rebuilt from the log (GET only),
+        with each rule's ``success:`` check taken from ``rules`` when given (the log does
+        not keep it: without it any 2xx counts as delivered)."""
         cond, params = self.where()
         ids = self.store.sql(
             f"""
@@ -224,7 +227,12 @@ class Explorer:
             WHERE method = 'GET' ORDER BY dispatch_id, fired_at DESC""",
             ids=pl.DataFrame({"dispatch_id": ids}),
         )
-        # columns the log does not keep (a rule's success check) are filled in by read_plan
+        if rules is not None:
+            rs = rules if isinstance(rules, RuleSet) else read_rules(rules)
+            checks = {r.name: r.success.to_json() for r in rs if r.success}
+            success = pl.col("rule").replace_strict(checks, default=None, return_dtype=pl.String)
+            rows = rows.with_columns(success.alias("success"))
+        # columns the log does not keep (headers, timeouts) are filled in by read_plan
         have = {c: t for c, t in PLAN_SCHEMA.items() if c in rows.columns}
         return read_plan(rows.cast(have))  # type: ignore[arg-type]
 

@@ -112,6 +112,20 @@ def test_selection_plan_hands_failed_rows_to_a_resend(log):
     plan = ex.selection_plan()
     assert sorted(plan.frame["dispatch_id"]) == ["d2", "d7"]
     assert plan.frame.schema == PLAN_SCHEMA
+    assert plan.frame["success"].to_list() == [None, None]  # the log keeps no success check
+    rules = read_rules(
+        [
+            {
+                "name": "sales",
+                "url": "https://p.example/?t={transaction_id}",
+                "success": {"status": [200], "body_matches": "OK"},
+            },
+            {"name": "leads", "url": "https://p.example/?t={transaction_id}"},
+        ]
+    )
+    again = ex.selection_plan(rules=rules).frame.sort("dispatch_id")
+    assert again["success"].to_list() == [rules["sales"].success.to_json(), None]
+    assert '"OK"' in again["success"][0]
     ex.close()
 
 
