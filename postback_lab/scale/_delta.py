@@ -119,17 +119,20 @@ def export_log(
                 skipped.append(run_id)
                 continue
             app, name = _app_id(store, run_id), run_id or "(no run)"
-            conflicts = 0
+            conflicts, seen = 0, -1
             while True:
                 done = (table.transaction_version(app) or 0) if table is not None else 0
                 if done >= rows:
                     already += name not in added
                     break
+                if done > seen:  # the run moved on (maybe by another export): not stuck
+                    conflicts, seen = 0, done
                 batch = _batch(store, run_id, done, batch_rows)
                 try:
                     _append(dl, table or uri, batch, app, done + batch.height, storage_options)
                 except dl.exceptions.CommitFailedError as exc:
                     # another export of this run committed first: carry on after its rows
+                    # (20 conflicts in a row with no progress at all: something else)
                     conflicts += 1
                     if conflicts > 20:
                         raise StoreError(f"{uri}: cannot append ({first_line(exc)})") from exc

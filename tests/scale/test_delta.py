@@ -219,3 +219,29 @@ def test_cli_log_export_audit_and_optimize(tmp_path, capsys):
     assert main(["audit", "--log", f"delta:{tmp_path / 'nowhere'}"]) == 2
     assert "no Delta log here" in capsys.readouterr().err
     assert optimize_log(to)["numFilesAdded"] == 0
+
+
+def test_an_export_that_loses_many_races_to_another_still_finishes(tmp_path, monkeypatch):
+    """Each batch committed first by another export of the same run (simulated: the
+    batch is appended, then this export is told its commit failed): 30 conflicts, every
+    one with progress, end in every row once, not in 'cannot append'."""
+    import deltalake
+
+    from postback_lab.scale import _delta
+
+    make_log(tmp_path / "s.duckdb", 300, run="r")
+    real = _delta._append
+    lost = []
+
+    def first_by_someone_else(dl, table, batch, app_id, version, storage_options):
+        real(dl, table, batch, app_id, version, storage_options)
+        if len(lost) < 30:
+            lost.append(version)
+            raise deltalake.exceptions.CommitFailedError("a concurrent transaction won")
+
+    monkeypatch.setattr(_delta, "_append", first_by_someone_else)
+    result = export_log(tmp_path / "s.duckdb", tmp_path / "central", batch_rows=10)
+    rows = delta_rows(tmp_path / "central")
+    assert len(lost) == 30 and result.rows == 0  # every batch was "someone else's"
+    assert rows.height == 300
+    assert rows.select("run_id", "dispatch_id", "attempt").is_duplicated().sum() == 0
