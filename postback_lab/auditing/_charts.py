@@ -100,8 +100,8 @@ def daily_chart(daily: pl.DataFrame) -> alt.Chart:
         alt.Chart(data)
         .mark_bar()
         .encode(
-            x=alt.X("day:T"),
-            y=alt.Y("failure_rate:Q", axis=alt.Axis(format="%")),
+            x=alt.X("day:T", title="day (UTC)"),
+            y=alt.Y("failure_rate:Q", axis=alt.Axis(format="%"), title="failed attempts"),
             tooltip=["day:T", "attempts:Q", "failed:Q"],
         )
         .properties(width=520, height=160, title="Attempt failure rate per day")

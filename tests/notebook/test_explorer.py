@@ -245,3 +245,13 @@ def test_latency_shows_in_whole_milliseconds():
     got = readable_rows(rows)
     assert got.columns == ["ms", "code"]
     assert got["ms"].to_list() == [4, 1235, None]
+
+
+def test_the_daily_chart_names_its_axes_for_people(log):
+    from postback_lab import explore
+
+    ex = explore(log)
+    enc = ex._chart().to_dict()["encoding"]
+    assert (enc["x"]["title"], enc["y"]["title"]) == ("day (UTC)", "failed attempts")
+    assert enc["y"]["axis"]["format"] == "%"
+    ex.close()
