@@ -15,7 +15,7 @@ HERE = Path(__file__).resolve().parent
 
 def measure(script: str, *args: str) -> dict:
     """Run ``python script args`` in a child; it prints one JSON line of figures, to which
-    the child's peak RSS (MiB) is added."""
+    the child's peak RSS (MiB) is added unless the step measured its own."""
     # VmHWM, not ru_maxrss: Linux carries ru_maxrss across exec, so a child would report
     # its parent's peak (e.g. the data generation) as its own
     code = (
@@ -23,7 +23,7 @@ def measure(script: str, *args: str) -> dict:
         f"sys.argv = [{script!r}, *{list(args)!r}];"
         "out = runpy.run_path(sys.argv[0], run_name='__step__')['main']();"
         "hwm = re.search(r'VmHWM:\\s+(\\d+)', open('/proc/self/status').read()).group(1);"
-        "out['peak_rss_mib'] = int(hwm) / 1024;"
+        "out.setdefault('peak_rss_mib', int(hwm) / 1024);"
         "print('RESULT ' + json.dumps(out))"
     )
     proc = subprocess.run(

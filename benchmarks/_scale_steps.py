@@ -14,6 +14,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchmarks._plan_steps import data_path, rules
 
 
+def peak_mib() -> float:
+    """This process's peak RSS so far (VmHWM), taken before the plan is read back for its
+    fingerprint, which would otherwise be the peak."""
+    status = Path("/proc/self/status").read_text()
+    return int(status.split("VmHWM:")[1].split()[0]) / 1024
+
+
 def fingerprint(frame: pl.DataFrame) -> int:
     """Order-free checksum of a plan's rows (the same plan gives the same number)."""
     cols = ["dispatch_id", "url", "body", "due_at", "headers"]
@@ -29,6 +36,7 @@ def one(rows: str, out: str) -> dict:
     plan.write_parquet(out)
     return {
         "seconds": time.perf_counter() - t,
+        "peak_rss_mib": peak_mib(),
         "plan_rows": len(plan),
         "fingerprint": fingerprint(plan.frame),
     }
@@ -46,6 +54,7 @@ def local(rows: str, out: str, partitions: str) -> dict:
     seconds = time.perf_counter() - t
     return {
         "seconds": seconds,
+        "peak_rss_mib": peak_mib(),
         "plan_rows": result.rows,
         "worker_peak_mib": result.worker_peak_mib,
         "fingerprint": fingerprint(read_plan(out).frame),
@@ -89,6 +98,7 @@ def spark(rows: str, out: str, partitions: str) -> dict:
     return {
         "seconds": seconds,
         "jvm_start_seconds": started,
+        "peak_rss_mib": peak_mib(),
         "plan_rows": result.rows,
         "fingerprint": fingerprint(read_plan(out).frame),
     }
