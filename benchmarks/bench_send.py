@@ -62,7 +62,9 @@ def whole_process(n: int, ports: list[int], runs: int) -> dict[str, float]:
         for i in range(runs):
             db = folder / f"log{i}.duckdb"
             cmd = [cli, "send", str(folder / "plan.parquet"), "--db", str(db)]
-            cmd += ["--concurrency", "64", "--per-host", "64", "--retries", "none"]
+            # 64 in flight over 4 hosts, 16 connections each: the floor's pool of 64
+            # connections (with --per-host 64 we would keep up to 256 open, and pay for it)
+            cmd += ["--concurrency", "64", "--per-host", "16", "--retries", "none"]
             cmd += ["--no-progress"]
             b = _timed(floor)
             o = _timed([*cmd, "--workers", "1"])  # one core's worth: the per-core ratio
