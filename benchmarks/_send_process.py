@@ -21,31 +21,32 @@ def prepare(n: int, ports: list[int], out: Path) -> None:
     (out / "urls.txt").write_text("\n".join(plan.frame["url"]) + "\n")
 
 
-def floor(urls_file: str, concurrency: int) -> None:
-    """The most a sender using the httpx API over httpx-aiohttp can do: read the URLs,
-    fire each once, ``concurrency`` at a time, count the 200s."""
+async def floor_loop(urls: list[str], concurrency: int) -> int:
+    """The most a sender using the httpx API over httpx-aiohttp can do: fire each URL
+    once, ``concurrency`` at a time; returns how many answered 200."""
     import httpx
     from httpx_aiohttp import AiohttpTransport
 
+    sem = asyncio.Semaphore(concurrency)
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    tr = AiohttpTransport(limits=limits, trust_env=False)
+
+    async def one(u: str) -> int:
+        async with sem:
+            r = await tr.handle_async_request(httpx.Request("GET", u))
+            await r.aread()
+            await r.aclose()
+            return r.status_code
+
+    codes = await asyncio.gather(*(one(u) for u in urls))
+    await tr.aclose()
+    return sum(c == 200 for c in codes)
+
+
+def floor(urls_file: str, concurrency: int) -> None:
+    """``floor_loop`` over the URLs of a file, as a whole process."""
     urls = Path(urls_file).read_text().split()
-
-    async def run() -> int:
-        sem = asyncio.Semaphore(concurrency)
-        limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-        tr = AiohttpTransport(limits=limits, trust_env=False)
-
-        async def one(u: str) -> int:
-            async with sem:
-                r = await tr.handle_async_request(httpx.Request("GET", u))
-                await r.aread()
-                await r.aclose()
-                return r.status_code
-
-        codes = await asyncio.gather(*(one(u) for u in urls))
-        await tr.aclose()
-        return sum(c == 200 for c in codes)
-
-    ok = asyncio.run(run())
+    ok = asyncio.run(floor_loop(urls, concurrency))
     if ok != len(urls):
         raise SystemExit(f"floor: {ok} of {len(urls)} answered 200")
 

@@ -127,27 +127,10 @@ def main() -> dict:
             "measured": len(sub),
         }
     if step == "httpx-floor":  # the httpx API over aiohttp, nothing else: our ceiling
-        import httpx
-        from httpx_aiohttp import AiohttpTransport
-
-        async def floor() -> int:
-            sem = asyncio.Semaphore(64)
-            limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
-            tr = AiohttpTransport(limits=limits, trust_env=False)
-
-            async def one(u: str) -> int:
-                async with sem:
-                    r = await tr.handle_async_request(httpx.Request("GET", u))
-                    await r.aread()
-                    await r.aclose()
-                    return r.status_code
-
-            codes = await asyncio.gather(*(one(u) for u in urls))
-            await tr.aclose()
-            return sum(c == 200 for c in codes)
+        from benchmarks._send_process import floor_loop
 
         c0, t0 = cpu(), time.perf_counter()
-        ok = asyncio.run(floor())
+        ok = asyncio.run(floor_loop(urls, 64))
         dt, dc = time.perf_counter() - t0, cpu() - c0
         return {"seconds": dt, "requests": n, "cpu_ms_per_request": dc * 1000 / n, "delivered": ok}
     raise SystemExit(f"unknown step {step}")

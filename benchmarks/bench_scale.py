@@ -19,7 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks._common import measure, scratch_path, table
 from benchmarks._plan_steps import prepare
-from benchmarks.bench_send import free_ports
+from benchmarks.bench_send import free_ports, start_server
 
 CLI = [sys.executable, "-m", "postback_lab.cli"]
 
@@ -65,13 +65,8 @@ def sending(n: int) -> None:
     folder = scratch_path("send")
     folder.mkdir()
     make_plan(n, ports).write_parquet(folder / "plan.parquet")
-    server = subprocess.Popen(
-        [sys.executable, "benchmarks/_server.py", *map(str, ports)],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
+    server = start_server(ports)
     try:
-        assert server.stdout is not None and server.stdout.readline().strip() == "ready"
         out = [("shards", "seconds", "postbacks/s", "vs 1 shard")]
         base = None
         for shards in (1, 2):

@@ -42,6 +42,18 @@ def free_ports(k: int) -> list[int]:
 _ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
 
 
+def start_server(ports: list[int]) -> subprocess.Popen[str]:
+    """The fast loopback server of the send benchmarks on ``ports``, once it is ready
+    (the caller kills it)."""
+    server = subprocess.Popen(
+        [sys.executable, "benchmarks/_server.py", *map(str, ports)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert server.stdout is not None and server.stdout.readline().strip() == "ready"
+    return server
+
+
 def _timed(cmd: list[str]) -> tuple[float, float]:
     """Wall and CPU seconds (user + system) of one whole child process."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -109,13 +121,8 @@ def main() -> None:
     a = ap.parse_args()
     os.chdir(Path(__file__).resolve().parent.parent)
     ports = free_ports(4)
-    server = subprocess.Popen(
-        [sys.executable, "benchmarks/_server.py", *map(str, ports)],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
+    server = start_server(ports)
     try:
-        assert server.stdout is not None and server.stdout.readline().strip() == "ready"
         arg = ",".join(map(str, ports))
         res = {}
         for name in ("aiohttp", "httpx-floor", "ours", "ours-aiohttp", "requests"):
