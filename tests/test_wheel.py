@@ -65,12 +65,14 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, dic
     return wheel, venv, env
 
 
-def test_the_wheel_ships_the_sample_data_and_templates(installed) -> None:
+def test_the_wheel_ships_the_sample_data_templates_and_chart_scripts(installed) -> None:
     wheel, _, _ = installed
     names = set(zipfile.ZipFile(wheel).namelist())
     for name in SAMPLE_FILES:
         assert f"postback_lab/_data/{name}" in names
     assert "postback_lab/_util/templates/report.html.j2" in names
+    # the chart scripts and their licences: charts draw with no network and no vl-convert
+    assert {"postback_lab/auditing/_js/vega-embed.js", "postback_lab/auditing/_js/LICENSE.txt"} <= names
 
 
 def test_the_installed_package_is_imported_not_the_checkout(installed, tmp_path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -12,6 +13,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import polars as pl
 
+from .._errors import InputError
 from .._util import TIME_FORMAT, as_utc, render, text_table
 from ..store import LogStore, open_log
 from ._charts import audit_chart
@@ -236,11 +238,16 @@ class AuditReport:
 
     def save_chart(self, path: str | Path) -> str:
         """Write the chart to ``.html`` (self-contained: opens with no network) or
-        ``.png``/``.svg`` (drawn by vl-convert)."""
+        ``.png``/``.svg`` (drawn by vl-convert: the ``png`` extra)."""
         chart = self.chart()
         if str(path).lower().endswith((".html", ".htm")):
             page = chart_html(chart.to_dict(), full_page=True, title="Delivery audit")
             Path(path).write_text(page, encoding="utf-8")
-        else:
-            chart.save(str(path))
+            return str(path)
+        if importlib.util.find_spec("vl_convert") is None:
+            raise InputError(
+                f"saving a chart as {Path(path).suffix or path!r} needs vl-convert-python: "
+                "pip install 'postback-lab[png]', or save it as .html (no extra needed)"
+            )
+        chart.save(str(path))
         return str(path)

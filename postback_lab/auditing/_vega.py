@@ -1,6 +1,7 @@
 """Charts that render with no network: the vega, vega-lite and vega-embed JavaScript is
-inlined into each chart's HTML. vl-convert bundles it (about 0.9 MB); the bundle is built
-once per machine (~10 s) and kept in a cache folder, then read from there.
+inlined into each chart's HTML. The bundle (about 0.9 MB: vega 6.2, vega-lite 6.4 and
+vega-embed 7.0, the versions Altair 6 draws with) ships in the package as
+``_js/vega-embed.js`` with its licences in ``_js/LICENSE.txt``.
 
 Altair's own default renderer loads these scripts from a CDN, so a notebook without
 internet shows "Error loading script". ``use_offline_charts()`` registers an Altair
@@ -11,62 +12,19 @@ chose a renderer of their own.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
-import threading
 import uuid
-from collections.abc import Callable
 from functools import cache
-from pathlib import Path
+from importlib.resources import files
 from typing import Any
 
 RENDERER = "postback_lab"
-_lock = threading.Lock()
-
-
-def cache_dir() -> Path:
-    """Where the JavaScript bundle is kept: ``$POSTBACK_LAB_CACHE``, else the user's cache
-    folder (``$XDG_CACHE_HOME`` or ``~/.cache``) under ``postback_lab``."""
-    given = os.environ.get("POSTBACK_LAB_CACHE")
-    if given:
-        return Path(given)
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "postback_lab"
-
-
-def _vl_version() -> str:
-    """The Vega-Lite version of the installed Altair, spelt as vl-convert wants it."""
-    from altair.utils._importers import vl_version_for_vl_convert
-
-    return str(vl_version_for_vl_convert())
 
 
 @cache
 def bundle() -> str:
     """vega + vega-lite + vega-embed as one script that sets ``window.vegaEmbed``."""
-    import importlib.metadata
-
-    import vl_convert
-
-    vl = _vl_version()
-    name = f"vega-embed-{importlib.metadata.version('vl-convert-python')}-{vl}.js"
-    path = cache_dir() / name
-    with _lock:
-        try:
-            return path.read_text(encoding="utf-8")
-        except OSError:
-            pass
-        build: Callable[..., str] = vl_convert.javascript_bundle  # its stub wants a snippet
-        text = build(vl_version=vl).replace("</script", "<\\/script")
-        try:  # write then rename: a reader never sees half a bundle
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                f.write(text)
-            os.replace(tmp, path)
-        except OSError:
-            pass  # a read-only home: build it again next time
-        return text
+    text = files(__package__).joinpath("_js", "vega-embed.js").read_text(encoding="utf-8")
+    return text.replace("</script", "<\\/script")
 
 
 def _json(value: Any) -> str:

@@ -45,3 +45,41 @@ def test_html_carries_its_scripts_and_a_users_renderer_is_kept():
         assert use_offline_charts() is True and alt.renderers.active == RENDERER
     finally:
         alt.renderers.enable(before)
+
+
+def test_the_scripts_ship_in_the_package_for_the_vega_lite_altair_draws_with(monkeypatch):
+    import importlib.resources
+    import sys
+
+    from altair.vegalite.v6.display import VEGALITE_VERSION
+
+    from postback_lab.auditing import _vega
+
+    monkeypatch.setitem(sys.modules, "vl_convert", None)  # import vl_convert now fails
+    _vega.bundle.cache_clear()
+    script = _vega.bundle()
+    assert script.endswith("window.vegaEmbed=$t6;window.vega=__default;window.vegaLite=__default1;")
+    major_minor = ".".join(VEGALITE_VERSION.split(".")[:2])
+    assert f'"{major_minor}.' in script  # vega-lite's own version string
+    folder = importlib.resources.files("postback_lab.auditing").joinpath("_js")
+    licence = folder.joinpath("LICENSE.txt").read_text(encoding="utf-8")
+    assert "BSD 3-Clause" in licence and "University of Washington" in licence
+
+
+def test_a_png_without_vl_convert_names_the_extra(monkeypatch, tmp_path):
+    import importlib.util
+
+    import pytest
+
+    from postback_lab import InputError
+    from postback_lab.auditing._report import AuditReport
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "vl_convert" else real(name, *a)
+    )
+    report = AuditReport.__new__(AuditReport)
+    monkeypatch.setattr(AuditReport, "chart", lambda self: alt.Chart(pl.DataFrame({"x": [1]})).mark_point())
+    with pytest.raises(InputError, match=r"postback-lab\[png\]"):
+        report.save_chart(tmp_path / "c.png")
+    assert not (tmp_path / "c.png").exists()
