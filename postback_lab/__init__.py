@@ -11,16 +11,16 @@ it: ``events`` (event logs -> the canonical frame), ``rules`` (``postbacks.yaml`
 and ``auditing`` (reconcile, backfill, audit), all on a bottom layer ``_util`` (durations,
 times, the dispatch key, DuckDB, HTML) and ``_errors``; ``notebook`` (the widget
 explorer), ``cli``, ``receiver`` and ``sample`` sit at the edges. Everything public is
-re-exported here.
+re-exported here, each name imported from its stage on first use.
 """
 
 from __future__ import annotations
 
+import importlib
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from . import scale as _scale  # noqa: F401  (registers "delta:PATH" logs for audit & co)
 from ._errors import (
     DeliveryError,
     EventsError,
@@ -33,32 +33,83 @@ from ._errors import (
     StoreLockedError,
 )
 from ._version import __version__
-from .auditing import (
-    AuditReport,
-    BackfillResult,
-    Reconciliation,
-    audit,
-    backfill,
-    backfill_sync,
-    reconcile,
-)
-from .events import Events, read_events
-from .plan import (
-    Explanation,
-    Plan,
-    PlanDiff,
-    TransactionExplanation,
-    build_plan,
-    read_plan,
-    write_plan,
-)
-from .receiver import Receiver
-from .rules import Rule, RuleSet, read_rules
-from .sending import Breaker, Retry, SendOptions, SendResult, send, send_sync
-from .store import ImportResult, LogStore, import_log
 
-if TYPE_CHECKING:  # the explorer loads (with ipywidgets) only when it is called
+if TYPE_CHECKING:  # for type checkers and readers; at run time ``__getattr__`` loads them
+    from .auditing import (
+        AuditReport,
+        BackfillResult,
+        Reconciliation,
+        audit,
+        backfill,
+        backfill_sync,
+        reconcile,
+    )
+    from .events import Events, read_events
     from .notebook import Explorer
+    from .plan import (
+        Explanation,
+        Plan,
+        PlanDiff,
+        TransactionExplanation,
+        build_plan,
+        read_plan,
+        write_plan,
+    )
+    from .receiver import Receiver
+    from .rules import Rule, RuleSet, read_rules
+    from .sending import Breaker, Retry, SendOptions, SendResult, send, send_sync
+    from .store import ImportResult, LogStore, import_log
+
+#: public name -> the subpackage that defines it, imported on first use (PEP 562): a bare
+#: ``import postback_lab`` (and the CLI's --help) loads no polars, DuckDB or httpx
+_LAZY = {
+    **dict.fromkeys(
+        (
+            "AuditReport",
+            "BackfillResult",
+            "Reconciliation",
+            "audit",
+            "backfill",
+            "backfill_sync",
+            "reconcile",
+        ),
+        "auditing",
+    ),
+    **dict.fromkeys(("Events", "read_events"), "events"),
+    **dict.fromkeys(
+        (
+            "Explanation",
+            "Plan",
+            "PlanDiff",
+            "TransactionExplanation",
+            "build_plan",
+            "read_plan",
+            "write_plan",
+        ),
+        "plan",
+    ),
+    "Receiver": "receiver",
+    **dict.fromkeys(("Rule", "RuleSet", "read_rules"), "rules"),
+    **dict.fromkeys(
+        ("Breaker", "Retry", "SendOptions", "SendResult", "send", "send_sync"), "sending"
+    ),
+    **dict.fromkeys(("ImportResult", "LogStore", "import_log"), "store"),
+}
+
+
+def __getattr__(name: str) -> Any:
+    """A public name, imported from its subpackage on first use and kept here."""
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})
+
 
 if "IPython" in sys.modules:  # in IPython/Jupyter our errors show as one short message
     from .notebook import install_ipython

@@ -6,23 +6,15 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ._errors import InputError
-from ._util import cell, text_table
-from .auditing import (
-    AuditReport,
-    LogFilter,
-    attempt_rows,
-    count_rows,
-    export_format,
-    export_rows,
-    headline,
-    open_for_reading,
-    prune,
-    readable_rows,
-)
-from .scale import export_log, optimize_log, table_uri
-from .store import LogStore
+
+# the stages load when a command runs (each imports them where it needs them), so the
+# parser built from this module loads no polars, DuckDB or httpx
+if TYPE_CHECKING:
+    from .auditing import AuditReport, LogFilter
+    from .store import LogStore
 
 
 def add_log_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -109,6 +101,8 @@ def _filters(s: argparse.ArgumentParser) -> None:
 
 def log_filter(a: argparse.Namespace) -> LogFilter:
     """The LogFilter of the parsed flags."""
+    from .auditing import LogFilter
+
     return LogFilter.of(
         rule=a.rule,
         outcome=a.outcome,
@@ -123,6 +117,8 @@ def log_filter(a: argparse.Namespace) -> LogFilter:
 
 
 def _open(db: Path, *, read_only: bool = True) -> LogStore:
+    from .store import LogStore
+
     if not db.exists():
         raise InputError(f"{db}: no such log; send, backfill or import-log first")
     return read_log(db) if read_only else LogStore(db)
@@ -131,6 +127,8 @@ def _open(db: Path, *, read_only: bool = True) -> LogStore:
 def read_log(db: Path) -> LogStore:
     """The log opened read-only; while another process writes it, a snapshot copy (said on
     stderr, so the table on stdout stays clean)."""
+    from .auditing import open_for_reading
+
     store, _, note = open_for_reading(db, read_only=True)
     if note:
         print(f"note: {note}", file=sys.stderr)
@@ -139,6 +137,9 @@ def read_log(db: Path) -> LogStore:
 
 def cmd_log_show(a: argparse.Namespace) -> int:
     """Print the headline of the selection and its newest attempts."""
+    from ._util import text_table
+    from .auditing import attempt_rows, count_rows, headline, readable_rows
+
     if a.limit < 0:
         raise InputError(f"--limit {a.limit}: give 0 or more rows")
     flt = log_filter(a)
@@ -164,6 +165,9 @@ def cmd_log_show(a: argparse.Namespace) -> int:
 def cmd_log_export(a: argparse.Namespace) -> int:
     """Write the matching attempts (every log column) to CSV or Parquet, or append the whole
     log to a Delta Lake table exactly once."""
+    from .auditing import LogFilter, export_format, export_rows
+    from .scale import export_log
+
     flt = log_filter(a)
     if export_format(Path(a.to), a.format) == "delta":
         if flt != LogFilter():
@@ -183,6 +187,8 @@ def cmd_log_export(a: argparse.Namespace) -> int:
 
 def cmd_log_optimize(a: argparse.Namespace) -> int:
     """Compact the Delta log's small files (and vacuum)."""
+    from .scale import optimize_log, table_uri
+
     m = optimize_log(a.table, vacuum=a.vacuum)
     print(
         f"{table_uri(a.table)}: compacted {m.get('numFilesRemoved', 0):,} files into "
@@ -194,6 +200,8 @@ def cmd_log_optimize(a: argparse.Namespace) -> int:
 
 def cmd_log_prune(a: argparse.Namespace) -> int:
     """Delete attempts fired before --before except delivered ones."""
+    from .auditing import prune
+
     with _open(a.db, read_only=a.dry_run) as store:
         result = prune(store, a.before, dry_run=a.dry_run)
     print(result)
@@ -215,6 +223,8 @@ def rate_option(text: str) -> float:
 def alert_below(report: AuditReport, rate: float) -> int:
     """Exit code 1 with one line on stderr naming the groups delivered under ``rate``
     (lowest first), else 0: for cron jobs and CI that page someone."""
+    from ._util import cell
+
     low = report.below(rate)
     if low.height == 0:
         return 0

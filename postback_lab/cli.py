@@ -16,12 +16,11 @@ import sys
 import tempfile
 import threading
 import traceback
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
 
-from . import _commands as c
 from ._errors import DeliveryError, InputError, StoreError
 from ._log_cli import add_log_parser, db_option
 from ._util import first_line
@@ -31,6 +30,24 @@ EXIT_OK, EXIT_FAILED, EXIT_INPUT, EXIT_INTERNAL, EXIT_INTERRUPTED = 0, 1, 2, 3, 
 EXIT_TERMINATED = 143  # SIGTERM, handled like Ctrl-C
 
 
+class _Commands:
+    """The command bodies of ``_commands``, imported when a command runs, not when the
+    parser is built: ``--help`` and ``--version`` load no polars, DuckDB or httpx.
+    ``c.cmd_plan`` is a function that imports ``_commands`` and calls its ``cmd_plan``."""
+
+    def __getattr__(self, name: str) -> Callable[[argparse.Namespace], int]:
+        def command(a: argparse.Namespace) -> int:
+            from . import _commands
+
+            return int(getattr(_commands, name)(a))
+
+        command.__name__ = command.__qualname__ = name
+        return command
+
+
+c = _Commands()
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="postback-lab",
@@ -38,6 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
         "exactly once, and audit delivery failures.",
     )
     p.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    p.add_argument("--version", action="version", version=f"postback-lab {__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     s = sub.add_parser("demo", help="whole flow on bundled sample data against a local receiver")

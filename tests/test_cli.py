@@ -157,5 +157,7 @@ def test_every_command_runs_a_function_of_the_commands_module():
                 yield name, p.get_default("func")
 
     for name, func in commands(cli.build_parser()):
-        home = _log_cli if func.__module__.endswith("_log_cli") else _commands
-        assert getattr(home, func.__name__) is func, name
+        if func.__module__.endswith("_log_cli"):
+            assert getattr(_log_cli, func.__name__) is func, name
+        else:  # the parser names the body; _commands is imported when a command runs
+            assert callable(getattr(_commands, func.__name__)), name

@@ -1,4 +1,10 @@
+import subprocess
+import sys
+
+import pytest
+
 import postback_lab as pbl
+from postback_lab.cli import main
 
 EXPECTED = set(
     [
@@ -58,3 +64,47 @@ def test_errors_share_one_root():
         obj = getattr(pbl, name)
         if isinstance(obj, type) and issubclass(obj, Exception):
             assert issubclass(obj, pbl.PostbackLabError)
+
+
+HEAVY = ("polars", "duckdb", "httpx", "aiohttp", "pyarrow", "numpy", "altair", "deltalake")
+
+
+def _loaded_after(code: str) -> list[str]:
+    """The heavy libraries a fresh interpreter has loaded after running ``code``."""
+    probe = f"{code}\nimport sys; print(sorted(m for m in {HEAVY!r} if m in sys.modules))"
+    out = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, check=True
+    )
+    return eval(out.stdout.strip().splitlines()[-1])
+
+
+def test_importing_the_package_loads_no_dataframe_database_or_http_library():
+    assert _loaded_after("import postback_lab") == []
+    # the public names load on first use, and are the stages' own objects
+    assert "polars" in _loaded_after("import postback_lab as p; p.read_events")
+
+
+def test_help_and_version_load_no_dataframe_database_or_http_library():
+    for args in (["--help"], ["--version"], ["plan", "--help"], ["log", "show", "--help"]):
+        code = (
+            "import contextlib, io\nfrom postback_lab.cli import main\n"
+            f"with contextlib.suppress(SystemExit), contextlib.redirect_stdout(io.StringIO()):\n"
+            f"    main({args!r})"
+        )
+        assert _loaded_after(code) == [], args
+
+
+def test_version_prints_the_package_version(capsys):
+    with pytest.raises(SystemExit) as stop:
+        main(["--version"])
+    assert stop.value.code == 0
+    assert capsys.readouterr().out == f"postback-lab {pbl.__version__}\n"
+
+
+def test_dir_lists_the_public_names_before_and_after_they_load():
+    before = set(dir(pbl))
+    assert set(pbl.__all__) <= before
+    pbl.Plan  # noqa: B018  (loads the plan stage)
+    assert set(dir(pbl)) >= before
+    with pytest.raises(AttributeError, match="no attribute 'nope'"):
+        pbl.nope  # noqa: B018

@@ -3,28 +3,81 @@
 Durations, points in time (UTC), column converters, sync wrappers of async code, the
 first line of an error, the dispatch key (one definition), the one DuckDB connection
 helper, and the HTML helper behind every ``_repr_html_``.
+
+Names load from their module on first use (PEP 562), so the command line's parser and
+``postback_lab._errors`` users load no polars or DuckDB through this package.
 """
 
-from ._convert import (
-    EPOCH,
-    FORMATS,
-    UTC_US,
-    first_of,
-    formats_for,
-    is_naive,
-    number,
-    shapes,
-    text,
-    timestamp,
-)
-from ._duckdb import connect, query
-from ._durations import format_duration, parse_duration
-from ._html import render
-from ._keys import ATTEMPT_KEY, DISPATCH_ID, DISPATCH_KEY, KEY_TEXT, dispatch_ids
-from ._sync import blocking, run_sync
-from ._table import TIME_FORMAT, cell, shorten, terminal_width, text_table
-from ._text import counted, first_line, plan_line, quote_ident
-from ._time import When, as_utc, parse_when
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ._convert import (
+        EPOCH,
+        FORMATS,
+        UTC_US,
+        first_of,
+        formats_for,
+        is_naive,
+        number,
+        shapes,
+        text,
+        timestamp,
+    )
+    from ._duckdb import connect, query
+    from ._durations import format_duration, parse_duration
+    from ._html import render
+    from ._keys import ATTEMPT_KEY, DISPATCH_ID, DISPATCH_KEY, KEY_TEXT, dispatch_ids
+    from ._sync import blocking, run_sync
+    from ._table import TIME_FORMAT, cell, shorten, terminal_width, text_table
+    from ._text import counted, first_line, plan_line, quote_ident
+    from ._time import When, as_utc, parse_when
+
+#: name -> the module of this package that defines it
+_LAZY = {
+    **dict.fromkeys(
+        (
+            "EPOCH",
+            "FORMATS",
+            "UTC_US",
+            "first_of",
+            "formats_for",
+            "is_naive",
+            "number",
+            "shapes",
+            "text",
+            "timestamp",
+        ),
+        "_convert",
+    ),
+    **dict.fromkeys(("connect", "query"), "_duckdb"),
+    **dict.fromkeys(("format_duration", "parse_duration"), "_durations"),
+    "render": "_html",
+    **dict.fromkeys(
+        ("ATTEMPT_KEY", "DISPATCH_ID", "DISPATCH_KEY", "KEY_TEXT", "dispatch_ids"), "_keys"
+    ),
+    **dict.fromkeys(("blocking", "run_sync"), "_sync"),
+    **dict.fromkeys(("TIME_FORMAT", "cell", "shorten", "terminal_width", "text_table"), "_table"),
+    **dict.fromkeys(("counted", "first_line", "plan_line", "quote_ident"), "_text"),
+    **dict.fromkeys(("When", "as_utc", "parse_when"), "_time"),
+}
+
+
+def __getattr__(name: str) -> Any:
+    """A helper, imported from its module on first use and kept here."""
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})
+
 
 __all__ = [
     "ATTEMPT_KEY",

@@ -5,18 +5,16 @@ pool or on Spark, and writes the plan as Parquet parts (``plan_bucket`` plans on
 bucket). ``shard_plan`` keeps the dispatches of one send shard (hosts split by a stable
 hash); ``delivered_elsewhere`` drops what a central log shows delivered. ``export_log``
 appends DuckDB attempt logs to a central Delta Lake table exactly once, ``optimize_log``
-compacts it, and ``open_delta_log`` reads it as a log: audit, reconcile and the explorer
-take it, also named ``"delta:PATH"``.
+compacts it; ``open_delta_log`` (from ``store``, re-exported here) reads it as a log:
+audit, reconcile and the explorer take it, also named ``"delta:PATH"``.
 """
 
-from ..store import LOG_SCHEMES
+from ..store import DeltaLog, open_delta_log, table_uri
 from ._bucket import plan_bucket
-from ._delta import DeltaLog, ExportResult, export_log, open_delta_log, optimize_log, table_uri
+from ._delta import ExportResult, export_log, optimize_log
 from ._engines import ENGINES, plan_partitioned
 from ._output import PartitionedPlan
 from ._shard import delivered_elsewhere, host_shards, parse_shard, shard_of, shard_plan
-
-LOG_SCHEMES["delta"] = open_delta_log  # "delta:PATH" wherever a log is taken
 
 __all__ = [
     "ENGINES",

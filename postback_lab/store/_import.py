@@ -54,7 +54,8 @@ from ..events import (
     sources,
 )
 from ._link import EXAMPLES, resolve_rules, rule_key
-from ._log import LogStore, open_log
+from ._log import LogStore
+from ._open import open_log
 
 #: log column -> the common header names of platforms' exports (normalised)
 HEADERS: dict[str, tuple[str, ...]] = {

@@ -13,7 +13,7 @@ import re
 import threading
 import uuid
 import weakref
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,7 +22,7 @@ from typing import Any
 import duckdb
 import polars as pl
 
-from .._errors import InputError, StoreError, StoreLockedError
+from .._errors import StoreError, StoreLockedError
 from .._util import DISPATCH_KEY, as_utc, connect, first_line, render
 from . import _link
 from ._journal import Journal, replay
@@ -434,34 +434,3 @@ def _translate(path: Path, exc: duckdb.IOException) -> StoreError:
             "or pass a different --db"
         )
     return StoreError(f"{path}: cannot open the log ({first_line(exc)})")
-
-
-#: openers of logs named ``scheme:location`` rather than by a DuckDB path; the stage that
-#: brings a kind of log registers it (``postback_lab.scale`` adds ``delta:``)
-LOG_SCHEMES: dict[str, Callable[[str], LogStore]] = {}
-
-
-def open_log(log: LogStore | str | Path | None) -> tuple[LogStore, bool]:
-    """A LogStore from a store, a path, ``scheme:location`` (see ``LOG_SCHEMES``) or None
-    (the default file); True when opened here (a path this process already holds open for
-    writing gives that store, not a second)."""
-    if isinstance(log, (str, Path)):
-        scheme, colon, rest = str(log).partition(":")
-        if colon and scheme in LOG_SCHEMES:
-            return LOG_SCHEMES[scheme](rest), True
-    if isinstance(log, LogStore):
-        if log.closed:
-            raise StoreError(f"{log.path}: this LogStore is closed; open it again")
-        return log, False
-    if log is not None and not isinstance(log, (str, Path)):
-        raise InputError(
-            f"log must be a LogStore, a DuckDB file path or None, not a {type(log).__name__}"
-        )
-    path = Path(DEFAULT_DB if log is None else log)
-    with _OPEN_LOCK:
-        # this process has the file open already (an explorer, a notebook's store): work
-        # through that one connection; its own lock keeps two sends apart
-        held = _writer_of(path)
-        if held is not None:
-            return held, False
-        return LogStore(path), True
