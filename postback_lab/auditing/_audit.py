@@ -54,6 +54,8 @@ def audit(
     bucket = bucket_seconds(every)
     store, owned, note = open_for_reading(log)  # a log another process writes: a snapshot
     try:
+        if where:
+            store.check_condition(where)  # its own error, naming it (not the whole query's)
         settle_journals(store)  # a dead send's attempts count (or are said to be pending)
         cut = pruned_before(store)  # attempts before it were pruned: the audit starts there
         if cut is not None and (lo is None or lo < cut):

@@ -117,7 +117,8 @@ class LogStore:
 
     # -- queries -----------------------------------------------------------------
     def sql(self, query: str, params: list[Any] | None = None, **frames: Any) -> pl.DataFrame:
-        """Run SQL on the log; keyword arguments are Polars frames visible as tables."""
+        """Run SQL on the log; keyword arguments are Polars frames visible as tables. A
+        DuckDB error becomes a StoreError (the boundary: none escapes raw)."""
         with self._lock:
             con = self._con.cursor()
             try:
@@ -126,13 +127,36 @@ class LogStore:
                         name, frame.to_arrow() if isinstance(frame, pl.DataFrame) else frame
                     )
                 out = con.sql(query, params=params or None).pl()
+            except duckdb.Error as exc:
+                raise StoreError(f"{self.path}: a query failed ({first_line(exc)})") from exc
             finally:
                 con.close()
         # DuckDB names its UTC zone 'Etc/UTC'; the rest of the package says 'UTC'
         return as_utc(out, naive=False)
 
+    def check_condition(
+        self, where: str, params: list[Any] | None = None, *, name: str = "where"
+    ) -> str:
+        """``where`` when it is one SQL condition DuckDB can run on ``postback_log``;
+        else a StoreError naming it: a condition a user typed is checked on its own,
+        before it is spliced into a larger query whose error would point elsewhere."""
+        probe = f"SELECT count(*) FROM (SELECT * FROM postback_log LIMIT 0) WHERE ({where})"
+        try:
+            if len(duckdb.extract_statements(probe)) != 1:
+                raise duckdb.ParserException("more than one statement")
+            self.sql(probe, params)
+        except (duckdb.Error, StoreError) as exc:
+            cause = exc.__cause__ if isinstance(exc, StoreError) else exc
+            raise StoreError(
+                f"{name}={where!r} is not a SQL condition on the log's columns "
+                f"({first_line(cause or exc)})"
+            ) from cause
+        return where
+
     def attempts(self, where: str = "", params: list[Any] | None = None) -> pl.DataFrame:
         """Rows of ``postback_log`` (optionally filtered by a SQL condition)."""
+        if where:
+            self.check_condition(where, params)
         cond = f" WHERE {where}" if where else ""
         cols = ", ".join(LOG_COLUMNS)
         frame = self.sql(
