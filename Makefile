@@ -17,7 +17,7 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	touch $@
 
 $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
-	PYTHONWARNINGS=ignore $(BIN)/python -m pip install -q -e '.[test,docs,delta,spark]'
+	PYTHONWARNINGS=ignore $(BIN)/python -m pip install -q -e '.[test,docs,delta,spark,bench]'
 	touch $@ $(VENV)/.installed
 
 demo: $(VENV)/.installed

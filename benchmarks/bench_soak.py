@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import re
+import socket
 import subprocess
 import sys
 import threading
@@ -25,6 +26,21 @@ from benchmarks.bench_send import free_ports
 def rss_mib() -> float:
     text = Path("/proc/self/status").read_text()
     return int(re.search(r"VmRSS:\s+(\d+)", text).group(1)) / 1024  # type: ignore[union-attr]
+
+
+def wait_for_ports(ports: list[int], timeout: float = 60.0) -> None:
+    """Wait until every receiver accepts connections (a fixed sleep lost the race on a
+    busy machine: the first attempts met closed ports and the hosts were paused)."""
+    deadline = time.monotonic() + timeout
+    for port in ports:
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"the receiver on port {port} did not start") from None
+                time.sleep(0.05)
 
 
 def main() -> None:
@@ -52,7 +68,7 @@ def main() -> None:
         )
         for i, p in enumerate(ports)
     ]
-    time.sleep(1.5)
+    wait_for_ports(ports)
     samples: list[tuple[float, float]] = []
     stop = threading.Event()
 
