@@ -34,7 +34,12 @@ def _log_rows(db) -> int:
 def test_sigkill_mid_send_then_rerun_delivers_all_without_loss(tmp_path):
     db = tmp_path / "log.duckdb"
     with Receiver(latency_ms=20) as rx:
-        plan = make_plan([f"{rx.url}/p?n={i}" for i in range(400)])
+        # the last 100 hang until the kill, so it lands mid-run however slow the machine
+        rx.set_script("/late", ["hang"])
+        urls = [f"{rx.url}/p?n={i}" for i in range(300)] + [
+            f"{rx.url}/late?n={i}" for i in range(300, 400)
+        ]
+        plan = make_plan(urls)
         plan.write_parquet(tmp_path / "plan.parquet")
         cmd = [
             sys.executable,
@@ -56,6 +61,7 @@ def test_sigkill_mid_send_then_rerun_delivers_all_without_loss(tmp_path):
         proc.wait(10)
         before = len(rx.received())
         assert 0 < before < 400, "the kill must land mid-run"
+        rx.set_script("/late", ["200"])  # the partner is back for the rerun
 
         rerun = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
         assert rerun.returncode == 0, rerun.stderr

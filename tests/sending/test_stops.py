@@ -29,7 +29,12 @@ CLI = [sys.executable, "-m", "postback_lab.cli"]
 def test_sigterm_finishes_the_log_like_ctrl_c(tmp_path):
     db = tmp_path / "log.duckdb"
     with Receiver(latency_ms=20) as rx:
-        make_plan([f"{rx.url}/p?n={i}" for i in range(400)]).write_parquet(tmp_path / "p.parquet")
+        # the last 100 hang, so SIGTERM lands mid-run however slow the machine
+        rx.set_script("/late", ["hang"])
+        urls = [f"{rx.url}/p?n={i}" for i in range(300)] + [
+            f"{rx.url}/late?n={i}" for i in range(300, 400)
+        ]
+        make_plan(urls).write_parquet(tmp_path / "p.parquet")
         proc = subprocess.Popen(
             [*CLI, "send", str(tmp_path / "p.parquet"), "--db", str(db), "--no-progress"],
             stdout=subprocess.PIPE,
