@@ -16,10 +16,9 @@ re-exported here, each name imported from its stage on first use.
 
 from __future__ import annotations
 
-import importlib
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ._errors import (
     DeliveryError,
@@ -32,6 +31,7 @@ from ._errors import (
     StoreError,
     StoreLockedError,
 )
+from ._util import lazy_attributes
 from ._version import __version__
 
 if TYPE_CHECKING:  # for type checkers and readers; at run time ``__getattr__`` loads them
@@ -97,20 +97,6 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    """A public name, imported from its subpackage on first use and kept here."""
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *__all__})
-
-
 if "IPython" in sys.modules:  # in IPython/Jupyter our errors show as one short message
     from .notebook import install_ipython
 
@@ -166,3 +152,6 @@ __all__ = [
     "send_sync",
     "write_plan",
 ]
+
+if not TYPE_CHECKING:  # type checkers see the imports above, and flag a misspelt name
+    __getattr__, __dir__ = lazy_attributes(__name__, _LAZY, __all__)

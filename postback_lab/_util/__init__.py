@@ -10,8 +10,9 @@ Names load from their module on first use (PEP 562), so the command line's parse
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from ._lazy import lazy_attributes
 
 if TYPE_CHECKING:
     from ._convert import (
@@ -65,20 +66,6 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    """A helper, imported from its module on first use and kept here."""
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *__all__})
-
-
 __all__ = [
     "ATTEMPT_KEY",
     "DISPATCH_ID",
@@ -100,6 +87,7 @@ __all__ = [
     "format_duration",
     "formats_for",
     "is_naive",
+    "lazy_attributes",
     "number",
     "parse_duration",
     "parse_when",
@@ -115,3 +103,6 @@ __all__ = [
     "text_table",
     "timestamp",
 ]
+
+if not TYPE_CHECKING:  # type checkers see the imports above, and flag a misspelt name
+    __getattr__, __dir__ = lazy_attributes(__name__, _LAZY, __all__)
