@@ -2,7 +2,7 @@
 migrations, a crash journal) and the import of a platform's postback-log export."""
 
 from .._errors import JournalWarning
-from ._import import ImportResult, import_log, read_export
+from ._import import ImportResult, import_log, read_export, remove_import
 from ._journal import Journal
 from ._link import DIRECT, Links, rule_key
 from ._log import DEFAULT_DB, LOG_SCHEMES, LogStore, open_log
@@ -30,6 +30,7 @@ __all__ = [
     "pending_attempts",
     "pending_note",
     "read_export",
+    "remove_import",
     "rule_key",
     "settle_journals",
 ]
