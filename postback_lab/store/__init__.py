@@ -4,7 +4,7 @@ migrations, a crash journal) and the import of a platform's postback-log export.
 from .._errors import JournalWarning
 from ._import import ImportResult, import_log, read_export, remove_import
 from ._journal import Journal
-from ._link import DIRECT, Links, rule_key
+from ._link import DIRECT, Links, describe, rule_key, unlinked_rows
 from ._log import DEFAULT_DB, LOG_SCHEMES, LogStore, open_log
 from ._owner import Owner
 from ._pending import pending_attempts, pending_note, settle_journals
@@ -25,6 +25,7 @@ __all__ = [
     "Links",
     "LogStore",
     "Owner",
+    "describe",
     "import_log",
     "open_log",
     "pending_attempts",
@@ -33,4 +34,5 @@ __all__ = [
     "remove_import",
     "rule_key",
     "settle_journals",
+    "unlinked_rows",
 ]

@@ -134,7 +134,7 @@ def link(plan: pl.DataFrame, rows: pl.DataFrame) -> pl.DataFrame:
     )
     keys = pl.concat([by_tid, by_click.select(by_tid.columns)]).unique(["__d", "__by_click"])
     keys = keys.sort("__due")
-    named = pl.col("__r").is_not_null()
+    named = pl.col("rule").is_not_null()  # a name the plan lacks links nowhere (__r null)
     with_status = pl.col("__s").is_not_null()
     parts = [
         _nearest(rows.filter(named & with_status), keys, ["__by_click", "__r", "__id", "__s"]),
@@ -257,17 +257,23 @@ def loose_rows(store: _Log) -> pl.DataFrame:
 
 def unlinked_rows(rows: pl.DataFrame, plan: pl.DataFrame) -> pl.DataFrame:
     """Linked loose ``rows`` that belong to no dispatch of ``plan`` but could: imported
-    ones naming one of its rules (or none) that fired after its first conversion
-    occurred (a postback cannot have been delivered before that)."""
+    rows that fired after its first conversion occurred (a postback cannot be delivered
+    before that) and name one of its rules, or no rule, or one of its conversion or click
+    ids (a misspelt rule name)."""
     if rows.height == 0 or plan.height == 0:
         return rows.clear()
     rules = plan.select(rule_key(pl.col("rule")).unique())["rule"].implode()
-    when = "occurred_at" if "occurred_at" in plan.columns else "due_at"
-    start = plan[when].min()
+    ids = plan["transaction_id"].unique().implode()
+    start = plan["occurred_at"].min() if "occurred_at" in plan.columns else None
     if start is None:
         start = plan["due_at"].min()
-    cond = pl.col("dispatch_id").is_null() & (pl.col("source") == "imported")
-    cond &= rule_key(pl.col("rule")).is_in(rules).fill_null(True)
+    ours = rule_key(pl.col("rule")).is_in(rules).fill_null(True) | pl.col("transaction_id").is_in(
+        ids
+    ).fill_null(False)
+    if "click_id" in plan.columns and "click_id" in rows.columns:
+        clicks = plan["click_id"].drop_nulls().unique().implode()
+        ours |= pl.col("click_id").is_in(clicks).fill_null(False)
+    cond = pl.col("dispatch_id").is_null() & (pl.col("source") == "imported") & ours
     if start is not None:
         cond &= pl.col("fired_at") >= start
     return rows.filter(cond)
