@@ -419,6 +419,8 @@ AFFISE = Preset(
         "action_id": "transaction_id",
         "click_id": "click_id",
         "clickid": "click_id",
+        "offer": "offer_id",
+        "partner": "publisher_id",
         "http_code": "status_code",
         "url": "url",
         "postback_url": "url",

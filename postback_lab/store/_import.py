@@ -331,7 +331,8 @@ def _content(src: Source, raw: pl.DataFrame) -> bytes:
 
 def _preset(label: str, source: str | None, headers: list[str]) -> tuple[Preset | None, list[str]]:
     """The preset named by ``source`` (``auto``: the one whose log columns the export has
-    most of), with a note when it was guessed."""
+    most of, when it recognises more than the common names do, or as many and the headers
+    look like that platform's), with a note saying what auto found."""
     if source is None:
         return None, []
     name = source.strip().lower()
@@ -343,11 +344,21 @@ def _preset(label: str, source: str | None, headers: list[str]) -> tuple[Preset 
         return get_preset(name), []
     guess, _ = detect(headers)  # the conversion-export signature breaks ties
     hits, _, best = max(
-        ((len(p.log_map(headers)), p is guess, p) for p in PRESETS.values()),
+        (
+            (len(p.log_map(headers)) + (p.pair_headers(headers) is not None), p is guess, p)
+            for p in PRESETS.values()
+        ),
         key=lambda s: s[:2],
     )
-    if hits == 0:
-        return None, [f"{label}: source=auto: no platform's log columns recognised"]
+    by_norm = {normalise_header(h) for h in headers}
+    common = sum(  # the conversion's status aside: presets leave delivery words out
+        any(a in by_norm for a in aliases) for col, aliases in HEADERS.items() if col != "status"
+    )
+    if hits == 0 or hits < common or (hits == common and best is not guess):
+        return None, [
+            f"{label}: source=auto: no platform's postback-log columns recognised; read with "
+            "the common names (name the platform with --source if the export is one's)"
+        ]
     return best, [f"{label}: source=auto: read as {best.title}'s postback log ({hits} columns)"]
 
 
@@ -742,9 +753,7 @@ def remove_import(run_id: str, log: LogStore | str | Path | None = None) -> int:
                 [run_id],
             )["n"][0]
         )
-        store._exec(
-            "DELETE FROM postback_log WHERE run_id = ? AND source = 'imported'", [run_id]
-        )
+        store._exec("DELETE FROM postback_log WHERE run_id = ? AND source = 'imported'", [run_id])
         store._exec("DELETE FROM runs WHERE run_id = ? AND kind = 'import'", [run_id])
         return n
     finally:
