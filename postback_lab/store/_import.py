@@ -273,7 +273,7 @@ def _read(
         del mapping["status"]
     statuses = statuses or Statuses()
     frame, reasons = _convert(raw, mapping, preset, rule, timezone, statuses)
-    ignored = reasons == IGNORED
+    ignored = (reasons == IGNORED).fill_null(False)
     if ignored.any():
         n = int(ignored.sum())
         notes.append(
