@@ -209,6 +209,7 @@ TUNE = Preset(
         "stat_id": ("transaction_id",),
         "stat_tune_event_id": ("transaction_id",),
         "transaction_id": ("click_id",),
+        "stat_transaction_id": ("click_id",),
         "stat_ad_id": ("click_id",),
         "affiliate_click_id": ("external_transaction_id",),
         "stat_affiliate_click_id": ("external_transaction_id",),

@@ -398,8 +398,8 @@ def _mapping(
     for h in headers:
         by_norm.setdefault(normalise_header(h), h)
     for col, aliases in HEADERS.items():
-        if col in mapping or (col == "status" and preset is not None):
-            continue  # a preset knows whether its log has the conversion's status
+        if col in mapping:
+            continue  # a Status of delivery results (integr8's) is dropped after reading
         for a in aliases:
             found = by_norm.get(a)
             if found is not None and found not in mapping.values():
