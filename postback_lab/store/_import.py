@@ -178,8 +178,9 @@ class ImportResult:
             lines.append(
                 f"warning: {self.without_rule:,} "
                 f"{'row names' if self.without_rule == 1 else 'rows name'} no rule and "
-                "cannot be linked to a dispatch (pass --rule NAME, rule= in Python, or map "
-                "the export's postback-name column with --columns 'Name=rule'):"
+                "cannot be linked to a dispatch (pass --rule NAME, or --rules RULES to match "
+                "rows by their URL, publisher and offer; rule=/rules= in Python; or map the "
+                "export's postback-name column with --columns 'Name=rule'):"
             )
             for r in self.unlinkable.head(EXAMPLES).iter_rows(named=True):
                 lines.append(f"  line {r['line']}: transaction {r['transaction_id']!r}")

@@ -88,7 +88,10 @@ def link(plan: pl.DataFrame, rows: pl.DataFrame) -> pl.DataFrame:
         rows = rows.with_columns(pl.lit(None, dtype=pl.String).alias("click_id"))
     resolved = resolve_rules(rows["rule"].unique().to_list(), plan["rule"].unique().to_list())
     raw = pl.col("status")
-    tids = plan.select(pl.col("transaction_id").unique())
+    # the rows' ids that are conversions of the plan (a semi join: the plan may be 10M rows)
+    tids = plan.select("transaction_id").join(
+        rows.select(pl.col("transaction_id").unique()), on="transaction_id", how="semi"
+    )
     click_only = pl.col("click_id").is_not_null() & (
         pl.col("transaction_id").is_null() | (pl.col("transaction_id") == pl.col("click_id"))
     )
@@ -262,21 +265,27 @@ def unlinked_rows(rows: pl.DataFrame, plan: pl.DataFrame) -> pl.DataFrame:
     ids (a misspelt rule name)."""
     if rows.height == 0 or plan.height == 0:
         return rows.clear()
-    rules = plan.select(rule_key(pl.col("rule")).unique())["rule"].implode()
-    ids = plan["transaction_id"].unique().implode()
     start = plan["occurred_at"].min() if "occurred_at" in plan.columns else None
     if start is None:
         start = plan["due_at"].min()
-    ours = rule_key(pl.col("rule")).is_in(rules).fill_null(True) | pl.col("transaction_id").is_in(
-        ids
-    ).fill_null(False)
-    if "click_id" in plan.columns and "click_id" in rows.columns:
-        clicks = plan["click_id"].drop_nulls().unique().implode()
-        ours |= pl.col("click_id").is_in(clicks).fill_null(False)
-    cond = pl.col("dispatch_id").is_null() & (pl.col("source") == "imported") & ours
+    cand = rows.filter(pl.col("dispatch_id").is_null() & (pl.col("source") == "imported"))
     if start is not None:
-        cond &= pl.col("fired_at") >= start
-    return rows.filter(cond)
+        cand = cand.filter(pl.col("fired_at") >= start)
+    if cand.height == 0:
+        return cand
+    rules = plan.select(rule_key(pl.col("rule")).unique())["rule"].implode()
+    ids = plan.select("transaction_id").join(
+        cand.select(pl.col("transaction_id").unique()), on="transaction_id", how="semi"
+    )
+    ours = rule_key(pl.col("rule")).is_in(rules).fill_null(True) | pl.col(
+        "transaction_id"
+    ).is_in(ids["transaction_id"].implode()).fill_null(False)
+    if "click_id" in plan.columns and "click_id" in cand.columns:
+        clicks = plan.select("click_id").join(
+            cand.select(pl.col("click_id").drop_nulls().unique()), on="click_id", how="semi"
+        )
+        ours |= pl.col("click_id").is_in(clicks["click_id"].implode()).fill_null(False)
+    return cand.filter(ours)
 
 
 def links(store: _Log, plan: pl.DataFrame) -> Links:
