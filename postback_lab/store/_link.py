@@ -277,9 +277,9 @@ def unlinked_rows(rows: pl.DataFrame, plan: pl.DataFrame) -> pl.DataFrame:
     ids = plan.select("transaction_id").join(
         cand.select(pl.col("transaction_id").unique()), on="transaction_id", how="semi"
     )
-    ours = rule_key(pl.col("rule")).is_in(rules).fill_null(True) | pl.col(
-        "transaction_id"
-    ).is_in(ids["transaction_id"].implode()).fill_null(False)
+    ours = rule_key(pl.col("rule")).is_in(rules).fill_null(True) | pl.col("transaction_id").is_in(
+        ids["transaction_id"].implode()
+    ).fill_null(False)
     if "click_id" in plan.columns and "click_id" in cand.columns:
         clicks = plan.select("click_id").join(
             cand.select(pl.col("click_id").drop_nulls().unique()), on="click_id", how="semi"
