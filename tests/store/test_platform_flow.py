@@ -104,3 +104,30 @@ def test_cli_flow_backfill_dry_run_then_real(tmp_path: Path, name: str) -> None:
             "SELECT source, count(*) AS n FROM postback_log WHERE outcome = 'delivered' GROUP BY 1"
         )
     assert dict(ok.iter_rows()) == {"imported": len(delivered), "sent": len(to_send)}
+
+
+def test_a_log_naming_only_the_click_links_each_row_to_the_conversion_it_followed(
+    tmp_path: Path,
+) -> None:
+    """Keitaro's log without the TID: one click converted twice (a sale, then a rebill);
+    each delivery links to the conversion due most recently before it fired."""
+    log = tmp_path / "keitaro_log.csv"
+    log.write_text(
+        "Datetime;Subid;Status;Postback URL;Response code;Response\n"
+        "2026-11-03 14:25:11;3f5k2a1b9c;sale;https://ts.example/pb;200;ok\n"
+        "2026-11-03 16:00:02;3f5k2a1b9c;sale;https://ts.example/pb;200;ok\n"
+    )
+    db = tmp_path / "log.duckdb"
+    plan = build_plan(
+        read_events(DOCS / "keitaro_conversions.csv", source="keitaro"),
+        _rules("https://ts.example"),
+    )
+    import_log(log, db, source="keitaro", rule=RULE)
+    rec = reconcile(plan, db)
+    states = dict(rec.dispatches.select("transaction_id", "state").iter_rows())
+    assert states == {
+        "3f5k2a1b9c:1": "delivered",
+        "3f5k2a1b9c:2": "delivered",
+        "5h7m4c3d1e:1": "missed",
+    }
+    assert rec.unexpected.height == 0 and rec.duplicates.height == 0
