@@ -122,6 +122,7 @@ def main(events_path: str, rules_path: str, out_path: str) -> int:
                 pl.lit(host).alias("host"),
                 (pl.col("occurred_at") + delay).alias("due_at"),
                 "occurred_at",
+                "click_id",
                 *[as_text(m, schema[m]).alias(f"m{i}") for i, m in enumerate(macros)],
                 *[pl.lit(None, dtype=pl.String).alias(f"m{i}") for i in range(len(macros), width)],
                 *[pl.lit(t).alias(f"l{i}") for i, t in enumerate(literals)],
@@ -141,7 +142,8 @@ def main(events_path: str, rules_path: str, out_path: str) -> int:
                    rule, transaction_id, event_type, status, offer_id, publisher_id,
                    'GET' AS method, {url} AS url, NULL::VARCHAR AS body, host, due_at,
                    NULL::VARCHAR AS headers, NULL::DOUBLE AS timeout_s, occurred_at,
-                   NULL::VARCHAR AS env_at, NULL::VARCHAR AS success, NULL::VARCHAR AS sign_env
+                   NULL::VARCHAR AS env_at, NULL::VARCHAR AS success, NULL::VARCHAR AS sign_env,
+                   click_id
             FROM p"""
     ).pl()
     plan.write_parquet(out_path, compression="zstd")

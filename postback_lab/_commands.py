@@ -30,7 +30,7 @@ from .scale import (
     table_uri,
 )
 from .sending import Breaker, Retry, SendOptions, send_sync, test_rule_sync
-from .store import LogStore, import_log
+from .store import LogStore, import_log, remove_import
 
 
 def cmd_sample(a: argparse.Namespace) -> int:
@@ -141,7 +141,30 @@ def _events(a: argparse.Namespace, paths: Any) -> Events:
         sep=a.sep,
         date_format=a.date_format,
         timezone=a.timezone,
+        status_map=status_map_option(a.status_map),
+        ignore_status=list_option(a.ignore_status),
     )
+
+
+def status_map_option(text: str | None) -> dict[str, str]:
+    """``--status-map 'sale=approved,trash=rejected'`` as a mapping (checked by the reader)."""
+    out: dict[str, str] = {}
+    for item in (text or "").split(","):
+        if not item.strip():
+            continue
+        src, eq, dst = item.partition("=")
+        if not eq or not src.strip() or not dst.strip():
+            raise InputError(
+                f"--status-map {text!r}: write FROM=TO pairs separated by commas, like "
+                "'sale=approved,trash=rejected'"
+            )
+        out[src.strip()] = dst.strip()
+    return out
+
+
+def list_option(text: str | None) -> list[str]:
+    """``--ignore-status 'ping,test'`` as a list."""
+    return [v.strip() for v in (text or "").split(",") if v.strip()]
 
 
 def cmd_test(a: argparse.Namespace) -> int:
@@ -250,7 +273,14 @@ def cmd_backfill(a: argparse.Namespace) -> int:
     plan = _read_and_plan(a, stages)
     if stages.enabled:
         print(f"reconciling with {a.db}, then sending what is missing ...", file=sys.stderr)
-    result = backfill_sync(plan, a.db, since=a.since, until=a.until, options=options)
+    result = backfill_sync(
+        plan,
+        a.db,
+        since=a.since,
+        until=a.until,
+        options=options,
+        allow_unlinked=a.allow_unlinked,
+    )
     print(result)
     return 1 if result.has_failures else 0
 
@@ -298,15 +328,30 @@ def cmd_audit(a: argparse.Namespace) -> int:
 
 def cmd_import_log(a: argparse.Namespace) -> int:
     """Import a platform's postback-log export into the log; unreadable rows are
-    quarantined (counted, the first shown), never the whole file."""
+    quarantined (counted, the first shown), never the whole file. Exit 1 when rows name
+    no rule (they cannot be linked to a dispatch; ``--undo RUN_ID`` takes the import
+    back). ``--undo RUN_ID`` removes an earlier import instead."""
+    if a.undo is not None:
+        if a.file is not None:
+            raise InputError("--undo RUN_ID removes an import: give no FILE with it")
+        if not a.db.exists():
+            raise InputError(f"{a.db}: no such log")
+        n = remove_import(a.undo, a.db)
+        print(f"removed import {a.undo}: {n:,} rows")
+        return 0
+    if a.file is None:
+        raise InputError("import-log needs the export FILE (or --undo RUN_ID)")
     result = import_log(
         a.file,
         a.db,
         source=a.source,
         rule=a.rule,
+        rules=a.rules,
         columns=columns_option(a.columns),
         encoding=a.encoding,
         timezone=a.timezone,
+        status_map=status_map_option(a.status_map),
+        ignore_status=list_option(a.ignore_status),
     )
     print(result)
     q = result.quarantine
@@ -314,6 +359,14 @@ def cmd_import_log(a: argparse.Namespace) -> int:
         print(f"quarantined: {r['source']} line {r['line']}: {r['reason']}", file=sys.stderr)
     if q.height > 5:
         print(f"quarantined: ... and {q.height - 5:,} more rows", file=sys.stderr)
+    if result.without_rule and result.run_id is not None:
+        print(
+            f"error: {result.without_rule:,} imported rows cannot be linked to a dispatch; "
+            f"name their rule and import again, after removing this import with "
+            f"postback-lab import-log --undo {result.run_id} --db {a.db}",
+            file=sys.stderr,
+        )
+        return 1
     return 0
 
 

@@ -9,6 +9,7 @@ PostbackLabError
 ├── StoreError                  the DuckDB log cannot be opened or written (exit code 2)
 │   └── StoreLockedError        another process holds the DuckDB file
 └── DeliveryError               raised by SendResult.raise_on_failures() (exit code 1)
+    └── UnlinkedImportsError    backfill stopped: imported rows may be its deliveries
 
 JournalWarning (a UserWarning): a crash journal had damaged lines, skipped and named.
 
@@ -66,6 +67,11 @@ class StoreLockedError(StoreError):
 
 class DeliveryError(PostbackLabError):
     """Some postbacks of a send were not delivered (see SendResult)."""
+
+
+class UnlinkedImportsError(DeliveryError):
+    """A backfill stopped before sending: imported log rows that link to no dispatch
+    could be deliveries of what it would send (pass ``allow_unlinked=True`` to send)."""
 
 
 class JournalWarning(UserWarning):

@@ -124,6 +124,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--rate", type=float, default=None)
     _retries(s)
     s.add_argument("--no-progress", action="store_true", help="no progress bar")
+    s.add_argument(
+        "--allow-unlinked",
+        action="store_true",
+        help="send even when imported log rows link to no dispatch but could be deliveries "
+        "of what this backfill sends (by default it stops, exit 1, naming them)",
+    )
     _reading(s)
     _guards(s)
     s.set_defaults(func=c.cmd_backfill)
@@ -145,19 +151,32 @@ def build_parser() -> argparse.ArgumentParser:
     add_log_parser(sub)
 
     s = sub.add_parser("import-log", help="import a platform's postback-log export")
-    s.add_argument("file", help="the export: CSV, Parquet or NDJSON")
+    s.add_argument("file", nargs="?", help="the export: CSV, Parquet or NDJSON")
     db_option(s)
     s.add_argument(
         "--source",
         metavar="PRESET",
+        default="auto",
         help="the platform the export comes from: everflow, affise, cake, keitaro, tune, "
-        "voluum, binom, integr8, or auto (guess from the headers)",
+        "voluum, binom, integr8, or auto (guess from the headers; the default)",
     )
     s.add_argument(
         "--rule",
         metavar="NAME",
         help="the postback rule of rows that name none (exports without a Postback Name)",
     )
+    s.add_argument(
+        "--rules",
+        metavar="RULES",
+        help="postbacks.yaml: --rule must be one of its rules, and rows naming no rule get "
+        "the one rule whose URL (host, path, fixed parameters), publishers and offers fit",
+    )
+    s.add_argument(
+        "--undo",
+        metavar="RUN_ID",
+        help="remove the rows of an earlier import run from the log instead of importing",
+    )
+    _status_flags(s)
     s.add_argument(
         "--columns",
         metavar="A=B,...",
@@ -234,11 +253,27 @@ def _reading(s: argparse.ArgumentParser) -> None:
         help="time zone of times written without an offset (UTC)",
     )
     g.add_argument("--encoding", default="utf-8", help="text encoding of CSV events (utf-8)")
+    _status_flags(g)
     g.add_argument(
         "--dialect",
         metavar="PLATFORM",
         help="the macro syntax of the rules' URLs when pasted from a platform: cake, tune, "
         "everflow, affise, keitaro, voluum, binom (a rule's own dialect: wins)",
+    )
+
+
+def _status_flags(g: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
+    """Your own status spellings and statuses to leave out (wherever events are read)."""
+    g.add_argument(
+        "--status-map",
+        metavar="FROM=TO,...",
+        help="your statuses as ours, e.g. 'sale=approved,trash=rejected,rebill=approved' "
+        "(TO: approved, rejected or pending; wins over the platform's spellings)",
+    )
+    g.add_argument(
+        "--ignore-status",
+        metavar="S,...",
+        help="leave out rows with these statuses, e.g. 'ping,test' (counted in a note)",
     )
 
 

@@ -36,6 +36,8 @@ _NAIVE = (
     "%m/%d/%Y",
     "%d.%m.%Y",
 )
+#: a currency symbol or ISO code written next to an amount ("$", "US$", "€", "EUR")
+_MONEY = r"[A-Z]{3}|[A-Z]{0,2}\$|[€£¥₽₹₩₺₴₫฿]|zł|kr|R\$"
 EPOCH = "epoch"  # 9 to 13 digits: seconds or milliseconds
 FORMATS = (*_WITH_OFFSET, *_NAIVE, EPOCH)
 UTC_US = pl.Datetime("us", "UTC")
@@ -148,18 +150,24 @@ def _epoch(seconds_or_ms: pl.Expr) -> pl.Expr:
 def number(expr: pl.Expr, dtype: pl.DataType, *, decimal_comma: bool = False) -> pl.Expr:
     """Any column as Float64; junk and non-finite values (``1e400``, ``NaN``) become null.
 
-    Text like ``'12.50'``, ``' 7 '``, ``'1,250.00'`` (thousands separators) and ``'12,5'``
-    (a comma before one or two digits) parses; ``decimal_comma`` reads ``'1.250,00'``."""
+    Text like ``'12.50'``, ``' 7 '``, ``'1,250.00'`` (thousands separators), ``'12,5'``
+    (a comma before one or two digits) and ``'1.250,00'`` (dots between thousands, then a
+    decimal comma) parses, with a currency symbol or code before or after it as exports
+    write money (``'$1,018.50'``, ``'1.018,50 €'``, ``'USD 18.00'``, ``'-$5'``);
+    ``decimal_comma`` reads every comma as the decimal mark (``'1.250'`` is then 1250)."""
     if dtype.is_numeric():
         out = expr.cast(pl.Float64)
     else:
-        t = text(expr, dtype).str.replace_all(r"[\s_']", "")
+        t = text(expr, dtype).str.replace_all(r"[\s_'\u00a0\u202f]", "")
+        t = t.str.replace(rf"^([-+]?)(?:{_MONEY})", "${1}").str.replace(rf"(?:{_MONEY})$", "")
         if decimal_comma:
             t = t.str.replace_all(".", "", literal=True).str.replace(",", ".", literal=True)
         else:
             t = (
                 pl.when(t.str.contains(r"^[-+]?\d{1,3}(,\d{3})+(\.\d+)?$"))
                 .then(t.str.replace_all(",", "", literal=True))
+                .when(t.str.contains(r"^[-+]?\d{1,3}(\.\d{3})+,\d+$"))
+                .then(t.str.replace_all(".", "", literal=True).str.replace(",", ".", literal=True))
                 .when(t.str.contains(r"^[-+]?\d+,\d{1,2}$"))
                 .then(t.str.replace(",", ".", literal=True))
                 .otherwise(t)

@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import polars as pl
 
-from .._errors import InputError
+from .._errors import InputError, UnlinkedImportsError
 from .._util import When, blocking, parse_when, render
 from ..plan import Plan, build_plan
 from ..sending import (
@@ -24,7 +24,7 @@ from ..sending import (
     pick_options,
     run_send,
 )
-from ..store import LogStore, open_log, settle_journals
+from ..store import LogStore, describe, open_log, settle_journals, unlinked_rows
 from ._reconcile import Reconciliation, reconcile_store
 
 #: backfill's defaults: send's, except a short retry schedule (0.5 s, 2 s, 5 s) that stops
@@ -46,6 +46,9 @@ class BackfillResult:
     sent: SendResult | None
     #: per rule: postbacks this backfill sent, and how many of them ended delivered
     outcomes: pl.DataFrame | None = None
+    #: imported rows that link to no dispatch but could be deliveries of ``to_send``
+    #: (a real backfill stops on them unless ``allow_unlinked``)
+    unlinked: pl.DataFrame | None = None
 
     @property
     def has_failures(self) -> bool:
@@ -78,6 +81,8 @@ class BackfillResult:
         verb = "sent" if self.sent is not None and self.sent.dry_run == 0 else "would send"
         lines.append(f"backfill {verb} {n:,} postbacks (missed + failed):")
         lines += [f"  {r}  {h}: {c:,}" for r, h, c in self.would_send().iter_rows()]
+        if self.unlinked is not None and self.unlinked.height:
+            lines.append(unlinked_warning(self.unlinked, self.to_send))
         if self.sent is None or self.sent.dry_run:
             lines.append("example requests (one per rule):")
             lines += [f"  {r}: {m} {u}" for r, m, u in self.examples().iter_rows()]
@@ -153,6 +158,7 @@ async def backfill(
     breaker: Breaker = _D.breaker,
     workers: int | None = _D.workers,
     options: SendOptions | None = None,
+    allow_unlinked: bool = False,
 ) -> BackfillResult:
     """Send every postback of a plan that the log does not show as delivered: the missed
     and failed dispatches due in ``[since, until)`` and not in the future. Running it
@@ -162,8 +168,16 @@ async def backfill(
     plan first (``events``/``rules``: anything ``build_plan`` takes). The send options are
     those of ``send`` (see ``SendOptions``), but retries default to the short schedule for
     at most a minute (``BACKFILL_DEFAULTS``); each run gets the full retry schedule.
+
+    Before sending, a backfill whose log holds imported rows that link to no dispatch but
+    could be deliveries of what it would send (the same rule or no rule, fired after those
+    conversions) stops with ``UnlinkedImportsError`` (CLI exit 1) naming counts and
+    examples: an unlinked delivery means it cannot tell what was delivered, and sending
+    could pay twice. ``allow_unlinked=True`` (``--allow-unlinked``) sends anyway.
     """
-    opts = pick_options(options, locals(), BACKFILL_DEFAULTS)
+    opts = pick_options(
+        options, {k: v for k, v in locals().items() if k != "allow_unlinked"}, BACKFILL_DEFAULTS
+    )
     if isinstance(source, Plan):
         if rules is not None:
             raise InputError(
@@ -191,6 +205,13 @@ async def backfill(
             rec = reconcile_store(window.frame, store)
             # reconcile keeps the plan's rows in order: its states are a mask over the window
             todo = window.filter(rec.dispatches["state"].is_in(["missed", "failed"]))
+            unlinked = (
+                unlinked_rows(rec.linked, todo.frame)
+                if rec.linked is not None and len(todo)
+                else None
+            )
+            if unlinked is not None and unlinked.height and not (allow_unlinked or opts.dry_run):
+                raise UnlinkedImportsError(unlinked_warning(unlinked, todo, stopped=True))
             sent, outcomes = None, None
             if len(todo) or not opts.dry_run:
                 # the whole window goes to the sender, which skips what the log shows
@@ -201,7 +222,7 @@ async def backfill(
                 )
                 if not opts.dry_run:
                     outcomes = _outcomes(store, sent)
-        return BackfillResult(rec, todo, sent, outcomes)
+        return BackfillResult(rec, todo, sent, outcomes, unlinked)
     finally:
         if owned:
             store.close()
@@ -212,3 +233,38 @@ backfill_sync = blocking(
     """``backfill`` for scripts; also works inside a running notebook loop (it then runs on
     its own loop in a worker thread). Same parameters as ``backfill``.""",
 )
+
+
+def unlinked_warning(unlinked: pl.DataFrame, todo: Plan, *, stopped: bool = False) -> str:
+    """The paragraph on imported rows that may be deliveries of what a backfill sends:
+    their count per rule, the first examples and what to do."""
+    n = unlinked.height
+    per_rule = unlinked.group_by("rule").len().sort("len", descending=True, nulls_last=True)
+    counts = ", ".join(
+        f"{n_:,} {'without a rule' if r is None else f'of rule {r!r}'}"
+        for r, n_ in per_rule.iter_rows()
+    )
+    head = (
+        f"backfill stopped before sending: {n:,} imported attempt{'s' if n != 1 else ''} "
+        if stopped
+        else f"warning: {n:,} imported attempt{'s' if n != 1 else ''} "
+    )
+    lines = [
+        head + f"({counts}) link to no dispatch but could be deliveries of the "
+        f"{len(todo):,} postbacks it would send, so it cannot tell what was delivered:"
+    ]
+    rules = todo.frame["rule"].unique().sort().to_list()
+    for r in unlinked.head(EXAMPLES).iter_rows(named=True):
+        lines.append("  " + describe(r, rules))
+    if n > EXAMPLES:
+        lines.append(f"  ... and {n - EXAMPLES:,} more")
+    lines.append(
+        "  import the log with the rule of its rows (--rule, --rules, or a postback-name "
+        "column) and its conversion or click ids, remove a wrong import (postback-lab "
+        "import-log --undo RUN_ID), or send anyway with allow_unlinked=True "
+        "(--allow-unlinked)"
+    )
+    return "\n".join(lines)
+
+
+EXAMPLES = 5

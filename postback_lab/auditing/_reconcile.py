@@ -3,13 +3,15 @@
 ``delivered`` (a 2xx attempt), ``failed`` (attempted, never 2xx), ``missed`` (never
 attempted); log rows matching no dispatch are ``unexpected``; dispatches delivered more
 than once are ``duplicates``. Imported rows (a platform's own log) are linked to dispatches
-by the store's one linking rule (``LogStore.links``: rule + transaction id, + status when
-given), the same that ``send`` uses to skip what was delivered.
+by the store's one linking rule (``LogStore.links``: rule + conversion id, else click id
+through the plan's click ids, + status when given), the same that ``send`` uses to skip
+what was delivered; imported rows that could be the plan's deliveries but link to no
+dispatch are ``unexpected``.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import polars as pl
 
@@ -27,6 +29,8 @@ class Reconciliation:
     dispatches: pl.DataFrame
     unexpected: pl.DataFrame
     duplicates: pl.DataFrame
+    #: the log's imported (and id-less) rows linked to the plan (``dispatch_id`` null: none)
+    linked: pl.DataFrame | None = None
 
     def to_polars(self) -> pl.DataFrame:
         """One row per dispatch of the plan with its state and attempt figures."""
@@ -163,7 +167,8 @@ def _per_dispatch_sql(fast: bool) -> str:
 def reconcile_store(plan: pl.DataFrame, store: LogStore) -> Reconciliation:
     """``reconcile`` with the per-dispatch figures computed and matched to the plan by
     DuckDB: Polars receives one row per plan row (in plan order) plus the log's strays."""
-    loose = store.links(plan).rows
+    links = store.links(plan)
+    loose = links.rows
     linked = loose.filter(pl.col("dispatch_id").is_not_null()).select(
         "dispatch_id",
         "rule",
@@ -187,15 +192,12 @@ def reconcile_store(plan: pl.DataFrame, store: LogStore) -> Reconciliation:
         f"WHERE {NOT_ATTEMPTS} AND {DIRECT}",
         s=strays,
     ).cast(LOG_SCHEMA)  # type: ignore[arg-type]
-    unexpected = pl.concat(
-        [
-            unexpected,
-            loose.filter(pl.col("dispatch_id").is_null())
-            .select(unexpected.columns)
-            .cast(unexpected.schema),
-        ]
+    rec = _assemble(plan, matched, unexpected)
+    # imported rows linking to no dispatch that could be the plan's deliveries: unexpected
+    stray = links.unlinked.select(unexpected.columns).cast(unexpected.schema)
+    return replace(
+        rec, unexpected=pl.concat([rec.unexpected, stray]).sort("fired_at"), linked=loose
     )
-    return _assemble(plan, matched, unexpected)
 
 
 def _aligned(frame: pl.DataFrame, like: pl.Series) -> pl.DataFrame:

@@ -4,8 +4,10 @@ columns and dtypes) plus a quarantine frame of the rows that could not be read."
 from ._csv import careful_csv
 from ._events import QUARANTINE_SCHEMA, Events
 from ._normalise import status as normalise_status
+from ._options import ignore_status as check_ignore_status
+from ._options import status_map as check_status_map
 from ._presets import PRESETS, Preset, detect, get_preset, preset_names
-from ._read import read_events
+from ._read import read_events, unknown_statuses
 from ._schema import CANONICAL, EVENT_TYPES, SCHEMA, STATUSES, normalise_header
 from ._sources import LINE, Source, sources
 
@@ -21,6 +23,8 @@ __all__ = [
     "Preset",
     "Source",
     "careful_csv",
+    "check_ignore_status",
+    "check_status_map",
     "detect",
     "get_preset",
     "normalise_header",
@@ -28,4 +32,5 @@ __all__ = [
     "preset_names",
     "read_events",
     "sources",
+    "unknown_statuses",
 ]

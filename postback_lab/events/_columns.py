@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Mapping
 
 from .._errors import EventsError, closest
@@ -56,20 +57,47 @@ def resolve_columns(
                 mapping[canonical] = column
                 used.add(column)
                 break
-    for req in REQUIRED:
-        if req not in mapping:
-            free = [f for f in found if f not in used]
-            near = closest(req, free) or next(
-                (f for f in free if closest(normalise_header(f), ALIASES[req])), None
+    missing = [req for req in REQUIRED if req not in mapping]
+    if missing:
+        if "status" not in mapping and (preset is None or preset.default_status is None):
+            missing.append("status")  # named too, so one error lists every column to map
+        free = [f for f in found if f not in used]
+        parts = []
+        for req in missing:
+            close = near_headers(req, free)
+            parts.append(
+                f"{req!r}"
+                + (
+                    f" (close: {', '.join(repr(n) for n in close)})"
+                    if close
+                    else " (no close header)"
+                )
             )
-            hint = (
-                f"; closest: {near!r} (map it with columns={{{near!r}: {req!r}}}, on the "
-                f"command line --columns '{near}={req}')"
-                if near
-                else ""
-            )
-            raise EventsError(
-                f"{label}: required column {req!r} not found; columns found: "
-                f"{', '.join(found) or '(none)'}{hint}"
-            )
+        first = next((n for req in missing for n in near_headers(req, free)), None)
+        example = (
+            f"; map a header with columns={{{first!r}: {missing[0]!r}}}, on the command line "
+            f"--columns '{first}={missing[0]}'"
+            if first
+            else f"; map a header with columns={{'Header': {missing[0]!r}}}"
+        )
+        raise EventsError(
+            f"{label}: no column for {', '.join(parts)}; columns found: "
+            f"{', '.join(found) or '(none)'}{example}"
+        )
     return mapping, renames, {k: v for k, v in fallbacks.items() if v}
+
+
+def near_headers(canonical: str, headers: list[str], n: int = 3) -> list[str]:
+    """Up to ``n`` headers that look like ``canonical`` or one of its aliases, closest
+    first (``'Txn Ref'`` for ``transaction_id``, ``'Event Date'`` for ``occurred_at``)."""
+    names = [canonical, *ALIASES.get(canonical, ())]
+    scored: dict[str, float] = {}
+    for h in headers:
+        key = normalise_header(h)
+        best = max(difflib.SequenceMatcher(None, key, a).ratio() for a in names)
+        words = set(key.split("_"))
+        if any(set(a.split("_")) & words - {"id"} for a in names):
+            best = max(best, 0.6)  # shares a word: 'Event Date' for 'date'
+        if best >= 0.6:
+            scored[h] = best
+    return sorted(scored, key=lambda h: -scored[h])[:n]

@@ -26,6 +26,9 @@ from ._sources import LINE, Source
 
 _REASON = "__reason"
 _RAW = "__raw_"
+#: the reason of rows whose status the caller asked to ignore: left out and counted
+IGNORED = "__ignored_status"
+_TRUE = ("true", "1", "yes", "y", "t")
 _BATCH_ROWS = 200_000
 _CHECKED_RAW = ("occurred_at", "event_type", "status", "payout", "revenue")
 
@@ -56,8 +59,17 @@ def normalise(src: Source, options: ReadOptions) -> tuple[pl.DataFrame, pl.DataF
     found = [c for c in schema.names() if c != LINE]
     preset, note = options.preset(found)
     notes = [f"{src.label}: {note}"] if note else []
-    mapping, renames, fallbacks = resolve_columns(src.label, found, options.columns, preset)
+    try:
+        mapping, renames, fallbacks = resolve_columns(src.label, found, options.columns, preset)
+    except EventsError as exc:
+        if note and preset is None:  # say that auto recognised nothing
+            raise EventsError(f"{exc} ({note})") from None
+        raise
     used = set(mapping.values()) | set(renames) | {c for cs in fallbacks.values() for c in cs}
+    explicit = set(options.columns) | set(options.columns.values())
+    pair = preset.pair_headers(found) if preset is not None else None
+    if pair is not None and "transaction_id" in explicit:
+        pair = None
     forced_type = options.event_type
     decimal_comma = (
         options.decimal_comma
@@ -65,43 +77,80 @@ def normalise(src: Source, options: ReadOptions) -> tuple[pl.DataFrame, pl.DataF
         else bool(preset and preset.decimal_comma)
     )
 
+    spellings = {**(preset.statuses if preset else {}), **options.status_map}
+    labelled = preset.labelled_ids if preset is not None else ()
+
+    def names(col: str) -> list[str]:
+        """The headers that fill ``col``, in order: a blank cell in one falls back on the
+        next (a blank Disposition never hides a filled Conversion Status)."""
+        return [mapping[col], *fallbacks.get(col, [])]
+
+    def texts(col: str, strip: bool = True) -> pl.Expr:
+        parts = [text(pl.col(n), schema[n], strip=strip) for n in names(col)]
+        return pl.coalesce(parts) if len(parts) > 1 else parts[0]
+
     exprs: list[pl.Expr] = []
     for col, dtype in SCHEMA.items():
         name = mapping.get(col)
         if name is None:
             exprs.append(pl.lit(None, dtype=dtype).alias(col))
             continue
-        raw, rdt = pl.col(name), schema[name]
+        rdt = schema[name]
         if col == "occurred_at":
-            if options.date_format is not None:
-                layouts: tuple[str, ...] | None = (options.date_format,)
-            else:
-                layouts = _time_formats(src, name, rdt, preset.date_formats if preset else ())
-            e = timestamp(raw, rdt, layouts, tz=options.timezone)
-            naive = (rdt == pl.String and any(is_naive(f) for f in (layouts or FORMATS))) or (
-                isinstance(rdt, pl.Datetime) and rdt.time_zone is None
-            )
+            naive, times = False, []
+            for n in names(col):
+                if options.date_format is not None:
+                    layouts: tuple[str, ...] | None = (options.date_format,)
+                else:
+                    layouts = _time_formats(
+                        src, n, schema[n], preset.date_formats if preset else ()
+                    )
+                times.append(timestamp(pl.col(n), schema[n], layouts, tz=options.timezone))
+                if n == name:
+                    naive = (
+                        rdt == pl.String and any(is_naive(f) for f in (layouts or FORMATS))
+                    ) or (isinstance(rdt, pl.Datetime) and rdt.time_zone is None)
+            e = pl.coalesce(times) if len(times) > 1 else times[0]
             if naive and options.timezone == "UTC":
                 notes.append(
                     f"{src.label}: times in {name!r} carry no time zone and were read as UTC "
                     "(pass timezone=..., on the command line --timezone, if they are local)"
                 )
         elif col in ("payout", "revenue"):
-            e = number(raw, rdt, decimal_comma=decimal_comma)
+            amounts = [
+                number(pl.col(n), schema[n], decimal_comma=decimal_comma) for n in names(col)
+            ]
+            e = pl.coalesce(amounts) if len(amounts) > 1 else amounts[0]
         elif col == "status":
-            e = status(raw, rdt, preset.statuses if preset else None)
+            e = status(texts(col), pl.String(), spellings)
         elif col == "event_type":
-            e = event_type(raw, rdt)
+            e = event_type(texts(col), pl.String())
         else:  # sub ids are the partner's values: kept exactly, only empty means missing
-            strip = not col.startswith("sub")
-            e = text(raw, rdt, strip=strip)
-            if col in fallbacks:
-                e = pl.coalesce(
-                    e, *[text(pl.col(c), schema[c], strip=strip) for c in fallbacks[col]]
-                )
+            e = texts(col, strip=not col.startswith("sub"))
+            if col in labelled:  # '(101) Crypto App Install' -> '101'
+                e = pl.coalesce(e.str.extract(r"^\(\s*([^()\s]+)\s*\)"), e)
         exprs.append(e.alias(col))
+    if pair is not None:  # Keitaro: the conversion is the click and its number within it
+        click = text(pl.col(pair[0]), schema[pair[0]])
+        nth = text(pl.col(pair[1]), schema[pair[1]])
+        exprs[CANONICAL.index("transaction_id")] = (
+            pl.when(nth.is_not_null())
+            .then(pl.concat_str(click, pl.lit(":"), nth))
+            .otherwise(click)
+            .alias("transaction_id")
+        )
+        if "transaction_id" not in mapping:
+            mapping["transaction_id"] = pair[0]
+    flag = preset.header(preset.event_flag, found) if preset and preset.event_flag else None
     if forced_type is not None:
         exprs[CANONICAL.index("event_type")] = pl.lit(forced_type).alias("event_type")
+    elif "event_type" not in mapping and flag is not None:
+        exprs[CANONICAL.index("event_type")] = (
+            pl.when(text(pl.col(flag), schema[flag]).str.to_lowercase().is_in(_TRUE))
+            .then(pl.lit("event"))
+            .otherwise(pl.lit("conversion"))
+            .alias("event_type")
+        )
     elif "event_type" not in mapping:
         exprs[CANONICAL.index("event_type")] = pl.lit("conversion").alias("event_type")
     if "status" not in mapping and preset is not None and preset.default_status is not None:
@@ -110,7 +159,7 @@ def normalise(src: Source, options: ReadOptions) -> tuple[pl.DataFrame, pl.DataF
     extras += [pl.col(c).alias(new) for c, new in renames.items()]
 
     checked = [c for c in _CHECKED_RAW if c in mapping]
-    raws = [pl.col(mapping[c]).cast(pl.String).alias(_RAW + c) for c in checked]
+    raws = [_raw(names(c), c) for c in checked]
     frame_lazy = src.lazy.select(pl.col(LINE), *exprs, *extras, *raws)
     frame_lazy = (
         frame_lazy.with_columns(
@@ -122,10 +171,17 @@ def normalise(src: Source, options: ReadOptions) -> tuple[pl.DataFrame, pl.DataF
             .otherwise(pl.col("status"))
             .alias("status")
         )
-        .with_columns(_reason(mapping, forced_type).alias(_REASON))
+        .with_columns(_reason(mapping, forced_type, options.ignore_status).alias(_REASON))
         .drop([_RAW + c for c in checked])
     )
     good, bad = _collect(src.label, frame_lazy)
+    ignored = bad.filter(pl.col(_REASON) == IGNORED)
+    if ignored.height:
+        bad = bad.filter(pl.col(_REASON) != IGNORED)
+        notes.append(
+            f"{src.label}: {ignored.height:,} row{'s' if ignored.height != 1 else ''} with an "
+            f"ignored status ({', '.join(options.ignore_status)}) left out"
+        )
     rejected = src.rejected if src.rejected is not None else pl.DataFrame(schema=QUARANTINE_SCHEMA)
     if bad.height == 0:
         return good, rejected, notes
@@ -191,8 +247,17 @@ def _time_formats(
     return formats_for(examples, first)
 
 
-def _reason(mapping: dict[str, str], forced_type: str | None) -> pl.Expr:
-    """Why a row is quarantined (first problem only), null for a good row."""
+def _raw(names: list[str], col: str) -> pl.Expr:
+    """The first non-blank cell of the headers that fill ``col``, as text, for reasons."""
+    parts = [text(pl.col(n).cast(pl.String), pl.String()) for n in names]
+    return (pl.coalesce(parts) if len(parts) > 1 else parts[0]).alias(_RAW + col)
+
+
+def _reason(
+    mapping: dict[str, str], forced_type: str | None, ignore: tuple[str, ...] = ()
+) -> pl.Expr:
+    """Why a row is quarantined (first problem only), null for a good row; ``IGNORED`` for
+    a row whose status is one the caller ignores."""
 
     def raw(col: str) -> pl.Expr:
         return pl.col(_RAW + col)
@@ -200,7 +265,15 @@ def _reason(mapping: dict[str, str], forced_type: str | None) -> pl.Expr:
     def given(col: str) -> pl.Expr:
         return raw(col).str.strip_chars().str.len_bytes() > 0
 
-    checks: list[tuple[pl.Expr, pl.Expr]] = [
+    checks: list[tuple[pl.Expr, pl.Expr]] = []
+    if ignore and "status" in mapping:
+        checks.append(
+            (
+                raw("status").str.strip_chars().str.to_lowercase().is_in(ignore).fill_null(False),
+                pl.lit(IGNORED),
+            )
+        )
+    checks += [
         (pl.col("transaction_id").is_null(), pl.lit("missing transaction_id")),
         (pl.col("occurred_at").is_null() & ~given("occurred_at"), pl.lit("missing occurred_at")),
         (

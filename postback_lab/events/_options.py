@@ -1,21 +1,25 @@
 """How to read a source: the platform preset, explicit column mapping, CSV conventions,
-date layouts and the time zone of naive times — one value, validated once."""
+date layouts, the time zone of naive times and the user's own status spellings — one
+value, validated once."""
 
 from __future__ import annotations
 
 import zoneinfo
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from .._errors import EventsError
 from ._presets import Preset, get_preset, preset_names
-from ._schema import EVENT_TYPE_ALIASES, EVENT_TYPES
+from ._schema import EVENT_TYPE_ALIASES, EVENT_TYPES, STATUSES
 
 
 @dataclass(frozen=True)
 class ReadOptions:
     """``source``: a preset name, ``"auto"`` or None; ``columns``: source -> canonical (or
-    canonical -> source, or source -> a new name for an extra column)."""
+    canonical -> source, or source -> a new name for an extra column); ``status_map``: the
+    user's status spellings -> approved | rejected | pending (``sale`` -> ``approved``,
+    winning over the preset's); ``ignore_status``: statuses whose rows are left out and
+    counted (``ping``, ``test``)."""
 
     source: str | None = None
     columns: Mapping[str, str] = field(default_factory=dict)
@@ -25,8 +29,12 @@ class ReadOptions:
     date_format: str | None = None
     timezone: str = "UTC"
     decimal_comma: bool | None = None
+    status_map: Mapping[str, str] = field(default_factory=dict)
+    ignore_status: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "status_map", status_map(self.status_map))
+        object.__setattr__(self, "ignore_status", ignore_status(self.ignore_status))
         if self.event_type is not None:
             forced = EVENT_TYPE_ALIASES.get(self.event_type.strip().lower())
             if forced is None:
@@ -64,3 +72,28 @@ class ReadOptions:
         if found is None:
             return None, "source=auto: no platform's headers recognised; read with common aliases"
         return found, f"source=auto: read as {found.title} ({hits} characteristic headers)"
+
+
+def status_map(mapping: Mapping[str, str] | None) -> dict[str, str]:
+    """A user's status map, keys lower case and stripped; an EventsError names a value
+    that is not approved, rejected or pending."""
+    out: dict[str, str] = {}
+    for src, dst in (mapping or {}).items():
+        to = str(dst).strip().lower()
+        if to not in STATUSES:
+            raise EventsError(
+                f"status_map {src}={dst}: a status maps to one of {', '.join(STATUSES)}"
+            )
+        key = str(src).strip().lower()
+        if not key:
+            raise EventsError(f"status_map ={dst}: name the status to map")
+        out[key] = to
+    return out
+
+
+def ignore_status(values: str | Sequence[str] | None) -> tuple[str, ...]:
+    """Statuses to leave out, lower case and stripped (a string: one status)."""
+    if values is None:
+        return ()
+    items = [values] if isinstance(values, str) else list(values)
+    return tuple(dict.fromkeys(v.strip().lower() for v in items if v.strip()))

@@ -50,6 +50,32 @@ class Preset:
     #: headers that only this platform's exports have (for ``auto``)
     signature: tuple[str, ...] = ()
     note: str = ""
+    #: where the platform numbers conversions within a click (Keitaro's TID): the click
+    #: header and the number header, whose pair is the conversion's ``transaction_id``
+    #: (``click:number``; the click alone when the number is blank)
+    transaction_pair: tuple[tuple[str, ...], tuple[str, ...]] | None = None
+    #: a header whose true values (``true``, ``1``, ``yes``) mark a row as an ``event``
+    #: (a post-conversion event, its name the goal) rather than a ``conversion``
+    event_flag: str | None = None
+    #: canonical columns whose cells read ``(101) Crypto App Install``: the id in
+    #: parentheses is the value (the name after it is only a label)
+    labelled_ids: tuple[str, ...] = ()
+
+    def pair_headers(self, headers: Iterable[str]) -> tuple[str, str] | None:
+        """The file's (click, number) headers of ``transaction_pair`` when it has both."""
+        if self.transaction_pair is None:
+            return None
+        by_norm: dict[str, str] = {}
+        for h in headers:
+            by_norm.setdefault(_norm(h), h)
+        click, number = (
+            next((by_norm[k] for k in keys if k in by_norm), None) for keys in self.transaction_pair
+        )
+        return (click, number) if click is not None and number is not None else None
+
+    def header(self, key: str, headers: Iterable[str]) -> str | None:
+        """The file's header that normalises to ``key`` (None: it has none)."""
+        return next((h for h in headers if _norm(h) == key), None)
 
     def column_map(self, headers: Iterable[str]) -> dict[str, list[str]]:
         """For the headers a file has: source header -> the canonical columns it feeds
@@ -147,10 +173,13 @@ EVERFLOW = Preset(
     },
     statuses={**_COMMON_STATUSES},
     date_formats=_ISO + _US,
+    event_flag="is_event",
     log_columns={
         "date": "fired_at",
         "fired_at": "fired_at",
-        "transaction_id": "transaction_id",
+        # the Partner Postback Report names the conversion and Everflow's click
+        "conversion_id": "transaction_id",
+        "transaction_id": "click_id",
         "response_code": "status_code",
         "http_status": "status_code",
         "url": "url",
@@ -163,7 +192,8 @@ EVERFLOW = Preset(
     },
     signature=("conversion_id", "sub_id_1", "partner_id", "conversion_unix_timestamp"),
     note="Transaction ID is Everflow's click id: it becomes click_id, and the conversion id "
-    "becomes transaction_id (dispatch ids then follow conversions, not clicks).",
+    "becomes transaction_id (dispatch ids then follow conversions, not clicks); rows with "
+    "is_event=true are events, their event name the goal.",
 )
 
 TUNE = Preset(
@@ -179,6 +209,7 @@ TUNE = Preset(
         "stat_id": ("transaction_id",),
         "stat_tune_event_id": ("transaction_id",),
         "transaction_id": ("click_id",),
+        "stat_transaction_id": ("click_id",),
         "stat_ad_id": ("click_id",),
         "affiliate_click_id": ("external_transaction_id",),
         "stat_affiliate_click_id": ("external_transaction_id",),
@@ -201,6 +232,7 @@ TUNE = Preset(
         "currency": ("currency",),
         "stat_currency": ("currency",),
         "status_code": ("rejection_reason",),
+        "stat_status_code": ("rejection_reason",),
         "aff_sub": ("sub1",),
         "affiliate_sub_id": ("sub1",),
         "aff_sub_id": ("sub1",),
@@ -213,7 +245,11 @@ TUNE = Preset(
     log_columns={
         "date": "fired_at",
         "datetime": "fired_at",
-        "transaction_id": "transaction_id",
+        "tune_event_id": "transaction_id",
+        "conversion_id": "transaction_id",
+        "stat_tune_event_id": "transaction_id",
+        "transaction_id": "click_id",
+        "stat_transaction_id": "click_id",
         "http_status": "status_code",
         "response_code": "status_code",
         "url": "url",
@@ -258,6 +294,7 @@ CAKE = Preset(
         "pixel_date": "fired_at",
         "conversion_id": "transaction_id",
         "lead_id": "transaction_id",
+        "request_session_id": "click_id",
         "response_code": "status_code",
         "url": "url",
         "pixel_url": "url",
@@ -266,7 +303,9 @@ CAKE = Preset(
         "affiliate_id": "publisher_id",
     },
     signature=("disposition", "request_session_id", "received", "price"),
-    note="CAKE writes dates month first (11/3/2026 2:25:10 PM) and calls the payout 'price'.",
+    note="CAKE writes dates month first (11/3/2026 2:25:10 PM), money with its symbol "
+    "($1,018.50) and calls the payout 'price'; a blank Disposition falls back to the "
+    "Conversion Status column.",
 )
 
 KEITARO = Preset(
@@ -274,9 +313,8 @@ KEITARO = Preset(
     title="Keitaro",
     docs=("https://docs.keitaro.io/en/campaigns-and-streams/s2s-postback-placeholders.html",),
     columns={
-        "tid": ("transaction_id",),
-        "transaction_id": ("transaction_id",),
-        # the subid is Keitaro's click id, and the conversion's key when there is no tid
+        # the subid is Keitaro's click id; with the tid (the conversion's number within
+        # the click) it is the conversion's key, alone when there is no tid
         "subid": ("click_id", "transaction_id"),
         "sub_id": ("click_id", "transaction_id"),
         "external_id": ("external_transaction_id",),
@@ -286,9 +324,15 @@ KEITARO = Preset(
         "status": ("status",),
         "offer_id": ("offer_id",),
         "offer": ("offer_id",),
-        "affiliate_network_id": ("publisher_id",),
+        # the traffic source receives the tracker's postbacks: it is the publisher; the
+        # affiliate network stands in when the export has no traffic source
+        "traffic_source_id": ("publisher_id",),
+        "traffic_source": ("publisher_id",),
         "ts_id": ("publisher_id",),
+        "ts": ("publisher_id",),
         "source": ("publisher_id",),
+        "affiliate_network_id": ("publisher_id",),
+        "affiliate_network": ("publisher_id",),
         "revenue": ("payout",),
         "currency": ("currency",),
         **{f"sub_id_{i}": (f"sub{i}",) for i in range(1, 6)},
@@ -305,8 +349,8 @@ KEITARO = Preset(
     log_columns={
         "datetime": "fired_at",
         "date": "fired_at",
-        "subid": "transaction_id",
-        "tid": "transaction_id",
+        "subid": "click_id",
+        "sub_id": "click_id",
         "status": "status",
         "postback_url": "url",
         "url": "url",
@@ -315,7 +359,11 @@ KEITARO = Preset(
         "response": "response_body",
     },
     signature=("subid", "postback_datetime", "original_status", "sub_id_1"),
-    note="Keitaro statuses: lead -> pending, sale -> approved, rejected (trash) -> rejected.",
+    transaction_pair=(("subid", "sub_id"), ("tid", "transaction_id")),
+    note="Keitaro statuses: lead -> pending, sale -> approved, rejected (trash) -> rejected. "
+    "TID numbers conversions within one click (Subid): a conversion is the pair "
+    "'subid:tid' (the subid alone without a tid); the traffic source or affiliate network "
+    "is the publisher.",
 )
 
 AFFISE = Preset(
@@ -339,9 +387,11 @@ AFFISE = Preset(
         "status": ("status",),
         "offer_id": ("offer_id",),
         "offerid": ("offer_id",),
+        "offer": ("offer_id",),
         "partner_id": ("publisher_id",),
         "affiliate_id": ("publisher_id",),
         "pid": ("publisher_id",),
+        "partner": ("publisher_id",),
         "goal": ("goal",),
         "goal_value": ("goal",),
         "payouts": ("payout",),
@@ -368,7 +418,10 @@ AFFISE = Preset(
         "created_at": "fired_at",
         "conversion_id": "transaction_id",
         "action_id": "transaction_id",
-        "click_id": "transaction_id",
+        "click_id": "click_id",
+        "clickid": "click_id",
+        "offer": "offer_id",
+        "partner": "publisher_id",
         "http_code": "status_code",
         "url": "url",
         "postback_url": "url",
@@ -379,7 +432,9 @@ AFFISE = Preset(
         "status": "status",
     },
     signature=("payouts", "partner_id", "goal_value", "action_id"),
-    note="Affise numeric statuses: 1 approved, 2 pending, 3 declined, 5 hold (pending).",
+    labelled_ids=("offer_id", "publisher_id"),
+    note="Affise numeric statuses: 1 approved, 2 pending, 3 declined, 5 hold (pending); "
+    "cells like '(101) Crypto App Install' hold the id 101.",
 )
 
 VOLUUM = Preset(
@@ -407,7 +462,8 @@ VOLUUM = Preset(
     date_formats=_ISO,
     log_columns={
         "timestamp": "fired_at",
-        "click_id": "transaction_id",
+        "transaction_id": "transaction_id",
+        "click_id": "click_id",
         "url": "url",
         "response_status": "status_code",
         "status_code": "status_code",
@@ -425,6 +481,7 @@ BINOM = Preset(
     docs=("https://docs.binom.org/",),
     columns={
         "transaction_id": ("transaction_id",),
+        "txid": ("transaction_id",),
         "clickid": ("click_id", "transaction_id"),
         "click_id": ("click_id", "transaction_id"),
         "externalid": ("external_transaction_id",),
@@ -448,7 +505,9 @@ BINOM = Preset(
     log_columns={
         "time": "fired_at",
         "date": "fired_at",
-        "clickid": "transaction_id",
+        "transaction_id": "transaction_id",
+        "clickid": "click_id",
+        "click_id": "click_id",
         "url": "url",
         "code": "status_code",
         "response": "response_body",
@@ -492,8 +551,10 @@ INTEGR8 = Preset(
         "transaction_id": "transaction_id",
         "response_code": "status_code",
         "error": "error",
+        "error_response": "error",
         "server_response": "response_body",
         "postback_name": "rule",
+        "click_id": "click_id",
         "url": "url",
         "offer_id": "offer_id",
         "publisher_id": "publisher_id",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import polars as pl
@@ -12,6 +12,7 @@ from ._csv import careful_csv, careful_ndjson
 from ._events import Events
 from ._normalise import normalise
 from ._options import ReadOptions
+from ._options import ignore_status as ignore_status_option
 from ._sources import Source, sources
 
 
@@ -27,6 +28,8 @@ def read_events(
     date_format: str | None = None,
     timezone: str = "UTC",
     decimal_comma: bool | None = None,
+    status_map: Mapping[str, str] | None = None,
+    ignore_status: Sequence[str] | str | None = None,
 ) -> Events:
     """Read events from files (CSV, Parquet, NDJSON; globs and lists), a DuckDB table
     (``duckdb:path.duckdb::table``) or a Polars/pandas/Arrow frame.
@@ -38,9 +41,13 @@ def read_events(
     renames an extra column, and wins over everything else; ``event_type`` sets the type
     of every row; ``encoding``, ``sep`` (sniffed by default) and ``decimal_comma``
     describe CSV files; ``date_format`` forces the layout of the time column and
-    ``timezone`` says where times without an offset were written (UTC by default). Rows
-    that cannot be read are returned in ``quarantine`` with their file, line and reason,
-    never dropped.
+    ``timezone`` says where times without an offset were written (UTC by default).
+    ``status_map`` maps your own status spellings (``{"sale": "approved", "trash":
+    "rejected"}``, winning over the platform's) and ``ignore_status`` names statuses whose
+    rows are left out and counted (``["ping", "test"]``). Rows that cannot be read are
+    returned in ``quarantine`` with their file, line and reason, never dropped; an unknown
+    status is never guessed: its rows are quarantined and counted in ``notes``. A source
+    whose every row is quarantined is an EventsError (the mapping is wrong, not the data).
     """
     options = ReadOptions(
         source=source,
@@ -51,10 +58,14 @@ def read_events(
         date_format=date_format,
         timezone=timezone,
         decimal_comma=decimal_comma,
+        status_map=dict(status_map or {}),
+        ignore_status=ignore_status_option(ignore_status),
     )
     frames, quarantines, notes = [], [], []
     for src in sources(data, sep=sep):
         good, bad, said = _read_one(src, options)
+        if good.height == 0 and bad.height > 0:
+            raise EventsError(_all_quarantined(src.label, bad, said))
         frames.append(good)
         quarantines.append(bad)
         notes += said
@@ -62,7 +73,46 @@ def read_events(
         raise EventsError(f"no events source found in {data!r}")
     frame = pl.concat(frames, how="diagonal_relaxed") if len(frames) > 1 else frames[0]
     quarantine = pl.concat(quarantines) if len(quarantines) > 1 else quarantines[0]
+    notes += unknown_statuses(quarantine)
     return Events(frame, quarantine, tuple(dict.fromkeys(notes)))
+
+
+def unknown_statuses(quarantine: pl.DataFrame) -> list[str]:
+    """One note per unknown status with its count of quarantined rows, most first: a
+    status is never guessed, so the user maps or ignores it."""
+    found = (
+        quarantine.select(
+            pl.col("reason").str.extract(r"^unknown status '(.*)' \(valid").alias("status")
+        )
+        .drop_nulls()
+        .group_by("status")
+        .len()
+        .sort(["len", "status"], descending=[True, False])
+    )
+    return [
+        f"unknown status {s!r} on {n:,} row{'s' if n != 1 else ''} (quarantined): map it with "
+        f"status_map={{{s!r}: 'approved'}} (on the command line --status-map "
+        f"'{s}=approved'), or leave such rows out with --ignore-status '{s}'"
+        for s, n in found.iter_rows()
+    ]
+
+
+def _all_quarantined(label: str, bad: pl.DataFrame, notes: list[str]) -> str:
+    """The error of a source whose every row was quarantined: the reasons, most first."""
+    reasons = (
+        bad.select(pl.col("reason").str.replace(r" '.*", "").alias("r"))
+        .group_by("r")
+        .len()
+        .sort(["len", "r"], descending=[True, False])
+    )
+    said = "; ".join(f"{r} ({n:,})" for r, n in reasons.head(3).iter_rows())
+    first = bad.row(0, named=True)
+    hint = "".join(f" ({n.removeprefix(label + ': ')})" for n in notes if "source=auto" in n)
+    return (
+        f"{label}: every row ({bad.height:,}) was quarantined, so nothing was read: {said}; "
+        f"first: line {first['line']}: {first['reason']}. Check the column mapping "
+        "(--columns, --source) and the status spellings (--status-map)" + hint
+    )
 
 
 def _read_one(src: Source, options: ReadOptions) -> tuple[pl.DataFrame, pl.DataFrame, list[str]]:

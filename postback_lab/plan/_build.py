@@ -67,6 +67,8 @@ PLAN_SCHEMA: dict[str, pl.DataType] = {
     "success": pl.String(),
     # the environment variable of the rule's signing secret (Standard Webhooks), or null
     "sign_env": pl.String(),
+    # the event's click id: an imported platform log that names only the click links by it
+    "click_id": pl.String(),
 }
 CONTRACT_COLUMNS = tuple(list(PLAN_SCHEMA)[:12])
 
@@ -256,6 +258,7 @@ def _rule_frame(rule: Rule, sel: Selection) -> tuple[pl.DataFrame, int]:
         ).alias("env_at"),
         pl.lit(rule.success.to_json() if rule.success else None, dtype=pl.String).alias("success"),
         pl.lit(rule.sign, dtype=pl.String).alias("sign_env"),
+        "click_id",
         *[pl.col(f"__t_{c}") for c in rule.body_columns],
     )
     bad = 0

@@ -23,8 +23,16 @@ from ._rows import SIGNATURE, Signatures, duplicated, next_change, signatures
 from ._scope import STATIC, scope
 from ._supersede import NEXT_CHANGE, cancels, not_superseded
 
-#: the event columns every plan row carries
-CORE = ("transaction_id", "event_type", "status", "offer_id", "publisher_id", "occurred_at")
+#: the event columns every plan row carries (the click id links imported platform logs)
+CORE = (
+    "transaction_id",
+    "event_type",
+    "status",
+    "offer_id",
+    "publisher_id",
+    "occurred_at",
+    "click_id",
+)
 _DUP = "__dup"
 
 

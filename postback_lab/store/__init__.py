@@ -11,9 +11,9 @@ from ._delta import (
     open_delta_log,
     table_uri,
 )
-from ._import import ImportResult, import_log, read_export
+from ._import import ImportResult, import_log, read_export, remove_import
 from ._journal import Journal
-from ._link import DIRECT, Links, rule_key
+from ._link import DIRECT, Links, describe, rule_key, unlinked_rows
 from ._log import DEFAULT_DB, LogStore
 from ._open import open_log
 from ._owner import Owner
@@ -37,6 +37,7 @@ __all__ = [
     "LogStore",
     "Owner",
     "delta_table",
+    "describe",
     "import_deltalake",
     "import_log",
     "open_delta_log",
@@ -44,7 +45,9 @@ __all__ = [
     "pending_attempts",
     "pending_note",
     "read_export",
+    "remove_import",
     "rule_key",
     "settle_journals",
     "table_uri",
+    "unlinked_rows",
 ]

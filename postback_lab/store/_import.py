@@ -46,15 +46,20 @@ from ..events import (
     Preset,
     Source,
     careful_csv,
+    check_ignore_status,
+    check_status_map,
     detect,
     get_preset,
     normalise_header,
     normalise_status,
     preset_names,
     sources,
+    unknown_statuses,
 )
+from ..rules import RuleSet, read_rules
 from ._link import EXAMPLES, resolve_rules, rule_key
 from ._log import LogStore
+from ._match import match_rules
 from ._open import open_log
 
 #: log column -> the common header names of platforms' exports (normalised)
@@ -71,6 +76,7 @@ HEADERS: dict[str, tuple[str, ...]] = {
         "datetime",
     ),
     "transaction_id": ("transaction_id", "txn_id", "transaction", "conversion_id", "tid"),
+    "click_id": ("click_id", "clickid", "click"),
     "status_code": ("response_code", "status_code", "http_code", "http_status", "code"),
     "error": ("error", "error_message", "errors"),
     "response_body": ("server_response", "response_body", "response", "body"),
@@ -81,12 +87,39 @@ HEADERS: dict[str, tuple[str, ...]] = {
     "status": ("status", "conversion_status"),
 }
 REQUIRED = ("fired_at", "transaction_id", "status_code")
-TEXT = ("transaction_id", "error", "response_body", "rule", "url", "offer_id", "publisher_id")
+TEXT = (
+    "transaction_id",
+    "click_id",
+    "error",
+    "response_body",
+    "rule",
+    "url",
+    "offer_id",
+    "publisher_id",
+)
 #: values of a "Status" column that describe the delivery, not the conversion (integr8)
 DELIVERY_WORDS = frozenset(
     {"success", "successful", "succeeded", "failed", "failure", "fail", "error", "ok", "sent"}
 )
 _REASON, _RAW = "__reason", "__raw_"
+#: the reason of rows whose status the caller ignores: left out and counted
+IGNORED = "__ignored_status"
+
+
+@dataclass(frozen=True)
+class Statuses:
+    """A user's status spellings (``sale`` -> ``approved``) and the statuses whose rows are
+    left out (``ping``, ``test``), validated as the events reader validates them."""
+
+    mapping: Mapping[str, str] = field(default_factory=dict)
+    ignore: tuple[str, ...] = ()
+
+    @classmethod
+    def of(cls, mapping: Mapping[str, str] | None, ignore: Sequence[str] | str | None) -> Statuses:
+        try:
+            return cls(check_status_map(mapping), check_ignore_status(ignore))
+        except EventsError as exc:
+            raise LogImportError(str(exc)) from None
 
 
 def _empty_quarantine() -> pl.DataFrame:
@@ -146,8 +179,9 @@ class ImportResult:
             lines.append(
                 f"warning: {self.without_rule:,} "
                 f"{'row names' if self.without_rule == 1 else 'rows name'} no rule and "
-                "cannot be linked to a dispatch (pass --rule NAME, rule= in Python, or map "
-                "the export's postback-name column with --columns 'Name=rule'):"
+                "cannot be linked to a dispatch (pass --rule NAME, or --rules RULES to match "
+                "rows by their URL, publisher and offer; rule=/rules= in Python; or map the "
+                "export's postback-name column with --columns 'Name=rule'):"
             )
             for r in self.unlinkable.head(EXAMPLES).iter_rows(named=True):
                 lines.append(f"  line {r['line']}: transaction {r['transaction_id']!r}")
@@ -197,10 +231,13 @@ def read_export(
     columns: Mapping[str, str] | None = None,
     encoding: str = "utf-8",
     timezone: str = "UTC",
+    status_map: Mapping[str, str] | None = None,
+    ignore_status: Sequence[str] | str | None = None,
 ) -> pl.DataFrame:
     """A platform export as log rows (the ``LOG_SCHEMA`` columns it has, readable rows
     only; ``import_log`` also returns the quarantined ones)."""
-    return _read(data, source, rule, columns, encoding, timezone).frame.drop(LINE)
+    statuses = Statuses.of(status_map, ignore_status)
+    return _read(data, source, rule, columns, encoding, timezone, statuses).frame.drop(LINE)
 
 
 def _read(
@@ -210,6 +247,7 @@ def _read(
     columns: Mapping[str, str] | None,
     encoding: str,
     timezone: str,
+    statuses: Statuses | None = None,
 ) -> Export:
     try:
         zoneinfo.ZoneInfo(timezone)
@@ -235,7 +273,16 @@ def _read(
             "conversion's status; rows link by rule and transaction id"
         )
         del mapping["status"]
-    frame, reasons = _convert(raw, mapping, preset, rule, timezone)
+    statuses = statuses or Statuses()
+    frame, reasons = _convert(raw, mapping, preset, rule, timezone, statuses)
+    ignored = (reasons == IGNORED).fill_null(False)
+    if ignored.any():
+        n = int(ignored.sum())
+        notes.append(
+            f"{src.label}: {n:,} row{'s' if n != 1 else ''} with an ignored status "
+            f"({', '.join(statuses.ignore)}) left out"
+        )
+        frame, raw, reasons = frame.filter(~ignored), raw.filter(~ignored), reasons.filter(~ignored)
     if timezone == "UTC" and _naive(raw[mapping["fired_at"]]):
         notes.append(
             f"{src.label}: times in {mapping['fired_at']!r} carry no time zone and were read "
@@ -251,6 +298,7 @@ def _read(
     digest = hashlib.sha256(
         json.dumps([source, rule, sorted(mapping.items()), timezone]).encode() + _content(src, raw)
     ).hexdigest()[:12]
+    notes += unknown_statuses(quarantine)
     return Export(src.label, frame.filter(~bad), quarantine, tuple(notes), digest)
 
 
@@ -285,7 +333,8 @@ def _content(src: Source, raw: pl.DataFrame) -> bytes:
 
 def _preset(label: str, source: str | None, headers: list[str]) -> tuple[Preset | None, list[str]]:
     """The preset named by ``source`` (``auto``: the one whose log columns the export has
-    most of), with a note when it was guessed."""
+    most of, when it recognises more than the common names do, or as many and the headers
+    look like that platform's), with a note saying what auto found."""
     if source is None:
         return None, []
     name = source.strip().lower()
@@ -297,11 +346,21 @@ def _preset(label: str, source: str | None, headers: list[str]) -> tuple[Preset 
         return get_preset(name), []
     guess, _ = detect(headers)  # the conversion-export signature breaks ties
     hits, _, best = max(
-        ((len(p.log_map(headers)), p is guess, p) for p in PRESETS.values()),
+        (
+            (len(p.log_map(headers)) + (p.pair_headers(headers) is not None), p is guess, p)
+            for p in PRESETS.values()
+        ),
         key=lambda s: s[:2],
     )
-    if hits == 0:
-        return None, [f"{label}: source=auto: no platform's log columns recognised"]
+    by_norm = {normalise_header(h) for h in headers}
+    common = sum(  # the conversion's status aside: presets leave delivery words out
+        any(a in by_norm for a in aliases) for col, aliases in HEADERS.items() if col != "status"
+    )
+    if hits == 0 or hits < common or (hits == common and best is not guess):
+        return None, [
+            f"{label}: source=auto: no platform's postback-log columns recognised; read with "
+            "the common names (name the platform with --source if the export is one's)"
+        ]
     return best, [f"{label}: source=auto: read as {best.title}'s postback log ({hits} columns)"]
 
 
@@ -341,20 +400,31 @@ def _mapping(
     for h in headers:
         by_norm.setdefault(normalise_header(h), h)
     for col, aliases in HEADERS.items():
-        if col in mapping or (col == "status" and preset is not None):
-            continue  # a preset knows whether its log has the conversion's status
+        if col in mapping:
+            continue  # a Status of delivery results (integr8's) is dropped after reading
         for a in aliases:
             found = by_norm.get(a)
             if found is not None and found not in mapping.values():
                 mapping[col] = found
                 break
-    missing = [c for c in REQUIRED if c not in mapping]
+    # a log naming only the click (Voluum, Binom, Affise) links through the plan's click
+    # ids; the click id then stands in as the row's transaction id
+    missing = [
+        c
+        for c in REQUIRED
+        if c not in mapping and not (c == "transaction_id" and "click_id" in mapping)
+    ]
     if missing:
         free = [h for h in headers if h not in mapping.values()]
         hints = {c: closest(c, free) for c in missing}
         raise LogImportError(
             f"{label}: no column for {', '.join(missing)}; columns found: {', '.join(headers)}"
             + "".join(f"; closest to {c}: {h!r}" for c, h in hints.items() if h)
+            + (
+                "; name the conversion id (transaction_id) or the click id (click_id)"
+                if "transaction_id" in missing
+                else ""
+            )
             + f" (map a column with columns={{'Header': {missing[0]!r}}}, on the command line "
             f"--columns 'Header={missing[0]}'"
             + ("" if preset else ", or name the platform with --source, e.g. --source auto")
@@ -388,6 +458,7 @@ def _convert(
     preset: Preset | None,
     rule: str | None,
     timezone: str,
+    statuses: Statuses,
 ) -> tuple[pl.DataFrame, pl.Series]:
     """The log columns of every row, and why each row is quarantined (null: it is not)."""
     schema = raw.schema
@@ -397,15 +468,32 @@ def _convert(
 
     fired = mapping["fired_at"]
     layouts = _layouts(raw[fired], preset.date_formats if preset else ())
+    labelled = preset.labelled_ids if preset is not None else ()
+    texts = {c: text(col(c), schema[mapping[c]]) for c in TEXT if c in mapping}
+    for c in labelled:  # Affise's '(101) Crypto App Install' -> '101'
+        if c in texts:
+            texts[c] = pl.coalesce(texts[c].str.extract(r"^\(\s*([^()\s]+)\s*\)"), texts[c])
+    pair = preset.pair_headers(list(schema)) if preset is not None else None
+    if pair is not None:  # Keitaro: the conversion is the click and its number within it
+        click = text(pl.col(pair[0]), schema[pair[0]])
+        nth = text(pl.col(pair[1]), schema[pair[1]])
+        texts["transaction_id"] = (
+            pl.when(nth.is_not_null()).then(pl.concat_str(click, pl.lit(":"), nth)).otherwise(click)
+        )
+    if "click_id" in texts:  # a row without the conversion's id links by its click
+        texts["transaction_id"] = pl.coalesce(
+            texts.get("transaction_id", pl.lit(None)), texts["click_id"]
+        )
     exprs = [
         pl.col(LINE),
         timestamp(col("fired_at"), schema[fired], layouts, tz=timezone).alias("fired_at"),
-        *[text(col(c), schema[mapping[c]]).alias(c) for c in TEXT if c in mapping],
+        *[e.alias(c) for c, e in texts.items()],
     ]
     code = number(col("status_code"), schema[mapping["status_code"]])
     exprs.append(code.alias("__code"))
     if "status" in mapping:
-        st = normalise_status(col("status"), schema[mapping["status"]], _statuses(preset))
+        spellings = {**_statuses(preset), **statuses.mapping}
+        st = normalise_status(col("status"), schema[mapping["status"]], spellings)
         exprs.append(st.alias("status"))
     checked = [c for c in ("fired_at", "status_code", "status") if c in mapping]
     exprs += [col(c).cast(pl.String).str.strip_chars().alias(_RAW + c) for c in checked]
@@ -418,7 +506,7 @@ def _convert(
     whole = (pl.col("__code") == pl.col("__code").round(0)) & (
         (pl.col("__code") == 0) | pl.col("__code").is_between(100, 599)
     )
-    out = out.with_columns(_reason(checked, whole).alias(_REASON))
+    out = out.with_columns(_reason(checked, whole, statuses.ignore).alias(_REASON))
     reasons = out[_REASON]
     out = out.with_columns(
         # 0 is how platforms (integr8) write "no response"
@@ -452,8 +540,9 @@ def _layouts(values: pl.Series, first: tuple[str, ...]) -> tuple[str, ...] | Non
     return formats_for(examples, first) or first or None
 
 
-def _reason(checked: Sequence[str], whole: pl.Expr) -> pl.Expr:
-    """Why a row is quarantined (its first problem), null for a good row."""
+def _reason(checked: Sequence[str], whole: pl.Expr, ignore: tuple[str, ...] = ()) -> pl.Expr:
+    """Why a row is quarantined (its first problem), null for a good row; ``IGNORED`` for
+    a row whose status the caller ignores."""
 
     def raw(c: str) -> pl.Expr:
         return pl.col(_RAW + c)
@@ -461,7 +550,12 @@ def _reason(checked: Sequence[str], whole: pl.Expr) -> pl.Expr:
     def given(c: str) -> pl.Expr:
         return raw(c).str.len_bytes().fill_null(0) > 0
 
-    cases = [
+    cases = []
+    if ignore and "status" in checked:
+        cases.append(
+            (raw("status").str.to_lowercase().is_in(ignore).fill_null(False), pl.lit(IGNORED))
+        )
+    cases += [
         (pl.col("transaction_id").is_null(), pl.lit("missing transaction_id")),
         (pl.col("fired_at").is_null() & ~given("fired_at"), pl.lit("missing fired_at")),
         (pl.col("fired_at").is_null(), pl.format("bad fired_at {}", _quoted(raw("fired_at")))),
@@ -556,19 +650,34 @@ def import_log(
     columns: Mapping[str, str] | None = None,
     encoding: str = "utf-8",
     timezone: str = "UTC",
+    rules: RuleSet | str | Path | None = None,
+    status_map: Mapping[str, str] | None = None,
+    ignore_status: Sequence[str] | str | None = None,
 ) -> ImportResult:
     """Append a platform's postback-log export to the log as ``source='imported'`` rows.
 
     ``path``: a CSV/Parquet/NDJSON file (or a frame). ``source``: the platform
     (``everflow``, ``affise``, ``cake``, ``keitaro``, ``tune``, ``voluum``, ``binom``,
     ``integr8``, or ``auto``); ``rule``: the postback rule of rows that name none (exports
-    without a postback-name column); ``columns``: export header -> log column (either
-    direction); ``timezone``: where firing times without an offset were written.
-    Unreadable rows are quarantined (see ``ImportResult.quarantine``), never the file;
-    attempts already in the log are skipped.
+    without a postback-name column); ``rules``: the rules file (or RuleSet): ``rule`` must
+    be one of its rules, and a row naming no rule gets the one rule whose URL (host, path,
+    fixed parameters), publishers, offers and status fit it; ``columns``: export header ->
+    log column (either direction); ``timezone``: where firing times without an offset were
+    written; ``status_map``/``ignore_status``: your own status spellings and statuses to
+    leave out, as in ``read_events``. Unreadable rows are quarantined (see
+    ``ImportResult.quarantine``), never the file; attempts already in the log are skipped.
+    ``remove_import(run_id)`` takes an import back out.
     """
-    export = _read(path, source, rule, columns, encoding, timezone)
+    ruleset = _rules(rules)
+    if ruleset is not None and rule is not None:
+        rule = _check_rule(rule, ruleset)
+    statuses = Statuses.of(status_map, ignore_status)
+    export = _read(path, source, rule, columns, encoding, timezone, statuses)
     frame = export.frame
+    if ruleset is not None:
+        named = resolve_rules(frame["rule"].unique().to_list(), ruleset.names)
+        frame = frame.with_columns(pl.col("rule").replace(named) if named else pl.col("rule"))
+        frame = frame.with_columns(match_rules(frame, ruleset).alias("rule"))
     store, owned = open_log(log)
     try:
         known = store.sql("SELECT DISTINCT rule FROM postback_log WHERE rule IS NOT NULL")
@@ -603,6 +712,57 @@ def import_log(
             store.close()
 
 
+def _rules(rules: RuleSet | str | Path | None) -> RuleSet | None:
+    if rules is None or isinstance(rules, RuleSet):
+        return rules
+    if not Path(rules).exists():
+        raise LogImportError(f"{rules}: no such rules file")
+    return read_rules(rules)
+
+
+def _check_rule(rule: str, rules: RuleSet) -> str:
+    """``rule`` as the rules file spells it; a LogImportError naming the closest rule when
+    the file has no such rule (a mistyped --rule would import rows that link nowhere)."""
+    found = resolve_rules([rule.strip()], rules.names)
+    if found:
+        return found[rule.strip()]
+    near = closest(rule, rules.names)
+    raise LogImportError(
+        f"--rule {rule!r}: {rules.source} has no such rule"
+        + (f" (did you mean {near!r}?)" if near else "")
+        + f"; its rules: {', '.join(rules.names)}"
+    )
+
+
+def remove_import(run_id: str, log: LogStore | str | Path | None = None) -> int:
+    """Take an import run back out of the log (its rows and its ``runs`` entry); returns
+    the number of rows removed. Only imports can be removed: the log of what was sent is
+    never rewritten."""
+    store, owned = open_log(log)
+    try:
+        runs = store.sql("SELECT kind FROM runs WHERE run_id = ?", [run_id])
+        if runs.height == 0 or runs["kind"][0] != "import":
+            imports = store.sql(
+                "SELECT run_id FROM runs WHERE kind = 'import' ORDER BY started_at DESC LIMIT 5"
+            )["run_id"].to_list()
+            what = "is not an import run" if runs.height else "is not in the log"
+            raise LogImportError(
+                f"{run_id!r} {what}; imports in the log: {', '.join(imports) or '(none)'}"
+            )
+        n = int(
+            store.sql(
+                "SELECT count(*) AS n FROM postback_log WHERE run_id = ? AND source = 'imported'",
+                [run_id],
+            )["n"][0]
+        )
+        store._exec("DELETE FROM postback_log WHERE run_id = ? AND source = 'imported'", [run_id])
+        store._exec("DELETE FROM runs WHERE run_id = ? AND kind = 'import'", [run_id])
+        return n
+    finally:
+        if owned:
+            store.close()
+
+
 def _run_id(store: LogStore, digest: str) -> str:
     """``import-<digest>``, numbered when that export was imported before (and something
     new was found in it since)."""
@@ -626,6 +786,9 @@ def _log_rows(frame: pl.DataFrame, run_id: str) -> pl.DataFrame:
         pl.lit(run_id).alias("run_id"),
         pl.when(code.is_between(200, 299))
         .then(pl.lit("delivered"))
+        # "Connection timed out", "connection refused": the partner was never reached
+        .when(code.is_null() & err.str.contains("connect|refused|resolve|dns|unreachable"))
+        .then(pl.lit("connection_error"))
         .when(code.is_null() & err.str.contains("timeout|timed out"))
         .then(pl.lit("timeout"))
         .when(code.is_null() & (err != ""))

@@ -29,7 +29,14 @@ from ._journal import Journal, replay
 from ._migrate import migrate, stored_version
 from ._owner import Owner
 from ._pending import pending_attempts
-from ._schema import LOG_COLUMNS, LOG_SCHEMA, RETRIED_UPTO, SCHEMA_VERSION, mark_retried_sql
+from ._schema import (
+    EXTRA_COLUMNS,
+    LOG_COLUMNS,
+    LOG_SCHEMA,
+    RETRIED_UPTO,
+    SCHEMA_VERSION,
+    mark_retried_sql,
+)
 
 DEFAULT_DB = "postback_lab.duckdb"
 
@@ -225,10 +232,12 @@ class LogStore:
         for col, dt in LOG_SCHEMA.items():
             if col not in frame.columns:
                 frame = frame.with_columns(pl.lit(None, dtype=dt).alias(col))
-        frame = frame.select(list(LOG_COLUMNS)).cast(LOG_SCHEMA)  # type: ignore[arg-type]
+        extra = {c: dt for c, dt in EXTRA_COLUMNS.items() if c in frame.columns}
+        types = pl.Schema({**LOG_SCHEMA, **extra})
+        frame = frame.select([*LOG_COLUMNS, *extra]).cast(types)
         if check_attempts:
             self._check_attempts(frame)
-        cols = ", ".join(LOG_COLUMNS)
+        cols = ", ".join([*LOG_COLUMNS, *extra])
         self._exec(
             f"INSERT INTO postback_log ({cols}, dispatch_key) SELECT {cols}, {DISPATCH_KEY} "
             "FROM batch",

@@ -7,7 +7,7 @@ import polars as pl
 
 from .._util import DISPATCH_KEY
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 LOG_SCHEMA: dict[str, pl.DataType] = {
     "dispatch_id": pl.String(),
@@ -103,4 +103,11 @@ INSERT OR REPLACE INTO meta SELECT '{RETRIED_UPTO}', coalesce(max(rowid), -1)::V
 FROM postback_log;
 """
 
-MIGRATIONS: dict[int, str] = {1: _DDL_V1, 2: _DDL_V2, 3: _DDL_V3, 4: _DDL_V4}
+# v5: the click id an imported platform log names (Everflow's Transaction ID, Voluum's
+# Click ID …), so a row without the conversion's id links through the plan's click ids.
+# Like dispatch_key it is the log's own column, not one of LOG_COLUMNS (exports keep theirs)
+_DDL_V5 = "ALTER TABLE postback_log ADD COLUMN IF NOT EXISTS click_id VARCHAR;"
+#: columns of postback_log beyond LOG_COLUMNS that an append writes when a frame has them
+EXTRA_COLUMNS: dict[str, pl.DataType] = {"click_id": pl.String()}
+
+MIGRATIONS: dict[int, str] = {1: _DDL_V1, 2: _DDL_V2, 3: _DDL_V3, 4: _DDL_V4, 5: _DDL_V5}

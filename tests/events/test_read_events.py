@@ -183,10 +183,10 @@ def test_missing_required_column_lists_found_and_closest(write):
     with pytest.raises(EventsError) as err:
         read_events(path)
     assert str(err.value) == (
-        f"{path}: required column 'transaction_id' not found; columns found: "
-        "transactoin_id, occurred_at, status; closest: 'transactoin_id' "
-        "(map it with columns={'transactoin_id': 'transaction_id'}, on the command line "
-        "--columns 'transactoin_id=transaction_id')"
+        f"{path}: no column for 'transaction_id' (close: 'transactoin_id'); columns found: "
+        "transactoin_id, occurred_at, status; map a header with "
+        "columns={'transactoin_id': 'transaction_id'}, on the command line "
+        "--columns 'transactoin_id=transaction_id'"
     )
 
 

@@ -247,9 +247,13 @@ def test_day_first_dates_with_date_format(tmp_path: Path) -> None:
 
 def test_nonfinite_payout_is_quarantined(tmp_path: Path) -> None:
     path = tmp_path / "e.csv"
-    path.write_text("transaction_id,occurred_at,status,payout\nt1,2026-07-01,approved,1e400\n")
+    path.write_text(
+        "transaction_id,occurred_at,status,payout\nt1,2026-07-01,approved,1e400\n"
+        "t2,2026-07-01,approved,12\n"
+    )
     events = read_events(path)
     assert events.quarantine.select("line", "reason").rows() == [(2, "bad payout '1e400'")]
+    assert events.frame["transaction_id"].to_list() == ["t2"]
 
 
 def test_one_bad_ndjson_line_is_quarantined_with_its_number(tmp_path: Path) -> None:

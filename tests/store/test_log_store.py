@@ -225,7 +225,7 @@ def test_import_recognises_header_variants(tmp_path, variant):
         ("t1", 1, 200, "delivered", "p.example"),
         ("t2", 1, 500, "failed", "p.example"),
         ("t2", 2, 200, "delivered", "p.example"),
-        ("t3", 1, None, "timeout", "p.example"),
+        ("t3", 1, None, "connection_error", "p.example"),  # never connected
         ("t9", 1, 200, "delivered", "p.example"),
     ]
     assert rows["source"].unique().to_list() == ["imported"]
