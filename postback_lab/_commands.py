@@ -281,7 +281,7 @@ def cmd_audit(a: argparse.Namespace) -> int:
     log = _read_log(a.log) if a.log else None
     if log is None:
         if not a.db.exists():
-            raise InputError(f"{a.db}: no such log; send, backfill or import-log first")
+            raise InputError(f"no such log: {a.db}; send or import-log create one")
         log = read_log(a.db)  # a snapshot while another process writes it
     with log:
         report = audit(log, by=a.by, since=a.since, until=a.until)
@@ -379,5 +379,5 @@ def _read_log(name: str) -> LogStore:
     if name.startswith("delta:"):
         return open_delta_log(name)
     if not os.path.exists(name):
-        raise InputError(f"{name}: no such log; send, backfill or import-log first")
+        raise InputError(f"no such log: {name}; send or import-log create one")
     return LogStore(name, read_only=True)

@@ -124,14 +124,14 @@ def log_filter(a: argparse.Namespace) -> LogFilter:
 
 def _open(db: Path, *, read_only: bool = True) -> LogStore:
     if not db.exists():
-        raise InputError(f"{db}: no such log; send, backfill or import-log first")
+        raise InputError(f"no such log: {db}; send or import-log create one")
     return read_log(db) if read_only else LogStore(db)
 
 
 def read_log(db: Path) -> LogStore:
     """The log opened read-only; while another process writes it, a snapshot copy (said on
     stderr, so the table on stdout stays clean)."""
-    store, _, note = open_for_reading(db, read_only=True)
+    store, _, note = open_for_reading(db)
     if note:
         print(f"note: {note}", file=sys.stderr)
     return store
@@ -172,7 +172,7 @@ def cmd_log_export(a: argparse.Namespace) -> int:
                 "filters apply to .csv and .parquet exports only"
             )
         if not a.db.exists():
-            raise InputError(f"{a.db}: no such log; send, backfill or import-log first")
+            raise InputError(f"no such log: {a.db}; send or import-log create one")
         print(export_log(a.db, a.to, batch_rows=a.batch_rows))
         return 0
     with _open(a.db) as store:

@@ -150,11 +150,7 @@ def export_log(
 
 
 def _open_read(log: str | Path | None) -> tuple[LogStore, bool]:
-    if log is not None and not str(log).startswith("delta:") and not Path(log).exists():
-        raise InputError(f"{log}: no such log; send, backfill or import-log first")
-    if log is None or str(log).startswith("delta:"):
-        return open_log(log)
-    return LogStore(log, read_only=True), True
+    return open_log(log, "read")
 
 
 def _runs(store: LogStore) -> pl.DataFrame:

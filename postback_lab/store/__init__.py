@@ -5,9 +5,9 @@ from .._errors import JournalWarning
 from ._import import ImportResult, import_log, read_export
 from ._journal import Journal
 from ._link import DIRECT, Links, rule_key
-from ._log import DEFAULT_DB, LOG_SCHEMES, LogStore, open_log
+from ._log import DEFAULT_DB, LOG_SCHEMES, LogStore, OpenMode, open_log
 from ._owner import Owner
-from ._pending import pending_attempts, pending_note, settle_journals
+from ._pending import note_pending, pending_attempts, pending_note, settle_journals
 from ._schema import LOG_COLUMNS, LOG_SCHEMA, NOT_ATTEMPTS, OUTCOMES, SCHEMA_VERSION
 
 __all__ = [
@@ -24,8 +24,10 @@ __all__ = [
     "JournalWarning",
     "Links",
     "LogStore",
+    "OpenMode",
     "Owner",
     "import_log",
+    "note_pending",
     "open_log",
     "pending_attempts",
     "pending_note",
