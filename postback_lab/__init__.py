@@ -54,7 +54,16 @@ from .plan import (
 )
 from .receiver import Receiver
 from .rules import Rule, RuleSet, read_rules
-from .sending import Breaker, Retry, SendOptions, SendResult, send, send_sync
+from .sending import (
+    Breaker,
+    Retry,
+    SendOptions,
+    SendResult,
+    send,
+    send_sync,
+    test_rule,
+    test_rule_sync,
+)
 from .store import ImportResult, LogStore, import_log
 
 if TYPE_CHECKING:  # the explorer loads (with ipywidgets) only when it is called
@@ -113,5 +122,7 @@ __all__ = [
     "reconcile",
     "send",
     "send_sync",
+    "test_rule",
+    "test_rule_sync",
     "write_plan",
 ]

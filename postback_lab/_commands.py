@@ -155,7 +155,12 @@ def cmd_test(a: argparse.Namespace) -> int:
     if a.rule not in rules.names:
         raise InputError(f"{a.rules}: no rule named {a.rule!r}{did_you_mean(a.rule, rules.names)}")
     result = test_rule_sync(
-        rules[a.rule], events, transaction_id=a.transaction_id, log=a.db, dry_run=a.dry_run
+        rules[a.rule],
+        events,
+        transaction_id=a.transaction_id,
+        log=a.db,
+        dry_run=a.dry_run,
+        real_transaction=a.real_transaction,
     )
     print(result)
     return 0 if result.ok or a.dry_run else 1

@@ -165,6 +165,12 @@ def build_parser() -> argparse.ArgumentParser:
     which.add_argument("--sample", action="store_true", help="a made-up event that fires the rule")
     s.add_argument("--events", nargs="+", metavar="E", help="event files (with --transaction-id)")
     s.add_argument("--dry-run", action="store_true", help="show the request; send and log nothing")
+    s.add_argument(
+        "--real-transaction",
+        action="store_true",
+        help="fire --transaction-id, a real conversion, at the partner (with test ids; "
+        "refused without this flag)",
+    )
     db_option(s)
     _reading(s)
     s.set_defaults(func=c.cmd_test)

@@ -42,6 +42,8 @@ EXPECTED = set(
         "reconcile",
         "send",
         "send_sync",
+        "test_rule",
+        "test_rule_sync",
     ]
 )
 

@@ -5,7 +5,6 @@ goes (limits, retry schedule, timing, guards), validated once; ``SendResult`` sa
 happened. A failed HTTP attempt is a log row, never an exception.
 """
 
-from ..rules import register_test_fire
 from ._breaker import Breaker
 from ._http import ENGINES, Engine
 from ._limits import Clock, FakeClock
@@ -39,7 +38,3 @@ __all__ = [
     "test_rule",
     "test_rule_sync",
 ]
-
-# Rule.test lives on the rule (a notebook verb) but firing belongs to this stage, which
-# the rules stage must not import: register the implementation here.
-register_test_fire(test_rule_sync)

@@ -78,22 +78,26 @@ def wrong_host(url: str, host: str) -> str | None:
     return f"refused: the URL's host {netloc!r} is not the plan's host {host!r}"
 
 
-def prepare(item: Item, secrets: Mapping[str, str]) -> tuple[str, str, dict[str, str], str | None]:
+def prepare(
+    item: Item, secrets: Mapping[str, str], message_id: str | None = None
+) -> tuple[str, str, dict[str, str], str | None]:
     """The request of one attempt of ``item``: method, URL, headers and body with its
-    rules' secrets filled in, the idempotency key and the content type. KeyError or
-    ValueError when a secret cannot be filled in."""
+    rules' secrets filled in, the idempotency key and the content type. The key (and the
+    signature's ``webhook-id``) is the dispatch id, or ``message_id`` (a test-fire's own).
+    KeyError or ValueError when a secret cannot be filled in."""
+    key = item.get("dispatch_id") if message_id is None else message_id
     url, headers, body = _filled(item, secrets)
     if "@" in url:  # user:password@ goes out as Basic auth on every engine
         url, basic = split_userinfo(url)
         if basic is not None and "authorization" not in {k.lower() for k in headers}:
             headers["Authorization"] = basic
-    headers["Idempotency-Key"] = item.get("dispatch_id")
+    headers["Idempotency-Key"] = key
     if body is not None and "content-type" not in {k.lower() for k in headers}:
         headers["Content-Type"] = (
             "application/json" if is_json_body(body) else "text/plain; charset=utf-8"
         )
-    if (key := item.get("sign_env")) is not None:
-        headers.update(sign(secrets[key], item.get("dispatch_id"), body or ""))
+    if (env := item.get("sign_env")) is not None:
+        headers.update(sign(secrets[env], key, body or ""))
     return item.get("method"), url, headers, body
 
 
