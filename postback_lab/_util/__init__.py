@@ -23,7 +23,7 @@ from ._html import render
 from ._keys import ATTEMPT_KEY, DISPATCH_ID, DISPATCH_KEY, KEY_TEXT, dispatch_ids
 from ._sync import blocking, run_sync
 from ._table import TIME_FORMAT, cell, shorten, terminal_width, text_table
-from ._text import counted, first_line, plan_line, quote_ident
+from ._text import USERINFO, counted, first_line, masked_userinfo, plan_line, quote_ident
 from ._time import When, as_utc, parse_when
 
 __all__ = [
@@ -34,6 +34,7 @@ __all__ = [
     "FORMATS",
     "KEY_TEXT",
     "TIME_FORMAT",
+    "USERINFO",
     "UTC_US",
     "When",
     "as_utc",
@@ -47,6 +48,7 @@ __all__ = [
     "format_duration",
     "formats_for",
     "is_naive",
+    "masked_userinfo",
     "number",
     "parse_duration",
     "parse_when",

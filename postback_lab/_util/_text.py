@@ -4,6 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
+import polars as pl
+
+#: ``scheme://user:password@`` in a URL: the password is masked wherever a URL is written
+USERINFO = r"(?i)(https?://[^\s/?#@:]*:)[^\s/?#@]*@"
+
+
+def masked_userinfo(text: pl.Expr) -> pl.Expr:
+    """``text`` (URLs, errors, answers) with the password of any ``user:password@`` in a
+    URL replaced by ``***``, as the log keeps it (vectorised; most texts have none)."""
+    return text.str.replace_all(USERINFO, "${1}***@")
+
 
 def first_line(exc: BaseException) -> str:
     """The first line of an exception's message (its class name when it has none): what

@@ -15,7 +15,7 @@ import polars as pl
 from .._errors import InputError
 from ..rules import Spans, fill_env, is_json_body
 from ._guard import mask, split_userinfo
-from ._http import Outcome, fetch
+from ._http import Outcome, fetch, stored_body
 from ._sign import sign
 from ._success import judge
 from ._writer import Item
@@ -115,9 +115,17 @@ async def fire(
     if (refused := wrong_host(url, item.get("host"))) is not None:
         return Outcome("failed", None, None, refused, None)
     o = await fetch(pool, method, url, headers, body, item.get("timeout_s"))
-    o = judge(o, item.get("success"))
-    if o.error or (secrets and o.response_body):  # partners echo requests back
-        o = dataclasses.replace(
-            o, error=mask(o.error, secrets), response_body=mask(o.response_body, secrets)
-        )
-    return o
+    return settle(o, item.get("success"), secrets)
+
+
+def settle(o: Outcome, success: str | None, secrets: Mapping[str, str]) -> Outcome:
+    """An answer as the log keeps it: judged by the rule's success check on its first KiB,
+    secrets masked in its error and in the whole answer read (partners echo requests back)
+    and only then cut to the first KiB, so no part of a secret is left at the cut."""
+    full = o.response_body
+    o = judge(dataclasses.replace(o, response_body=stored_body(full)), success)
+    return dataclasses.replace(
+        o,
+        error=mask(o.error, secrets) if o.error else o.error,
+        response_body=stored_body(mask(full, secrets)),
+    )

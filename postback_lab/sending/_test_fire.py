@@ -28,8 +28,7 @@ from ..rules import Rule, RuleSet
 from ..store import LogStore, open_log
 from ._guard import mask, masked_urls
 from ._http import Engine, fetch, make_transport
-from ._request import check_env, prepare
-from ._success import judge
+from ._request import check_env, prepare, settle
 from ._writer import FIELDS, Item
 
 #: the log outcome of a test-fire attempt
@@ -189,11 +188,10 @@ async def _fire(
         fired_at = datetime.now(UTC)
         try:
             o = await fetch(pool, method, url, headers, body, values["timeout_s"])
-            o = judge(o, values.get("success"))
+            o = settle(o, values.get("success"), secrets)
         finally:
             await pool.aclose()
-        error = mask(o.error, secrets)
-        response = mask(o.response_body, secrets)
+        error, response = o.error, o.response_body
         store.append(
             [
                 {
