@@ -15,7 +15,7 @@ from typing import Any
 from . import sample
 from ._errors import InputError, did_you_mean
 from ._log_cli import alert_below, rate_option, read_log
-from ._util import counted, parse_duration
+from ._util import counted, csv_safe, parse_duration
 from .auditing import METRICS, audit, backfill_sync, reconcile
 from .events import Events, read_events
 from .plan import Plan, WrittenPlan, build_plan, read_plan, write_plan
@@ -293,7 +293,7 @@ def cmd_audit(a: argparse.Namespace) -> int:
         if a.format == "json":
             print(report.to_json())
         elif a.format == "csv":
-            print(report.frame.select(*report.by, *METRICS).write_csv(), end="")
+            print(csv_safe(report.frame.select(*report.by, *METRICS)).write_csv(), end="")
         else:
             print(report)
     if threshold is None:

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from ._errors import InputError
-from ._util import cell, text_table
+from ._util import cell, csv_safe, text_table
 from .auditing import (
     AuditReport,
     LogFilter,
@@ -147,7 +147,7 @@ def cmd_log_show(a: argparse.Namespace) -> int:
         total = count_rows(store, flt)
         head = headline(store, flt)
     if a.format == "csv":
-        print(rows.write_csv(), end="")
+        print(csv_safe(rows).write_csv(), end="")
         return 0
     if a.format == "json":
         print(rows.write_json())

@@ -23,7 +23,16 @@ from ._html import render
 from ._keys import ATTEMPT_KEY, DISPATCH_ID, DISPATCH_KEY, KEY_TEXT, dispatch_ids
 from ._sync import blocking, run_sync
 from ._table import TIME_FORMAT, cell, shorten, terminal_width, text_table
-from ._text import USERINFO, counted, first_line, masked_userinfo, plan_line, quote_ident
+from ._text import (
+    FORMULA_START,
+    USERINFO,
+    counted,
+    csv_safe,
+    first_line,
+    masked_userinfo,
+    plan_line,
+    quote_ident,
+)
 from ._time import When, as_utc, parse_when
 
 __all__ = [
@@ -32,6 +41,7 @@ __all__ = [
     "DISPATCH_KEY",
     "EPOCH",
     "FORMATS",
+    "FORMULA_START",
     "KEY_TEXT",
     "TIME_FORMAT",
     "USERINFO",
@@ -42,6 +52,7 @@ __all__ = [
     "cell",
     "connect",
     "counted",
+    "csv_safe",
     "dispatch_ids",
     "first_line",
     "first_of",

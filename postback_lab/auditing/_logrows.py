@@ -18,8 +18,8 @@ from typing import Any
 import polars as pl
 
 from .._errors import InputError
-from .._util import When, parse_when
-from ..store import LOG_COLUMNS, LogStore
+from .._util import FORMULA_START, When, parse_when
+from ..store import LOG_COLUMNS, LOG_SCHEMA, LogStore
 from ._filters import LogFilter
 
 PRUNED_BEFORE = "pruned_before"  # meta key: attempts before it were pruned
@@ -103,12 +103,24 @@ def export_rows(store: LogStore, to: str | Path, flt: LogFilter, fmt: str | None
     cond, params = visible(flt, store).sql()
     options = "FORMAT csv, HEADER" if kind == "csv" else "FORMAT parquet"
     target = str(path).replace("'", "''")
+    cols = ", ".join(_csv_cell(c) if kind == "csv" else c for c in LOG_COLUMNS)
     got = store.sql(
-        f"COPY (SELECT {', '.join(LOG_COLUMNS)} FROM postback_log WHERE {cond} "
+        f"COPY (SELECT {cols} FROM postback_log WHERE {cond} "
         f"ORDER BY fired_at, dispatch_id, attempt) TO '{target}' ({options})",
         params,
     )
     return int(got.item()) if got.height else 0
+
+
+def _csv_cell(col: str) -> str:
+    """A text column of the log as a CSV export writes it (see ``csv_safe``): a cell that
+    starts like a spreadsheet formula gets a leading single quote."""
+    if LOG_SCHEMA[col] != pl.String:
+        return col
+    return (
+        f"CASE WHEN regexp_matches({col}, '{FORMULA_START}') THEN '''' || {col} "
+        f"ELSE {col} END AS {col}"
+    )
 
 
 @dataclass(frozen=True)
