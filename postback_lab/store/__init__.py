@@ -2,6 +2,14 @@
 migrations, a crash journal) and the import of a platform's postback-log export."""
 
 from .._errors import JournalWarning
+from ._exports import (
+    IDENTITY,
+    export_backlog,
+    exported_ids,
+    exports_file,
+    known_exports,
+    remember_export,
+)
 from ._import import ImportResult, import_log, read_export
 from ._journal import Journal
 from ._link import DIRECT, Links, rule_key
@@ -13,6 +21,7 @@ from ._schema import LOG_COLUMNS, LOG_SCHEMA, NOT_ATTEMPTS, OUTCOMES, SCHEMA_VER
 __all__ = [
     "DEFAULT_DB",
     "DIRECT",
+    "IDENTITY",
     "LOG_COLUMNS",
     "LOG_SCHEMA",
     "LOG_SCHEMES",
@@ -26,12 +35,17 @@ __all__ = [
     "LogStore",
     "OpenMode",
     "Owner",
+    "export_backlog",
+    "exported_ids",
+    "exports_file",
     "import_log",
+    "known_exports",
     "note_pending",
     "open_log",
     "pending_attempts",
     "pending_note",
     "read_export",
+    "remember_export",
     "rule_key",
     "settle_journals",
 ]
