@@ -29,7 +29,7 @@ from .scale import (
     shard_plan,
     table_uri,
 )
-from .sending import Breaker, Retry, SendOptions, send_sync, test_rule_sync
+from .sending import Breaker, Retry, SendOptions, rereader, send_sync, test_rule_sync
 from .store import LogStore, import_log
 
 
@@ -357,7 +357,8 @@ def cmd_send(a: argparse.Namespace) -> int:
     options = _send_options(
         a, retry=_retry(a.retries), ignore_due=a.ignore_due, max_duration=_seconds(a.retry_for)
     )
-    result = send_sync(plan, a.db, options=options)
+    events = None if not a.events else rereader(a.events, lambda paths: _events(a, paths))
+    result = send_sync(plan, a.db, options=options, events=events)
     print(result)
     return 1 if result.has_failures else 0
 

@@ -91,7 +91,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="a log whose delivered dispatches count as done (delta:PATH of the exported "
         "logs, or a DuckDB file), so changing the number of shards never re-sends",
     )
+    s.add_argument(
+        "--events",
+        nargs="+",
+        metavar="SOURCE",
+        help="fresh events, read again before each due batch fires: a delayed postback "
+        "whose conversion changed status within its delay is not fired (firing rule 7)",
+    )
     _guards(s)
+    _reading(s)
     s.set_defaults(func=c.cmd_send)
 
     s = sub.add_parser("backfill", help="plan, reconcile with the log, send only what is missing")

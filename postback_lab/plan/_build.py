@@ -67,6 +67,9 @@ PLAN_SCHEMA: dict[str, pl.DataType] = {
     "success": pl.String(),
     # the environment variable of the rule's signing secret (Standard Webhooks), or null
     "sign_env": pl.String(),
+    # the rule's cancel_on_change (firing rule 7), for the send-time re-check; null in a
+    # plan written before it: re-checked
+    "cancel_on_change": pl.Boolean(),
 }
 CONTRACT_COLUMNS = tuple(list(PLAN_SCHEMA)[:12])
 
@@ -256,6 +259,7 @@ def _rule_frame(rule: Rule, sel: Selection) -> tuple[pl.DataFrame, int]:
         ).alias("env_at"),
         pl.lit(rule.success.to_json() if rule.success else None, dtype=pl.String).alias("success"),
         pl.lit(rule.sign, dtype=pl.String).alias("sign_env"),
+        pl.lit(rule.cancel_on_change, dtype=pl.Boolean).alias("cancel_on_change"),
         *[pl.col(f"__t_{c}") for c in rule.body_columns],
     )
     bad = 0

@@ -9,6 +9,7 @@ from ._breaker import Breaker
 from ._http import ENGINES, Engine
 from ._limits import Clock, FakeClock
 from ._options import SendOptions
+from ._recheck import rereader
 from ._result import SendResult
 from ._retry import Retry, parse_retry_after
 from ._run import LogSource, PlanSource, on_cancel, pick_options, run_send, send, send_sync
@@ -30,6 +31,7 @@ __all__ = [
     "on_cancel",
     "parse_retry_after",
     "pick_options",
+    "rereader",
     "run_send",
     "send",
     "send_sync",
