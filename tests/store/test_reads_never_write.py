@@ -178,3 +178,17 @@ def test_a_file_that_is_not_a_log_is_refused_for_reading(tmp_path):
     with pytest.raises(StoreError, match="not a postback_lab attempt log"):
         pbl.audit(other)
     assert _files(tmp_path) == before
+
+
+def test_a_writer_while_this_process_reads_the_file_is_told_to_close_the_reader(tmp_path):
+    """DuckDB keeps one configuration per file and process: a read-only reader (an
+    explorer opened by path) and a writer cannot share it; the writer is told so."""
+    db = tmp_path / "log.duckdb"
+    LogStore(db).close()
+    explorer = pbl.explore(db)
+    try:
+        with pytest.raises(pbl.StoreLockedError, match="already open for reading in this process"):
+            pbl.send_sync(_plan(), db, dry_run=True, progress=False)
+    finally:
+        explorer.close()
+    assert pbl.send_sync(_plan(), db, dry_run=True, progress=False).dry_run == 3
