@@ -256,8 +256,8 @@ def test_prune_between_an_interrupted_export_and_its_resume_loses_nothing(
     the resumed export still put every delivered dispatch in the table once, and a fresh
     shard sending with --central re-fires nothing."""
     from postback_lab.scale import _delta
-    from postback_lab.store import exports_file
 
+    exports = tmp_path / "shard.duckdb.exports"  # where the export notes its table
     events = pl.DataFrame(
         {
             "transaction_id": [f"T{i:03d}" for i in range(60)],
@@ -304,12 +304,12 @@ def test_prune_between_an_interrupted_export_and_its_resume_loses_nothing(
         assert capsys.readouterr().err == (
             f"postback-lab: error: {db}: the Delta export to {to} has not taken {behind} of the "
             f"attempts this prune would delete; run postback-lab log export --db {db} --to {to} "
-            f"first (to forget that export, remove its line from {exports_file(db)})\n"
+            f"first (to forget that export, remove its line from {exports})\n"
         )
         with pbl.LogStore(db, read_only=True) as log:
             assert log.count() == 90  # nothing deleted
 
-        exports_file(db).unlink()  # forget the export: the prune goes ahead
+        exports.unlink()  # forget the export: the prune goes ahead
         assert main(["log", "prune", "--db", str(db), "--before", before]) == 0
         with pbl.LogStore(db, read_only=True) as log:
             assert log.count() == 60
