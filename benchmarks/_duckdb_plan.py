@@ -116,7 +116,8 @@ def main(events_path: str, rules_path: str, out_path: str) -> int:
                      {lit(host)} AS host, occurred_at + INTERVAL {seconds} SECOND AS due_at,
                      NULL::VARCHAR AS headers, NULL::DOUBLE AS timeout_s, occurred_at,
                      NULL::VARCHAR AS env_at, NULL::VARCHAR AS success, NULL::VARCHAR AS sign_env,
-                     click_id
+                     click_id,
+                     TRUE AS cancel_on_change
                   FROM src WHERE {condition(r, MACRO.split(r["url"])[1::2])}"""
         parts.append(f"({select} AND NOT dup)")
         parts.append(

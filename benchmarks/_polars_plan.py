@@ -143,7 +143,8 @@ def main(events_path: str, rules_path: str, out_path: str) -> int:
                    'GET' AS method, {url} AS url, NULL::VARCHAR AS body, host, due_at,
                    NULL::VARCHAR AS headers, NULL::DOUBLE AS timeout_s, occurred_at,
                    NULL::VARCHAR AS env_at, NULL::VARCHAR AS success, NULL::VARCHAR AS sign_env,
-                   click_id
+                   click_id,
+                   TRUE AS cancel_on_change
             FROM p"""
     ).pl()
     plan.write_parquet(out_path, compression="zstd")

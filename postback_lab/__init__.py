@@ -57,7 +57,16 @@ if TYPE_CHECKING:  # for type checkers and readers; at run time ``__getattr__`` 
     )
     from .receiver import Receiver
     from .rules import Rule, RuleSet, read_rules
-    from .sending import Breaker, Retry, SendOptions, SendResult, send, send_sync
+    from .sending import (
+        Breaker,
+        Retry,
+        SendOptions,
+        SendResult,
+        send,
+        send_sync,
+        test_rule,
+        test_rule_sync,
+    )
     from .store import ImportResult, LogStore, import_log
 
 #: public name -> the subpackage that defines it, imported on first use (PEP 562): a bare
@@ -91,7 +100,17 @@ _LAZY = {
     "Receiver": "receiver",
     **dict.fromkeys(("Rule", "RuleSet", "read_rules"), "rules"),
     **dict.fromkeys(
-        ("Breaker", "Retry", "SendOptions", "SendResult", "send", "send_sync"), "sending"
+        (
+            "Breaker",
+            "Retry",
+            "SendOptions",
+            "SendResult",
+            "send",
+            "send_sync",
+            "test_rule",
+            "test_rule_sync",
+        ),
+        "sending",
     ),
     **dict.fromkeys(("ImportResult", "LogStore", "import_log"), "store"),
 }
@@ -150,6 +169,8 @@ __all__ = [
     "reconcile",
     "send",
     "send_sync",
+    "test_rule",
+    "test_rule_sync",
     "write_plan",
 ]
 

@@ -15,7 +15,7 @@ from typing import Any
 from . import sample
 from ._errors import InputError, did_you_mean
 from ._log_cli import alert_below, rate_option, read_log
-from ._util import counted, parse_duration
+from ._util import counted, csv_safe, parse_duration
 from .auditing import METRICS, audit, backfill_sync, reconcile
 from .events import Events, read_events
 from .plan import Plan, WrittenPlan, build_plan, read_plan, write_plan
@@ -29,7 +29,7 @@ from .scale import (
     shard_plan,
     table_uri,
 )
-from .sending import Breaker, Retry, SendOptions, send_sync, test_rule_sync
+from .sending import Breaker, Retry, SendOptions, rereader, send_sync, test_rule_sync
 from .store import LogStore, import_log, remove_import
 
 
@@ -178,7 +178,12 @@ def cmd_test(a: argparse.Namespace) -> int:
     if a.rule not in rules.names:
         raise InputError(f"{a.rules}: no rule named {a.rule!r}{did_you_mean(a.rule, rules.names)}")
     result = test_rule_sync(
-        rules[a.rule], events, transaction_id=a.transaction_id, log=a.db, dry_run=a.dry_run
+        rules[a.rule],
+        events,
+        transaction_id=a.transaction_id,
+        log=a.db,
+        dry_run=a.dry_run,
+        real_transaction=a.real_transaction,
     )
     print(result)
     return 0 if result.ok or a.dry_run else 1
@@ -311,14 +316,14 @@ def cmd_audit(a: argparse.Namespace) -> int:
     log = _read_log(a.log) if a.log else None
     if log is None:
         if not a.db.exists():
-            raise InputError(f"{a.db}: no such log; send, backfill or import-log first")
+            raise InputError(f"no such log: {a.db}; send or import-log create one")
         log = read_log(a.db)  # a snapshot while another process writes it
     with log:
         report = audit(log, by=a.by, since=a.since, until=a.until)
         if a.format == "json":
             print(report.to_json())
         elif a.format == "csv":
-            print(report.frame.select(*report.by, *METRICS).write_csv(), end="")
+            print(csv_safe(report.frame.select(*report.by, *METRICS)).write_csv(), end="")
         else:
             print(report)
     if threshold is None:
@@ -405,7 +410,8 @@ def cmd_send(a: argparse.Namespace) -> int:
     options = _send_options(
         a, retry=_retry(a.retries), ignore_due=a.ignore_due, max_duration=_seconds(a.retry_for)
     )
-    result = send_sync(plan, a.db, options=options)
+    events = None if not a.events else rereader(a.events, lambda paths: _events(a, paths))
+    result = send_sync(plan, a.db, options=options, events=events)
     print(result)
     return 1 if result.has_failures else 0
 
@@ -432,5 +438,5 @@ def _read_log(name: str) -> LogStore:
     if name.startswith("delta:"):
         return open_delta_log(name)
     if not os.path.exists(name):
-        raise InputError(f"{name}: no such log; send, backfill or import-log first")
+        raise InputError(f"no such log: {name}; send or import-log create one")
     return LogStore(name, read_only=True)

@@ -120,7 +120,7 @@ def _open(db: Path, *, read_only: bool = True) -> LogStore:
     from .store import LogStore
 
     if not db.exists():
-        raise InputError(f"{db}: no such log; send, backfill or import-log first")
+        raise InputError(f"no such log: {db}; send or import-log create one")
     return read_log(db) if read_only else LogStore(db)
 
 
@@ -129,7 +129,7 @@ def read_log(db: Path) -> LogStore:
     stderr, so the table on stdout stays clean)."""
     from .auditing import open_for_reading
 
-    store, _, note = open_for_reading(db, read_only=True)
+    store, _, note = open_for_reading(db)
     if note:
         print(f"note: {note}", file=sys.stderr)
     return store
@@ -137,7 +137,7 @@ def read_log(db: Path) -> LogStore:
 
 def cmd_log_show(a: argparse.Namespace) -> int:
     """Print the headline of the selection and its newest attempts."""
-    from ._util import text_table
+    from ._util import csv_safe, text_table
     from .auditing import attempt_rows, count_rows, headline, readable_rows
 
     if a.limit < 0:
@@ -148,7 +148,7 @@ def cmd_log_show(a: argparse.Namespace) -> int:
         total = count_rows(store, flt)
         head = headline(store, flt)
     if a.format == "csv":
-        print(rows.write_csv(), end="")
+        print(csv_safe(rows).write_csv(), end="")
         return 0
     if a.format == "json":
         print(rows.write_json())
@@ -176,7 +176,7 @@ def cmd_log_export(a: argparse.Namespace) -> int:
                 "filters apply to .csv and .parquet exports only"
             )
         if not a.db.exists():
-            raise InputError(f"{a.db}: no such log; send, backfill or import-log first")
+            raise InputError(f"no such log: {a.db}; send or import-log create one")
         print(export_log(a.db, a.to, batch_rows=a.batch_rows))
         return 0
     with _open(a.db) as store:

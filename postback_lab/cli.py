@@ -109,7 +109,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="a log whose delivered dispatches count as done (delta:PATH of the exported "
         "logs, or a DuckDB file), so changing the number of shards never re-sends",
     )
+    s.add_argument(
+        "--events",
+        nargs="+",
+        metavar="SOURCE",
+        help="fresh events, read again before each due batch fires: a delayed postback "
+        "whose conversion changed status within its delay is not fired (firing rule 7)",
+    )
     _guards(s)
+    _reading(s)
     s.set_defaults(func=c.cmd_send)
 
     s = sub.add_parser("backfill", help="plan, reconcile with the log, send only what is missing")
@@ -202,6 +210,12 @@ def build_parser() -> argparse.ArgumentParser:
     which.add_argument("--sample", action="store_true", help="a made-up event that fires the rule")
     s.add_argument("--events", nargs="+", metavar="E", help="event files (with --transaction-id)")
     s.add_argument("--dry-run", action="store_true", help="show the request; send and log nothing")
+    s.add_argument(
+        "--real-transaction",
+        action="store_true",
+        help="fire --transaction-id, a real conversion, at the partner (with test ids; "
+        "refused without this flag)",
+    )
     db_option(s)
     _reading(s)
     s.set_defaults(func=c.cmd_test)

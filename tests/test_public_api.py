@@ -48,6 +48,8 @@ EXPECTED = set(
         "reconcile",
         "send",
         "send_sync",
+        "test_rule",
+        "test_rule_sync",
     ]
 )
 

@@ -33,7 +33,16 @@ if TYPE_CHECKING:
     from ._keys import ATTEMPT_KEY, DISPATCH_ID, DISPATCH_KEY, KEY_TEXT, dispatch_ids
     from ._sync import blocking, run_sync
     from ._table import TIME_FORMAT, cell, shorten, terminal_width, text_table
-    from ._text import counted, first_line, plan_line, quote_ident
+    from ._text import (
+        FORMULA_START,
+        USERINFO,
+        counted,
+        csv_safe,
+        first_line,
+        masked_userinfo,
+        plan_line,
+        quote_ident,
+    )
     from ._time import When, as_utc, parse_when
 
 #: name -> the module of this package that defines it
@@ -61,7 +70,19 @@ _LAZY = {
     ),
     **dict.fromkeys(("blocking", "run_sync"), "_sync"),
     **dict.fromkeys(("TIME_FORMAT", "cell", "shorten", "terminal_width", "text_table"), "_table"),
-    **dict.fromkeys(("counted", "first_line", "plan_line", "quote_ident"), "_text"),
+    **dict.fromkeys(
+        (
+            "FORMULA_START",
+            "USERINFO",
+            "counted",
+            "csv_safe",
+            "first_line",
+            "masked_userinfo",
+            "plan_line",
+            "quote_ident",
+        ),
+        "_text",
+    ),
     **dict.fromkeys(("When", "as_utc", "parse_when"), "_time"),
 }
 
@@ -72,8 +93,10 @@ __all__ = [
     "DISPATCH_KEY",
     "EPOCH",
     "FORMATS",
+    "FORMULA_START",
     "KEY_TEXT",
     "TIME_FORMAT",
+    "USERINFO",
     "UTC_US",
     "When",
     "as_utc",
@@ -81,6 +104,7 @@ __all__ = [
     "cell",
     "connect",
     "counted",
+    "csv_safe",
     "dispatch_ids",
     "first_line",
     "first_of",
@@ -88,6 +112,7 @@ __all__ = [
     "formats_for",
     "is_naive",
     "lazy_attributes",
+    "masked_userinfo",
     "number",
     "parse_duration",
     "parse_when",

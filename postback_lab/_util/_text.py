@@ -4,6 +4,36 @@ from __future__ import annotations
 
 from typing import Any
 
+import polars as pl
+
+#: ``scheme://user:password@`` in a URL: the password is masked wherever a URL is written
+USERINFO = r"(?i)(https?://[^\s/?#@:]*:)[^\s/?#@]*@"
+
+
+#: how a spreadsheet recognises a formula: a cell starting with one of these (OWASP's
+#: CSV-injection guidance), neutralised by a leading single quote
+FORMULA_START = r"^[=+\-@\t\r]"
+
+
+def csv_safe(frame: pl.DataFrame) -> pl.DataFrame:
+    """``frame`` for a CSV file a spreadsheet may open: every text cell that starts like a
+    formula (``=``, ``+``, ``-``, ``@``, tab, carriage return) gets a leading ``'``, so
+    imported rule names, errors and partners' answers are shown, never run."""
+    text = [c for c, dt in frame.schema.items() if dt == pl.String]
+    return frame.with_columns(
+        pl.when(pl.col(c).str.contains(FORMULA_START))
+        .then(pl.lit("'") + pl.col(c))
+        .otherwise(pl.col(c))
+        .alias(c)
+        for c in text
+    )
+
+
+def masked_userinfo(text: pl.Expr) -> pl.Expr:
+    """``text`` (URLs, errors, answers) with the password of any ``user:password@`` in a
+    URL replaced by ``***``, as the log keeps it (vectorised; most texts have none)."""
+    return text.str.replace_all(USERINFO, "${1}***@")
+
 
 def first_line(exc: BaseException) -> str:
     """The first line of an exception's message (its class name when it has none): what

@@ -8,7 +8,7 @@ from typing import Any
 import polars as pl
 
 from .._util import When, as_utc, parse_when
-from ..store import LogStore, settle_journals
+from ..store import LogStore, note_pending
 from ._logrows import pruned_before
 from ._report import METRICS, AuditReport, Selection
 from ._snapshot import open_for_reading
@@ -56,7 +56,7 @@ def audit(
     try:
         if where:
             store.check_condition(where)  # its own error, naming it (not the whole query's)
-        settle_journals(store)  # a dead send's attempts count (or are said to be pending)
+        note_pending(store)  # a dead send's attempts are said to be pending (never replayed)
         cut = pruned_before(store)  # attempts before it were pruned: the audit starts there
         if cut is not None and (lo is None or lo < cut):
             conds.append("fired_at >= ?")
@@ -67,8 +67,8 @@ def audit(
         upto = -1 if last is None else int(last)
         conds.append(f"rowid <= {upto}")
         cond = " AND ".join(conds)
-        if store.retried_upto() < upto and not store.read_only:
-            store.mark_retried()  # rows appended without marks (a run that crashed)
+        # rows appended without marks (a run that crashed) take the slower, equally exact
+        # path: a read never writes the marks
         marked = store.retried_upto() >= upto
         sql = main_sql(keys, select, cond, marked)
         frame = as_utc(store.sql(sql, params * (1 if marked else 2)))

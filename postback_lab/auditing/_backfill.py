@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import polars as pl
 
-from .._errors import InputError, UnlinkedImportsError
+from .._errors import InputError, StoreError, UnlinkedImportsError
 from .._util import When, blocking, parse_when, render
 from ..plan import Plan, build_plan
 from ..sending import (
@@ -198,7 +198,7 @@ async def backfill(
         window = window.filter(pl.col("due_at") >= lo)
     if hi is not None:
         window = window.filter(pl.col("due_at") < hi)
-    store, owned = open_log(log)
+    store, owned = _existing_log(log)
     try:
         with store.sending("this backfill"):
             settle_journals(store)  # a dead send's attempts count before anything is decided
@@ -226,6 +226,20 @@ async def backfill(
     finally:
         if owned:
             store.close()
+
+
+def _existing_log(log: LogSource) -> tuple[LogStore, bool]:
+    """The log to backfill, which must exist: backfill sends what the history of earlier
+    sends lacks, and a missing log (a typo, the wrong folder) would re-send everything."""
+    try:
+        return open_log(log, "update")
+    except StoreError as exc:
+        if not str(exc).startswith("no such log"):
+            raise
+        raise StoreError(
+            f"{exc}; backfill sends what the log of earlier sends lacks. To send a plan with "
+            "no history, use send (postback-lab send PLAN --db LOG)"
+        ) from None
 
 
 backfill_sync = blocking(

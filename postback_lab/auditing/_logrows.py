@@ -11,15 +11,15 @@ then start at it, so no rate is computed over the half-emptied past.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 
 from .._errors import InputError
-from .._util import When, parse_when
-from ..store import LOG_COLUMNS, LogStore
+from .._util import FORMULA_START, When, parse_when
+from ..store import LOG_COLUMNS, LOG_SCHEMA, LogStore, export_backlog, exports_file
 from ._filters import LogFilter
 
 PRUNED_BEFORE = "pruned_before"  # meta key: attempts before it were pruned
@@ -103,12 +103,24 @@ def export_rows(store: LogStore, to: str | Path, flt: LogFilter, fmt: str | None
     cond, params = visible(flt, store).sql()
     options = "FORMAT csv, HEADER" if kind == "csv" else "FORMAT parquet"
     target = str(path).replace("'", "''")
+    cols = ", ".join(_csv_cell(c) if kind == "csv" else c for c in LOG_COLUMNS)
     got = store.sql(
-        f"COPY (SELECT {', '.join(LOG_COLUMNS)} FROM postback_log WHERE {cond} "
+        f"COPY (SELECT {cols} FROM postback_log WHERE {cond} "
         f"ORDER BY fired_at, dispatch_id, attempt) TO '{target}' ({options})",
         params,
     )
     return int(got.item()) if got.height else 0
+
+
+def _csv_cell(col: str) -> str:
+    """A text column of the log as a CSV export writes it (see ``csv_safe``): a cell that
+    starts like a spreadsheet formula gets a leading single quote."""
+    if LOG_SCHEMA[col] != pl.String:
+        return col
+    return (
+        f"CASE WHEN regexp_matches({col}, '{FORMULA_START}') THEN '''' || {col} "
+        f"ELSE {col} END AS {col}"
+    )
 
 
 @dataclass(frozen=True)
@@ -135,8 +147,23 @@ def prune(store: LogStore, before: When, *, dry_run: bool = False) -> PruneResul
     cut = parse_when(before, name="before")
     if cut is None:
         raise InputError("prune needs --before: the time before which attempts are deleted")
+    now = datetime.now(UTC)
+    if cut > now:
+        raise InputError(
+            f"--before {cut:%Y-%m-%d %H:%M:%S} UTC is in the future (now {now:%Y-%m-%d %H:%M} "
+            "UTC): prune deletes attempts fired before a time that has passed"
+        )
     if store.read_only and not dry_run:
         raise InputError(f"{store.path} is open read-only; prune needs to write it")
+    for uri, missing in export_backlog(
+        store, "fired_at < ? AND outcome IS DISTINCT FROM 'delivered'", [cut]
+    ):
+        raise InputError(
+            f"{store.path}: the Delta export to {uri} has not taken {missing:,} of the attempts "
+            f"this prune would delete; run postback-lab log export --db {store.path} --to "
+            f"{uri} first (to forget that export, remove its line from "
+            f"{exports_file(store.path)})"
+        )
     counts: dict[str, Any] = store.sql(
         """SELECT count(*) FILTER (WHERE outcome <> 'delivered') AS gone,
                   count(*) FILTER (WHERE outcome = 'delivered') AS kept

@@ -111,7 +111,7 @@ class Reconciliation:
 def reconcile(plan: Plan | pl.DataFrame | str, log: LogStore | str | None = None) -> Reconciliation:
     """Compare a plan with the attempt log: what was delivered, failed, missed."""
     p = plan if isinstance(plan, Plan) else read_plan(plan)
-    store, owned = open_log(log)
+    store, owned = open_log(log, "read")
     try:
         return reconcile_store(p.frame, store)
     finally:

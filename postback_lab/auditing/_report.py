@@ -64,7 +64,7 @@ class Selection:
     def _with_store(self, use: Callable[[LogStore], _T]) -> _T:
         store = self.log
         if store is None or store.closed:
-            store, owned = open_log(self.path)
+            store, owned = open_log(self.path, "read")
         else:
             owned = False
         try:

@@ -56,14 +56,13 @@ def snapshot(path: Path, tries: int = 3) -> LogStore:
 
 
 def open_for_reading(
-    log: LogStore | str | Path | None, *, read_only: bool = False
+    log: LogStore | str | Path | None,
 ) -> tuple[LogStore, bool, str | None]:
-    """Like ``open_log`` (``read_only``: a path is opened read-only), but a file held by
-    another process is read from a snapshot: (store, opened here, a note or None)."""
+    """Like ``open_log(log, "read")`` (a missing log is an error; nothing is created or
+    written), but a file held by another process is read from a snapshot: (store, opened
+    here, a note or None)."""
     try:
-        if read_only and isinstance(log, (str, Path)):
-            return LogStore(log, read_only=True), True, None
-        store, owned = open_log(log)
+        store, owned = open_log(log, "read")
         return store, owned, None
     except StoreLockedError:
         if isinstance(log, LogStore):

@@ -69,6 +69,9 @@ PLAN_SCHEMA: dict[str, pl.DataType] = {
     "sign_env": pl.String(),
     # the event's click id: an imported platform log that names only the click links by it
     "click_id": pl.String(),
+    # the rule's cancel_on_change (firing rule 7), for the send-time re-check; null in a
+    # plan written before it: re-checked
+    "cancel_on_change": pl.Boolean(),
 }
 CONTRACT_COLUMNS = tuple(list(PLAN_SCHEMA)[:12])
 
@@ -259,6 +262,7 @@ def _rule_frame(rule: Rule, sel: Selection) -> tuple[pl.DataFrame, int]:
         pl.lit(rule.success.to_json() if rule.success else None, dtype=pl.String).alias("success"),
         pl.lit(rule.sign, dtype=pl.String).alias("sign_env"),
         "click_id",
+        pl.lit(rule.cancel_on_change, dtype=pl.Boolean).alias("cancel_on_change"),
         *[pl.col(f"__t_{c}") for c in rule.body_columns],
     )
     bad = 0

@@ -3,7 +3,7 @@ other platforms' macro dialects."""
 
 from ._delivery import Success
 from ._dialects import DIALECTS, Translation, foreign_hint, translate
-from ._model import Rule, RuleSet, register_test_fire
+from ._model import Rule, RuleSet
 from ._read import parse_rule, read_rules
 from ._template import (
     BODY_ENV,
@@ -42,7 +42,6 @@ __all__ = [
     "parse_rule",
     "parse_template",
     "read_rules",
-    "register_test_fire",
     "resolve_env",
     "translate",
 ]

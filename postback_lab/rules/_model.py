@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -14,14 +14,6 @@ from .._util import format_duration, render
 from ._delivery import Success
 from ._template import Template, env_names
 from ._validate import rule_fields
-
-#: how ``Rule.test`` fires: registered by the sending stage, which sits above this one
-_TEST_FIRE: list[Callable[..., Any]] = []
-
-
-def register_test_fire(fn: Callable[..., Any]) -> None:
-    """Install the function ``Rule.test`` calls (the sending stage does, on import)."""
-    _TEST_FIRE[:] = [fn]
 
 
 @dataclass(frozen=True)
@@ -85,22 +77,6 @@ class Rule:
         if self.sign is not None:
             seen[self.sign] = None
         return tuple(seen)
-
-    def test(
-        self,
-        events: Any = None,
-        *,
-        transaction_id: str | None = None,
-        log: Any = None,
-        dry_run: bool = False,
-    ) -> Any:
-        """Test-fire this rule once, now: for ``transaction_id`` in ``events``, or for a
-        made-up event that fires it. The attempt is logged with the outcome ``test``
-        (never counted as delivered); returns a TestFire showing the exact request and
-        the answer. ``dry_run`` shows the request without sending or logging."""
-        if not _TEST_FIRE:
-            raise RuntimeError("import postback_lab to test-fire rules")
-        return _TEST_FIRE[0](self, events, transaction_id=transaction_id, log=log, dry_run=dry_run)
 
     def where(self) -> str:
         """``file: rule 'name' (#3)`` — how messages point at this rule."""

@@ -10,7 +10,7 @@ from typing import Any
 from .._errors import RuleValidationError, did_you_mean
 from ._model import Rule, RuleSet
 from ._validate import rule_fields
-from ._yaml import load_yaml
+from ._yaml import load_yaml, repeated_keys
 
 
 def read_rules(
@@ -73,7 +73,7 @@ def read_rules(
             problems.extend(exc.problems)
             rule = None
         name = item.get("name") if isinstance(item, Mapping) else None
-        for key, first, again in duplicates.get(id(item), []):
+        for key, first, again in repeated_keys(item, duplicates):
             who = f"rule {name.strip()!r} (#{i + 1})" if isinstance(name, str) else f"rule #{i + 1}"
             problems.append(
                 f"{label}: {who}, field {key!r}: written twice (lines {first} and {again}); "

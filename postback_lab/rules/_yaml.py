@@ -5,6 +5,7 @@ zeros), and keys written twice reported instead of silently overwritten."""
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import yaml
@@ -117,3 +118,19 @@ def load_yaml(text: str, label: str) -> tuple[Any, dict[int, list[tuple[str, int
         raise RuleValidationError([f"{label}: invalid YAML{where}: {problem}"]) from exc
     finally:
         loader.dispose()
+
+
+def repeated_keys(
+    item: object, duplicates: Mapping[int, list[tuple[str, int, int]]], prefix: str = ""
+) -> Iterator[tuple[str, int, int]]:
+    """(field, first line, second line) of every key written twice in the mapping ``item``
+    and in the mappings inside it (``headers:``, ``success:``, ``sign:`` …), the inner
+    ones named by their path (``success.status``): a repeated key never silently wins."""
+    if isinstance(item, Mapping):
+        for key, first, again in duplicates.get(id(item), []):
+            yield prefix + key, first, again
+        for key, value in item.items():
+            yield from repeated_keys(value, duplicates, f"{prefix}{key}.")
+    elif isinstance(item, list):
+        for value in item:
+            yield from repeated_keys(value, duplicates, prefix)

@@ -21,7 +21,17 @@ import polars as pl
 
 from .._errors import InputError, StoreError
 from .._util import first_line
-from ..store import LOG_COLUMNS, LOG_SCHEMA, MONTH, DeltaLog, LogStore, open_log, table_uri
+from ..store import (
+    LOG_COLUMNS,
+    LOG_SCHEMA,
+    MONTH,
+    DeltaLog,
+    LogStore,
+    exported_ids,
+    open_log,
+    remember_export,
+    table_uri,
+)
 from ..store import delta_table as _table
 from ..store import import_deltalake as _deltalake
 
@@ -86,6 +96,11 @@ def export_log(
             raise InputError(f"{store.path}: export a DuckDB log, not a Delta table")
         runs = _runs(store)
         table = _table(dl, uri, storage_options)
+        if not str(store.path).startswith("delta:"):
+            remember_export(store.path, uri)  # known before its first commit: prune waits
+        # after a prune the rows of a run are no longer where a row count says: take what
+        # the table lacks by attempt identity instead
+        pruned = store.sql("SELECT count(*) FROM meta WHERE key = 'pruned_before'").item() > 0
         added: dict[str, int] = {}
         already = 0
         skipped = []
@@ -97,12 +112,18 @@ def export_log(
             conflicts, seen = 0, -1
             while True:
                 done = (table.transaction_version(app) or 0) if table is not None else 0
-                if done >= rows:
+                if pruned and done > 0:
+                    batch = _untaken(store, uri, run_id, batch_rows, storage_options)
+                    if batch.height == 0:
+                        already += name not in added
+                        break
+                elif done >= rows:
                     already += name not in added
                     break
+                else:
+                    batch = _batch(store, run_id, done, batch_rows)
                 if done > seen:  # the run moved on (maybe by another export): not stuck
                     conflicts, seen = 0, done
-                batch = _batch(store, run_id, done, batch_rows)
                 try:
                     _append(dl, table or uri, batch, app, done + batch.height, storage_options)
                 except dl.exceptions.CommitFailedError as exc:
@@ -125,11 +146,7 @@ def export_log(
 
 
 def _open_read(log: str | Path | None) -> tuple[LogStore, bool]:
-    if log is not None and not str(log).startswith("delta:") and not Path(log).exists():
-        raise InputError(f"{log}: no such log; send, backfill or import-log first")
-    if log is None or str(log).startswith("delta:"):
-        return open_log(log)
-    return LogStore(log, read_only=True), True
+    return open_log(log, "read")
 
 
 def _runs(store: LogStore) -> pl.DataFrame:
@@ -163,6 +180,32 @@ def _batch(store: LogStore, run_id: str | None, offset: int, size: int) -> pl.Da
         f"SELECT {cols} FROM postback_log WHERE run_id IS NOT DISTINCT FROM ? "
         f"ORDER BY rowid LIMIT {int(size)} OFFSET {int(offset)}",
         [run_id],
+    ).cast(LOG_SCHEMA)  # type: ignore[arg-type]
+    return frame.with_columns(pl.col("fired_at").dt.strftime("%Y-%m").alias(MONTH))
+
+
+def _untaken(
+    store: LogStore,
+    uri: str,
+    run_id: str | None,
+    size: int,
+    storage_options: dict[str, str] | None,
+) -> pl.DataFrame:
+    """The first ``size`` rows of a run that the table at ``uri`` does not hold, by
+    attempt identity, in the order the log got them, with their month."""
+    taken = exported_ids(uri, [run_id], storage_options)
+    if taken is None:
+        taken = pl.DataFrame(
+            schema={"run_id": pl.String, "dispatch_id": pl.String, "attempt": pl.Int32}
+        )
+    cols = ", ".join(f"l.{c}" for c in LOG_COLUMNS)
+    frame = store.sql(
+        f"SELECT {cols} FROM postback_log l WHERE l.run_id IS NOT DISTINCT FROM ? "
+        "AND NOT EXISTS (SELECT 1 FROM taken t WHERE t.dispatch_id IS NOT DISTINCT FROM "
+        "l.dispatch_id AND t.attempt IS NOT DISTINCT FROM l.attempt) "
+        f"ORDER BY l.rowid LIMIT {int(size)}",
+        [run_id],
+        taken=taken,
     ).cast(LOG_SCHEMA)  # type: ignore[arg-type]
     return frame.with_columns(pl.col("fired_at").dt.strftime("%Y-%m").alias(MONTH))
 

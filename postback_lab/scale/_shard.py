@@ -56,7 +56,7 @@ def delivered_elsewhere(plan: Plan, central: Any) -> tuple[Plan, int]:
     """``plan`` less the dispatches ``central`` (a log, a path or ``delta:PATH``) shows
     delivered, and how many those were: a dispatch delivered by another shard (or under
     another number of shards) is never sent again."""
-    store, owned = (central, False) if isinstance(central, LogStore) else open_log(central)
+    store, owned = (central, False) if isinstance(central, LogStore) else open_log(central, "read")
     try:
         done = store.delivered_ids(plan.frame["dispatch_id"])
     finally:

@@ -5,11 +5,11 @@ goes (limits, retry schedule, timing, guards), validated once; ``SendResult`` sa
 happened. A failed HTTP attempt is a log row, never an exception.
 """
 
-from ..rules import register_test_fire
 from ._breaker import Breaker
 from ._http import ENGINES, Engine
 from ._limits import Clock, FakeClock
 from ._options import SendOptions
+from ._recheck import rereader
 from ._result import SendResult
 from ._retry import Retry, parse_retry_after
 from ._run import LogSource, PlanSource, on_cancel, pick_options, run_send, send, send_sync
@@ -31,6 +31,7 @@ __all__ = [
     "on_cancel",
     "parse_retry_after",
     "pick_options",
+    "rereader",
     "run_send",
     "send",
     "send_sync",
@@ -39,7 +40,3 @@ __all__ = [
     "test_rule",
     "test_rule_sync",
 ]
-
-# Rule.test lives on the rule (a notebook verb) but firing belongs to this stage, which
-# the rules stage must not import: register the implementation here.
-register_test_fire(test_rule_sync)

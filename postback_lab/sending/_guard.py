@@ -17,6 +17,7 @@ from collections.abc import Iterable, Mapping
 import polars as pl
 
 from .._errors import InputError
+from .._util import USERINFO, masked_userinfo
 
 
 def check_allowlist(hosts: Iterable[str], allow: Iterable[str] | None) -> None:
@@ -77,8 +78,6 @@ async def private_reason(host: str) -> str | None:
     return None
 
 
-#: ``scheme://user:password@`` in a URL: the password is masked wherever a URL is written
-USERINFO = r"(?i)(https?://[^\s/?#@:]*:)[^\s/?#@]*@"
 _USERINFO = re.compile(USERINFO)
 
 
@@ -129,7 +128,7 @@ def _char(c: str) -> str:
 def masked_urls(url: pl.Expr) -> pl.Expr:
     """The URLs as the log and the journal keep them: a ``user:password@`` password
     replaced by ``***`` (vectorised; most URLs have none)."""
-    return url.str.replace(USERINFO, "${1}***@")
+    return masked_userinfo(url)
 
 
 def split_userinfo(url: str) -> tuple[str, str | None]:

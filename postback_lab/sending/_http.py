@@ -25,7 +25,11 @@ import yarl
 
 from .._version import __version__
 
+#: the log keeps the first KiB of an answer ...
 BODY_CAP = 1024
+#: ... of the first 8 KiB read, which secrets are masked in before the cut: a secret the
+#: partner echoes across the 1 KiB mark never leaves its first characters in the log
+READ_CAP = 8 * BODY_CAP
 USER_AGENT = f"postback-lab/{__version__}"
 DEFAULT_TIMEOUT = (5.0, 15.0)  # connect, total
 
@@ -177,16 +181,24 @@ class _Answer:
     reason: str
     location: str | None
     retry_after: str | None
-    head: bytes  # the first BODY_CAP bytes of the body (or fewer)
+    head: bytes  # the first READ_CAP bytes of the body (or fewer)
 
 
 async def _read_head(chunks: AsyncIterator[bytes]) -> bytes:
     head = bytearray()
     async for chunk in chunks:
         head += chunk
-        if len(head) >= BODY_CAP:
+        if len(head) >= READ_CAP:
             break
-    return bytes(head[:BODY_CAP])
+    return bytes(head[:READ_CAP])
+
+
+def stored_body(text: str | None) -> str | None:
+    """The part of an answer the log keeps: its first KiB (``BODY_CAP`` bytes of UTF-8).
+    Mask secrets first (see ``READ_CAP``)."""
+    if text is None or len(text) <= BODY_CAP // 4:
+        return text
+    return text.encode("utf-8")[:BODY_CAP].decode("utf-8", "ignore")
 
 
 _SKIP = frozenset({"Accept-Encoding", "Content-Type"})

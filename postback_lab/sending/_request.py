@@ -15,7 +15,7 @@ import polars as pl
 from .._errors import InputError
 from ..rules import Spans, fill_env, is_json_body
 from ._guard import mask, split_userinfo
-from ._http import Outcome, fetch
+from ._http import Outcome, fetch, stored_body
 from ._sign import sign
 from ._success import judge
 from ._writer import Item
@@ -78,22 +78,26 @@ def wrong_host(url: str, host: str) -> str | None:
     return f"refused: the URL's host {netloc!r} is not the plan's host {host!r}"
 
 
-def prepare(item: Item, secrets: Mapping[str, str]) -> tuple[str, str, dict[str, str], str | None]:
+def prepare(
+    item: Item, secrets: Mapping[str, str], message_id: str | None = None
+) -> tuple[str, str, dict[str, str], str | None]:
     """The request of one attempt of ``item``: method, URL, headers and body with its
-    rules' secrets filled in, the idempotency key and the content type. KeyError or
-    ValueError when a secret cannot be filled in."""
+    rules' secrets filled in, the idempotency key and the content type. The key (and the
+    signature's ``webhook-id``) is the dispatch id, or ``message_id`` (a test-fire's own).
+    KeyError or ValueError when a secret cannot be filled in."""
+    key = item.get("dispatch_id") if message_id is None else message_id
     url, headers, body = _filled(item, secrets)
     if "@" in url:  # user:password@ goes out as Basic auth on every engine
         url, basic = split_userinfo(url)
         if basic is not None and "authorization" not in {k.lower() for k in headers}:
             headers["Authorization"] = basic
-    headers["Idempotency-Key"] = item.get("dispatch_id")
+    headers["Idempotency-Key"] = key
     if body is not None and "content-type" not in {k.lower() for k in headers}:
         headers["Content-Type"] = (
             "application/json" if is_json_body(body) else "text/plain; charset=utf-8"
         )
-    if (key := item.get("sign_env")) is not None:
-        headers.update(sign(secrets[key], item.get("dispatch_id"), body or ""))
+    if (env := item.get("sign_env")) is not None:
+        headers.update(sign(secrets[env], key, body or ""))
     return item.get("method"), url, headers, body
 
 
@@ -111,9 +115,17 @@ async def fire(
     if (refused := wrong_host(url, item.get("host"))) is not None:
         return Outcome("failed", None, None, refused, None)
     o = await fetch(pool, method, url, headers, body, item.get("timeout_s"))
-    o = judge(o, item.get("success"))
-    if o.error or (secrets and o.response_body):  # partners echo requests back
-        o = dataclasses.replace(
-            o, error=mask(o.error, secrets), response_body=mask(o.response_body, secrets)
-        )
-    return o
+    return settle(o, item.get("success"), secrets)
+
+
+def settle(o: Outcome, success: str | None, secrets: Mapping[str, str]) -> Outcome:
+    """An answer as the log keeps it: judged by the rule's success check on its first KiB,
+    secrets masked in its error and in the whole answer read (partners echo requests back)
+    and only then cut to the first KiB, so no part of a secret is left at the cut."""
+    full = o.response_body
+    o = judge(dataclasses.replace(o, response_body=stored_body(full)), success)
+    return dataclasses.replace(
+        o,
+        error=mask(o.error, secrets) if o.error else o.error,
+        response_body=stored_body(mask(full, secrets)),
+    )

@@ -28,7 +28,7 @@ from ._guard import check_allowlist, masked_urls
 from ._http import Engine
 from ._limits import Clock
 from ._options import DEFAULTS, SendOptions
-from ._recheck import superseded as superseded_ids
+from ._recheck import Recheck
 from ._request import check_env
 from ._result import SendResult
 from ._retry import Retry
@@ -89,20 +89,24 @@ async def send(
     Dispatches already delivered are skipped; nothing fires before ``due_at`` unless
     ``ignore_due``; every attempt is a log row. The keyword options are those of
     ``SendOptions`` (see there); ``options=`` passes a prepared SendOptions instead.
-    ``events`` (fresh events, anything ``read_events`` takes): a dispatch of a delayed
-    rule whose transaction reached another status within the delay is not fired (firing
-    rule 7, re-checked at send time; counted in ``SendResult.superseded``).
+    ``events`` (fresh events: anything ``read_events`` takes, or a function returning
+    them): a dispatch of a delayed rule whose transaction reached another status within
+    the delay is not fired (firing rule 7), checked against the events read again just
+    before each due batch fires (counted in ``SendResult.superseded``; such a send runs
+    in this process).
     """
     opts = pick_options(options, locals())
     p = plan if isinstance(plan, Plan) else read_plan(plan)
-    frame, gone = p.frame, 0
-    if events is not None:
-        ids = superseded_ids(frame, events, p.rules)
-        frame, gone = frame.filter(~pl.col("dispatch_id").is_in(ids.implode())), ids.len()
+    frame = p.frame
     store, owned = open_log(log)
     try:
         return await run_send(
-            frame, store, opts, kind="send", keep_store=not owned, superseded=gone
+            frame,
+            store,
+            opts,
+            kind="send",
+            keep_store=not owned,
+            recheck=None if events is None else Recheck(events, frame),
         )
     finally:
         if owned:
@@ -138,17 +142,17 @@ async def run_send(
     kind: str,
     keep_store: bool = False,
     held: bool = False,
-    superseded: int = 0,
+    recheck: Recheck | None = None,
 ) -> SendResult:
     """Send the dispatches of a plan frame that ``store`` does not show delivered, as a
     run of ``kind`` (``send`` or ``backfill``). ``keep_store``: the caller keeps ``store``
     open, and the result reads its rows through it. ``held``: the caller already holds
-    the store for this run (``LogStore.sending``); else it is held here. ``superseded``:
-    dispatches the caller left out under firing rule 7, for the result."""
+    the store for this run (``LogStore.sending``); else it is held here. ``recheck``:
+    firing rule 7 checked against fresh events before each due batch fires."""
     if held:
-        return await _run(frame, store, options, kind, keep_store, superseded)
+        return await _run(frame, store, options, kind, keep_store, recheck)
     with store.sending(f"this {kind}"):
-        return await _run(frame, store, options, kind, keep_store, superseded)
+        return await _run(frame, store, options, kind, keep_store, recheck)
 
 
 async def _run(
@@ -157,7 +161,7 @@ async def _run(
     options: SendOptions,
     kind: str,
     keep_store: bool,
-    superseded: int,
+    recheck: Recheck | None,
 ) -> SendResult:
     started = time.perf_counter()
     store.recover_inflight()
@@ -180,10 +184,12 @@ async def _run(
         secrets=secrets,
         deadline=now + window if window is not None else None,
         bar=_progress_bar(todo.height, options.progress),
+        recheck=None if options.dry_run else recheck,
     )
     origin = frame["due_at"].min()
     hosts = todo["host"].n_unique()
-    workers = 1 if options.dry_run else worker_count(options, hosts, rows=todo.height)
+    one = options.dry_run or run.recheck is not None  # the re-check runs in this process
+    workers = 1 if one else worker_count(options, hosts, rows=todo.height)
     loops = []
     for (host,), part in (
         []
@@ -198,6 +204,10 @@ async def _run(
             options.ignore_due or options.dry_run,
         )
         loops.append(asyncio.create_task(host_loop(run, str(host), part, dues, last)))
+    if options.dry_run and recheck is not None:  # a dry run shows what would be skipped
+        later = recheck.superseded(todo["dispatch_id"].to_list())
+        todo = todo.filter(~pl.col("dispatch_id").is_in(list(later)))
+        run.final["superseded"] = len(later)
     state = "completed"
     try:
         if options.dry_run:
@@ -251,7 +261,7 @@ async def _run(
             failed_ids=tuple(run.failed_ids),
             state=state,
             paused=run.final["paused"],
-            superseded=superseded,
+            superseded=run.final["superseded"],
             store=store if keep_store else None,
         )
         if state == "cancelled":

@@ -23,6 +23,7 @@ from ._guard import mask, private_reason
 from ._http import Outcome, make_transport
 from ._limits import TokenBucket
 from ._options import SendOptions
+from ._recheck import Recheck
 from ._request import fire
 from ._writer import FIELDS, Item, LogWriter
 
@@ -40,6 +41,8 @@ class Run:
     secrets: Mapping[str, str]
     deadline: datetime | None
     bar: tqdm[Any] | None
+    #: firing rule 7 against fresh events, checked before each due batch fires (or None)
+    recheck: Recheck | None = None
     global_sem: asyncio.Semaphore = field(init=False)
     rng: random.Random = field(default_factory=lambda: random.Random(0))
     final: Counter[str] = field(default_factory=Counter)
@@ -244,6 +247,10 @@ async def host_loop(
                     head = next_fresh()
                 else:
                     break
+            if run.recheck is not None and batch:
+                batch = await _drop_superseded(run, batch)
+                if not batch:
+                    continue
             if not opts.dry_run and not run.writer.inflight(batch, now):
                 return
             for item in batch:
@@ -258,6 +265,25 @@ async def host_loop(
     finally:
         if pool is not None:
             await pool.aclose()
+
+
+async def _drop_superseded(run: Run, batch: list[Item]) -> list[Item]:
+    """``batch`` less the first tries that fresh events show superseded within their
+    delay (read again now, off the loop): not fired, not logged, counted."""
+    assert run.recheck is not None
+    first = [item.get("dispatch_id") for item in batch if item.tries == 1]
+    gone = await asyncio.to_thread(run.recheck.superseded, first) if first else set()
+    if not gone:
+        return batch
+    kept = []
+    for item in batch:
+        if item.tries == 1 and item.get("dispatch_id") in gone:
+            run.final["superseded"] += 1
+            if run.bar is not None:
+                run.bar.update(1)
+        else:
+            kept.append(item)
+    return kept
 
 
 async def _try(run: Run, pool: httpx.AsyncBaseTransport | None, item: Item) -> Outcome:

@@ -1,6 +1,14 @@
 """Test-fire: render one postback of one rule from real or sample data, fire it once (or
 not, with ``dry_run``), show the exact request and response, and log the attempt with the
-outcome ``test`` — never counted as delivered, so the real send still happens."""
+outcome ``test`` — never counted as delivered, so the real send still happens.
+
+A test carries its own ids: its ``Idempotency-Key`` and signed ``webhook-id`` are
+``test:<dispatch id>:<run id>``, never the dispatch id the real send uses, so a partner
+that de-duplicates by key never takes the test for the real postback (and drops the real
+one). Firing a real transaction of the events (not a made-up sample) reaches the partner
+with real values, which a partner that credits by transaction could count: it needs
+``real_transaction=True`` (``--real-transaction``), else it is refused naming the
+transaction."""
 
 from __future__ import annotations
 
@@ -20,8 +28,7 @@ from ..rules import Rule, RuleSet
 from ..store import LogStore, open_log
 from ._guard import mask, masked_urls
 from ._http import Engine, fetch, make_transport
-from ._request import check_env, prepare
-from ._success import judge
+from ._request import check_env, prepare, settle
 from ._writer import FIELDS, Item
 
 #: the log outcome of a test-fire attempt
@@ -91,17 +98,47 @@ class TestFire:
         return render(f"Test-fire: {self.rule}", self.result, tables)
 
 
+def test_key(dispatch_id: str, run_id: str) -> str:
+    """The ``Idempotency-Key`` and ``webhook-id`` of a test-fire: never the dispatch id."""
+    return f"test:{dispatch_id}:{run_id}"
+
+
 async def test_fire(
     plan: Plan | pl.DataFrame,
     log: LogStore | str | None = None,
     *,
     dry_run: bool = False,
+    real_transaction: bool = False,
     environ: Mapping[str, str] | None = None,
     transport: httpx.AsyncBaseTransport | None = None,
     engine: Engine = "aiohttp",
 ) -> TestFire:
-    """Fire the first postback of ``plan`` once, now, whatever its due time, and log the
-    attempt as ``test`` (``dry_run``: show the request, send and log nothing)."""
+    """Fire the first postback of ``plan`` once, now, whatever its due time, with its own
+    test ids, and log the attempt as ``test`` (``dry_run``: show the request, send and
+    log nothing). The plan's row is a real transaction: firing it needs
+    ``real_transaction=True`` (see the module docstring)."""
+    frame = plan.frame if isinstance(plan, Plan) else plan
+    if frame.height == 0:
+        raise InputError("nothing to test-fire: the plan has no postback")
+    if not (dry_run or real_transaction):
+        values = frame.row(0, named=True)
+        raise InputError(
+            f"transaction {values['transaction_id']!r} is a real conversion: a test-fire "
+            f"would reach {values['host']} with its real values, and the real send fires it "
+            "again. Test with a made-up event (--sample), look with --dry-run, or add "
+            "--real-transaction (real_transaction=True) to fire it with test ids"
+        )
+    return await _fire(plan, log, dry_run, environ, transport, engine)
+
+
+async def _fire(
+    plan: Plan | pl.DataFrame,
+    log: LogStore | str | None,
+    dry_run: bool,
+    environ: Mapping[str, str] | None,
+    transport: httpx.AsyncBaseTransport | None,
+    engine: Engine,
+) -> TestFire:
     frame = plan.frame if isinstance(plan, Plan) else plan
     if frame.height == 0:
         raise InputError("nothing to test-fire: the plan has no postback")
@@ -110,9 +147,23 @@ async def test_fire(
     values = row.row(0, named=True)
     item = Item(tuple(values[f] for f in FIELDS), 1, 1, datetime.now(UTC))
     show_secrets = dict(secrets)
+    store: LogStore | None = None
+    owned = False
+    run_id = "dry-run"
+    if not dry_run:
+        store, owned = open_log(log)
+        run_id = store.start_run(TEST, 1, 0)
     try:
-        method, url, headers, body = prepare(item, secrets) if not dry_run else _unfilled(item)
+        method, url, headers, body = (
+            prepare(item, secrets, test_key(values["dispatch_id"], run_id))
+            if not dry_run
+            else _unfilled(item, test_key(values["dispatch_id"], run_id))
+        )
     except (KeyError, ValueError) as exc:
+        if store is not None:
+            store.finish_run(run_id, "failed", 0, 0, 0)
+            if owned:
+                store.close()
         raise InputError(f"cannot fill in a secret of rule {values['rule']!r}: {exc}") from exc
     if values["log_url"] != values["url"]:  # user:password@ went out as Basic auth: hide it
         headers_shown = {k: "Basic ***" if k == "Authorization" else v for k, v in headers.items()}
@@ -128,22 +179,19 @@ async def test_fire(
         body=None if body is None else _masked(body, show_secrets),
         fired=False,
     )
-    if dry_run:
+    if store is None:
         return shown
-    store, owned = open_log(log)
     try:
         last = store.last_attempts(row["dispatch_id"]).get(values["dispatch_id"], 0)
         item = Item(item.row, last + 1, 1, item.due)
-        run_id = store.start_run(TEST, 1, 0)
         pool = make_transport(1, engine, transport)
         fired_at = datetime.now(UTC)
         try:
             o = await fetch(pool, method, url, headers, body, values["timeout_s"])
-            o = judge(o, values.get("success"))
+            o = settle(o, values.get("success"), secrets)
         finally:
             await pool.aclose()
-        error = mask(o.error, secrets)
-        response = mask(o.response_body, secrets)
+        error, response = o.error, o.response_body
         store.append(
             [
                 {
@@ -198,6 +246,8 @@ test_fire_sync = blocking(
     test_fire,
     """``test_fire`` for scripts; also works inside a running notebook loop.""",
 )
+# names starting with "test" are not pytest tests where a test module imports them
+test_key.__test__ = test_fire.__test__ = test_fire_sync.__test__ = False  # type: ignore[attr-defined]
 
 
 def sample_events(rule: Rule) -> pl.DataFrame:
@@ -232,18 +282,24 @@ async def test_rule(
     transaction_id: str | None = None,
     log: LogStore | str | None = None,
     dry_run: bool = False,
+    real_transaction: bool = False,
     environ: Mapping[str, str] | None = None,
     transport: httpx.AsyncBaseTransport | None = None,
     engine: Engine = "aiohttp",
 ) -> TestFire:
-    """Test-fire ``rule``: for ``transaction_id`` in ``events``, or, without events, for a
-    made-up event that fires it. When the transaction does not fire the rule the error
-    says why, rule by rule condition."""
+    """Test-fire ``rule`` once, now, with its own test ids (``Idempotency-Key`` and
+    ``webhook-id`` ``test:<dispatch id>:<run id>``), and log the attempt with the outcome
+    ``test`` (never delivered: the real send still happens). Without events: for a
+    made-up event that fires it. With ``events``: for ``transaction_id``, a real
+    conversion, which needs ``real_transaction=True`` (else refused; ``dry_run`` shows
+    the request without sending). When the transaction does not fire the rule the error
+    says why, rule by rule condition. ``postback-lab test`` runs this."""
     rules = RuleSet((rule,), rule.source)
     if events is None:
         if transaction_id is not None:
             raise InputError("a transaction id needs the events it comes from (--events)")
         plan = build_plan(sample_events(rule), rules)
+        return await _fire(plan, log, dry_run, environ, transport, engine)  # made up: no flag
     else:
         plan = build_plan(events, rules)
         if transaction_id is None:
@@ -256,7 +312,13 @@ async def test_rule(
                 + "; ".join(dict.fromkeys(why.frame["verdict"].to_list()) or ["no such events"])
             )
     return await test_fire(
-        plan, log, dry_run=dry_run, environ=environ, transport=transport, engine=engine
+        plan,
+        log,
+        dry_run=dry_run,
+        real_transaction=real_transaction,
+        environ=environ,
+        transport=transport,
+        engine=engine,
     )
 
 
@@ -264,12 +326,13 @@ test_rule_sync = blocking(
     test_rule,
     """``test_rule`` for scripts; also works inside a running notebook loop.""",
 )
+test_rule.__test__ = test_rule_sync.__test__ = False  # type: ignore[attr-defined]
 
 
-def _unfilled(item: Item) -> tuple[str, str, dict[str, str], str | None]:
+def _unfilled(item: Item, key: str) -> tuple[str, str, dict[str, str], str | None]:
     """The request of a dry run: secrets stay as their {env:NAME} placeholders."""
     headers: dict[str, str] = json.loads(item.get("headers") or "{}")
-    headers["Idempotency-Key"] = item.get("dispatch_id")
+    headers["Idempotency-Key"] = key
     return item.get("method"), item.get("url"), headers, item.get("body")
 
 

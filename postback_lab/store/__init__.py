@@ -11,18 +11,27 @@ from ._delta import (
     open_delta_log,
     table_uri,
 )
+from ._exports import (
+    IDENTITY,
+    export_backlog,
+    exported_ids,
+    exports_file,
+    known_exports,
+    remember_export,
+)
 from ._import import ImportResult, import_log, read_export, remove_import
 from ._journal import Journal
 from ._link import DIRECT, Links, describe, rule_key, unlinked_rows
 from ._log import DEFAULT_DB, LogStore
-from ._open import open_log
+from ._open import OpenMode, open_log
 from ._owner import Owner
-from ._pending import pending_attempts, pending_note, settle_journals
+from ._pending import note_pending, pending_attempts, pending_note, settle_journals
 from ._schema import LOG_COLUMNS, LOG_SCHEMA, NOT_ATTEMPTS, OUTCOMES, SCHEMA_VERSION
 
 __all__ = [
     "DEFAULT_DB",
     "DIRECT",
+    "IDENTITY",
     "LOG_COLUMNS",
     "LOG_SCHEMA",
     "MONTH",
@@ -35,16 +44,23 @@ __all__ = [
     "JournalWarning",
     "Links",
     "LogStore",
+    "OpenMode",
     "Owner",
     "delta_table",
     "describe",
+    "export_backlog",
+    "exported_ids",
+    "exports_file",
     "import_deltalake",
     "import_log",
+    "known_exports",
+    "note_pending",
     "open_delta_log",
     "open_log",
     "pending_attempts",
     "pending_note",
     "read_export",
+    "remember_export",
     "remove_import",
     "rule_key",
     "settle_journals",

@@ -32,6 +32,7 @@ from .._util import (
     first_of,
     formats_for,
     is_naive,
+    masked_userinfo,
     number,
     render,
     shapes,
@@ -703,7 +704,7 @@ def import_log(
         run_id = _run_id(store, export.digest)
         rows = _log_rows(fresh.drop(LINE), run_id)
         rows = _number_attempts(rows, store)
-        store.append(rows, check_attempts=False)
+        store.append(_without_passwords(rows), check_attempts=False)
         delivered = int((rows["outcome"] == "delivered").sum())
         store.record_import(run_id, export.label, rows.height, delivered, rows.height - delivered)
         return ImportResult(run_id=run_id, rows=rows.height, delivered=delivered, **result)  # type: ignore[arg-type]
@@ -799,4 +800,14 @@ def _log_rows(frame: pl.DataFrame, run_id: str) -> pl.DataFrame:
         pl.lit("imported").alias("source"),
         pl.lit("GET").alias("method"),
         pl.col("response_body").str.slice(0, 1024),
+    )
+
+
+def _without_passwords(rows: pl.DataFrame) -> pl.DataFrame:
+    """Imported rows as the log keeps them: the password of a ``user:password@`` in the
+    platform's URLs, errors and answers masked (``***``), and no credentials in the host."""
+    text = [c for c in ("url", "error", "response_body") if c in rows.columns]
+    return rows.with_columns(
+        *(masked_userinfo(pl.col(c)) for c in text),
+        pl.col("host").str.replace(r"^[^@]*@", ""),
     )

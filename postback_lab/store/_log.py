@@ -26,7 +26,7 @@ from .._errors import StoreError, StoreLockedError
 from .._util import DISPATCH_KEY, as_utc, connect, first_line, render
 from . import _link
 from ._journal import Journal, replay
-from ._migrate import migrate, stored_version
+from ._migrate import discard_copy, migrate, stored_version, upgraded_copy
 from ._owner import Owner
 from ._pending import pending_attempts
 from ._schema import (
@@ -44,6 +44,10 @@ DEFAULT_DB = "postback_lab.duckdb"
 class LogStore:
     """The attempt log in one DuckDB file (``postback_lab.duckdb`` unless told otherwise)."""
 
+    #: a read-only open of a log written by an older postback_lab reads a migrated
+    #: temporary copy (the file itself is never written by a read)
+    _copy: Path | None = None
+
     def __init__(self, path: str | Path = DEFAULT_DB, *, read_only: bool = False) -> None:
         self.path = Path(path)
         self.read_only = read_only
@@ -51,6 +55,8 @@ class LogStore:
         self._lock = threading.RLock()
         self._sending = threading.Lock()
         self._journal = Journal(self.path)
+        if read_only and not self.path.exists():
+            raise StoreError(f"no such log: {self.path}")
         with _OPEN_LOCK:
             holder = _writer_of(self.path)
             if holder is not None:
@@ -62,24 +68,42 @@ class LogStore:
                         else "use that LogStore, or close it first"
                     )
                 )
-            self._con = self._connect()
+            self._con = self._connect(self.path)
             if not read_only and (key := _file_key(self.path)) is not None:
                 _WRITERS[key] = weakref.ref(self)
         if not read_only:
             with self._lock:
                 migrate(self._con, self.path)
-        elif 0 < stored_version(self._con) < SCHEMA_VERSION:
-            # an older log opened for reading: upgrade it once (a brief writable open), so
-            # every query sees the current columns
-            self._con.close()
-            LogStore(self.path).close()
-            self._con = self._connect()
+            return
+        version = stored_version(self._con)
+        if version == SCHEMA_VERSION:
+            return
+        self._con.close()
+        if version == 0:
+            raise StoreError(f"{self.path}: not a postback_lab attempt log (no schema version)")
+        if version > SCHEMA_VERSION:
+            raise StoreError(
+                f"{self.path}: written by a newer postback_lab (schema {version} > "
+                f"{SCHEMA_VERSION}); upgrade postback_lab"
+            )
+        # an older log: read a migrated copy, so every query sees the current columns
+        self._copy = upgraded_copy(self.path)
+        self._con = self._connect(self._copy)
 
-    def _connect(self) -> duckdb.DuckDBPyConnection:
+    def _connect(self, path: Path) -> duckdb.DuckDBPyConnection:
         try:
-            return connect(self.path, read_only=self.read_only)
+            return connect(path, read_only=self.read_only)
         except duckdb.IOException as exc:
             raise _translate(self.path, exc) from exc
+        except duckdb.ConnectionException as exc:
+            # DuckDB keeps one configuration per file and process: a reader (read-only)
+            # and a writer of the same file cannot both be open in one process
+            what = "for reading" if not self.read_only else "for writing"
+            raise StoreLockedError(
+                f"{self.path} is already open {what} in this process (an explorer, an audit "
+                "report, another LogStore); close it first, or open one LogStore(path) and "
+                "pass it to both"
+            ) from exc
         except duckdb.Error as exc:
             raise StoreError(f"{self.path}: cannot open the log ({first_line(exc)})") from exc
 
@@ -89,6 +113,8 @@ class LogStore:
         with self._lock, _OPEN_LOCK:
             self._con.close()
             self.closed = True
+            if self._copy is not None:
+                discard_copy(self._copy)
             key = _file_key(self.path)
             if not self.read_only and key is not None and _WRITERS.get(key, _dead)() is self:
                 del _WRITERS[key]

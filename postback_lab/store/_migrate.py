@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import atexit
+import shutil
+import tempfile
 from pathlib import Path
 
 import duckdb
 
 from .._errors import StoreError
+from .._util import connect, first_line
 from ._schema import MIGRATIONS, SCHEMA_VERSION
 
 
@@ -41,3 +45,45 @@ def migrate(con: duckdb.DuckDBPyConnection, path: Path) -> None:
         except duckdb.Error:
             con.execute("ROLLBACK").fetchall()
             raise
+
+
+#: temporary folders of migrated copies, removed when they are closed or the process ends
+_COPIES: set[Path] = set()
+
+
+def upgraded_copy(path: Path) -> Path:
+    """A migrated copy of the older log at ``path`` (and its ``.wal``) in a temporary
+    folder: reading an old log never migrates the file itself (a read never writes)."""
+    folder = Path(tempfile.mkdtemp(prefix="postback-lab-upgraded-"))
+    _COPIES.add(folder)
+    copy = folder / path.name
+    try:
+        shutil.copyfile(path, copy)
+        wal = path.with_name(path.name + ".wal")
+        if wal.exists():
+            shutil.copyfile(wal, copy.with_name(copy.name + ".wal"))
+        con = connect(copy)
+        try:
+            migrate(con, path)
+        finally:
+            con.close()
+    except (OSError, duckdb.Error) as exc:
+        discard_copy(copy)
+        raise StoreError(
+            f"{path}: written by an older postback_lab and a migrated copy could not be "
+            f"read ({first_line(exc)}); open it for writing once (any send or import-log "
+            "migrates it)"
+        ) from exc
+    return copy
+
+
+def discard_copy(copy: Path) -> None:
+    """Remove a copy made by ``upgraded_copy``."""
+    _COPIES.discard(copy.parent)
+    shutil.rmtree(copy.parent, ignore_errors=True)
+
+
+@atexit.register
+def _cleanup() -> None:
+    for folder in list(_COPIES):
+        shutil.rmtree(folder, ignore_errors=True)

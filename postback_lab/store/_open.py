@@ -1,24 +1,36 @@
 """Opening a log by what the caller gave: a LogStore, a DuckDB file path, None (the
-default file) or ``delta:LOCATION`` (the central Delta Lake log, read-only)."""
+default file) or ``delta:LOCATION`` (the central Delta Lake log, read-only), in an explicit
+mode: reading never creates or writes."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from .._errors import InputError, StoreError
 from ._delta import open_delta_log
 from ._log import _OPEN_LOCK, DEFAULT_DB, LogStore, _writer_of
 
+#: how a log is opened: ``read`` (an existing log, read-only: reading never creates or
+#: writes), ``update`` (an existing log, written: backfill), ``create`` (written, created
+#: when missing: send, import-log, test-fire)
+OpenMode = Literal["read", "update", "create"]
 
-def open_log(log: LogStore | str | Path | None) -> tuple[LogStore, bool]:
+
+def open_log(log: LogStore | str | Path | None, mode: OpenMode = "create") -> tuple[LogStore, bool]:
     """A LogStore from a store, a path, ``delta:LOCATION`` (a Delta Lake log, read-only)
     or None (the default file); True when opened here (a path this process already holds
-    open for writing gives that store, not a second)."""
+    open for writing gives that store, not a second). ``mode``: see ``OpenMode``; a missing
+    log is a StoreError "no such log" unless it is ``create``."""
+    if mode not in ("read", "update", "create"):
+        raise InputError(f"mode={mode!r}: use 'read', 'update' or 'create'")
     if isinstance(log, (str, Path)) and str(log).startswith("delta:"):
         return open_delta_log(str(log).removeprefix("delta:")), True
     if isinstance(log, LogStore):
         if log.closed:
             raise StoreError(f"{log.path}: this LogStore is closed; open it again")
+        if mode != "read" and log.read_only:
+            raise StoreError(f"{log.path}: this LogStore is open read-only; open it to write")
         return log, False
     if log is not None and not isinstance(log, (str, Path)):
         raise InputError(
@@ -31,4 +43,6 @@ def open_log(log: LogStore | str | Path | None) -> tuple[LogStore, bool]:
         held = _writer_of(path)
         if held is not None:
             return held, False
-        return LogStore(path), True
+        if mode != "create" and not path.exists():
+            raise StoreError(f"no such log: {path}")
+        return LogStore(path, read_only=mode == "read"), True

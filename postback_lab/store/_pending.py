@@ -55,12 +55,19 @@ def pending_note(path: Path, n: int) -> str:
 
 
 def settle_journals(store: LogStore) -> int:
-    """Replay dead runs' journals into a writable log (before it is read to decide); on a
-    read-only one, say on stderr how many attempts are pending where. Returns that number
-    (0 once replayed)."""
+    """Replay dead runs' journals into a writable log (a writer, before it decides what to
+    send); on a read-only one, say on stderr how many attempts are pending where. Returns
+    that number (0 once replayed)."""
     if not store.read_only:
         store.recover_inflight()
         return 0
+    return note_pending(store)
+
+
+def note_pending(store: LogStore) -> int:
+    """Say on stderr how many attempts of dead runs are pending in journals, and where;
+    returns that number. Reading never replays them (a read never writes): the next send
+    or backfill does."""
     total = 0
     for path, n in store.pending():
         print(pending_note(path, n), file=sys.stderr)

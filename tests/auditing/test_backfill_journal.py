@@ -15,6 +15,7 @@ import polars as pl
 from postback_lab import LogStore, Receiver, Retry, build_plan, read_rules
 from postback_lab.auditing import audit, backfill_sync
 from postback_lab.cli import main
+from postback_lab.store import settle_journals
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
 
@@ -134,14 +135,22 @@ def test_dry_run_backfill_and_audit_count_a_pending_journal(tmp_path, capsys):
     assert "pending" not in capsys.readouterr().err
 
 
-def test_a_writable_audit_replays_first(tmp_path, capsys):
+def test_an_audit_never_replays_a_journal_it_says_what_is_pending(tmp_path, capsys):
+    """Reading never writes: even through a writable LogStore, audit leaves a dead send's
+    journal for the next send or backfill, and says how many attempts wait there."""
     db = tmp_path / "log.duckdb"
     plan = build_plan(_events(), read_rules(_rules("https://p.example")))
     _dead_send(db, plan, started=["t1"], delivered=["t1"])
-    report = audit(db)
-    assert report.frame.select("dispatches", "delivered", "attempts").rows() == [(1, 1, 1)]
+    with LogStore(db) as s:
+        report = audit(s)
+        assert s.count() == 0
+    assert report.frame.height == 0
+    assert len(list(tmp_path.glob("*.inflight-*"))) == 1
+    assert "note: 1 attempts of a run that stopped are pending in " in capsys.readouterr().err
+    with LogStore(db) as s:
+        assert settle_journals(s) == 0  # a writer replays it
+        assert audit(s).frame.select("dispatches", "delivered", "attempts").rows() == [(1, 1, 1)]
     assert not list(tmp_path.glob("*.inflight-*"))
-    assert capsys.readouterr().err == ""
 
 
 def test_backfill_result_shows_what_this_backfill_delivered(tmp_path):

@@ -130,6 +130,7 @@ def test_backfill_sends_exactly_missed_and_failed_once_then_nothing(tmp_path):
 
 def test_backfill_window_and_dry_run(tmp_path):
     db = tmp_path / "log.duckdb"
+    LogStore(db).close()  # backfill needs an existing log (send is for no history)
     with Receiver() as rx:
         result = backfill_sync(
             _events(),
@@ -236,6 +237,7 @@ def test_cli_audit_json_and_errors(tmp_path):
 
 def test_backfill_takes_a_plan_or_events_with_rules(tmp_path):
     db = tmp_path / "log.duckdb"
+    LogStore(db).close()
     rules = _rules("http://h.example")
     plan = build_plan(_events(), rules)
     from_plan = backfill_sync(plan, db, dry_run=True, progress=False)
@@ -258,6 +260,7 @@ def test_backfill_result_is_exported_and_describes_itself(tmp_path):
     import postback_lab as pbl
 
     plan = build_plan(_events(2), _rules("http://h.example"))
+    LogStore(tmp_path / "log.duckdb").close()
     result = pbl.backfill_sync(plan, tmp_path / "log.duckdb", dry_run=True, progress=False)
     assert isinstance(result, pbl.BackfillResult) and not result.has_failures
     assert "would send 2 postbacks" in str(result) and "Backfill" in result._repr_html_()

@@ -245,3 +245,116 @@ def test_an_export_that_loses_many_races_to_another_still_finishes(tmp_path, mon
     assert len(lost) == 30 and result.rows == 0  # every batch was "someone else's"
     assert rows.height == 300
     assert rows.select("run_id", "dispatch_id", "attempt").is_duplicated().sum() == 0
+
+
+def test_prune_between_an_interrupted_export_and_its_resume_loses_nothing(
+    tmp_path, monkeypatch, capsys
+):
+    """The issue's scenario, scaled down: 60 postbacks, the first 30 attempts failed and
+    succeeded on retry; the export stops after 2 commits of 10 rows. A prune then refuses,
+    naming the export and how far behind it is; once the export is forgotten, a prune and
+    the resumed export still put every delivered dispatch in the table once, and a fresh
+    shard sending with --central re-fires nothing."""
+    from postback_lab.scale import _delta
+
+    exports = tmp_path / "shard.duckdb.exports"  # where the export notes its table
+    events = pl.DataFrame(
+        {
+            "transaction_id": [f"T{i:03d}" for i in range(60)],
+            "status": "approved",
+            "occurred_at": "2024-01-01T00:00:00Z",
+        }
+    )
+    db, to, plan_file = tmp_path / "shard.duckdb", tmp_path / "central", tmp_path / "plan.pq"
+    with pbl.Receiver() as rx:
+        rx.set_script("/pb", ["500"] * 30 + ["200"])
+        rules = pbl.read_rules([{"name": "r", "url": rx.url + "/pb?t={transaction_id}"}])
+        pbl.write_plan(events, rules, plan_file)
+        sent = pbl.send_sync(
+            str(plan_file),
+            db,
+            retry=pbl.Retry(delays=(0.01,)),
+            breaker=pbl.Breaker.off(),
+            progress=False,
+        )
+        assert (sent.delivered, sent.attempts) == (60, 90), str(sent)
+        cut = datetime.now(UTC)
+
+        real, commits = _delta._append, []
+
+        def killed_after_two(*args, **kwargs):
+            if len(commits) == 2:
+                raise KeyboardInterrupt  # the export process stops here
+            real(*args, **kwargs)
+            commits.append(1)
+
+        monkeypatch.setattr(_delta, "_append", killed_after_two)
+        with pytest.raises(KeyboardInterrupt):
+            export_log(db, to, batch_rows=10)
+        monkeypatch.setattr(_delta, "_append", real)
+        taken = delta_rows(to)
+        assert taken.height == 20
+        with pbl.LogStore(db, read_only=True) as log:
+            failed = log.attempts().filter(pl.col("outcome") != "delivered")
+        behind = failed.join(taken, on=["run_id", "dispatch_id", "attempt"], how="anti").height
+        assert 0 < behind <= 30
+
+        before = cut.isoformat()
+        assert main(["log", "prune", "--db", str(db), "--before", before]) == 2
+        assert capsys.readouterr().err == (
+            f"postback-lab: error: {db}: the Delta export to {to} has not taken {behind} of the "
+            f"attempts this prune would delete; run postback-lab log export --db {db} --to {to} "
+            f"first (to forget that export, remove its line from {exports})\n"
+        )
+        with pbl.LogStore(db, read_only=True) as log:
+            assert log.count() == 90  # nothing deleted
+
+        exports.unlink()  # forget the export: the prune goes ahead
+        assert main(["log", "prune", "--db", str(db), "--before", before]) == 0
+        with pbl.LogStore(db, read_only=True) as log:
+            assert log.count() == 60
+        result = export_log(db, to, batch_rows=10)  # the resumed export
+        rows = delta_rows(to)
+        delivered = rows.filter(pl.col("outcome") == "delivered")
+        assert delivered["dispatch_id"].n_unique() == delivered.height == 60
+        assert rows.select("run_id", "dispatch_id", "attempt").is_duplicated().sum() == 0
+        assert result.rows == rows.height - 20
+        assert export_log(db, to).rows == 0  # and again: nothing twice
+
+        n = len(rx.received())
+        fresh = tmp_path / "fresh.duckdb"
+        code = main(
+            [
+                "send",
+                str(plan_file),
+                "--db",
+                str(fresh),
+                "--central",
+                f"delta:{to}",
+                "--no-progress",
+            ]
+        )
+        assert code == 0
+        assert "60 dispatches already delivered" in capsys.readouterr().out
+        assert len(rx.received()) == n  # re-fired nothing
+
+
+def test_an_export_keeps_prune_from_deleting_what_it_has_not_taken(tmp_path, capsys):
+    db = tmp_path / "l.duckdb"
+    make_log(db, 50)  # 10 failed attempts (every 5th)
+    to = tmp_path / "central"
+    export_log(db, to, batch_rows=10)
+    assert main(["log", "prune", "--db", str(db), "--before", "2026-12-01"]) == 0
+    assert "deleted 10 attempts" in capsys.readouterr().out
+    assert delta_rows(to).height == 50  # the central log keeps them
+
+
+def test_prune_refuses_a_cut_off_in_the_future(tmp_path, capsys):
+    db = tmp_path / "l.duckdb"
+    make_log(db, 10, run=None)
+    assert main(["log", "prune", "--db", str(db), "--before", "2099-01-01"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("postback-lab: error: --before 2099-01-01 00:00:00 UTC is in the future")
+    with pbl.LogStore(db, read_only=True) as log:
+        assert log.count() == 10
+        assert log.sql("SELECT count(*) FROM meta WHERE key = 'pruned_before'").item() == 0

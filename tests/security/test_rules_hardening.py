@@ -50,6 +50,33 @@ def test_a_key_written_twice_is_an_error_naming_the_rule() -> None:
     ) == ["<rules>: rule 'second' (#2), field 'url': written twice (lines 5 and 7); keep one"]
 
 
+def test_a_key_written_twice_inside_headers_success_or_sign_is_an_error() -> None:
+    """`success: {status: [200], status: [500]}` must not make a 500 count as delivered:
+    keys repeated inside a rule's mappings are errors naming the rule, field and lines."""
+    assert _problems(
+        """postbacks:
+  - name: crm
+    url: https://h.example/a
+    success: {status: [200], status: [500]}
+  - name: signed
+    url: https://h.example/b
+    headers:
+      X-Key: one
+      X-Key: two
+    sign:
+      secret: "{env:A}"
+      secret: "{env:B}"
+"""
+    ) == [
+        "<rules>: rule 'crm' (#1), field 'success.status': written twice (lines 4 and 4); "
+        "keep one",
+        "<rules>: rule 'signed' (#2), field 'headers.X-Key': written twice (lines 8 and 9); "
+        "keep one",
+        "<rules>: rule 'signed' (#2), field 'sign.secret': written twice (lines 11 and 12); "
+        "keep one",
+    ]
+
+
 def test_top_level_key_written_twice() -> None:
     assert _problems("postbacks: []\npostbacks: []\n") == [
         "<rules>: top-level key 'postbacks' written twice (lines 1 and 2)"

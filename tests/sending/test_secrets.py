@@ -5,7 +5,9 @@ literal ``user:password@`` never reaches the log, the journal or an error messag
 from __future__ import annotations
 
 import base64
+import http.server
 import json
+import threading
 
 import polars as pl
 import pytest
@@ -118,3 +120,42 @@ def test_error_messages_are_masked_on_every_path(engine, tmp_path, monkeypatch):
     assert log["outcome"].to_list() == ["failed", "connection_error", "connection_error"]
     assert "out of range" in log["error"][0]
     assert "s3cret" not in str(log.rows())
+
+
+class _EchoAuthAtTheCut(http.server.BaseHTTPRequestHandler):
+    """A partner that echoes the Authorization header so that it straddles the 1 KiB the
+    log keeps of an answer."""
+
+    def do_GET(self) -> None:
+        body = ("x" * (1024 - 7) + self.headers["Authorization"] + "y" * 200).encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_a_secret_echoed_across_the_kib_cut_is_masked_before_the_cut(engine, tmp_path, monkeypatch):
+    token = "tok-" + "s3cr3t" * 4
+    monkeypatch.setenv("CRM_TOKEN", token)
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _EchoAuthAtTheCut)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/crm?t={{transaction_id}}"
+        rules = read_rules(
+            [{"name": "r", "url": url, "headers": {"Authorization": "{env:CRM_TOKEN}"}}]
+        )
+        db = tmp_path / "log.duckdb"
+        result = send_sync(build_plan(_events(), rules), db, engine=engine, progress=False)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert result.delivered == 1
+    with LogStore(db) as s:
+        body = s.attempts()["response_body"].item()
+    assert body == "x" * (1024 - 7) + "{env:CR"  # the placeholder is cut, not the secret
+    assert token[:4] not in body

@@ -129,6 +129,8 @@ def test_backfill_takes_retries_and_retry_for(tmp_path):
         rules = tmp_path / "rules.yaml"
         rules.write_text(f"postbacks:\n  - name: r\n    url: {rx.url}/p?t={{transaction_id}}\n")
         base = [*CLI, "backfill", str(events), "--rules", str(rules), "--no-progress"]
+        for db in "abc":  # backfill needs an existing log (send is for no history)
+            LogStore(tmp_path / f"{db}.duckdb").close()
         none = subprocess.run(
             [*base, "--db", str(tmp_path / "a.duckdb"), "--retries", "none"],
             capture_output=True,
