@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import polars as pl
+if TYPE_CHECKING:  # polars loads with the first frame, not with the CLI's parser
+    import polars as pl
 
 #: ``scheme://user:password@`` in a URL: the password is masked wherever a URL is written
 USERINFO = r"(?i)(https?://[^\s/?#@:]*:)[^\s/?#@]*@"
@@ -19,6 +20,8 @@ def csv_safe(frame: pl.DataFrame) -> pl.DataFrame:
     """``frame`` for a CSV file a spreadsheet may open: every text cell that starts like a
     formula (``=``, ``+``, ``-``, ``@``, tab, carriage return) gets a leading ``'``, so
     imported rule names, errors and partners' answers are shown, never run."""
+    import polars as pl
+
     text = [c for c, dt in frame.schema.items() if dt == pl.String]
     return frame.with_columns(
         pl.when(pl.col(c).str.contains(FORMULA_START))
