@@ -54,6 +54,11 @@ class Rule:
     translations: tuple[str, ...] = ()
     #: what answer counts as delivered (None: any 2xx)
     success: Success | None = None
+    #: ``retry: {schedule: [...], for: D}``: the delays before each retry (seconds) and
+    #: how long after the first attempt retries go on, over later runs too (None: the
+    #: send's own schedule and window)
+    retry_schedule: tuple[float, ...] | None = None
+    retry_for: float | None = None
 
     @property
     def columns(self) -> tuple[str, ...]:
@@ -139,6 +144,15 @@ class Rule:
         out["enabled"] = self.enabled
         if self.success is not None:
             out["success"] = self.success.to_dict()
+        if self.retry_schedule is not None or self.retry_for is not None:
+            retry: dict[str, Any] = {}
+            if self.retry_schedule is not None:
+                retry["schedule"] = [
+                    format_duration(timedelta(seconds=d)) for d in self.retry_schedule
+                ]
+            if self.retry_for is not None:
+                retry["for"] = format_duration(timedelta(seconds=self.retry_for))
+            out["retry"] = retry
         return out
 
 
@@ -148,6 +162,9 @@ class RuleSet:
 
     rules: tuple[Rule, ...]
     source: str = "<rules>"
+    #: the top-level ``alerts:`` of the rules file: (webhook URL, environment variable of
+    #: its signing secret or None), where alerts of sends and audits go
+    alerts: tuple[tuple[str, str | None], ...] = ()
 
     def __iter__(self) -> Iterator[Rule]:
         return iter(self.rules)

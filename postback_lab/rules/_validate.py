@@ -45,6 +45,7 @@ FIELDS = (
     "enabled",
     "dialect",
     "success",
+    "retry",
 )
 FIRE_ON = (*STATUSES, "all")
 #: the longest delay or timeout a rule may have
@@ -158,6 +159,8 @@ def rule_fields(
 
     if item.get("success") is not None:
         kwargs["success"] = success_field(item["success"], bad)
+    if item.get("retry") is not None:
+        kwargs["retry_schedule"], kwargs["retry_for"] = _retry(item["retry"], bad)
 
     if dialect is not None:
         kwargs["dialect"] = str(dialect).strip().lower()
@@ -188,6 +191,72 @@ def _sign(value: Any, bad: Report) -> str | None:
         )
         return None
     return m.group(1)
+
+
+def _retry(value: Any, bad: Report) -> tuple[tuple[float, ...] | None, float | None]:
+    """``retry: {schedule: [5s, 5m, 30m], for: 24h}``: the delays before each retry and
+    how long after the first attempt retries go on (over later runs too)."""
+    if not isinstance(value, Mapping):
+        bad("retry", "expected a mapping like {schedule: [5s, 5m, 30m], for: 24h}")
+        return None, None
+    for key in value:
+        if key not in ("schedule", "for"):
+            bad(f"retry.{key}", f"unknown key{did_you_mean(str(key), ('schedule', 'for'))}")
+    schedule: tuple[float, ...] | None = None
+    if "schedule" in value:
+        raw = value["schedule"]
+        if isinstance(raw, (str, int)) and not isinstance(raw, bool):
+            raw = [raw]
+        if not isinstance(raw, list):
+            bad("retry.schedule", f"expected a list of durations like [5s, 5m], got {raw!r}")
+        else:
+            schedule = tuple(
+                _duration(d, "retry.schedule", bad, allow_zero=True).total_seconds() for d in raw
+            )
+    within = None
+    if value.get("for") is not None:
+        within = _duration(value["for"], "retry.for", bad, allow_zero=False).total_seconds()
+    if schedule is None and within is None:
+        bad("retry", "give a schedule, a for, or both")
+    return schedule, within
+
+
+def alert_targets(value: Any, source: str) -> tuple[tuple[str, str | None], ...]:
+    """The top-level ``alerts:`` of a rules file: webhook URLs (``- https://...`` or
+    ``- {url: https://..., secret: "{env:NAME}"}``) as (url, secret variable) pairs."""
+    items = value if isinstance(value, list) else [value]
+    out: list[tuple[str, str | None]] = []
+    problems: list[str] = []
+    for i, item in enumerate(items):
+        where = f"{source}: alerts #{i + 1}"
+        url, secret = (item.get("url"), item.get("secret")) if isinstance(item, Mapping) else (
+            item,
+            None,
+        )
+        if isinstance(item, Mapping):
+            for key in item:
+                if key not in ("url", "secret"):
+                    problems.append(
+                        f"{where}, field {key!r}: unknown key"
+                        + did_you_mean(str(key), ("url", "secret"))
+                    )
+        if not isinstance(url, str) or not re.match(r"https?://[^/\s]+", url.strip()):
+            problems.append(f"{where}, field 'url': expected an http(s) URL, got {url!r}")
+            continue
+        name = None
+        if secret is not None:
+            m = re.fullmatch(r"\{env:([A-Za-z_][A-Za-z0-9_]*)\}", str(secret).strip())
+            if m is None:
+                problems.append(
+                    f"{where}, field 'secret': the secret must come from the environment, "
+                    "written secret: '{env:ALERT_SECRET}'"
+                )
+                continue
+            name = m.group(1)
+        out.append((url.strip(), name))
+    if problems:
+        raise RuleValidationError(problems)
+    return tuple(out)
 
 
 def _choice(value: Any, valid: tuple[str, ...], field: str, bad: Report) -> str:

@@ -16,7 +16,8 @@ class Breaker:
     """Open (pause the host) after ``consecutive`` failed attempts in a row, or when at
     least ``min_attempts`` attempts within the last ``window`` seconds failed at ``rate``
     or more (defaults: 10 in a row, like Everflow; 70% of >= 10 in 5 minutes, like
-    Convoy). ``Breaker.off()`` never opens.
+    Convoy). ``Breaker.off()`` never opens. ``cool_down``: seconds after a pause (or a
+    failed probe) before a later run sends one probe to the host (half-open).
 
     A failed attempt is one not delivered (timeouts and connection errors included)."""
 
@@ -24,6 +25,7 @@ class Breaker:
     rate: float | None = 0.7
     min_attempts: int = 10
     window: float = 300.0
+    cool_down: float = 600.0
 
     def __post_init__(self) -> None:
         if self.consecutive is not None and (
@@ -34,6 +36,8 @@ class Breaker:
             raise InputError(f"Breaker rate={self.rate!r} must be more than 0 and at most 1")
         if self.min_attempts < 1 or not (math.isfinite(self.window) and self.window > 0):
             raise InputError("Breaker min_attempts must be 1 or more and window more than 0s")
+        if not (math.isfinite(self.cool_down) and self.cool_down >= 0):
+            raise InputError(f"Breaker cool_down={self.cool_down!r} must be 0 or more seconds")
 
     @classmethod
     def off(cls) -> Breaker:

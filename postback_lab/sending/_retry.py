@@ -23,11 +23,24 @@ class Retry:
     that failed earlier gets the full schedule again (and a dry run uses none of it). The
     ``attempt`` numbers in the log are another count: unique per dispatch over all runs,
     they keep counting up (a dispatch tried twice yesterday is tried as 3, 4 … today).
+
+    ``within`` (a rule's ``retry: {for: D}``, in seconds) makes the schedule outlive a
+    run: retries go on until ``within`` after the dispatch's first attempt; one that falls
+    after the run's own window is left in the log, due, and the next send or backfill
+    after that time makes it (once), continuing the schedule where it stopped.
     """
 
     delays: tuple[float, ...] = (5.0, 300.0, 1800.0, 7200.0)
     jitter: float = 0.1
     max_retry_after: float = 3600.0
+    within: float | None = None
+
+    @classmethod
+    def policy(cls, schedule: tuple[float, ...] | None, within: float | None) -> Retry:
+        """A rule's ``retry:`` (schedule and ``for``, either may be None: the default
+        schedule, no limit but the run's)."""
+        base = cls() if schedule is None else cls(delays=tuple(schedule))
+        return cls(base.delays, base.jitter, base.max_retry_after, within)
 
     @classmethod
     def short(cls) -> Retry:

@@ -21,7 +21,19 @@ import polars as pl
 from .._errors import InputError, StoreError
 from .._util import blocking, first_line
 from ..plan import Plan, read_plan
-from ..store import LogStore, open_log
+from ..store import (
+    DueRetry,
+    LogStore,
+    due_retries,
+    open_log,
+    pause_host,
+    paused_hosts,
+    probe_failed,
+    resume_host,
+    save_retries,
+    set_run_reason,
+)
+from ._alerts import exhausted_alert, host_paused_alert, post_alert
 from ._breaker import Breaker
 from ._dry import dry_run
 from ._guard import check_allowlist, masked_urls
@@ -139,16 +151,20 @@ async def run_send(
     keep_store: bool = False,
     held: bool = False,
     superseded: int = 0,
+    resend: frozenset[str] = frozenset(),
+    reason: str | None = None,
 ) -> SendResult:
     """Send the dispatches of a plan frame that ``store`` does not show delivered, as a
     run of ``kind`` (``send`` or ``backfill``). ``keep_store``: the caller keeps ``store``
     open, and the result reads its rows through it. ``held``: the caller already holds
     the store for this run (``LogStore.sending``); else it is held here. ``superseded``:
-    dispatches the caller left out under firing rule 7, for the result."""
+    dispatches the caller left out under firing rule 7, for the result. ``resend``:
+    delivered dispatches to send again on purpose, with the operator's ``reason`` (kept
+    on the run)."""
     if held:
-        return await _run(frame, store, options, kind, keep_store, superseded)
+        return await _run(frame, store, options, kind, keep_store, superseded, resend, reason)
     with store.sending(f"this {kind}"):
-        return await _run(frame, store, options, kind, keep_store, superseded)
+        return await _run(frame, store, options, kind, keep_store, superseded, resend, reason)
 
 
 async def _run(
@@ -158,6 +174,8 @@ async def _run(
     kind: str,
     keep_store: bool,
     superseded: int,
+    resend: frozenset[str] = frozenset(),
+    reason: str | None = None,
 ) -> SendResult:
     started = time.perf_counter()
     store.recover_inflight()
@@ -165,21 +183,35 @@ async def _run(
     if frame["host"].str.contains("@", literal=True).any():  # a plan written by hand
         frame = frame.with_columns(pl.col("host").str.replace(r"^[^@]*@", ""))
     planned = frame.height
-    delivered = store.delivered_ids(frame)
+    delivered = store.delivered_ids(frame) - resend
     todo = frame.filter(~pl.col("dispatch_id").is_in(list(delivered))) if delivered else frame
+    now = options.clock.now()
+    # retries an earlier run left: those due now continue their schedule, the others wait
+    carried = due_retries(store, todo["dispatch_id"]) if todo.height else {}
+    waiting = {d for d, r in carried.items() if r.due_at > now and not options.ignore_due}
+    if waiting:
+        todo = todo.filter(~pl.col("dispatch_id").is_in(list(waiting)))
     secrets = check_env(todo, options.environ) if not options.dry_run else {}
     check_allowlist(todo["host"].unique().to_list(), options.allow_hosts)
     last = store.last_attempts(todo["dispatch_id"]) if todo.height else {}
     todo = todo.with_columns(masked_urls(pl.col("url")).alias("log_url"))
-    run_id = store.start_run("dry_run" if options.dry_run else kind, planned, planned - todo.height)
-    now = options.clock.now()
+    run_id = store.start_run(
+        "dry_run" if options.dry_run else kind, planned, planned - todo.height - len(waiting)
+    )
+    if reason is not None:
+        set_run_reason(store, run_id, reason)
     window = options.retry_window
+    pauses = {} if options.dry_run else paused_hosts(store, todo["host"].unique().to_list())
     run = Run(
         options=options,
         writer=LogWriter(store, run_id, options.dry_run),
         secrets=secrets,
         deadline=now + window if window is not None else None,
         bar=_progress_bar(todo.height, options.progress),
+        held={
+            h: (p, p.cooled(now, options.breaker_of(h).cool_down)) for h, p in pauses.items()
+        },
+        resumed={d: r for d, r in carried.items() if d not in waiting},
     )
     origin = frame["due_at"].min()
     hosts = todo["host"].n_unique()
@@ -234,11 +266,13 @@ async def _run(
         if run.bar is not None:
             run.bar.close()
         _finish(store, run_id, state, run)
+        if not options.dry_run:
+            _keep_health(store, run_id, run)
         result = SendResult(
             run_id=run_id,
             log_path=store.path,
             planned=planned,
-            skipped_delivered=planned - todo.height,
+            skipped_delivered=planned - todo.height - len(waiting),
             delivered=run.final["delivered"],
             failed=run.final["failed"],
             dry_run=run.final["dry_run"],
@@ -253,12 +287,46 @@ async def _run(
             paused=run.final["paused"],
             superseded=superseded,
             store=store if keep_store else None,
+            waiting=len(waiting),
+            carried=len(run.carry),
+            hosts_paused=tuple(sorted(run.opened)),
+            exhausted=sum(run.exhausted.values()),
+            resent=len(resend & set(todo["dispatch_id"].to_list())) if resend else 0,
         )
         if state == "cancelled":
             _cancel_report[0](result)
     if run.writer.error is not None:
         raise _log_failure(store, run_id, run, result) from run.writer.error
+    if options.notify and not options.dry_run:
+        _alert(run, options)
     return result
+
+
+def _keep_health(store: LogStore, run_id: str, run: Run) -> None:
+    """Keep in the log what later runs need: the hosts this run paused, the probes of
+    hosts paused before, and the retries it leaves due (those it made are gone)."""
+    with contextlib.suppress(StoreError):
+        for host, (why, failures) in run.opened.items():
+            pause_host(store, host, why, failures=failures)
+        for host, ok in run.probes.items():
+            if ok:
+                resume_host(store, host, "resumed: a probe was delivered")
+            elif host not in run.opened:
+                probe_failed(store, host)
+        save_retries(store, run_id, run.carry, run.consumed)
+
+
+def _alert(run: Run, options: SendOptions) -> None:
+    """Post the run's alerts (hosts paused, retries exhausted); a problem is said on
+    stderr, never raised."""
+    alerts = []
+    if run.opened:
+        alerts.append(host_paused_alert(run.opened))
+    if run.exhausted:
+        alerts.append(exhausted_alert(run.exhausted))
+    for alert in alerts:
+        for problem in post_alert(alert, options.notify, environ=options.environ):
+            print(f"warning: {problem}", file=sys.stderr)
 
 
 def _dry_run(

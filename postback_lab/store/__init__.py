@@ -2,6 +2,19 @@
 migrations, a crash journal) and the import of a platform's postback-log export."""
 
 from .._errors import JournalWarning
+from ._health import (
+    DueRetry,
+    HostPause,
+    due_retries,
+    host_health,
+    pause_host,
+    paused_hosts,
+    probe_failed,
+    resume_host,
+    retry_backlog,
+    save_retries,
+    set_run_reason,
+)
 from ._import import ImportResult, import_log, read_export
 from ._journal import Journal
 from ._link import DIRECT, Links, rule_key
@@ -13,6 +26,8 @@ from ._schema import LOG_COLUMNS, LOG_SCHEMA, NOT_ATTEMPTS, OUTCOMES, SCHEMA_VER
 __all__ = [
     "DEFAULT_DB",
     "DIRECT",
+    "DueRetry",
+    "HostPause",
     "LOG_COLUMNS",
     "LOG_SCHEMA",
     "LOG_SCHEMES",
@@ -25,11 +40,20 @@ __all__ = [
     "Links",
     "LogStore",
     "Owner",
+    "due_retries",
+    "host_health",
     "import_log",
     "open_log",
+    "pause_host",
+    "paused_hosts",
     "pending_attempts",
     "pending_note",
+    "probe_failed",
     "read_export",
+    "resume_host",
+    "retry_backlog",
     "rule_key",
+    "save_retries",
+    "set_run_reason",
     "settle_journals",
 ]

@@ -7,7 +7,7 @@ import polars as pl
 
 from .._util import DISPATCH_KEY
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 LOG_SCHEMA: dict[str, pl.DataType] = {
     "dispatch_id": pl.String(),
@@ -103,4 +103,20 @@ INSERT OR REPLACE INTO meta SELECT '{RETRIED_UPTO}', coalesce(max(rowid), -1)::V
 FROM postback_log;
 """
 
-MIGRATIONS: dict[int, str] = {1: _DDL_V1, 2: _DDL_V2, 3: _DDL_V3, 4: _DDL_V4}
+# v5 (operations): the health of each host across runs (a host paused by its circuit
+# breaker or by hand stays paused for later runs until a probe succeeds or it is resumed),
+# the retries a run left for a later one (a rule's retry schedule outliving a run), and
+# on ``runs`` the operator's reason for a run that re-sent delivered postbacks on purpose.
+_DDL_V5 = """
+CREATE TABLE IF NOT EXISTS host_health (
+    host VARCHAR PRIMARY KEY, state VARCHAR, paused_since TIMESTAMPTZ, reason VARCHAR,
+    failures BIGINT, by_hand BOOLEAN, probed_at TIMESTAMPTZ, updated_at TIMESTAMPTZ
+);
+ALTER TABLE runs ADD COLUMN IF NOT EXISTS reason VARCHAR;
+CREATE TABLE IF NOT EXISTS retry_due (
+    dispatch_id VARCHAR PRIMARY KEY, due_at TIMESTAMPTZ, next_try INTEGER,
+    give_up_at TIMESTAMPTZ, run_id VARCHAR
+);
+"""
+
+MIGRATIONS: dict[int, str] = {1: _DDL_V1, 2: _DDL_V2, 3: _DDL_V3, 4: _DDL_V4, 5: _DDL_V5}
