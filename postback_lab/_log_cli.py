@@ -22,6 +22,7 @@ from .auditing import (
     readable_rows,
 )
 from .scale import export_log, optimize_log, table_uri
+from .sending import Alert
 from .store import LogStore
 
 
@@ -231,3 +232,29 @@ def alert_below(report: AuditReport, rate: float) -> int:
         file=sys.stderr,
     )
     return 1
+
+
+def below_alert(report: AuditReport, rate: float) -> Alert | None:
+    """The ``audit.below`` alert naming the groups delivered under ``rate`` and their
+    rates, or None when every group reaches it."""
+    low = report.below(rate)
+    if low.height == 0:
+        return None
+    items, names = [], []
+    for row in low.iter_rows(named=True):
+        name = ", ".join(f"{k}={cell(row[k])}" for k in report.by) or "all"
+        names.append(f"{name} {row['delivery_rate']:.1%}")
+        items.append(
+            {
+                **{k: row[k] for k in report.by},
+                "delivery_rate": row["delivery_rate"],
+                "delivered": row["delivered"],
+                "dispatches": row["dispatches"],
+            }
+        )
+    return Alert(
+        "audit.below",
+        f"postback-lab audit: {low.height} group(s) below {rate:.1%} delivered: "
+        + "; ".join(names),
+        tuple(items),
+    )

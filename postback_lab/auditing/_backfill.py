@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -23,9 +23,11 @@ from ..sending import (
     SendResult,
     pick_options,
     run_send,
+    with_rule_policies,
 )
 from ..store import LogStore, open_log, settle_journals
 from ._reconcile import Reconciliation, reconcile_store
+from ._replay import Replay, check_resend
 
 #: backfill's defaults: send's, except a short retry schedule (0.5 s, 2 s, 5 s) that stops
 #: after a minute. A backfill is usually run by someone waiting for it (a notebook cell, a
@@ -46,6 +48,8 @@ class BackfillResult:
     sent: SendResult | None
     #: per rule: postbacks this backfill sent, and how many of them ended delivered
     outcomes: pl.DataFrame | None = None
+    #: of ``to_send``, the delivered postbacks re-sent on purpose (``resend_delivered``)
+    resend: int = 0
 
     @property
     def has_failures(self) -> bool:
@@ -152,7 +156,18 @@ async def backfill(
     deny_private: bool = _D.deny_private,
     breaker: Breaker = _D.breaker,
     workers: int | None = _D.workers,
+    rule_retry: Mapping[str, Retry] | None = _D.rule_retry,
+    host_breaker: Mapping[str, Breaker] | None = _D.host_breaker,
+    notify: Sequence[tuple[str, str | None]] = _D.notify,
     options: SendOptions | None = None,
+    rule: Iterable[str] | str | None = None,
+    publisher: Iterable[object] | str | int | None = None,
+    offer: Iterable[object] | str | int | None = None,
+    host: Iterable[str] | str | None = None,
+    status_code: Iterable[object] | str | int | None = None,
+    resend_delivered: int | None = None,
+    reason: str | None = None,
+    announce: Callable[[str], None] | None = None,
 ) -> BackfillResult:
     """Send every postback of a plan that the log does not show as delivered: the missed
     and failed dispatches due in ``[since, until)`` and not in the future. Running it
@@ -162,7 +177,18 @@ async def backfill(
     plan first (``events``/``rules``: anything ``build_plan`` takes). The send options are
     those of ``send`` (see ``SendOptions``), but retries default to the short schedule for
     at most a minute (``BACKFILL_DEFAULTS``); each run gets the full retry schedule.
+
+    Targeted replay: ``rule``, ``publisher``, ``offer``, ``host`` (a value or a list each)
+    and ``status_code`` (``5xx``, ``429``, ``500-504``: of each dispatch's last attempt)
+    narrow what is sent. ``resend_delivered=N`` with a ``reason`` also re-sends the
+    delivered postbacks that match, on purpose: N must equal how many match (a dry run
+    shows it), and the reason is kept on the run. ``announce(line)`` is told how many
+    postbacks go before any is sent.
     """
+    replay = Replay.of(
+        rule=rule, publisher=publisher, offer=offer, host=host, status_code=status_code
+    )
+    check_resend(0 if resend_delivered is None else resend_delivered, resend_delivered, reason)
     opts = pick_options(options, locals(), BACKFILL_DEFAULTS)
     if isinstance(source, Plan):
         if rules is not None:
@@ -184,27 +210,56 @@ async def backfill(
         window = window.filter(pl.col("due_at") >= lo)
     if hi is not None:
         window = window.filter(pl.col("due_at") < hi)
+    if replay.narrowed:
+        window = window.filter(replay.plan_mask(window.frame))
+    opts = with_rule_policies(opts, plan)
     store, owned = open_log(log)
     try:
         with store.sending("this backfill"):
             settle_journals(store)  # a dead send's attempts count before anything is decided
             rec = reconcile_store(window.frame, store)
             # reconcile keeps the plan's rows in order: its states are a mask over the window
-            todo = window.filter(rec.dispatches["state"].is_in(["missed", "failed"]))
+            state = rec.dispatches["state"]
+            codes = replay.code_mask(store, window.frame)
+            todo = window.filter(state.is_in(["missed", "failed"]) & codes)
+            again = window.filter((state == "delivered") & codes)
+            resend: frozenset[str] = frozenset()
+            if resend_delivered is not None:
+                check_resend(len(again), resend_delivered, reason)
+                resend = frozenset(again.frame["dispatch_id"].to_list())
+                todo = Plan(pl.concat([todo.frame, again.frame]), plan.rules, plan.events)
+            if announce is not None:
+                announce(_announcement(replay, len(todo), len(resend), opts.dry_run))
             sent, outcomes = None, None
             if len(todo) or not opts.dry_run:
-                # the whole window goes to the sender, which skips what the log shows
-                # delivered by the same linking as reconcile (and warns of imported rows
-                # linking nowhere)
+                # without a status-code filter or a re-send the whole window goes to the
+                # sender, which skips what the log shows delivered by the same linking as
+                # reconcile (and warns of imported rows linking nowhere)
+                chosen = todo.frame if replay.status_code or resend else window.frame
                 sent = await run_send(
-                    window.frame, store, opts, kind="backfill", keep_store=not owned, held=True
+                    chosen,
+                    store,
+                    opts,
+                    kind="backfill",
+                    keep_store=not owned,
+                    held=True,
+                    resend=resend,
+                    reason=reason if resend else None,
                 )
                 if not opts.dry_run:
                     outcomes = _outcomes(store, sent)
-        return BackfillResult(rec, todo, sent, outcomes)
+        return BackfillResult(rec, todo, sent, outcomes, len(resend))
     finally:
         if owned:
             store.close()
+
+
+def _announcement(replay: Replay, n: int, resend: int, dry_run: bool) -> str:
+    """The line said before a backfill sends: how many postbacks match, which filters."""
+    verb = "would send" if dry_run else "sending"
+    what = f"{n:,} postbacks (missed + failed"
+    what += f", {resend:,} delivered re-sent on purpose)" if resend else ")"
+    return f"backfill: {what} match {replay.describe()}; {verb} them"
 
 
 backfill_sync = blocking(

@@ -229,9 +229,13 @@ def alert_targets(value: Any, source: str) -> tuple[tuple[str, str | None], ...]
     problems: list[str] = []
     for i, item in enumerate(items):
         where = f"{source}: alerts #{i + 1}"
-        url, secret = (item.get("url"), item.get("secret")) if isinstance(item, Mapping) else (
-            item,
-            None,
+        url, secret = (
+            (item.get("url"), item.get("secret"))
+            if isinstance(item, Mapping)
+            else (
+                item,
+                None,
+            )
         )
         if isinstance(item, Mapping):
             for key in item:

@@ -119,7 +119,5 @@ def exhausted_alert(exhausted: Mapping[tuple[str, str], int]) -> Alert:
         f"postback-lab: {total:,} postback(s) failed with no retry left ("
         + "; ".join(parts)
         + "). 'postback-lab backfill' sends them again once the partner is fixed.",
-        tuple(
-            {"rule": r, "host": h, "postbacks": n} for (r, h), n in sorted(exhausted.items())
-        ),
+        tuple({"rule": r, "host": h, "postbacks": n} for (r, h), n in sorted(exhausted.items())),
     )

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 
 from .._util import parse_duration
+from ..rules import RuleSet
 
 
 @dataclass(frozen=True)
@@ -108,3 +109,21 @@ def parse_retry_after(value: str | None, now: datetime | None = None) -> float |
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
     return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
+
+
+def rule_policies(
+    rules: RuleSet, *, schedule: Retry | None = None, within: float | None = None
+) -> dict[str, Retry]:
+    """The retry schedule of each rule with a ``retry:`` key; ``schedule`` (the delays of
+    ``--retries``) and ``within`` (``--retry-for``) override what the rules say."""
+    out = {}
+    for r in rules:
+        if r.retry_schedule is None and r.retry_for is None:
+            continue
+        base = Retry.policy(r.retry_schedule, r.retry_for)
+        if schedule is not None:
+            base = replace(base, delays=schedule.delays, max_retry_after=schedule.max_retry_after)
+        if within is not None:
+            base = replace(base, within=within)
+        out[r.name] = base
+    return out

@@ -9,7 +9,7 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import fields
+from dataclasses import fields, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -22,7 +22,6 @@ from .._errors import InputError, StoreError
 from .._util import blocking, first_line
 from ..plan import Plan, read_plan
 from ..store import (
-    DueRetry,
     LogStore,
     due_retries,
     open_log,
@@ -43,7 +42,7 @@ from ._options import DEFAULTS, SendOptions
 from ._recheck import superseded as superseded_ids
 from ._request import check_env
 from ._result import SendResult
-from ._retry import Retry
+from ._retry import Retry, rule_policies
 from ._scheduler import Run, host_loop, until_done_or_broken
 from ._workers import send_with_workers, shards, worker_count
 from ._writer import LogWriter
@@ -93,6 +92,9 @@ async def send(
     deny_private: bool = _D.deny_private,
     breaker: Breaker = _D.breaker,
     workers: int | None = _D.workers,
+    rule_retry: Mapping[str, Retry] | None = _D.rule_retry,
+    host_breaker: Mapping[str, Breaker] | None = _D.host_breaker,
+    notify: Sequence[tuple[str, str | None]] = _D.notify,
     options: SendOptions | None = None,
     events: Any = None,
 ) -> SendResult:
@@ -107,6 +109,7 @@ async def send(
     """
     opts = pick_options(options, locals())
     p = plan if isinstance(plan, Plan) else read_plan(plan)
+    opts = with_rule_policies(opts, p)
     frame, gone = p.frame, 0
     if events is not None:
         ids = superseded_ids(frame, events, p.rules)
@@ -126,6 +129,15 @@ send_sync = blocking(
     """``send`` for scripts; also works inside a running notebook loop (it then runs on its
     own loop in a worker thread). Same parameters as ``send``.""",
 )
+
+
+def with_rule_policies(options: SendOptions, plan: Plan) -> SendOptions:
+    """``options`` with the ``retry:`` schedules of the plan's rules, unless the caller gave
+    ``rule_retry`` itself."""
+    if options.rule_retry is not None or not len(plan.rules):
+        return options
+    policies = rule_policies(plan.rules)
+    return replace(options, rule_retry=policies) if policies else options
 
 
 def pick_options(
@@ -208,9 +220,7 @@ async def _run(
         secrets=secrets,
         deadline=now + window if window is not None else None,
         bar=_progress_bar(todo.height, options.progress),
-        held={
-            h: (p, p.cooled(now, options.breaker_of(h).cool_down)) for h, p in pauses.items()
-        },
+        held={h: (p, p.cooled(now, options.breaker_of(h).cool_down)) for h, p in pauses.items()},
         resumed={d: r for d, r in carried.items() if d not in waiting},
     )
     origin = frame["due_at"].min()

@@ -71,8 +71,7 @@ def host_health(store: LogStore) -> pl.DataFrame:
     if not _has(store, "host_health"):
         return pl.DataFrame(schema=_HEALTH_SCHEMA)
     frame = store.sql(
-        f"SELECT {', '.join(HEALTH_COLUMNS)} FROM host_health "
-        "ORDER BY state = 'paused' DESC, host"
+        f"SELECT {', '.join(HEALTH_COLUMNS)} FROM host_health ORDER BY state = 'paused' DESC, host"
     )
     return frame.cast(_HEALTH_SCHEMA)  # type: ignore[arg-type]
 
