@@ -315,14 +315,15 @@ async def _run(
 def _keep_health(store: LogStore, run_id: str, run: Run) -> None:
     """Keep in the log what later runs need: the hosts this run paused, the probes of
     hosts paused before, and the retries it leaves due (those it made are gone)."""
+    now = run.options.clock.now()
     with contextlib.suppress(StoreError):
         for host, (why, failures) in run.opened.items():
-            pause_host(store, host, why, failures=failures)
+            pause_host(store, host, why, failures=failures, now=now)
         for host, ok in run.probes.items():
             if ok:
-                resume_host(store, host, "resumed: a probe was delivered")
+                resume_host(store, host, "resumed: a probe was delivered", now=now)
             elif host not in run.opened:
-                probe_failed(store, host)
+                probe_failed(store, host, now=now)
         save_retries(store, run_id, run.carry, run.consumed)
 
 
