@@ -98,13 +98,30 @@ def _filters(s: argparse.ArgumentParser) -> None:
         ("--publisher", "publisher_id", "publisher id"),
         ("--offer", "offer_id", "offer id"),
         ("--host", "host", "partner host"),
+        ("--status", "status", "conversion status: approved, rejected, pending"),
     ):
         g.add_argument(flag, dest=dest, action="append", metavar="VALUE", help=what)
+        g.add_argument(
+            "--not-" + flag.removeprefix("--"),
+            dest="not_" + dest,
+            action="append",
+            metavar="VALUE",
+            help=f"leave out this {what.split(':')[0].split(',')[0]}",
+        )
     g.add_argument("--status-code", type=int, action="append", metavar="N", help="HTTP status")
+    g.add_argument(
+        "--not-status-code",
+        type=int,
+        action="append",
+        metavar="N",
+        help="leave out this HTTP status",
+    )
     g.add_argument("--since", metavar="T", help="attempts fired at or after T")
     g.add_argument("--until", metavar="T", help="attempts fired before T")
     g.add_argument(
-        "--search", metavar="TEXT", help="text in the transaction id, dispatch id, URL or error"
+        "--search",
+        metavar="TEXT",
+        help="text in the transaction id, dispatch id, URL, error or response body",
     )
 
 
@@ -117,6 +134,14 @@ def log_filter(a: argparse.Namespace) -> LogFilter:
         offer_id=a.offer_id,
         host=a.host,
         status_code=a.status_code,
+        status=a.status,
+        not_rule=a.not_rule,
+        not_outcome=a.not_outcome,
+        not_publisher_id=a.not_publisher_id,
+        not_offer_id=a.not_offer_id,
+        not_host=a.not_host,
+        not_status=a.not_status,
+        not_status_code=a.not_status_code,
         since=a.since,
         until=a.until,
         search=a.search,
