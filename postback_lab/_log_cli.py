@@ -99,6 +99,8 @@ def _filters(s: argparse.ArgumentParser) -> None:
         ("--offer", "offer_id", "offer id"),
         ("--host", "host", "partner host"),
         ("--status", "status", "conversion status: approved, rejected, pending"),
+        ("--event-type", "event_type", "event type: conversion, event, click, impression"),
+        ("--goal", "goal", "goal (event name)"),
     ):
         g.add_argument(flag, dest=dest, action="append", metavar="VALUE", help=what)
         g.add_argument(
@@ -135,6 +137,10 @@ def log_filter(a: argparse.Namespace) -> LogFilter:
         host=a.host,
         status_code=a.status_code,
         status=a.status,
+        event_type=a.event_type,
+        goal=a.goal,
+        not_event_type=a.not_event_type,
+        not_goal=a.not_goal,
         not_rule=a.not_rule,
         not_outcome=a.not_outcome,
         not_publisher_id=a.not_publisher_id,

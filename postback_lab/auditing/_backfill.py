@@ -23,6 +23,7 @@ from ..sending import (
     SendResult,
     pick_options,
     run_send,
+    with_goals,
     with_rule_policies,
 )
 from ..store import LogStore, open_log, settle_journals
@@ -204,6 +205,7 @@ async def backfill(
         )
     else:
         plan = build_plan(source, rules)
+    plan = Plan(with_goals(plan), plan.rules, plan.events)
     lo, hi = parse_when(since, name="since"), parse_when(until, name="until")
     window = plan.filter(pl.col("due_at") <= datetime.now(UTC))
     if lo is not None:

@@ -11,7 +11,17 @@ from typing import Any
 from .._util import When, parse_when
 
 #: the columns a filter can hold a set of values for
-COLUMNS = ("rule", "host", "publisher_id", "offer_id", "outcome", "status_code", "status")
+COLUMNS = (
+    "rule",
+    "host",
+    "publisher_id",
+    "offer_id",
+    "outcome",
+    "status_code",
+    "status",
+    "event_type",
+    "goal",
+)
 REHEARSALS = ("dry_run", "test")  # outcomes that are not deliveries: hidden unless asked for
 
 
@@ -29,7 +39,8 @@ class LogFilter:
     ``fired_at`` window ``[since, until)``, and ``search`` text found in the transaction id,
     dispatch id, URL, error or response body (case-insensitive). ``not_<column>``: rows
     whose value is none of these (a row without a value is kept). ``status`` is the
-    conversion's status (approved, rejected, pending).
+    conversion's status (approved, rejected, pending); ``event_type`` and ``goal`` are the
+    conversion's too (logs from before they were kept have none).
 
     Dry-run and test-fire rows are left out unless ``outcome`` names them: they are
     rehearsals, not deliveries, and would dilute every rate."""
@@ -41,6 +52,8 @@ class LogFilter:
     outcome: tuple[str, ...] = ()
     status_code: tuple[int, ...] = ()
     status: tuple[str, ...] = ()
+    event_type: tuple[str, ...] = ()
+    goal: tuple[str, ...] = ()
     not_rule: tuple[str, ...] = ()
     not_host: tuple[str, ...] = ()
     not_publisher_id: tuple[str, ...] = ()
@@ -48,6 +61,8 @@ class LogFilter:
     not_outcome: tuple[str, ...] = ()
     not_status_code: tuple[int, ...] = ()
     not_status: tuple[str, ...] = ()
+    not_event_type: tuple[str, ...] = ()
+    not_goal: tuple[str, ...] = ()
     since: datetime | None = None
     until: datetime | None = None
     search: str = ""

@@ -116,8 +116,12 @@ class Explorer:
 
     # -- queries -----------------------------------------------------------------
     def _options(self) -> dict[str, list[Any]]:
-        out = {}
+        out: dict[str, list[Any]] = {}
+        have = set(self.store.sql("SELECT * FROM postback_log LIMIT 0").columns)
         for col in _FILTERS:
+            if col not in have:  # a log from before the column was kept
+                out[col] = []
+                continue
             values = self.store.sql(
                 f"SELECT DISTINCT {col} AS v FROM postback_log WHERE {col} IS NOT NULL"
             )["v"].to_list()

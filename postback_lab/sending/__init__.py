@@ -21,6 +21,7 @@ from ._run import (
     run_send,
     send,
     send_sync,
+    with_goals,
     with_rule_policies,
 )
 from ._test_fire import TEST, TestFire, test_fire, test_fire_sync, test_rule, test_rule_sync
@@ -54,6 +55,7 @@ __all__ = [
     "test_fire_sync",
     "test_rule",
     "test_rule_sync",
+    "with_goals",
     "with_rule_policies",
 ]
 

@@ -31,6 +31,7 @@ from ..store import (
     resume_host,
     save_retries,
     set_run_reason,
+    tag_run,
 )
 from ._alerts import exhausted_alert, host_paused_alert, post_alert
 from ._breaker import Breaker
@@ -110,7 +111,7 @@ async def send(
     opts = pick_options(options, locals())
     p = plan if isinstance(plan, Plan) else read_plan(plan)
     opts = with_rule_policies(opts, p)
-    frame, gone = p.frame, 0
+    frame, gone = with_goals(p), 0
     if events is not None:
         ids = superseded_ids(frame, events, p.rules)
         frame, gone = frame.filter(~pl.col("dispatch_id").is_in(ids.implode())), ids.len()
@@ -129,6 +130,23 @@ send_sync = blocking(
     """``send`` for scripts; also works inside a running notebook loop (it then runs on its
     own loop in a worker thread). Same parameters as ``send``.""",
 )
+
+
+def with_goals(plan: Plan) -> pl.DataFrame:
+    """The plan frame with the ``goal`` of each dispatch's event when the plan has its
+    events (a plan read from a file has none: the log's goal stays empty)."""
+    frame = plan.frame
+    ev = plan.events.frame if plan.events is not None else None
+    if ev is None or "goal" not in ev.columns or "goal" in frame.columns:
+        return frame
+    goals = (
+        ev.select("transaction_id", "status", "goal")
+        .filter(pl.col("goal").is_not_null())
+        .unique(["transaction_id", "status"], keep="first")
+    )
+    return frame.join(
+        goals, on=["transaction_id", "status"], how="left", nulls_equal=True, maintain_order="left"
+    )
 
 
 def with_rule_policies(options: SendOptions, plan: Plan) -> SendOptions:
@@ -276,6 +294,8 @@ async def _run(
         if run.bar is not None:
             run.bar.close()
         _finish(store, run_id, state, run)
+        with contextlib.suppress(StoreError):
+            tag_run(store, run_id, todo)
         if not options.dry_run:
             _keep_health(store, run_id, run)
         result = SendResult(

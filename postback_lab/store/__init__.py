@@ -14,6 +14,7 @@ from ._health import (
     retry_backlog,
     save_retries,
     set_run_reason,
+    tag_run,
 )
 from ._import import ImportResult, import_log, read_export
 from ._journal import Journal
@@ -21,7 +22,14 @@ from ._link import DIRECT, Links, rule_key
 from ._log import DEFAULT_DB, LOG_SCHEMES, LogStore, open_log
 from ._owner import Owner
 from ._pending import pending_attempts, pending_note, settle_journals
-from ._schema import LOG_COLUMNS, LOG_SCHEMA, NOT_ATTEMPTS, OUTCOMES, SCHEMA_VERSION
+from ._schema import (
+    LOG_COLUMNS,
+    LOG_SCHEMA,
+    NOT_ATTEMPTS,
+    OUTCOMES,
+    SCHEMA_VERSION,
+    TAG_COLUMNS,
+)
 
 __all__ = [
     "DEFAULT_DB",
@@ -32,6 +40,7 @@ __all__ = [
     "NOT_ATTEMPTS",
     "OUTCOMES",
     "SCHEMA_VERSION",
+    "TAG_COLUMNS",
     "DueRetry",
     "HostPause",
     "ImportResult",
@@ -56,4 +65,5 @@ __all__ = [
     "save_retries",
     "set_run_reason",
     "settle_journals",
+    "tag_run",
 ]

@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 import polars as pl
 
 from ._log import LogStore
+from ._schema import TAG_COLUMNS
 
 #: the columns of ``hosts()``, in order
 HEALTH_COLUMNS = (
@@ -202,3 +203,18 @@ def retry_backlog(store: LogStore) -> pl.DataFrame:
 def set_run_reason(store: LogStore, run_id: str, reason: str) -> None:
     """Record why an operator ran ``run_id`` (a re-send of delivered postbacks)."""
     store._exec("UPDATE runs SET reason = ? WHERE run_id = ?", [reason, run_id])
+
+
+def tag_run(store: LogStore, run_id: str, tags: pl.DataFrame) -> None:
+    """Fill in the event type and goal of a run's rows from ``tags`` (``dispatch_id`` and
+    whichever of ``event_type``/``goal`` it has)."""
+    cols = [c for c in TAG_COLUMNS if c in tags.columns]
+    if not cols or tags.height == 0:
+        return
+    sets = ", ".join(f"{c} = t.{c}" for c in cols)
+    store._exec(
+        f"UPDATE postback_log SET {sets} FROM tags t "
+        "WHERE postback_log.run_id = ? AND postback_log.dispatch_id = t.dispatch_id",
+        [run_id],
+        tags=tags.select("dispatch_id", *cols).unique("dispatch_id"),
+    )

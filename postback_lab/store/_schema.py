@@ -44,6 +44,9 @@ OUTCOMES = (
     "paused",
     "test",  # an attempt made by test-fire: never counted as delivered nor audited
 )
+#: columns of the log beyond LOG_SCHEMA: searchable, filled in after a run's rows (the
+#: rows of a send, a journal replay or an export keep the LOG_SCHEMA shape)
+TAG_COLUMNS = ("event_type", "goal")
 #: rows that are not attempts of a real send (left out of reconcile and audits)
 NOT_ATTEMPTS = "outcome NOT IN ('dry_run', 'test')"
 
@@ -103,11 +106,15 @@ INSERT OR REPLACE INTO meta SELECT '{RETRIED_UPTO}', coalesce(max(rowid), -1)::V
 FROM postback_log;
 """
 
-# v5 (operations): the health of each host across runs (a host paused by its circuit
-# breaker or by hand stays paused for later runs until a probe succeeds or it is resumed),
-# the retries a run left for a later one (a rule's retry schedule outliving a run), and
-# on ``runs`` the operator's reason for a run that re-sent delivered postbacks on purpose.
+# v5 (operations): the event type and goal of the conversion on each attempt (for log
+# search; filled in by the sender after its rows, null on rows from before), the health
+# of each host across runs (a host paused by its circuit breaker or by hand stays paused
+# for later runs until a probe succeeds or it is resumed), the retries a run left for a
+# later one (a rule's retry schedule outliving a run), and on ``runs`` the operator's
+# reason for a run that re-sent delivered postbacks on purpose.
 _DDL_V5 = """
+ALTER TABLE postback_log ADD COLUMN IF NOT EXISTS event_type VARCHAR;
+ALTER TABLE postback_log ADD COLUMN IF NOT EXISTS goal VARCHAR;
 CREATE TABLE IF NOT EXISTS host_health (
     host VARCHAR PRIMARY KEY, state VARCHAR, paused_since TIMESTAMPTZ, reason VARCHAR,
     failures BIGINT, by_hand BOOLEAN, probed_at TIMESTAMPTZ, updated_at TIMESTAMPTZ

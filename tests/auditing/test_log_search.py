@@ -97,3 +97,72 @@ def test_log_show_cli_exclusions_as_json(tmp_path):
     )
     assert out.returncode == 0, out.stderr
     assert [r["transaction_id"] for r in json.loads(out.stdout)] == ["t2"]
+
+
+def test_each_attempt_keeps_event_type_and_goal_searchable(tmp_path):
+    from datetime import timedelta
+
+    import polars as pl
+
+    from postback_lab.receiver import Receiver
+
+    db = tmp_path / "log.duckdb"
+    with Receiver() as rx:
+        rx.set_script("/pb", ["200", "500"])
+        rules = pbl.read_rules(
+            [{"name": "r", "url": rx.url + "/pb?t={transaction_id}", "fire_on": "all"}]
+        )
+        events = pl.DataFrame(
+            {
+                "transaction_id": ["t1", "t2"],
+                "event_type": "conversion",
+                "status": ["approved", "rejected"],
+                "goal": ["sale", "lead"],
+                "occurred_at": datetime.now(UTC) - timedelta(minutes=1),
+            }
+        )
+        pbl.backfill_sync(events, db, rules=rules, retry=pbl.Retry.none(), progress=False)
+    with pbl.LogStore(db) as s:
+        rows = s.sql("SELECT transaction_id, event_type, goal FROM postback_log ORDER BY 1")
+
+        def tids(**kw):
+            return sorted(attempt_rows(s, LogFilter.of(**kw), limit=10)["transaction_id"])
+
+        assert rows.rows() == [("t1", "conversion", "sale"), ("t2", "conversion", "lead")]
+        assert tids(goal="lead") == ["t2"]
+        assert tids(event_type="conversion", not_goal="lead") == ["t1"]
+        assert tids(status="rejected") == ["t2"]
+
+
+def test_an_older_log_gets_the_new_columns_when_opened_to_write(tmp_path):
+    import duckdb
+
+    db = tmp_path / "old.duckdb"
+    with pbl.LogStore(db) as s:
+        s.append(
+            [
+                dict(
+                    dispatch_id="d1",
+                    attempt=1,
+                    rule="A",
+                    transaction_id="t1",
+                    fired_at=T,
+                    outcome="delivered",
+                    status_code=200,
+                )
+            ]
+        )
+    con = duckdb.connect(str(db))  # make it a schema-4 log, as written before
+    con.execute("ALTER TABLE postback_log DROP COLUMN event_type")
+    con.execute("ALTER TABLE postback_log DROP COLUMN goal")
+    con.execute("DROP TABLE host_health")
+    con.execute("DROP TABLE retry_due")
+    con.execute("ALTER TABLE runs DROP COLUMN reason")
+    con.execute("UPDATE meta SET value = '4' WHERE key = 'schema_version'")
+    con.close()
+    with pbl.LogStore(db) as s:
+        cols = s.sql("SELECT * FROM postback_log").columns
+        assert s.schema_version == 5
+        assert {"event_type", "goal"} <= set(cols)
+        assert s.sql("SELECT count(*) FROM host_health").item() == 0
+        assert "reason" in s.runs().columns
