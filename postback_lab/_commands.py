@@ -401,6 +401,8 @@ def cmd_send(a: argparse.Namespace) -> int:
             print(f"{done:,} dispatches already delivered in {a.central}: not sent again")
     rules = read_rules(a.rules) if a.rules else None
     options = _send_options(a, rules, ignore_due=a.ignore_due)
+    if rules is not None:  # the rules' pause: thresholds apply to the plan's hosts
+        plan = replace(plan, rules=rules)
     result = send_sync(plan, a.db, options=options)
     print(result)
     return 1 if result.has_failures else 0

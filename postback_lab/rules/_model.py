@@ -59,6 +59,9 @@ class Rule:
     #: send's own schedule and window)
     retry_schedule: tuple[float, ...] | None = None
     retry_for: float | None = None
+    #: ``pause: {...}``: circuit-breaker thresholds of the hosts this rule sends to, as
+    #: (key, value) pairs: after, rate, min_attempts, window, cool_down (None: test off)
+    pause: tuple[tuple[str, float | None], ...] = ()
 
     @property
     def columns(self) -> tuple[str, ...]:
@@ -153,6 +156,19 @@ class Rule:
             if self.retry_for is not None:
                 retry["for"] = format_duration(timedelta(seconds=self.retry_for))
             out["retry"] = retry
+        if self.pause:
+            out["pause"] = {
+                k: (
+                    format_duration(timedelta(seconds=v))
+                    if k in ("window", "cool_down") and v is not None
+                    else 0
+                    if v is None
+                    else v
+                    if k == "rate"
+                    else int(v)
+                )
+                for k, v in self.pause
+            }
         return out
 
 

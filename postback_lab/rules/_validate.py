@@ -46,6 +46,7 @@ FIELDS = (
     "dialect",
     "success",
     "retry",
+    "pause",
 )
 FIRE_ON = (*STATUSES, "all")
 #: the longest delay or timeout a rule may have
@@ -161,6 +162,8 @@ def rule_fields(
         kwargs["success"] = success_field(item["success"], bad)
     if item.get("retry") is not None:
         kwargs["retry_schedule"], kwargs["retry_for"] = _retry(item["retry"], bad)
+    if item.get("pause") is not None:
+        kwargs["pause"] = _pause(item["pause"], bad)
 
     if dialect is not None:
         kwargs["dialect"] = str(dialect).strip().lower()
@@ -219,6 +222,40 @@ def _retry(value: Any, bad: Report) -> tuple[tuple[float, ...] | None, float | N
     if schedule is None and within is None:
         bad("retry", "give a schedule, a for, or both")
     return schedule, within
+
+
+_PAUSE_KEYS = ("after", "rate", "min_attempts", "window", "cool_down")
+
+
+def _pause(value: Any, bad: Report) -> tuple[tuple[str, float | None], ...]:
+    """``pause: {after: 3, rate: 50%, min_attempts: 10, window: 5m, cool_down: 30m}``: the
+    circuit breaker of the hosts this rule sends to (``after: 0`` or ``rate: 0``: that
+    test off)."""
+    if not isinstance(value, Mapping):
+        bad("pause", "expected a mapping like {after: 3, cool_down: 30m}")
+        return ()
+    out: list[tuple[str, float | None]] = []
+    for key, raw in value.items():
+        field = f"pause.{key}"
+        if key not in _PAUSE_KEYS:
+            bad(field, f"unknown key{did_you_mean(str(key), _PAUSE_KEYS)}")
+        elif key in ("window", "cool_down"):
+            d = _duration(raw, field, bad, allow_zero=key == "cool_down")
+            out.append((key, d.total_seconds()))
+        elif key == "rate":
+            text = str(raw).strip()
+            try:
+                rate = float(text.removesuffix("%")) / (100 if text.endswith("%") else 1)
+            except ValueError:
+                rate = -1.0
+            if not 0 <= rate <= 1:
+                bad(field, f"{raw!r} is not a failure share; write 0.7 or 70%")
+            out.append((key, rate or None))
+        elif isinstance(raw, bool) or not isinstance(raw, int) or raw < 0:
+            bad(field, f"expected a whole number, got {raw!r}")
+        else:
+            out.append((key, float(raw) if raw else None))
+    return tuple(out)
 
 
 def alert_targets(value: Any, source: str) -> tuple[tuple[str, str | None], ...]:

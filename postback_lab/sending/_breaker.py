@@ -6,9 +6,13 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Any
+
+import polars as pl
 
 from .._errors import InputError
+from ..rules import RuleSet
 
 
 @dataclass(frozen=True)
@@ -78,3 +82,39 @@ class HostHealth:
                 f"(>= {b.rate:.0%} within {b.window:g}s)"
             )
         return None
+
+
+def rule_breakers(
+    rules: RuleSet, frame: pl.DataFrame, base: Breaker | None = None
+) -> dict[str, Breaker]:
+    """A breaker per host from the rules' ``pause:`` thresholds (over ``base``, the run's
+    breaker): each host the rule's dispatches in ``frame`` go to. A host shared by rules
+    with different thresholds gets the strictest (fewest failures in a row)."""
+    base = base or Breaker()
+    out: dict[str, Breaker] = {}
+    for rule in rules:
+        if not rule.pause:
+            continue
+        given = dict(rule.pause)
+        changes: dict[str, Any] = {}
+        if "after" in given:
+            changes["consecutive"] = None if given["after"] is None else int(given["after"])
+        if "rate" in given:
+            changes["rate"] = given["rate"]
+        if given.get("min_attempts") is not None:
+            changes["min_attempts"] = int(given["min_attempts"] or 1)
+        for key in ("window", "cool_down"):
+            if given.get(key) is not None:
+                changes[key] = given[key]
+        breaker = replace(base, **changes)
+        hosts = frame.filter(pl.col("rule") == rule.name)["host"].unique().to_list()
+        for host in hosts:
+            now = out.get(host)
+            if now is None or _stricter(breaker, now):
+                out[host] = breaker
+    return out
+
+
+def _stricter(a: Breaker, b: Breaker) -> bool:
+    big = 10**9
+    return (a.consecutive or big, a.rate or 2.0) < (b.consecutive or big, b.rate or 2.0)

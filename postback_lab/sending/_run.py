@@ -34,7 +34,7 @@ from ..store import (
     tag_run,
 )
 from ._alerts import exhausted_alert, host_paused_alert, post_alert
-from ._breaker import Breaker
+from ._breaker import Breaker, rule_breakers
 from ._dry import dry_run
 from ._guard import check_allowlist, masked_urls
 from ._http import Engine
@@ -150,12 +150,17 @@ def with_goals(plan: Plan) -> pl.DataFrame:
 
 
 def with_rule_policies(options: SendOptions, plan: Plan) -> SendOptions:
-    """``options`` with the ``retry:`` schedules of the plan's rules, unless the caller gave
-    ``rule_retry`` itself."""
-    if options.rule_retry is not None or not len(plan.rules):
+    """``options`` with the ``retry:`` schedules and ``pause:`` thresholds of the plan's
+    rules, unless the caller gave ``rule_retry``/``host_breaker`` itself."""
+    if not len(plan.rules):
         return options
-    policies = rule_policies(plan.rules)
-    return replace(options, rule_retry=policies) if policies else options
+    if options.rule_retry is None and (policies := rule_policies(plan.rules)):
+        options = replace(options, rule_retry=policies)
+    if options.host_breaker is None and (
+        breakers := rule_breakers(plan.rules, plan.frame, options.breaker)
+    ):
+        options = replace(options, host_breaker=breakers)
+    return options
 
 
 def pick_options(

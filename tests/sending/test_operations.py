@@ -204,7 +204,9 @@ def test_alerts_reach_a_webhook_signed_when_a_secret_is_set(tmp_path):
     assert events == ["host.paused", "retries.exhausted"]
     paused = json.loads(got[0].body)
     assert paused["text"].startswith(f"postback-lab paused 1 host(s): {host}. ")
-    assert paused["items"] == [{"host": host, "reason": "2 failed attempts in a row", "failures": 2}]
+    assert paused["items"] == [
+        {"host": host, "reason": "2 failed attempts in a row", "failures": 2}
+    ]
     exhausted = json.loads(got[1].body)
     assert exhausted["items"] == [{"rule": "r", "host": host, "postbacks": 2}]
     h = got[0].headers
@@ -259,10 +261,69 @@ def test_audit_fail_below_posts_and_dry_run_prints(tmp_path):
     body = json.loads(got[0].body)
     assert body["event"] == "audit.below"
     assert body["text"] == "postback-lab audit: 1 group(s) below 90.0% delivered: rule=r 50.0%"
-    assert body["items"] == [
-        {"rule": "r", "delivery_rate": 0.5, "delivered": 1, "dispatches": 2}
-    ]
+    assert body["items"] == [{"rule": "r", "delivery_rate": 0.5, "delivered": 1, "dispatches": 2}]
     assert "alert (dry run, not posted): " in dry.stderr
     assert '"event": "audit.below"' in dry.stderr
     with LogStore(db) as s:
         assert s.attempts().filter(pl.col("outcome") == "delivered").height == 1
+
+
+def test_pause_thresholds_per_rule_apply_to_its_hosts(tmp_path):
+    with Receiver() as strict, Receiver() as lenient:
+        for rx in (strict, lenient):
+            for i in range(6):
+                rx.set_script(f"/p{i}", ["500"])
+        rules = read_rules(
+            [
+                {
+                    "name": "strict",
+                    "url": strict.url + "/p{transaction_id}",
+                    "pause": {"after": 2, "rate": 0, "cool_down": "30m"},
+                },
+                {"name": "lenient", "url": lenient.url + "/p{transaction_id}"},
+            ]
+        )
+        assert rules["strict"].to_dict()["pause"] == {"after": 2, "rate": 0, "cool_down": "30m"}
+        events = pl.DataFrame(
+            {
+                "transaction_id": [str(i) for i in range(6)],
+                "event_type": "conversion",
+                "status": "approved",
+                "occurred_at": datetime.now(UTC) - timedelta(minutes=1),
+            }
+        )
+        from postback_lab import backfill_sync
+
+        r = backfill_sync(
+            events,
+            tmp_path / "log.duckdb",
+            rules=rules,
+            per_host=1,
+            retry=Retry.none(),
+            progress=False,
+        )
+        hits = (len(strict.received()), len(lenient.received()))
+    # the strict rule's host pauses after 2 failures; the other keeps the run's breaker (10)
+    assert hits == (2, 6)
+    assert r.sent.hosts_paused == (strict.url.removeprefix("http://"),)
+    with LogStore(tmp_path / "log.duckdb") as s:
+        cool = host_health(s)["reason"].to_list()
+    assert cool == ["2 failed attempts in a row"]
+
+
+def test_bad_pause_and_retry_keys_name_the_field():
+    with pytest.raises(Exception) as bad:
+        read_rules(
+            [
+                {
+                    "name": "a",
+                    "url": "http://x.test/?t={transaction_id}",
+                    "pause": {"aftr": 2, "rate": "200%"},
+                    "retry": {"schedule": "soon"},
+                }
+            ]
+        )
+    text = str(bad.value)
+    assert "field 'pause.aftr': unknown key (did you mean 'after'?)" in text
+    assert "field 'pause.rate': '200%' is not a failure share; write 0.7 or 70%" in text
+    assert "field 'retry.schedule': 'soon' is not a duration" in text
