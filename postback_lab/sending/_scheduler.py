@@ -63,7 +63,7 @@ class Run:
     opened: dict[str, tuple[str, int]] = field(default_factory=dict)  # host -> why, failures
     probes: dict[str, bool] = field(default_factory=dict)  # host -> probe delivered
     exhausted: Counter[tuple[str, str]] = field(default_factory=Counter)  # (rule, host)
-    give_up: dict[str, datetime | None] = field(default_factory=dict)
+    give_up: dict[str, datetime] = field(default_factory=dict)  # dispatch -> stop retrying
 
     def __post_init__(self) -> None:
         self.global_sem = asyncio.Semaphore(self.options.concurrency)
@@ -212,16 +212,12 @@ async def host_loop(
                     bad = ("delivered", "dry_run", "cancelled", "paused")
                     run.opened[host] = (why, sum(v for k, v in stats.items() if k not in bad))
             policy = opts.retry_of(item.get("rule"))
-            if did not in run.give_up:
-                carried = run.resumed.get(did)
-                run.give_up[did] = (
-                    carried.give_up_at
-                    if carried is not None
-                    else fired + timedelta(seconds=policy.within)
-                    if policy.within is not None
-                    else None
-                )
-            give_up = run.give_up[did]
+            carried = run.resumed.get(did) if run.resumed else None
+            give_up = None  # when the schedule stops: ``within`` after the first attempt
+            if carried is not None:
+                give_up = carried.give_up_at
+            elif policy.within is not None:  # kept only for these (a big send has many)
+                give_up = run.give_up.setdefault(did, fired + timedelta(seconds=policy.within))
             wait = None
             if failed and o.retryable:
                 wait = policy.wait(item.tries, o.retry_after, rng=run.rng)
@@ -238,6 +234,7 @@ async def host_loop(
                     run.carry[did] = DueRetry(again, item.tries + 1, give_up)
                 elif failed and again is None:
                     run.exhausted[(item.get("rule"), host)] += 1
+                run.give_up.pop(did, None)
                 run.finish(item, o)
             wake.set()
 
