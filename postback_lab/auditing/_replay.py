@@ -123,7 +123,7 @@ class Replay:
         ids = frame.select("dispatch_id")
         last = store.sql(
             """
-            SELECT dispatch_id, arg_max(status_code, attempt) AS code FROM postback_log
+            SELECT dispatch_id, arg_max_null(status_code, attempt) AS code FROM postback_log
             SEMI JOIN ids USING (dispatch_id)
             WHERE outcome NOT IN ('dry_run', 'test', 'paused') GROUP BY dispatch_id""",
             ids=ids,

@@ -222,3 +222,29 @@ def test_backfill_cli_filters_and_resend(tmp_path, write):
         jsonable = json.loads(s.sql("SELECT count(*) AS n FROM postback_log").write_json())
     assert reasons == ["partner replay"]
     assert jsonable == [{"n": 14}]
+
+
+def test_status_code_is_that_of_the_last_attempt(tmp_path):
+    """A postback answered 503, then timed out: its last attempt has no status code, so
+    ``5xx`` does not pick it."""
+    db = tmp_path / "log.duckdb"
+    with Receiver() as a, Receiver() as b:
+        plan = _first_send(db, a, b)
+    t1 = plan.frame.filter((pl.col("rule") == "A") & (pl.col("transaction_id") == "t1"))
+    with pbl.LogStore(db) as s:
+        s.append(
+            [
+                dict(
+                    dispatch_id=t1["dispatch_id"][0],
+                    attempt=2,
+                    rule="A",
+                    transaction_id="t1",
+                    fired_at=datetime.now(UTC),
+                    outcome="timeout",
+                )
+            ]
+        )
+    r = pbl.backfill_sync(plan, db, rule="A", status_code="5xx", dry_run=True, progress=False)
+    assert len(r.to_send) == 0
+    r = pbl.backfill_sync(plan, db, rule="A", dry_run=True, progress=False)
+    assert sorted(r.to_send.frame["transaction_id"]) == ["t1", "t2"]
