@@ -51,11 +51,25 @@ class BackfillResult:
     outcomes: pl.DataFrame | None = None
     #: of ``to_send``, the delivered postbacks re-sent on purpose (``resend_delivered``)
     resend: int = 0
+    #: of the postbacks this backfill delivered, those that were not delivered before it
+    #: (None: all of them, as without ``resend_delivered``)
+    newly_delivered: int | None = None
 
     @property
     def has_failures(self) -> bool:
         """Some postback it sent ended undelivered."""
         return self.sent is not None and self.sent.has_failures
+
+    @property
+    def _newly(self) -> int:
+        sent = self.sent
+        delivered = sent.delivered if sent is not None else 0
+        return delivered if self.newly_delivered is None else self.newly_delivered
+
+    @property
+    def _what(self) -> str:
+        extra = f" + {self.resend:,} delivered, re-sent on purpose" if self.resend else ""
+        return f"missed + failed{extra}"
 
     def would_send(self) -> pl.DataFrame:
         """Per rule and host: how many postbacks this backfill sends (or would send)."""
@@ -66,14 +80,14 @@ class BackfillResult:
         n = len(self.to_send)
         sent = self.sent
         if sent is None or sent.dry_run:
-            return f"backfill would send {n:,} postbacks (missed + failed); dry run, none sent"
+            return f"backfill would send {n:,} postbacks ({self._what}); dry run, none sent"
         before = self.reconciliation.totals["delivered"]
         total = self.reconciliation.dispatches.height
         return (
-            f"backfill sent {n - sent.cancelled:,} of {n:,} postbacks (missed + failed): "
+            f"backfill sent {n - sent.cancelled:,} of {n:,} postbacks ({self._what}): "
             f"{sent.delivered:,} delivered, {sent.failed:,} failed"
             + (f", {sent.cancelled:,} cancelled" if sent.cancelled else "")
-            + f"; now {before + sent.delivered:,} of {total:,} dispatches are delivered "
+            + f"; now {before + self._newly:,} of {total:,} dispatches are delivered "
             f"(before: {before:,})"
         )
 
@@ -81,7 +95,7 @@ class BackfillResult:
         lines = [str(self.reconciliation), ""]
         n = len(self.to_send)
         verb = "sent" if self.sent is not None and self.sent.dry_run == 0 else "would send"
-        lines.append(f"backfill {verb} {n:,} postbacks (missed + failed):")
+        lines.append(f"backfill {verb} {n:,} postbacks ({self._what}):")
         lines += [f"  {r}  {h}: {c:,}" for r, h, c in self.would_send().iter_rows()]
         if self.sent is None or self.sent.dry_run:
             lines.append("example requests (one per rule):")
@@ -232,7 +246,7 @@ async def backfill(
                 todo = Plan(pl.concat([todo.frame, again.frame]), plan.rules, plan.events)
             if announce is not None:
                 announce(_announcement(replay, len(todo), len(resend), opts.dry_run))
-            sent, outcomes = None, None
+            sent, outcomes, newly = None, None, None
             if len(todo) or not opts.dry_run:
                 # without a status-code filter or a re-send the whole window goes to the
                 # sender, which skips what the log shows delivered by the same linking as
@@ -250,10 +264,25 @@ async def backfill(
                 )
                 if not opts.dry_run:
                     outcomes = _outcomes(store, sent)
-        return BackfillResult(rec, todo, sent, outcomes, len(resend))
+                    if resend:
+                        newly = _newly_delivered(store, sent.run_id, resend)
+        return BackfillResult(rec, todo, sent, outcomes, len(resend), newly)
     finally:
         if owned:
             store.close()
+
+
+def _newly_delivered(store: LogStore, run_id: str, resend: frozenset[str]) -> int:
+    """Dispatches a run delivered that were not delivered before it (not re-sent ones)."""
+    again = pl.DataFrame({"dispatch_id": list(resend)}, schema={"dispatch_id": pl.String})
+    return int(
+        store.sql(
+            "SELECT count(DISTINCT dispatch_id) FROM postback_log WHERE run_id = ? AND "
+            "outcome = 'delivered' AND dispatch_id NOT IN (SELECT dispatch_id FROM again)",
+            [run_id],
+            again=again,
+        ).item()
+    )
 
 
 def _announcement(replay: Replay, n: int, resend: int, dry_run: bool) -> str:

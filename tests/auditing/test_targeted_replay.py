@@ -136,6 +136,10 @@ def test_resend_delivered_needs_the_exact_count_and_a_reason_and_logs_them(tmp_p
     assert (r.resend, r.sent.resent, r.sent.delivered) == (3, 3, 4)
     assert run.rows() == [("backfill", "partner lost data on 2026-12-03")]
     assert "3 delivered postbacks re-sent on purpose" in r.sent.summary()
+    assert r.headline() == (
+        "backfill sent 4 of 4 postbacks (missed + failed + 3 delivered, re-sent on purpose): "
+        "4 delivered, 0 failed; now 4 of 4 dispatches are delivered (before: 3)"
+    )
 
 
 def test_without_resend_delivered_nothing_delivered_goes_again(tmp_path):
