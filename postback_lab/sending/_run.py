@@ -299,9 +299,9 @@ async def _run(
         if run.bar is not None:
             run.bar.close()
         _finish(store, run_id, state, run)
-        with contextlib.suppress(StoreError):
-            tag_run(store, run_id, todo)
-        if not options.dry_run:
+        if not options.dry_run:  # rehearsal rows stay untagged: a big dry run stays quick
+            with contextlib.suppress(StoreError):
+                tag_run(store, run_id, todo)
             _keep_health(store, run_id, run)
         result = SendResult(
             run_id=run_id,

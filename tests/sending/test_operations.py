@@ -327,3 +327,56 @@ def test_bad_pause_and_retry_keys_name_the_field():
     assert "field 'pause.aftr': unknown key (did you mean 'after'?)" in text
     assert "field 'pause.rate': '200%' is not a failure share; write 0.7 or 70%" in text
     assert "field 'retry.schedule': 'soon' is not a duration" in text
+
+
+def test_send_cli_takes_retry_policies_from_the_rules_and_flags_override_them(tmp_path, write):
+    with Receiver() as rx:
+        rx.set_script("/p", ["500"])
+        rules = write(
+            "rules.yaml",
+            f"""
+            postbacks:
+              - name: r
+                url: {rx.url}/p?t={{transaction_id}}
+                retry: {{schedule: [1h], for: 1d}}
+            """,
+        )
+        events = tmp_path / "events.csv"
+        pl.DataFrame(
+            {
+                "transaction_id": ["t1"],
+                "event_type": ["conversion"],
+                "status": ["approved"],
+                "occurred_at": [datetime.now(UTC) - timedelta(minutes=1)],
+            }
+        ).write_csv(events)
+
+        def cli(*args: str) -> subprocess.CompletedProcess[str]:
+            return subprocess.run(
+                [sys.executable, "-m", "postback_lab.cli", *args],
+                capture_output=True,
+                text=True,
+                timeout=120,
+            )
+
+        plan = tmp_path / "plan.parquet"
+        assert cli("plan", str(events), "--rules", str(rules), "-o", str(plan)).returncode == 0
+        db1, db2 = tmp_path / "one.duckdb", tmp_path / "two.duckdb"
+        kept = cli("send", str(plan), "--db", str(db1), "--rules", str(rules), "--no-progress")
+        over = cli(
+            "send",
+            str(plan),
+            "--db",
+            str(db2),
+            "--rules",
+            str(rules),
+            "--retries",
+            "none",
+            "--no-progress",
+        )
+    assert kept.returncode == 1 and "1 retries left due for a later run" in kept.stdout
+    assert over.returncode == 1 and "left due" not in over.stdout
+    with LogStore(db1) as s:
+        assert retry_backlog(s)["next_try"].to_list() == [2]
+    with LogStore(db2) as s:
+        assert retry_backlog(s).height == 0
