@@ -110,7 +110,19 @@ class SendOptions:
                 isinstance(given, Mapping) and all(isinstance(v, kind) for v in given.values())
             ):
                 problems.append(f"{name}={given!r} must map names to a {kind.__name__} each")
-        object.__setattr__(self, "notify", tuple(tuple(t) for t in self.notify))
+        if isinstance(self.notify, str) or not all(
+            isinstance(t, (tuple, list))
+            and len(t) == 2
+            and isinstance(t[0], str)
+            and t[0].startswith(("http://", "https://"))
+            and (t[1] is None or isinstance(t[1], str))
+            for t in self.notify
+        ):
+            problems.append(
+                f"notify={self.notify!r} must be (webhook URL, secret variable or None) pairs"
+            )
+        else:
+            object.__setattr__(self, "notify", tuple((t[0], t[1]) for t in self.notify))
         if isinstance(self.allow_hosts, str):
             problems.append(f"allow_hosts={self.allow_hosts!r} must be a list of host patterns")
         elif self.allow_hosts is not None:

@@ -380,3 +380,12 @@ def test_send_cli_takes_retry_policies_from_the_rules_and_flags_override_them(tm
         assert retry_backlog(s)["next_try"].to_list() == [2]
     with LogStore(db2) as s:
         assert retry_backlog(s).height == 0
+
+
+@pytest.mark.parametrize("bad", ["https://hooks.test/x", [("ftp://x", None)], [("https://x",)]])
+def test_notify_option_is_checked_once(bad):
+    from postback_lab import InputError
+    from postback_lab.sending import SendOptions
+
+    with pytest.raises(InputError, match="must be \\(webhook URL, secret variable or None\\)"):
+        SendOptions(notify=bad)
