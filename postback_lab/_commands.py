@@ -14,7 +14,7 @@ from typing import Any
 
 from . import sample
 from ._errors import InputError, did_you_mean
-from ._log_cli import alert_below, rate_option, read_log
+from ._log_cli import alert_below, below_alert, rate_option, read_log
 from ._util import counted, csv_safe, parse_duration
 from .auditing import METRICS, audit, backfill_sync, reconcile
 from .events import Events, read_events
@@ -29,7 +29,17 @@ from .scale import (
     shard_plan,
     table_uri,
 )
-from .sending import Breaker, Retry, SendOptions, rereader, send_sync, test_rule_sync
+from .sending import (
+    Breaker,
+    Retry,
+    SendOptions,
+    post_alert,
+    rereader,
+    rule_policies,
+    send_sync,
+    targets_of,
+    test_rule_sync,
+)
 from .store import LogStore, import_log, remove_import
 
 
@@ -272,10 +282,11 @@ def _written(plan: WrittenPlan | PartitionedPlan, explain: bool) -> int:
 
 
 def cmd_backfill(a: argparse.Namespace) -> int:
-    """Plan, reconcile with the log, send only what is missing."""
+    """Plan, reconcile with the log, send only what is missing (or what the targeted-replay
+    flags pick); the count that matches is printed before anything is sent."""
     stages = Stages(False if a.no_progress else None)
-    options = _send_options(a, retry=_retry(a.retries), max_duration=_seconds(a.retry_for))
     plan = _read_and_plan(a, stages)
+    options = _send_options(a, plan.rules)
     if stages.enabled:
         print(f"reconciling with {a.db}, then sending what is missing ...", file=sys.stderr)
     result = backfill_sync(
@@ -285,17 +296,42 @@ def cmd_backfill(a: argparse.Namespace) -> int:
         until=a.until,
         options=options,
         allow_unlinked=a.allow_unlinked,
+        rule=a.rule,
+        publisher=a.publisher,
+        offer=a.offer,
+        host=a.host,
+        status_code=a.status_code,
+        resend_delivered=a.resend_delivered,
+        reason=a.reason,
+        announce=lambda line: print(line, flush=True),
     )
     print(result)
     return 1 if result.has_failures else 0
 
 
-def _send_options(a: argparse.Namespace, **more: Any) -> SendOptions:
-    """The sending flags shared by ``send`` and ``backfill`` (plus ``more``), validated."""
+def _send_options(a: argparse.Namespace, rules: RuleSet | None, **more: Any) -> SendOptions:
+    """The sending flags shared by ``send`` and ``backfill`` (plus ``more``), validated:
+    ``--retries``/``--retry-for`` override the rules' ``retry:`` schedules; ``--notify``
+    adds to the rules' ``alerts:`` targets."""
     if a.pause_after < 0:
         raise InputError(f"--pause-after {a.pause_after}: write 0 (never) or more")
     breaker = Breaker(consecutive=a.pause_after) if a.pause_after else Breaker.off()
+    retry = _retry(a.retries or "default")
+    window = _seconds(a.retry_for or "10m")
+    policies = (
+        rule_policies(
+            rules,
+            schedule=retry if a.retries is not None else None,
+            within=window if a.retry_for is not None else None,
+        )
+        if rules is not None
+        else {}
+    )
     return SendOptions(
+        retry=retry,
+        max_duration=window,
+        rule_retry=policies or None,
+        notify=targets_of(a.notify, rules.alerts if rules is not None else ()),
         breaker=breaker,
         workers=None if a.workers == 0 else a.workers,
         dry_run=a.dry_run,
@@ -327,8 +363,17 @@ def cmd_audit(a: argparse.Namespace) -> int:
         else:
             print(report)
     if threshold is None:
+        if a.notify or a.dry_run:
+            raise InputError("--notify and --dry-run go with --fail-below RATE")
         return 0
-    return alert_below(report, threshold)
+    code = alert_below(report, threshold)
+    alert = below_alert(report, threshold)
+    if alert is not None and a.dry_run:
+        print(f"alert (dry run, not posted): {alert.body()}", file=sys.stderr)
+    elif alert is not None and a.notify:
+        for problem in post_alert(alert, targets_of(a.notify)):
+            print(f"warning: {problem}", file=sys.stderr)
+    return code
 
 
 def cmd_import_log(a: argparse.Namespace) -> int:
@@ -407,9 +452,10 @@ def cmd_send(a: argparse.Namespace) -> int:
         plan, done = delivered_elsewhere(plan, a.central)
         if done:
             print(f"{done:,} dispatches already delivered in {a.central}: not sent again")
-    options = _send_options(
-        a, retry=_retry(a.retries), ignore_due=a.ignore_due, max_duration=_seconds(a.retry_for)
-    )
+    rules = read_rules(a.rules) if a.rules else None
+    options = _send_options(a, rules, ignore_due=a.ignore_due)
+    if rules is not None:  # the rules' pause: thresholds apply to the plan's hosts
+        plan = replace(plan, rules=rules)
     events = None if not a.events else rereader(a.events, lambda paths: _events(a, paths))
     result = send_sync(plan, a.db, options=options, events=events)
     print(result)

@@ -14,6 +14,7 @@ from ._errors import InputError
 # parser built from this module loads no polars, DuckDB or httpx
 if TYPE_CHECKING:
     from .auditing import AuditReport, LogFilter
+    from .sending import Alert
     from .store import LogStore
 
 
@@ -89,13 +90,32 @@ def _filters(s: argparse.ArgumentParser) -> None:
         ("--publisher", "publisher_id", "publisher id"),
         ("--offer", "offer_id", "offer id"),
         ("--host", "host", "partner host"),
+        ("--status", "status", "conversion status: approved, rejected, pending"),
+        ("--event-type", "event_type", "event type: conversion, event, click, impression"),
+        ("--goal", "goal", "goal (event name)"),
     ):
         g.add_argument(flag, dest=dest, action="append", metavar="VALUE", help=what)
+        g.add_argument(
+            "--not-" + flag.removeprefix("--"),
+            dest="not_" + dest,
+            action="append",
+            metavar="VALUE",
+            help=f"leave out this {what.split(':')[0].split(',')[0]}",
+        )
     g.add_argument("--status-code", type=int, action="append", metavar="N", help="HTTP status")
+    g.add_argument(
+        "--not-status-code",
+        type=int,
+        action="append",
+        metavar="N",
+        help="leave out this HTTP status",
+    )
     g.add_argument("--since", metavar="T", help="attempts fired at or after T")
     g.add_argument("--until", metavar="T", help="attempts fired before T")
     g.add_argument(
-        "--search", metavar="TEXT", help="text in the transaction id, dispatch id, URL or error"
+        "--search",
+        metavar="TEXT",
+        help="text in the transaction id, dispatch id, URL, error or response body",
     )
 
 
@@ -110,6 +130,18 @@ def log_filter(a: argparse.Namespace) -> LogFilter:
         offer_id=a.offer_id,
         host=a.host,
         status_code=a.status_code,
+        status=a.status,
+        event_type=a.event_type,
+        goal=a.goal,
+        not_event_type=a.not_event_type,
+        not_goal=a.not_goal,
+        not_rule=a.not_rule,
+        not_outcome=a.not_outcome,
+        not_publisher_id=a.not_publisher_id,
+        not_offer_id=a.not_offer_id,
+        not_host=a.not_host,
+        not_status=a.not_status,
+        not_status_code=a.not_status_code,
         since=a.since,
         until=a.until,
         search=a.search,
@@ -241,3 +273,32 @@ def alert_below(report: AuditReport, rate: float) -> int:
         file=sys.stderr,
     )
     return 1
+
+
+def below_alert(report: AuditReport, rate: float) -> Alert | None:
+    """The ``audit.below`` alert naming the groups delivered under ``rate`` and their
+    rates, or None when every group reaches it."""
+    from ._util import cell
+    from .sending import Alert
+
+    low = report.below(rate)
+    if low.height == 0:
+        return None
+    items, names = [], []
+    for row in low.iter_rows(named=True):
+        name = ", ".join(f"{k}={cell(row[k])}" for k in report.by) or "all"
+        names.append(f"{name} {row['delivery_rate']:.1%}")
+        items.append(
+            {
+                **{k: row[k] for k in report.by},
+                "delivery_rate": row["delivery_rate"],
+                "delivered": row["delivered"],
+                "dispatches": row["dispatches"],
+            }
+        )
+    return Alert(
+        "audit.below",
+        f"postback-lab audit: {low.height} group(s) below {rate:.1%} delivered: "
+        + "; ".join(names),
+        tuple(items),
+    )

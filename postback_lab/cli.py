@@ -22,6 +22,7 @@ from pathlib import Path
 from types import FrameType
 
 from ._errors import DeliveryError, InputError, StoreError
+from ._hosts_cli import add_hosts_parser
 from ._log_cli import add_log_parser, db_option
 from ._util import first_line
 from ._version import __version__
@@ -116,6 +117,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="fresh events, read again before each due batch fires: a delayed postback "
         "whose conversion changed status within its delay is not fired (firing rule 7)",
     )
+    s.add_argument(
+        "--rules",
+        metavar="RULES",
+        help="the rules file the plan came from: its retry: schedules and alerts: targets apply",
+    )
     _guards(s)
     _reading(s)
     s.set_defaults(func=c.cmd_send)
@@ -138,6 +144,31 @@ def build_parser() -> argparse.ArgumentParser:
         help="send even when imported log rows link to no dispatch but could be deliveries "
         "of what this backfill sends (by default it stops, exit 1, naming them)",
     )
+    g = s.add_argument_group(
+        "targeted replay (repeat a flag or separate values by commas; the count that "
+        "matches is shown before anything is sent)"
+    )
+    for flag, what in (
+        ("--rule", "rule name"),
+        ("--publisher", "publisher id"),
+        ("--offer", "offer id"),
+        ("--host", "partner host"),
+    ):
+        g.add_argument(flag, action="append", metavar="VALUE", help=f"only this {what}")
+    g.add_argument(
+        "--status-code",
+        action="append",
+        metavar="CODE",
+        help="only postbacks whose last attempt answered CODE: 503, 5xx, 500-504",
+    )
+    g.add_argument(
+        "--resend-delivered",
+        type=int,
+        metavar="N",
+        help="also re-send the N delivered postbacks that match, on purpose (N must equal "
+        "how many match: a --dry-run shows it); needs --reason",
+    )
+    g.add_argument("--reason", metavar="TEXT", help="why delivered postbacks go again (logged)")
     _reading(s)
     _guards(s)
     s.set_defaults(func=c.cmd_backfill)
@@ -154,9 +185,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="exit 1 naming the groups whose delivery rate is under RATE (0.95 or 95%%)",
     )
     s.add_argument("--log", help="read this log instead of --db: delta:PATH or a DuckDB file")
+    _notify(s)
+    s.add_argument("--dry-run", action="store_true", help="print the alert --fail-below would post")
     s.set_defaults(func=c.cmd_audit)
 
     add_log_parser(sub)
+    add_hosts_parser(sub)
 
     s = sub.add_parser("import-log", help="import a platform's postback-log export")
     s.add_argument("file", nargs="?", help="the export: CSV, Parquet or NDJSON")
@@ -291,19 +325,31 @@ def _status_flags(g: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
     )
 
 
+def _notify(s: argparse.ArgumentParser) -> None:
+    s.add_argument(
+        "--notify",
+        action="append",
+        metavar="URL",
+        help="post alerts to this webhook (Slack/Teams-compatible JSON; repeatable), besides "
+        "the alerts: targets of the rules file",
+    )
+
+
 def _retries(s: argparse.ArgumentParser) -> None:
     """The retry schedule of one run (send and backfill)."""
     s.add_argument(
         "--retries",
-        default="default",
+        default=None,
         help="retry schedule: default (5s, 5m, 30m, 2h), short, none, a number of retries "
-        "N, or delays like 1s,5s,30s",
+        "N, or delays like 1s,5s,30s (overrides the rules' retry: schedules)",
     )
     s.add_argument(
         "--retry-for",
-        default="10m",
-        help="retry only within this time (10m); later retries are left to a backfill",
+        default=None,
+        help="retry only within this time (10m); later retries are left to a backfill "
+        "(overrides the rules' retry: for)",
     )
+    _notify(s)
     s.add_argument(
         "--workers",
         type=int,

@@ -146,7 +146,7 @@ def test_argument_errors_exit_2():
 
 
 def test_every_command_runs_a_function_of_the_commands_module():
-    from postback_lab import _commands, _log_cli, cli
+    from postback_lab import _commands, _hosts_cli, _log_cli, cli
 
     def commands(parser, dest="command"):
         sub = next(a for a in parser._actions if a.dest == dest)
@@ -157,7 +157,8 @@ def test_every_command_runs_a_function_of_the_commands_module():
                 yield name, p.get_default("func")
 
     for name, func in commands(cli.build_parser()):
-        if func.__module__.endswith("_log_cli"):
-            assert getattr(_log_cli, func.__name__) is func, name
+        if func.__module__.endswith(("_log_cli", "_hosts_cli")):
+            home = _log_cli if func.__module__.endswith("_log_cli") else _hosts_cli
+            assert getattr(home, func.__name__) is func, name
         else:  # the parser names the body; _commands is imported when a command runs
             assert callable(getattr(_commands, func.__name__)), name

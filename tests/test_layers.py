@@ -33,7 +33,7 @@ LAYERS: list[set[str]] = [
     {"auditing"},
     {"scale"},
     {"notebook"},
-    {"cli", "_commands", "_log_cli", "receiver", "sample"},
+    {"cli", "_commands", "_log_cli", "_hosts_cli", "receiver", "sample"},
     {""},  # the package's own __init__: the public namespace
 ]
 RANK = {part: i for i, layer in enumerate(LAYERS) for part in layer}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -23,9 +23,12 @@ from ..sending import (
     SendResult,
     pick_options,
     run_send,
+    with_goals,
+    with_rule_policies,
 )
 from ..store import LogStore, describe, open_log, settle_journals, unlinked_rows
 from ._reconcile import Reconciliation, reconcile_store
+from ._replay import Replay, check_resend
 
 #: backfill's defaults: send's, except a short retry schedule (0.5 s, 2 s, 5 s) that stops
 #: after a minute. A backfill is usually run by someone waiting for it (a notebook cell, a
@@ -49,11 +52,27 @@ class BackfillResult:
     #: imported rows that link to no dispatch but could be deliveries of ``to_send``
     #: (a real backfill stops on them unless ``allow_unlinked``)
     unlinked: pl.DataFrame | None = None
+    #: of ``to_send``, the delivered postbacks re-sent on purpose (``resend_delivered``)
+    resend: int = 0
+    #: of the postbacks this backfill delivered, those that were not delivered before it
+    #: (None: all of them, as without ``resend_delivered``)
+    newly_delivered: int | None = None
 
     @property
     def has_failures(self) -> bool:
         """Some postback it sent ended undelivered."""
         return self.sent is not None and self.sent.has_failures
+
+    @property
+    def _newly(self) -> int:
+        sent = self.sent
+        delivered = sent.delivered if sent is not None else 0
+        return delivered if self.newly_delivered is None else self.newly_delivered
+
+    @property
+    def _what(self) -> str:
+        extra = f" + {self.resend:,} delivered, re-sent on purpose" if self.resend else ""
+        return f"missed + failed{extra}"
 
     def would_send(self) -> pl.DataFrame:
         """Per rule and host: how many postbacks this backfill sends (or would send)."""
@@ -64,14 +83,14 @@ class BackfillResult:
         n = len(self.to_send)
         sent = self.sent
         if sent is None or sent.dry_run:
-            return f"backfill would send {n:,} postbacks (missed + failed); dry run, none sent"
+            return f"backfill would send {n:,} postbacks ({self._what}); dry run, none sent"
         before = self.reconciliation.totals["delivered"]
         total = self.reconciliation.dispatches.height
         return (
-            f"backfill sent {n - sent.cancelled:,} of {n:,} postbacks (missed + failed): "
+            f"backfill sent {n - sent.cancelled:,} of {n:,} postbacks ({self._what}): "
             f"{sent.delivered:,} delivered, {sent.failed:,} failed"
             + (f", {sent.cancelled:,} cancelled" if sent.cancelled else "")
-            + f"; now {before + sent.delivered:,} of {total:,} dispatches are delivered "
+            + f"; now {before + self._newly:,} of {total:,} dispatches are delivered "
             f"(before: {before:,})"
         )
 
@@ -79,7 +98,7 @@ class BackfillResult:
         lines = [str(self.reconciliation), ""]
         n = len(self.to_send)
         verb = "sent" if self.sent is not None and self.sent.dry_run == 0 else "would send"
-        lines.append(f"backfill {verb} {n:,} postbacks (missed + failed):")
+        lines.append(f"backfill {verb} {n:,} postbacks ({self._what}):")
         lines += [f"  {r}  {h}: {c:,}" for r, h, c in self.would_send().iter_rows()]
         if self.unlinked is not None and self.unlinked.height:
             lines.append(unlinked_warning(self.unlinked, self.to_send))
@@ -157,8 +176,19 @@ async def backfill(
     deny_private: bool = _D.deny_private,
     breaker: Breaker = _D.breaker,
     workers: int | None = _D.workers,
+    rule_retry: Mapping[str, Retry] | None = _D.rule_retry,
+    host_breaker: Mapping[str, Breaker] | None = _D.host_breaker,
+    notify: Sequence[tuple[str, str | None]] = _D.notify,
     options: SendOptions | None = None,
     allow_unlinked: bool = False,
+    rule: Iterable[str] | str | None = None,
+    publisher: Iterable[object] | str | int | None = None,
+    offer: Iterable[object] | str | int | None = None,
+    host: Iterable[str] | str | None = None,
+    status_code: Iterable[object] | str | int | None = None,
+    resend_delivered: int | None = None,
+    reason: str | None = None,
+    announce: Callable[[str], None] | None = None,
 ) -> BackfillResult:
     """Send every postback of a plan that the log does not show as delivered: the missed
     and failed dispatches due in ``[since, until)`` and not in the future. Running it
@@ -174,10 +204,19 @@ async def backfill(
     conversions) stops with ``UnlinkedImportsError`` (CLI exit 1) naming counts and
     examples: an unlinked delivery means it cannot tell what was delivered, and sending
     could pay twice. ``allow_unlinked=True`` (``--allow-unlinked``) sends anyway.
+
+    Targeted replay: ``rule``, ``publisher``, ``offer``, ``host`` (a value or a list each)
+    and ``status_code`` (``5xx``, ``429``, ``500-504``: of each dispatch's last attempt)
+    narrow what is sent. ``resend_delivered=N`` with a ``reason`` also re-sends the
+    delivered postbacks that match, on purpose: N must equal how many match (a dry run
+    shows it), and the reason is kept on the run. ``announce(line)`` is told how many
+    postbacks go before any is sent.
     """
-    opts = pick_options(
-        options, {k: v for k, v in locals().items() if k != "allow_unlinked"}, BACKFILL_DEFAULTS
+    replay = Replay.of(
+        rule=rule, publisher=publisher, offer=offer, host=host, status_code=status_code
     )
+    check_resend(0 if resend_delivered is None else resend_delivered, resend_delivered, reason)
+    opts = pick_options(options, locals(), BACKFILL_DEFAULTS)
     if isinstance(source, Plan):
         if rules is not None:
             raise InputError(
@@ -192,19 +231,25 @@ async def backfill(
         )
     else:
         plan = build_plan(source, rules)
+    plan = Plan(with_goals(plan), plan.rules, plan.events)
     lo, hi = parse_when(since, name="since"), parse_when(until, name="until")
     window = plan.filter(pl.col("due_at") <= datetime.now(UTC))
     if lo is not None:
         window = window.filter(pl.col("due_at") >= lo)
     if hi is not None:
         window = window.filter(pl.col("due_at") < hi)
+    if replay.narrowed:
+        window = window.filter(replay.plan_mask(window.frame))
+    opts = with_rule_policies(opts, plan)
     store, owned = _existing_log(log)
     try:
         with store.sending("this backfill"):
             settle_journals(store)  # a dead send's attempts count before anything is decided
             rec = reconcile_store(window.frame, store)
             # reconcile keeps the plan's rows in order: its states are a mask over the window
-            todo = window.filter(rec.dispatches["state"].is_in(["missed", "failed"]))
+            state = rec.dispatches["state"]
+            codes = replay.code_mask(store, window.frame)
+            todo = window.filter(state.is_in(["missed", "failed"]) & codes)
             unlinked = (
                 unlinked_rows(rec.linked, todo.frame)
                 if rec.linked is not None and len(todo)
@@ -212,17 +257,37 @@ async def backfill(
             )
             if unlinked is not None and unlinked.height and not (allow_unlinked or opts.dry_run):
                 raise UnlinkedImportsError(unlinked_warning(unlinked, todo, stopped=True))
-            sent, outcomes = None, None
+            again = window.filter((state == "delivered") & codes)
+            resend: frozenset[str] = frozenset()
+            if resend_delivered is not None:
+                check_resend(len(again), resend_delivered, reason)
+                resend = frozenset(again.frame["dispatch_id"].to_list())
+                todo = Plan(pl.concat([todo.frame, again.frame]), plan.rules, plan.events)
+            if announce is not None:
+                announce(_announcement(replay, len(todo), len(resend), opts.dry_run))
+            sent, outcomes, newly = None, None, None
             if len(todo) or not opts.dry_run:
-                # the whole window goes to the sender, which skips what the log shows
-                # delivered by the same linking as reconcile (and warns of imported rows
-                # linking nowhere)
+                # without a status-code filter or a re-send the whole window goes to the
+                # sender, which skips what the log shows delivered by the same linking as
+                # reconcile (and warns of imported rows linking nowhere)
+                chosen = todo.frame if replay.status_code or resend else window.frame
                 sent = await run_send(
-                    window.frame, store, opts, kind="backfill", keep_store=not owned, held=True
+                    chosen,
+                    store,
+                    opts,
+                    kind="backfill",
+                    keep_store=not owned,
+                    held=True,
+                    resend=resend,
+                    reason=reason if resend else None,
                 )
                 if not opts.dry_run:
                     outcomes = _outcomes(store, sent)
-        return BackfillResult(rec, todo, sent, outcomes, unlinked)
+                    if resend:
+                        newly = _newly_delivered(store, sent.run_id, resend)
+        return BackfillResult(
+            rec, todo, sent, outcomes, unlinked=unlinked, resend=len(resend), newly_delivered=newly
+        )
     finally:
         if owned:
             store.close()
@@ -240,6 +305,27 @@ def _existing_log(log: LogSource) -> tuple[LogStore, bool]:
             f"{exc}; backfill sends what the log of earlier sends lacks. To send a plan with "
             "no history, use send (postback-lab send PLAN --db LOG)"
         ) from None
+
+
+def _newly_delivered(store: LogStore, run_id: str, resend: frozenset[str]) -> int:
+    """Dispatches a run delivered that were not delivered before it (not re-sent ones)."""
+    again = pl.DataFrame({"dispatch_id": list(resend)}, schema={"dispatch_id": pl.String})
+    return int(
+        store.sql(
+            "SELECT count(DISTINCT dispatch_id) FROM postback_log WHERE run_id = ? AND "
+            "outcome = 'delivered' AND dispatch_id NOT IN (SELECT dispatch_id FROM again)",
+            [run_id],
+            again=again,
+        ).item()
+    )
+
+
+def _announcement(replay: Replay, n: int, resend: int, dry_run: bool) -> str:
+    """The line said before a backfill sends: how many postbacks match, which filters."""
+    verb = "would send" if dry_run else "sending"
+    what = f"{n:,} postbacks (missed + failed"
+    what += f", {resend:,} delivered re-sent on purpose)" if resend else ")"
+    return f"backfill: {what} match {replay.describe()}; {verb} them"
 
 
 backfill_sync = blocking(

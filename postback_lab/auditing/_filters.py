@@ -11,7 +11,17 @@ from typing import Any
 from .._util import When, parse_when
 
 #: the columns a filter can hold a set of values for
-COLUMNS = ("rule", "host", "publisher_id", "offer_id", "outcome", "status_code")
+COLUMNS = (
+    "rule",
+    "host",
+    "publisher_id",
+    "offer_id",
+    "outcome",
+    "status_code",
+    "status",
+    "event_type",
+    "goal",
+)
 REHEARSALS = ("dry_run", "test")  # outcomes that are not deliveries: hidden unless asked for
 
 
@@ -27,7 +37,10 @@ def _tuple(values: Iterable[Any] | str | int | None) -> tuple[Any, ...]:
 class LogFilter:
     """Attempt rows matching every given part: a value set per column (empty: any), a
     ``fired_at`` window ``[since, until)``, and ``search`` text found in the transaction id,
-    dispatch id, URL or error (case-insensitive).
+    dispatch id, URL, error or response body (case-insensitive). ``not_<column>``: rows
+    whose value is none of these (a row without a value is kept). ``status`` is the
+    conversion's status (approved, rejected, pending); ``event_type`` and ``goal`` are the
+    conversion's too (logs from before they were kept have none).
 
     Dry-run and test-fire rows are left out unless ``outcome`` names them: they are
     rehearsals, not deliveries, and would dilute every rate."""
@@ -38,6 +51,18 @@ class LogFilter:
     offer_id: tuple[str, ...] = ()
     outcome: tuple[str, ...] = ()
     status_code: tuple[int, ...] = ()
+    status: tuple[str, ...] = ()
+    event_type: tuple[str, ...] = ()
+    goal: tuple[str, ...] = ()
+    not_rule: tuple[str, ...] = ()
+    not_host: tuple[str, ...] = ()
+    not_publisher_id: tuple[str, ...] = ()
+    not_offer_id: tuple[str, ...] = ()
+    not_outcome: tuple[str, ...] = ()
+    not_status_code: tuple[int, ...] = ()
+    not_status: tuple[str, ...] = ()
+    not_event_type: tuple[str, ...] = ()
+    not_goal: tuple[str, ...] = ()
     since: datetime | None = None
     until: datetime | None = None
     search: str = ""
@@ -73,6 +98,11 @@ class LogFilter:
             if values:
                 conds.append(f"{col} IN ({', '.join('?' for _ in values)})")
                 params.extend(values)
+            excluded = getattr(self, f"not_{col}")
+            if excluded:
+                marks = ", ".join("?" for _ in excluded)
+                conds.append(f"({col} IS NULL OR {col} NOT IN ({marks}))")
+                params.extend(excluded)
         if self.since is not None:
             conds.append("fired_at >= ?")
             params.append(self.since)
@@ -80,7 +110,7 @@ class LogFilter:
             conds.append("fired_at < ?")
             params.append(self.until)
         if self.search:
-            cols = ("transaction_id", "dispatch_id", "url", "error")
+            cols = ("transaction_id", "dispatch_id", "url", "error", "response_body")
             conds.append("(" + " OR ".join(f"{c} ILIKE ?" for c in cols) + ")")
             params += [f"%{self.search}%"] * len(cols)
         conds.extend(f"({c})" for c in self.extra)

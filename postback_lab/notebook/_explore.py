@@ -69,9 +69,18 @@ class Explorer:
         }
         for col, control in self.filters.items():
             control.add_class(f"pbl-filter-{col}")  # stable handles for browser tests
+        # per filter: leave the chosen values out instead of keeping only them
+        self.exclude: dict[str, Any] = {
+            col: w.Checkbox(
+                value=False, description="not these", indent=False, layout=w.Layout(width="220px")
+            )
+            for col in _FILTERS
+        }
         self.since = w.DatePicker(description="since")
         self.until = w.DatePicker(description="until")
-        self.text = w.Text(description="search", placeholder="transaction id, URL or error")
+        self.text = w.Text(
+            description="search", placeholder="transaction id, URL, error or response body"
+        )
         self.page = w.BoundedIntText(
             value=1, min=1, max=10**9, description="page", layout=w.Layout(width="160px")
         )
@@ -80,12 +89,21 @@ class Explorer:
         self.pager = w.HTML()
         self.table = w.HTML()
         self.chart = w.Output()
-        for control in (*self.filters.values(), self.since, self.until, self.text):
+        for control in (
+            *self.filters.values(),
+            *self.exclude.values(),
+            self.since,
+            self.until,
+            self.text,
+        ):
             control.observe(self._changed, names="value")
         self.page.observe(lambda _: self.refresh(chart=False), names="value")
         self.widget = w.VBox(
             [
-                w.HBox(list(self.filters.values()), layout=wrap),
+                w.HBox(
+                    [w.VBox([c, self.exclude[col]]) for col, c in self.filters.items()],
+                    layout=wrap,
+                ),
                 w.HBox([self.since, self.until, self.text, self.page], layout=wrap),
                 self.kpi,
                 self.chart,
@@ -98,8 +116,12 @@ class Explorer:
 
     # -- queries -----------------------------------------------------------------
     def _options(self) -> dict[str, list[Any]]:
-        out = {}
+        out: dict[str, list[Any]] = {}
+        have = set(self.store.sql("SELECT * FROM postback_log LIMIT 0").columns)
         for col in _FILTERS:
+            if col not in have:  # a log from before the column was kept
+                out[col] = []
+                continue
             values = self.store.sql(
                 f"SELECT DISTINCT {col} AS v FROM postback_log WHERE {col} IS NOT NULL"
             )["v"].to_list()
@@ -109,8 +131,12 @@ class Explorer:
     def filter(self) -> LogFilter:
         """The LogFilter of the current widget values (``until`` includes its day)."""
         until = self.until.value
+        chosen = {
+            (f"not_{col}" if self.exclude[col].value else col): c.value
+            for col, c in self.filters.items()
+        }
         return LogFilter.of(
-            **{col: c.value for col, c in self.filters.items()},
+            **chosen,
             since=self.since.value,
             until=until + timedelta(days=1) if isinstance(until, date) else None,
             search=self.text.value,

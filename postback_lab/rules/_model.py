@@ -46,6 +46,14 @@ class Rule:
     translations: tuple[str, ...] = ()
     #: what answer counts as delivered (None: any 2xx)
     success: Success | None = None
+    #: ``retry: {schedule: [...], for: D}``: the delays before each retry (seconds) and
+    #: how long after the first attempt retries go on, over later runs too (None: the
+    #: send's own schedule and window)
+    retry_schedule: tuple[float, ...] | None = None
+    retry_for: float | None = None
+    #: ``pause: {...}``: circuit-breaker thresholds of the hosts this rule sends to, as
+    #: (key, value) pairs: after, rate, min_attempts, window, cool_down (None: test off)
+    pause: tuple[tuple[str, float | None], ...] = ()
 
     @property
     def columns(self) -> tuple[str, ...]:
@@ -115,6 +123,28 @@ class Rule:
         out["enabled"] = self.enabled
         if self.success is not None:
             out["success"] = self.success.to_dict()
+        if self.retry_schedule is not None or self.retry_for is not None:
+            retry: dict[str, Any] = {}
+            if self.retry_schedule is not None:
+                retry["schedule"] = [
+                    format_duration(timedelta(seconds=d)) for d in self.retry_schedule
+                ]
+            if self.retry_for is not None:
+                retry["for"] = format_duration(timedelta(seconds=self.retry_for))
+            out["retry"] = retry
+        if self.pause:
+            out["pause"] = {
+                k: (
+                    format_duration(timedelta(seconds=v))
+                    if k in ("window", "cool_down") and v is not None
+                    else 0
+                    if v is None
+                    else v
+                    if k == "rate"
+                    else int(v)
+                )
+                for k, v in self.pause
+            }
         return out
 
 
@@ -124,6 +154,9 @@ class RuleSet:
 
     rules: tuple[Rule, ...]
     source: str = "<rules>"
+    #: the top-level ``alerts:`` of the rules file: (webhook URL, environment variable of
+    #: its signing secret or None), where alerts of sends and audits go
+    alerts: tuple[tuple[str, str | None], ...] = ()
 
     def __iter__(self) -> Iterator[Rule]:
         return iter(self.rules)

@@ -9,7 +9,7 @@ from typing import Any
 
 from .._errors import RuleValidationError, did_you_mean
 from ._model import Rule, RuleSet
-from ._validate import rule_fields
+from ._validate import alert_targets, rule_fields
 from ._yaml import load_yaml, repeated_keys
 
 
@@ -48,15 +48,18 @@ def read_rules(
         raise RuleValidationError(
             [f"{label}: top-level key {key!r} written twice (lines {first} and {again})"]
         )
+    alerts: tuple[tuple[str, str | None], ...] = ()
     if isinstance(data, Mapping):
-        unknown = [k for k in data if k != "postbacks"]
+        unknown = [k for k in data if k not in ("postbacks", "alerts")]
         if unknown:
             raise RuleValidationError(
                 [
                     f"{label}: unknown top-level key {unknown[0]!r}"
-                    + did_you_mean(str(unknown[0]), ["postbacks"])
+                    + did_you_mean(str(unknown[0]), ["postbacks", "alerts"])
                 ]
             )
+        if data.get("alerts") is not None:
+            alerts = alert_targets(data["alerts"], label)
         data = data.get("postbacks")
     if not isinstance(data, list):
         raise RuleValidationError([f"{label}: expected a list of rules under 'postbacks:'"])
@@ -92,7 +95,7 @@ def read_rules(
             rules.append(rule)
     if problems:
         raise RuleValidationError(problems)
-    return RuleSet(tuple(rules), label)
+    return RuleSet(tuple(rules), label, alerts)
 
 
 def parse_rule(

@@ -45,6 +45,8 @@ FIELDS = (
     "enabled",
     "dialect",
     "success",
+    "retry",
+    "pause",
 )
 FIRE_ON = (*STATUSES, "all")
 #: the longest delay or timeout a rule may have
@@ -158,6 +160,10 @@ def rule_fields(
 
     if item.get("success") is not None:
         kwargs["success"] = success_field(item["success"], bad)
+    if item.get("retry") is not None:
+        kwargs["retry_schedule"], kwargs["retry_for"] = _retry(item["retry"], bad)
+    if item.get("pause") is not None:
+        kwargs["pause"] = _pause(item["pause"], bad)
 
     if dialect is not None:
         kwargs["dialect"] = str(dialect).strip().lower()
@@ -188,6 +194,110 @@ def _sign(value: Any, bad: Report) -> str | None:
         )
         return None
     return m.group(1)
+
+
+def _retry(value: Any, bad: Report) -> tuple[tuple[float, ...] | None, float | None]:
+    """``retry: {schedule: [5s, 5m, 30m], for: 24h}``: the delays before each retry and
+    how long after the first attempt retries go on (over later runs too)."""
+    if not isinstance(value, Mapping):
+        bad("retry", "expected a mapping like {schedule: [5s, 5m, 30m], for: 24h}")
+        return None, None
+    for key in value:
+        if key not in ("schedule", "for"):
+            bad(f"retry.{key}", f"unknown key{did_you_mean(str(key), ('schedule', 'for'))}")
+    schedule: tuple[float, ...] | None = None
+    if "schedule" in value:
+        raw = value["schedule"]
+        if isinstance(raw, (str, int)) and not isinstance(raw, bool):
+            raw = [raw]
+        if not isinstance(raw, list):
+            bad("retry.schedule", f"expected a list of durations like [5s, 5m], got {raw!r}")
+        else:
+            schedule = tuple(
+                _duration(d, "retry.schedule", bad, allow_zero=True).total_seconds() for d in raw
+            )
+    within = None
+    if value.get("for") is not None:
+        within = _duration(value["for"], "retry.for", bad, allow_zero=False).total_seconds()
+    if schedule is None and within is None:
+        bad("retry", "give a schedule, a for, or both")
+    return schedule, within
+
+
+_PAUSE_KEYS = ("after", "rate", "min_attempts", "window", "cool_down")
+
+
+def _pause(value: Any, bad: Report) -> tuple[tuple[str, float | None], ...]:
+    """``pause: {after: 3, rate: 50%, min_attempts: 10, window: 5m, cool_down: 30m}``: the
+    circuit breaker of the hosts this rule sends to (``after: 0`` or ``rate: 0``: that
+    test off)."""
+    if not isinstance(value, Mapping):
+        bad("pause", "expected a mapping like {after: 3, cool_down: 30m}")
+        return ()
+    out: list[tuple[str, float | None]] = []
+    for key, raw in value.items():
+        field = f"pause.{key}"
+        if key not in _PAUSE_KEYS:
+            bad(field, f"unknown key{did_you_mean(str(key), _PAUSE_KEYS)}")
+        elif key in ("window", "cool_down"):
+            d = _duration(raw, field, bad, allow_zero=key == "cool_down")
+            out.append((key, d.total_seconds()))
+        elif key == "rate":
+            text = str(raw).strip()
+            try:
+                rate = float(text.removesuffix("%")) / (100 if text.endswith("%") else 1)
+            except ValueError:
+                rate = -1.0
+            if not 0 <= rate <= 1:
+                bad(field, f"{raw!r} is not a failure share; write 0.7 or 70%")
+            out.append((key, rate or None))
+        elif isinstance(raw, bool) or not isinstance(raw, int) or raw < 0:
+            bad(field, f"expected a whole number, got {raw!r}")
+        else:
+            out.append((key, float(raw) if raw else None))
+    return tuple(out)
+
+
+def alert_targets(value: Any, source: str) -> tuple[tuple[str, str | None], ...]:
+    """The top-level ``alerts:`` of a rules file: webhook URLs (``- https://...`` or
+    ``- {url: https://..., secret: "{env:NAME}"}``) as (url, secret variable) pairs."""
+    items = value if isinstance(value, list) else [value]
+    out: list[tuple[str, str | None]] = []
+    problems: list[str] = []
+    for i, item in enumerate(items):
+        where = f"{source}: alerts #{i + 1}"
+        url, secret = (
+            (item.get("url"), item.get("secret"))
+            if isinstance(item, Mapping)
+            else (
+                item,
+                None,
+            )
+        )
+        if isinstance(item, Mapping):
+            for key in item:
+                if key not in ("url", "secret"):
+                    problems.append(
+                        f"{where}, field {key!r}: unknown key"
+                        + did_you_mean(str(key), ("url", "secret"))
+                    )
+        if not isinstance(url, str) or not re.match(r"https?://[^/\s]+", url.strip()):
+            problems.append(f"{where}, field 'url': expected an http(s) URL, got {url!r}")
+            continue
+        name = None
+        if secret is not None:
+            m = re.fullmatch(r"\{env:([A-Za-z_][A-Za-z0-9_]*)\}", str(secret).strip())
+            if m is None:
+                problems.append(
+                    f"{where}, field 'secret': the secret must come from the environment, "
+                    "written secret: '{env:ALERT_SECRET}'"
+                )
+                continue
+            name = m.group(1)
+        out.append((url.strip(), name))
+    if problems:
+        raise RuleValidationError(problems)
+    return tuple(out)
 
 
 def _choice(value: Any, valid: tuple[str, ...], field: str, bad: Report) -> str:

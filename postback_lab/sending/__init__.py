@@ -5,19 +5,31 @@ goes (limits, retry schedule, timing, guards), validated once; ``SendResult`` sa
 happened. A failed HTTP attempt is a log row, never an exception.
 """
 
+from ._alerts import Alert, exhausted_alert, host_paused_alert, post_alert, targets_of
 from ._breaker import Breaker
 from ._http import ENGINES, Engine
 from ._limits import Clock, FakeClock
 from ._options import SendOptions
 from ._recheck import rereader
 from ._result import SendResult
-from ._retry import Retry, parse_retry_after
-from ._run import LogSource, PlanSource, on_cancel, pick_options, run_send, send, send_sync
+from ._retry import Retry, parse_retry_after, rule_policies
+from ._run import (
+    LogSource,
+    PlanSource,
+    on_cancel,
+    pick_options,
+    run_send,
+    send,
+    send_sync,
+    with_goals,
+    with_rule_policies,
+)
 from ._test_fire import TEST, TestFire, test_fire, test_fire_sync, test_rule, test_rule_sync
 
 __all__ = [
     "ENGINES",
     "TEST",
+    "Alert",
     "Breaker",
     "Clock",
     "Engine",
@@ -28,15 +40,22 @@ __all__ = [
     "SendOptions",
     "SendResult",
     "TestFire",
+    "exhausted_alert",
+    "host_paused_alert",
     "on_cancel",
     "parse_retry_after",
     "pick_options",
+    "post_alert",
     "rereader",
+    "rule_policies",
     "run_send",
     "send",
     "send_sync",
+    "targets_of",
     "test_fire",
     "test_fire_sync",
     "test_rule",
     "test_rule_sync",
+    "with_goals",
+    "with_rule_policies",
 ]

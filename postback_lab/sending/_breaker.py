@@ -6,9 +6,13 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Any
+
+import polars as pl
 
 from .._errors import InputError
+from ..rules import RuleSet
 
 
 @dataclass(frozen=True)
@@ -16,7 +20,8 @@ class Breaker:
     """Open (pause the host) after ``consecutive`` failed attempts in a row, or when at
     least ``min_attempts`` attempts within the last ``window`` seconds failed at ``rate``
     or more (defaults: 10 in a row, like Everflow; 70% of >= 10 in 5 minutes, like
-    Convoy). ``Breaker.off()`` never opens.
+    Convoy). ``Breaker.off()`` never opens. ``cool_down``: seconds after a pause (or a
+    failed probe) before a later run sends one probe to the host (half-open).
 
     A failed attempt is one not delivered (timeouts and connection errors included)."""
 
@@ -24,6 +29,7 @@ class Breaker:
     rate: float | None = 0.7
     min_attempts: int = 10
     window: float = 300.0
+    cool_down: float = 600.0
 
     def __post_init__(self) -> None:
         if self.consecutive is not None and (
@@ -34,6 +40,8 @@ class Breaker:
             raise InputError(f"Breaker rate={self.rate!r} must be more than 0 and at most 1")
         if self.min_attempts < 1 or not (math.isfinite(self.window) and self.window > 0):
             raise InputError("Breaker min_attempts must be 1 or more and window more than 0s")
+        if not (math.isfinite(self.cool_down) and self.cool_down >= 0):
+            raise InputError(f"Breaker cool_down={self.cool_down!r} must be 0 or more seconds")
 
     @classmethod
     def off(cls) -> Breaker:
@@ -74,3 +82,39 @@ class HostHealth:
                 f"(>= {b.rate:.0%} within {b.window:g}s)"
             )
         return None
+
+
+def rule_breakers(
+    rules: RuleSet, frame: pl.DataFrame, base: Breaker | None = None
+) -> dict[str, Breaker]:
+    """A breaker per host from the rules' ``pause:`` thresholds (over ``base``, the run's
+    breaker): each host the rule's dispatches in ``frame`` go to. A host shared by rules
+    with different thresholds gets the strictest (fewest failures in a row)."""
+    base = base or Breaker()
+    out: dict[str, Breaker] = {}
+    for rule in rules:
+        if not rule.pause:
+            continue
+        given = dict(rule.pause)
+        changes: dict[str, Any] = {}
+        if "after" in given:
+            changes["consecutive"] = None if given["after"] is None else int(given["after"])
+        if "rate" in given:
+            changes["rate"] = given["rate"]
+        if given.get("min_attempts") is not None:
+            changes["min_attempts"] = int(given["min_attempts"] or 1)
+        for key in ("window", "cool_down"):
+            if given.get(key) is not None:
+                changes[key] = given[key]
+        breaker = replace(base, **changes)
+        hosts = frame.filter(pl.col("rule") == rule.name)["host"].unique().to_list()
+        for host in hosts:
+            now = out.get(host)
+            if now is None or _stricter(breaker, now):
+                out[host] = breaker
+    return out
+
+
+def _stricter(a: Breaker, b: Breaker) -> bool:
+    big = 10**9
+    return (a.consecutive or big, a.rate or 2.0) < (b.consecutive or big, b.rate or 2.0)

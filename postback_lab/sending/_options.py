@@ -43,6 +43,11 @@ class SendOptions:
       most one per host and one per 2,000 postbacks (a smaller plan is sent faster than
       a worker starts). ``concurrency`` is shared among them. More than one needs the
       default clock and transport (they cannot cross into another process).
+    - ``rule_retry``: a retry schedule per rule name (a rule's ``retry:``), used instead of
+      ``retry`` for that rule's dispatches; its ``within`` lets retries outlive the run.
+    - ``host_breaker``: a breaker per host, used instead of ``breaker`` for that host.
+    - ``notify``: alert webhooks, (URL, environment variable of a signing secret or None)
+      pairs: a host paused and retries exhausted are posted there after the run.
     """
 
     concurrency: int = 64
@@ -62,6 +67,9 @@ class SendOptions:
     deny_private: bool = False
     breaker: Breaker = field(default_factory=Breaker)
     workers: int | None = None
+    rule_retry: Mapping[str, Retry] | None = None
+    host_breaker: Mapping[str, Breaker] | None = None
+    notify: Sequence[tuple[str, str | None]] = ()
 
     def __post_init__(self) -> None:
         problems = []
@@ -96,12 +104,39 @@ class SendOptions:
             )
         elif window is not None:
             object.__setattr__(self, "max_duration", window)
+        for name, kind in (("rule_retry", Retry), ("host_breaker", Breaker)):
+            given = getattr(self, name)
+            if given is not None and not (
+                isinstance(given, Mapping) and all(isinstance(v, kind) for v in given.values())
+            ):
+                problems.append(f"{name}={given!r} must map names to a {kind.__name__} each")
+        if isinstance(self.notify, str) or not all(
+            isinstance(t, (tuple, list))
+            and len(t) == 2
+            and isinstance(t[0], str)
+            and t[0].startswith(("http://", "https://"))
+            and (t[1] is None or isinstance(t[1], str))
+            for t in self.notify
+        ):
+            problems.append(
+                f"notify={self.notify!r} must be (webhook URL, secret variable or None) pairs"
+            )
+        else:
+            object.__setattr__(self, "notify", tuple((t[0], t[1]) for t in self.notify))
         if isinstance(self.allow_hosts, str):
             problems.append(f"allow_hosts={self.allow_hosts!r} must be a list of host patterns")
         elif self.allow_hosts is not None:
             object.__setattr__(self, "allow_hosts", tuple(self.allow_hosts))
         if problems:
             raise InputError("; ".join(problems))
+
+    def retry_of(self, rule: str) -> Retry:
+        """The retry schedule of ``rule``'s dispatches."""
+        return (self.rule_retry or {}).get(rule, self.retry)
+
+    def breaker_of(self, host: str) -> Breaker:
+        """The circuit breaker of ``host``."""
+        return (self.host_breaker or {}).get(host, self.breaker)
 
     @property
     def retry_window(self) -> timedelta | None:

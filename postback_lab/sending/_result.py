@@ -36,6 +36,11 @@ class SendResult:
     paused: int = 0  # dispatches not sent: their host's circuit breaker opened
     superseded: int = 0  # not fired: superseded within the delay (send(..., events=))
     store: InitVar[LogStore | None] = None  # the caller's open store, kept out of the fields
+    waiting: int = 0  # retries an earlier run left that are not due yet: not sent
+    carried: int = 0  # retries this run leaves due for a later run (a rule's retry: for)
+    hosts_paused: tuple[str, ...] = ()  # hosts this run's circuit breaker paused
+    exhausted: int = 0  # postbacks that ended failed with no retry left
+    resent: int = 0  # delivered postbacks sent again on purpose (backfill --resend-delivered)
 
     def __post_init__(self, store: LogStore | None) -> None:
         object.__setattr__(self, "_store", store)
@@ -87,6 +92,12 @@ class SendResult:
             if self.skipped_delivered
             else ""
         )
+        if self.waiting:
+            skipped += f"; {self.waiting:,} retries not due yet wait for a later run"
+        if self.carried:
+            skipped += f"; {self.carried:,} retries left due for a later run"
+        if self.resent:
+            skipped += f"; {self.resent:,} delivered postbacks re-sent on purpose"
         if self.superseded:
             skipped += (
                 f"; {self.superseded:,} superseded within their delay were not fired "

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 
 from .._util import parse_duration
+from ..rules import RuleSet
 
 
 @dataclass(frozen=True)
@@ -23,11 +24,24 @@ class Retry:
     that failed earlier gets the full schedule again (and a dry run uses none of it). The
     ``attempt`` numbers in the log are another count: unique per dispatch over all runs,
     they keep counting up (a dispatch tried twice yesterday is tried as 3, 4 … today).
+
+    ``within`` (a rule's ``retry: {for: D}``, in seconds) makes the schedule outlive a
+    run: retries go on until ``within`` after the dispatch's first attempt; one that falls
+    after the run's own window is left in the log, due, and the next send or backfill
+    after that time makes it (once), continuing the schedule where it stopped.
     """
 
     delays: tuple[float, ...] = (5.0, 300.0, 1800.0, 7200.0)
     jitter: float = 0.1
     max_retry_after: float = 3600.0
+    within: float | None = None
+
+    @classmethod
+    def policy(cls, schedule: tuple[float, ...] | None, within: float | None) -> Retry:
+        """A rule's ``retry:`` (schedule and ``for``, either may be None: the default
+        schedule, no limit but the run's)."""
+        base = cls() if schedule is None else cls(delays=tuple(schedule))
+        return cls(base.delays, base.jitter, base.max_retry_after, within)
 
     @classmethod
     def short(cls) -> Retry:
@@ -95,3 +109,21 @@ def parse_retry_after(value: str | None, now: datetime | None = None) -> float |
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
     return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
+
+
+def rule_policies(
+    rules: RuleSet, *, schedule: Retry | None = None, within: float | None = None
+) -> dict[str, Retry]:
+    """The retry schedule of each rule with a ``retry:`` key; ``schedule`` (the delays of
+    ``--retries``) and ``within`` (``--retry-for``) override what the rules say."""
+    out = {}
+    for r in rules:
+        if r.retry_schedule is None and r.retry_for is None:
+            continue
+        base = Retry.policy(r.retry_schedule, r.retry_for)
+        if schedule is not None:
+            base = replace(base, delays=schedule.delays, max_retry_after=schedule.max_retry_after)
+        if within is not None:
+            base = replace(base, within=within)
+        out[r.name] = base
+    return out

@@ -9,7 +9,7 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import fields
+from dataclasses import fields, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -21,8 +21,20 @@ import polars as pl
 from .._errors import InputError, StoreError
 from .._util import blocking, first_line
 from ..plan import Plan, read_plan
-from ..store import LogStore, open_log
-from ._breaker import Breaker
+from ..store import (
+    LogStore,
+    due_retries,
+    open_log,
+    pause_host,
+    paused_hosts,
+    probe_failed,
+    resume_host,
+    save_retries,
+    set_run_reason,
+    tag_run,
+)
+from ._alerts import exhausted_alert, host_paused_alert, post_alert
+from ._breaker import Breaker, rule_breakers
 from ._dry import dry_run
 from ._guard import check_allowlist, masked_urls
 from ._http import Engine
@@ -31,7 +43,7 @@ from ._options import DEFAULTS, SendOptions
 from ._recheck import Recheck
 from ._request import check_env
 from ._result import SendResult
-from ._retry import Retry
+from ._retry import Retry, rule_policies
 from ._scheduler import Run, host_loop, until_done_or_broken
 from ._workers import send_with_workers, shards, worker_count
 from ._writer import LogWriter
@@ -81,6 +93,9 @@ async def send(
     deny_private: bool = _D.deny_private,
     breaker: Breaker = _D.breaker,
     workers: int | None = _D.workers,
+    rule_retry: Mapping[str, Retry] | None = _D.rule_retry,
+    host_breaker: Mapping[str, Breaker] | None = _D.host_breaker,
+    notify: Sequence[tuple[str, str | None]] = _D.notify,
     options: SendOptions | None = None,
     events: Any = None,
 ) -> SendResult:
@@ -97,7 +112,8 @@ async def send(
     """
     opts = pick_options(options, locals())
     p = plan if isinstance(plan, Plan) else read_plan(plan)
-    frame = p.frame
+    opts = with_rule_policies(opts, p)
+    frame = with_goals(p)
     store, owned = open_log(log)
     try:
         return await run_send(
@@ -118,6 +134,37 @@ send_sync = blocking(
     """``send`` for scripts; also works inside a running notebook loop (it then runs on its
     own loop in a worker thread). Same parameters as ``send``.""",
 )
+
+
+def with_goals(plan: Plan) -> pl.DataFrame:
+    """The plan frame with the ``goal`` of each dispatch's event when the plan has its
+    events (a plan read from a file has none: the log's goal stays empty)."""
+    frame = plan.frame
+    ev = plan.events.frame if plan.events is not None else None
+    if ev is None or "goal" not in ev.columns or "goal" in frame.columns:
+        return frame
+    goals = (
+        ev.select("transaction_id", "status", "goal")
+        .filter(pl.col("goal").is_not_null())
+        .unique(["transaction_id", "status"], keep="first")
+    )
+    return frame.join(
+        goals, on=["transaction_id", "status"], how="left", nulls_equal=True, maintain_order="left"
+    )
+
+
+def with_rule_policies(options: SendOptions, plan: Plan) -> SendOptions:
+    """``options`` with the ``retry:`` schedules and ``pause:`` thresholds of the plan's
+    rules, unless the caller gave ``rule_retry``/``host_breaker`` itself."""
+    if not len(plan.rules):
+        return options
+    if options.rule_retry is None and (policies := rule_policies(plan.rules)):
+        options = replace(options, rule_retry=policies)
+    if options.host_breaker is None and (
+        breakers := rule_breakers(plan.rules, plan.frame, options.breaker)
+    ):
+        options = replace(options, host_breaker=breakers)
+    return options
 
 
 def pick_options(
@@ -143,16 +190,20 @@ async def run_send(
     keep_store: bool = False,
     held: bool = False,
     recheck: Recheck | None = None,
+    resend: frozenset[str] = frozenset(),
+    reason: str | None = None,
 ) -> SendResult:
     """Send the dispatches of a plan frame that ``store`` does not show delivered, as a
     run of ``kind`` (``send`` or ``backfill``). ``keep_store``: the caller keeps ``store``
     open, and the result reads its rows through it. ``held``: the caller already holds
     the store for this run (``LogStore.sending``); else it is held here. ``recheck``:
-    firing rule 7 checked against fresh events before each due batch fires."""
+    firing rule 7 checked against fresh events before each due batch fires. ``resend``:
+    delivered dispatches to send again on purpose, with the operator's ``reason`` (kept
+    on the run)."""
     if held:
-        return await _run(frame, store, options, kind, keep_store, recheck)
+        return await _run(frame, store, options, kind, keep_store, recheck, resend, reason)
     with store.sending(f"this {kind}"):
-        return await _run(frame, store, options, kind, keep_store, recheck)
+        return await _run(frame, store, options, kind, keep_store, recheck, resend, reason)
 
 
 async def _run(
@@ -162,6 +213,8 @@ async def _run(
     kind: str,
     keep_store: bool,
     recheck: Recheck | None,
+    resend: frozenset[str] = frozenset(),
+    reason: str | None = None,
 ) -> SendResult:
     started = time.perf_counter()
     store.recover_inflight()
@@ -169,15 +222,25 @@ async def _run(
     if frame["host"].str.contains("@", literal=True).any():  # a plan written by hand
         frame = frame.with_columns(pl.col("host").str.replace(r"^[^@]*@", ""))
     planned = frame.height
-    delivered = store.delivered_ids(frame)
+    delivered = store.delivered_ids(frame) - resend
     todo = frame.filter(~pl.col("dispatch_id").is_in(list(delivered))) if delivered else frame
+    now = options.clock.now()
+    # retries an earlier run left: those due now continue their schedule, the others wait
+    carried = due_retries(store, todo["dispatch_id"]) if todo.height else {}
+    waiting = {d for d, r in carried.items() if r.due_at > now and not options.ignore_due}
+    if waiting:
+        todo = todo.filter(~pl.col("dispatch_id").is_in(list(waiting)))
     secrets = check_env(todo, options.environ) if not options.dry_run else {}
     check_allowlist(todo["host"].unique().to_list(), options.allow_hosts)
     last = store.last_attempts(todo["dispatch_id"]) if todo.height else {}
     todo = todo.with_columns(masked_urls(pl.col("url")).alias("log_url"))
-    run_id = store.start_run("dry_run" if options.dry_run else kind, planned, planned - todo.height)
-    now = options.clock.now()
+    run_id = store.start_run(
+        "dry_run" if options.dry_run else kind, planned, planned - todo.height - len(waiting)
+    )
+    if reason is not None:
+        set_run_reason(store, run_id, reason)
     window = options.retry_window
+    pauses = {} if options.dry_run else paused_hosts(store, todo["host"].unique().to_list())
     run = Run(
         options=options,
         writer=LogWriter(store, run_id, options.dry_run),
@@ -185,6 +248,8 @@ async def _run(
         deadline=now + window if window is not None else None,
         bar=_progress_bar(todo.height, options.progress),
         recheck=None if options.dry_run else recheck,
+        held={h: (p, p.cooled(now, options.breaker_of(h).cool_down)) for h, p in pauses.items()},
+        resumed={d: r for d, r in carried.items() if d not in waiting},
     )
     origin = frame["due_at"].min()
     hosts = todo["host"].n_unique()
@@ -244,11 +309,15 @@ async def _run(
         if run.bar is not None:
             run.bar.close()
         _finish(store, run_id, state, run)
+        if not options.dry_run:  # rehearsal rows stay untagged: a big dry run stays quick
+            with contextlib.suppress(StoreError):
+                tag_run(store, run_id, todo)
+            _keep_health(store, run_id, run)
         result = SendResult(
             run_id=run_id,
             log_path=store.path,
             planned=planned,
-            skipped_delivered=planned - todo.height,
+            skipped_delivered=planned - todo.height - len(waiting),
             delivered=run.final["delivered"],
             failed=run.final["failed"],
             dry_run=run.final["dry_run"],
@@ -263,12 +332,47 @@ async def _run(
             paused=run.final["paused"],
             superseded=run.final["superseded"],
             store=store if keep_store else None,
+            waiting=len(waiting),
+            carried=len(run.carry),
+            hosts_paused=tuple(sorted(run.opened)),
+            exhausted=sum(run.exhausted.values()),
+            resent=len(resend & set(todo["dispatch_id"].to_list())) if resend else 0,
         )
         if state == "cancelled":
             _cancel_report[0](result)
     if run.writer.error is not None:
         raise _log_failure(store, run_id, run, result) from run.writer.error
+    if options.notify and not options.dry_run:
+        _alert(run, options)
     return result
+
+
+def _keep_health(store: LogStore, run_id: str, run: Run) -> None:
+    """Keep in the log what later runs need: the hosts this run paused, the probes of
+    hosts paused before, and the retries it leaves due (those it made are gone)."""
+    now = run.options.clock.now()
+    with contextlib.suppress(StoreError):
+        for host, (why, failures) in run.opened.items():
+            pause_host(store, host, why, failures=failures, now=now)
+        for host, ok in run.probes.items():
+            if ok:
+                resume_host(store, host, "resumed: a probe was delivered", now=now)
+            elif host not in run.opened:
+                probe_failed(store, host, now=now)
+        save_retries(store, run_id, run.carry, run.consumed)
+
+
+def _alert(run: Run, options: SendOptions) -> None:
+    """Post the run's alerts (hosts paused, retries exhausted); a problem is said on
+    stderr, never raised."""
+    alerts = []
+    if run.opened:
+        alerts.append(host_paused_alert(run.opened))
+    if run.exhausted:
+        alerts.append(exhausted_alert(run.exhausted))
+    for alert in alerts:
+        for problem in post_alert(alert, options.notify, environ=options.environ):
+            print(f"warning: {problem}", file=sys.stderr)
 
 
 def _dry_run(

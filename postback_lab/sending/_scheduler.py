@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 import polars as pl
 
+from ..store import DueRetry, HostPause
 from ._breaker import HostHealth
 from ._guard import mask, private_reason
 from ._http import Outcome, make_transport
@@ -55,6 +56,17 @@ class Run:
     next_retry: dict[str, datetime | None] = field(default_factory=dict)  # per host
     shown: float = 0.0  # when the bar was last redrawn (monotonic seconds) ...
     drawn: str = ""  # ... and with what text
+    #: hosts paused by an earlier run (from the log), and whether each may be probed now
+    held: Mapping[str, tuple[HostPause, bool]] = field(default_factory=dict)
+    #: retries an earlier run left, due now: their dispatches continue that schedule
+    resumed: Mapping[str, DueRetry] = field(default_factory=dict)
+    #: what this run leaves for later ones and learned about hosts (kept in the log after)
+    carry: dict[str, DueRetry] = field(default_factory=dict)
+    consumed: set[str] = field(default_factory=set)
+    opened: dict[str, tuple[str, int]] = field(default_factory=dict)  # host -> why, failures
+    probes: dict[str, bool] = field(default_factory=dict)  # host -> probe delivered
+    exhausted: Counter[tuple[str, str]] = field(default_factory=Counter)  # (rule, host)
+    give_up: dict[str, datetime] = field(default_factory=dict)  # dispatch -> stop retrying
 
     def __post_init__(self) -> None:
         self.global_sem = asyncio.Semaphore(self.options.concurrency)
@@ -145,16 +157,27 @@ async def host_loop(
     seq = itertools.count()
     wake = asyncio.Event()
     running = 0
-    health = HostHealth(opts.breaker) if opts.breaker.enabled and not opts.dry_run else None
+    breaker = opts.breaker_of(host)
+    health = HostHealth(breaker) if breaker.enabled and not opts.dry_run else None
     paused: str | None = None  # why the breaker paused this host
+    probing = False  # the host was paused by an earlier run: one attempt decides
+    held = None if opts.dry_run else run.held.get(host)
+    if held is not None:
+        pause, probing = held
+        if not probing:
+            paused = (
+                f"not sent: {host} is paused since {pause.since:%Y-%m-%d %H:%M:%S} UTC "
+                f"({pause.reason}); 'postback-lab hosts resume {host}' resumes it"
+            )
 
     def next_fresh() -> Item | None:
         for row, due in fresh:
-            return Item(row, last.get(row[0], 0) + 1, 1, due)
+            carried = run.resumed.get(row[0])
+            return Item(row, last.get(row[0], 0) + 1, carried.next_try if carried else 1, due)
         return None
 
     async def attempt(item: Item) -> None:
-        nonlocal running, paused
+        nonlocal running, paused, probing
         o: Outcome | None = None
         fired = opts.clock.now()
         try:
@@ -173,20 +196,48 @@ async def host_loop(
             running -= 1
             assert o is not None
             run.record(stats, item, fired, o)
+            did = item.get("dispatch_id")
+            if did in run.resumed and o.outcome != "cancelled":
+                run.consumed.add(did)
+            failed = o.outcome not in ("delivered", "dry_run", "cancelled")
+            if probing and o.outcome != "cancelled":
+                probing = False
+                run.probes[host] = not failed
+                if failed:
+                    paused = (
+                        f"not sent: {host} stays paused, its probe failed "
+                        f"({o.error or o.status_code or o.outcome})"
+                    )
             if health is not None and paused is None and o.outcome != "cancelled":
-                why = health.record(o.outcome != "delivered", opts.clock.monotonic())
+                why = health.record(failed, opts.clock.monotonic())
                 if why is not None:
                     paused = f"not sent: the circuit breaker paused {host} after {why}"
+                    bad = ("delivered", "dry_run", "cancelled", "paused")
+                    run.opened[host] = (why, sum(v for k, v in stats.items() if k not in bad))
+            policy = opts.retry_of(item.get("rule"))
+            carried = run.resumed.get(did) if run.resumed else None
+            give_up = None  # when the schedule stops: ``within`` after the first attempt
+            if carried is not None:
+                give_up = carried.give_up_at
+            elif policy.within is not None:  # kept only for these (a big send has many)
+                give_up = run.give_up.setdefault(did, fired + timedelta(seconds=policy.within))
             wait = None
-            if o.outcome not in ("delivered", "dry_run", "cancelled") and o.retryable:
-                wait = opts.retry.wait(item.tries, o.retry_after, rng=run.rng)
+            if failed and o.retryable:
+                wait = policy.wait(item.tries, o.retry_after, rng=run.rng)
             again = opts.clock.now() + timedelta(seconds=wait) if wait is not None else None
+            if again is not None and give_up is not None and again > give_up:
+                again = None  # the schedule's time is up
             if again is not None and (run.deadline is None or again <= run.deadline):
                 heapq.heappush(heap, (again, next(seq), item.again(again)))
                 run.retrying += 1
                 run.next_retry[host] = heap[0][0]
                 run.show()
             else:
+                if again is not None and policy.within is not None and paused is None:
+                    run.carry[did] = DueRetry(again, item.tries + 1, give_up)
+                elif failed and again is None:
+                    run.exhausted[(item.get("rule"), host)] += 1
+                run.give_up.pop(did, None)
                 run.finish(item, o)
             wake.set()
 
@@ -231,13 +282,14 @@ async def host_loop(
                 wake.clear()
                 await _race(opts.clock.sleep(delay), wake.wait())
                 continue
-            if running >= opts.per_host:
+            limit = 1 if probing else opts.per_host  # a probe goes alone
+            if running >= limit:
                 wake.clear()
                 await wake.wait()
                 continue
             batch: list[Item] = []
             now = opts.clock.now()
-            while running + len(batch) < opts.per_host:
+            while running + len(batch) < limit:
                 if heap and heap[0][0] <= now and (head is None or heap[0][0] <= head.due):
                     batch.append(heapq.heappop(heap)[2])
                     run.retrying -= 1

@@ -120,7 +120,17 @@ async def send_with_workers(
             parent, child = ctx.Pipe(duplex=True)
             proc = ctx.Process(
                 target=worker_main,
-                args=(child, str(store.path), run_id, k, _ipc(part), mine, opts, run.deadline),
+                args=(
+                    child,
+                    str(store.path),
+                    run_id,
+                    k,
+                    _ipc(part),
+                    mine,
+                    opts,
+                    run.deadline,
+                    (dict(run.held), dict(run.resumed)),
+                ),
                 name=f"postback-lab send worker {k}",
             )
             proc.start()
@@ -216,6 +226,11 @@ def _merge(run: Run, stats: Mapping[str, Any]) -> None:
         run.host_stats.setdefault(host, Counter()).update(counts)
     run.failed_ids.extend(stats["failed_ids"])
     run.attempts += stats["attempts"]
+    run.carry.update(stats["carry"])
+    run.consumed.update(stats["consumed"])
+    run.opened.update(stats["opened"])
+    run.probes.update(stats["probes"])
+    run.exhausted.update(stats["exhausted"])
 
 
 def _ipc(frame: pl.DataFrame) -> bytes:
@@ -264,12 +279,14 @@ def worker_main(
     last: Mapping[str, int],
     options: SendOptions,
     deadline: datetime | None,
+    health: tuple[Mapping[str, Any], Mapping[str, Any]] = ({}, {}),
 ) -> None:
-    """A worker process: send ``shard`` (Arrow IPC plan rows with ``__due``)."""
+    """A worker process: send ``shard`` (Arrow IPC plan rows with ``__due``); ``health``:
+    the hosts paused by earlier runs and the retries they left (see ``Run``)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the parent, which says stop
     frame = pl.read_ipc_stream(io.BytesIO(shard))
     sink = _PipeSink(conn, db, run_id, k)
-    run = asyncio.run(_worker_run(conn, sink, frame, last, options, deadline, run_id))
+    run = asyncio.run(_worker_run(conn, sink, frame, last, options, deadline, run_id, health))
     complete = run.writer.complete
     stats = {
         "final": dict(run.final),
@@ -277,6 +294,11 @@ def worker_main(
         "host_stats": {h: dict(c) for h, c in run.host_stats.items()},
         "failed_ids": list(run.failed_ids),
         "attempts": run.attempts,
+        "carry": dict(run.carry),
+        "consumed": set(run.consumed),
+        "opened": dict(run.opened),
+        "probes": dict(run.probes),
+        "exhausted": dict(run.exhausted),
     }
     answer = b""
     with contextlib.suppress(OSError, EOFError):
@@ -298,6 +320,7 @@ async def _worker_run(
     options: SendOptions,
     deadline: datetime | None,
     run_id: str,
+    health: tuple[Mapping[str, Any], Mapping[str, Any]] = ({}, {}),
 ) -> Run:
     run = Run(
         options=options,
@@ -305,6 +328,8 @@ async def _worker_run(
         secrets=check_env(frame, options.environ),
         deadline=deadline,
         bar=None,
+        held=health[0],
+        resumed=health[1],
     )
     sink.run = run
     loop = asyncio.get_running_loop()

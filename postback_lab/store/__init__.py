@@ -19,6 +19,20 @@ from ._exports import (
     known_exports,
     remember_export,
 )
+from ._health import (
+    DueRetry,
+    HostPause,
+    due_retries,
+    host_health,
+    pause_host,
+    paused_hosts,
+    probe_failed,
+    resume_host,
+    retry_backlog,
+    save_retries,
+    set_run_reason,
+    tag_run,
+)
 from ._import import ImportResult, import_log, read_export, remove_import
 from ._journal import Journal
 from ._link import DIRECT, Links, describe, rule_key, unlinked_rows
@@ -26,7 +40,14 @@ from ._log import DEFAULT_DB, LogStore
 from ._open import OpenMode, open_log
 from ._owner import Owner
 from ._pending import note_pending, pending_attempts, pending_note, settle_journals
-from ._schema import LOG_COLUMNS, LOG_SCHEMA, NOT_ATTEMPTS, OUTCOMES, SCHEMA_VERSION
+from ._schema import (
+    LOG_COLUMNS,
+    LOG_SCHEMA,
+    NOT_ATTEMPTS,
+    OUTCOMES,
+    SCHEMA_VERSION,
+    TAG_COLUMNS,
+)
 
 __all__ = [
     "DEFAULT_DB",
@@ -38,7 +59,10 @@ __all__ = [
     "NOT_ATTEMPTS",
     "OUTCOMES",
     "SCHEMA_VERSION",
+    "TAG_COLUMNS",
     "DeltaLog",
+    "DueRetry",
+    "HostPause",
     "ImportResult",
     "Journal",
     "JournalWarning",
@@ -48,22 +72,32 @@ __all__ = [
     "Owner",
     "delta_table",
     "describe",
+    "due_retries",
     "export_backlog",
     "exported_ids",
     "exports_file",
+    "host_health",
     "import_deltalake",
     "import_log",
     "known_exports",
     "note_pending",
     "open_delta_log",
     "open_log",
+    "pause_host",
+    "paused_hosts",
     "pending_attempts",
     "pending_note",
+    "probe_failed",
     "read_export",
     "remember_export",
     "remove_import",
+    "resume_host",
+    "retry_backlog",
     "rule_key",
+    "save_retries",
+    "set_run_reason",
     "settle_journals",
     "table_uri",
+    "tag_run",
     "unlinked_rows",
 ]

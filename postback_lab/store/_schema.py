@@ -7,7 +7,7 @@ import polars as pl
 
 from .._util import DISPATCH_KEY
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 LOG_SCHEMA: dict[str, pl.DataType] = {
     "dispatch_id": pl.String(),
@@ -44,6 +44,9 @@ OUTCOMES = (
     "paused",
     "test",  # an attempt made by test-fire: never counted as delivered nor audited
 )
+#: columns of the log beyond LOG_SCHEMA: searchable, filled in after a run's rows (the
+#: rows of a send, a journal replay or an export keep the LOG_SCHEMA shape)
+TAG_COLUMNS = ("event_type", "goal")
 #: rows that are not attempts of a real send (left out of reconcile and audits)
 NOT_ATTEMPTS = "outcome NOT IN ('dry_run', 'test')"
 
@@ -110,4 +113,31 @@ _DDL_V5 = "ALTER TABLE postback_log ADD COLUMN IF NOT EXISTS click_id VARCHAR;"
 #: columns of postback_log beyond LOG_COLUMNS that an append writes when a frame has them
 EXTRA_COLUMNS: dict[str, pl.DataType] = {"click_id": pl.String()}
 
-MIGRATIONS: dict[int, str] = {1: _DDL_V1, 2: _DDL_V2, 3: _DDL_V3, 4: _DDL_V4, 5: _DDL_V5}
+# v6 (operations): the event type and goal of the conversion on each attempt (for log
+# search; filled in by the sender after its rows, null on rows from before), the health
+# of each host across runs (a host paused by its circuit breaker or by hand stays paused
+# for later runs until a probe succeeds or it is resumed), the retries a run left for a
+# later one (a rule's retry schedule outliving a run), and on ``runs`` the operator's
+# reason for a run that re-sent delivered postbacks on purpose.
+_DDL_V6 = """
+ALTER TABLE postback_log ADD COLUMN IF NOT EXISTS event_type VARCHAR;
+ALTER TABLE postback_log ADD COLUMN IF NOT EXISTS goal VARCHAR;
+CREATE TABLE IF NOT EXISTS host_health (
+    host VARCHAR PRIMARY KEY, state VARCHAR, paused_since TIMESTAMPTZ, reason VARCHAR,
+    failures BIGINT, by_hand BOOLEAN, probed_at TIMESTAMPTZ, updated_at TIMESTAMPTZ
+);
+ALTER TABLE runs ADD COLUMN IF NOT EXISTS reason VARCHAR;
+CREATE TABLE IF NOT EXISTS retry_due (
+    dispatch_id VARCHAR PRIMARY KEY, due_at TIMESTAMPTZ, next_try INTEGER,
+    give_up_at TIMESTAMPTZ, run_id VARCHAR
+);
+"""
+
+MIGRATIONS: dict[int, str] = {
+    1: _DDL_V1,
+    2: _DDL_V2,
+    3: _DDL_V3,
+    4: _DDL_V4,
+    5: _DDL_V5,
+    6: _DDL_V6,
+}
