@@ -121,6 +121,7 @@ def test_each_attempt_keeps_event_type_and_goal_searchable(tmp_path):
                 "occurred_at": datetime.now(UTC) - timedelta(minutes=1),
             }
         )
+        pbl.LogStore(db).close()  # backfill sends what an existing log lacks
         pbl.backfill_sync(events, db, rules=rules, retry=pbl.Retry.none(), progress=False)
     with pbl.LogStore(db) as s:
         rows = s.sql("SELECT transaction_id, event_type, goal FROM postback_log ORDER BY 1")
@@ -152,17 +153,17 @@ def test_an_older_log_gets_the_new_columns_when_opened_to_write(tmp_path):
                 )
             ]
         )
-    con = duckdb.connect(str(db))  # make it a schema-4 log, as written before
+    con = duckdb.connect(str(db))  # make it a schema-5 log, as written before
     con.execute("ALTER TABLE postback_log DROP COLUMN event_type")
     con.execute("ALTER TABLE postback_log DROP COLUMN goal")
     con.execute("DROP TABLE host_health")
     con.execute("DROP TABLE retry_due")
     con.execute("ALTER TABLE runs DROP COLUMN reason")
-    con.execute("UPDATE meta SET value = '4' WHERE key = 'schema_version'")
+    con.execute("UPDATE meta SET value = '5' WHERE key = 'schema_version'")
     con.close()
     with pbl.LogStore(db) as s:
         cols = s.sql("SELECT * FROM postback_log").columns
-        assert s.schema_version == 5
+        assert s.schema_version == 6
         assert {"event_type", "goal"} <= set(cols)
         assert s.sql("SELECT count(*) FROM host_health").item() == 0
         assert "reason" in s.runs().columns

@@ -202,6 +202,7 @@ def test_backfill_cli_filters_and_resend(tmp_path, write):
                 timeout=120,
             )
 
+        pbl.LogStore(db).close()  # backfill sends what an existing log lacks
         first = cli()
         dry = cli("--rule", "A", "--status-code", "5xx", "--dry-run")
         targeted = cli("--rule", "A", "--status-code", "5xx")

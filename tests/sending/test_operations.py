@@ -294,6 +294,7 @@ def test_pause_thresholds_per_rule_apply_to_its_hosts(tmp_path):
         )
         from postback_lab import backfill_sync
 
+        LogStore(tmp_path / "log.duckdb").close()  # backfill sends what an existing log lacks
         r = backfill_sync(
             events,
             tmp_path / "log.duckdb",
