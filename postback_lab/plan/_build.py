@@ -326,8 +326,8 @@ def plan_chunks(frame: pl.DataFrame, rules: RuleSet, counts: Counts) -> Iterator
             pending.append(pool.submit(_plan_rule, evaluator, i))
         while pending:
             name, why, out = pending.popleft().result()
-            if (i := next(todo, None)) is not None:
-                pending.append(pool.submit(_plan_rule, evaluator, i))
+            if (following := next(todo, None)) is not None:
+                pending.append(pool.submit(_plan_rule, evaluator, following))
             counts.add(name, why)
             if out is not None:
                 yield out
@@ -343,9 +343,7 @@ def threads() -> int:
     return max(1, pl.thread_pool_size())
 
 
-def _plan_rule(
-    evaluator: Evaluator, index: int
-) -> tuple[str, dict[str, int], pl.DataFrame | None]:
+def _plan_rule(evaluator: Evaluator, index: int) -> tuple[str, dict[str, int], pl.DataFrame | None]:
     """One rule's name, explain counts and plan rows (None when none fired)."""
     rule = evaluator.rules[index]
     if not rule.enabled:
