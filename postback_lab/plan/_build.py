@@ -309,7 +309,6 @@ def plan_chunks(frame: pl.DataFrame, rules: RuleSet, counts: Counts) -> Iterator
     check_macros(rules, frame.columns)
     _check_filters(frame, rules)
     evaluator = Evaluator(frame, rules)
-    evaluator.prepare()
     workers = threads()
     if workers == 1:
         for i in range(len(evaluator.rules)):

@@ -58,9 +58,18 @@ class Evaluator:
         used = columns_used(self.rules)
         # one chunk per column: gathering rows from many chunks is many times slower
         self.frame = frame.select(list(used)).rechunk() if frame.n_chunks() > 1 else frame
-        self.sigs: Signatures = signatures(frame)
-        self._dup: np.ndarray | None = None
-        self._change: pl.Series | None = None
+        # the three groupings every rule shares, at once: NumPy's sorts let go of the GIL
+        enabled = [r for r in self.rules if r.enabled]
+        with ThreadPoolExecutor(2) as pool:
+            dup = pool.submit(duplicated, self.frame) if enabled else None
+            change = (
+                pool.submit(lambda: next_change(self.frame, with_status=False)[0])
+                if any(cancels(r) for r in enabled)
+                else None
+            )
+            self.sigs: Signatures = signatures(frame)
+            self._dup: np.ndarray | None = None if dup is None else dup.result()
+            self._change: pl.Series | None = None if change is None else change.result()
         self._static = {r.name: self._evaluate_static(r) for r in self.rules}
         # rules that select the same rows, and the columns they need between them
         self._columns: dict[tuple[object, ...], dict[str, None]] = {}
@@ -85,20 +94,6 @@ class Evaluator:
         if self._change is None:
             self._change = next_change(self.frame, self.sigs.status_codes, with_status=False)[0]
         return self._change
-
-    def prepare(self) -> None:
-        """Compute what the enabled rules share (duplicates, next changes) now, before
-        rules are selected from several threads."""
-        enabled = [r for r in self.rules if r.enabled]
-        if not enabled:
-            return
-        if not any(cancels(r) for r in enabled):
-            self.dup  # noqa: B018  (computed and kept)
-            return
-        with ThreadPoolExecutor(1) as pool:  # both at once: NumPy sorts let go of the GIL
-            change = pool.submit(lambda: self.change)
-            self.dup  # noqa: B018
-            change.result()
 
     # -- per rule ----------------------------------------------------------------
     def _evaluate_static(self, rule: Rule) -> tuple[np.ndarray, dict[str, int]]:
