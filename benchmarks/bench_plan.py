@@ -63,7 +63,10 @@ def run(cmd: list[str], threads: int | None = None) -> tuple[float, float, float
     """Wall seconds, peak RSS (MiB) and CPU seconds (user + system) of one whole process.
     Under GNU time when there is one (a child forked from this large process would
     report at least our RSS), else from ``wait4``."""
-    env = dict(os.environ)
+    # the children may cache compiled bytecode, as any installed package has it: with
+    # PYTHONDONTWRITEBYTECODE set, an editable checkout would compile postback_lab again
+    # at every start (~0.25 s), which no user pays
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
     preexec = None
     if threads is not None:
         env["POLARS_MAX_THREADS"] = env["BENCH_THREADS"] = str(threads)
