@@ -23,7 +23,8 @@ from types import TracebackType
 import polars as pl
 import pyarrow.parquet as pq  # type: ignore[import-untyped,unused-ignore]
 
-ROW_GROUP = 1_000_000
+#: rows per row group: what the writer holds (a few copies of) while it encodes
+ROW_GROUP = 250_000
 #: plan columns with few distinct values: dictionary-encoded
 DICTIONARY = (
     "rule",
