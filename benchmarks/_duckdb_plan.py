@@ -7,11 +7,12 @@ benchmark's (see ``_polars_plan``), the row order left to DuckDB. What is shared
 computed once: which rows share their (transaction_id, status) with another row, and
 each row's next different-status time (rule 7); per rule, only the shared rows go
 through a window for the dedupe. The plan is written by DuckDB's own ``COPY``. It
-imports nothing from postback_lab.
+imports nothing from postback_lab. ``BENCH_THREADS=N`` limits DuckDB to N threads.
 """
 
 from __future__ import annotations
 
+import os
 import re
 import sys
 from datetime import timedelta
@@ -80,6 +81,8 @@ def main(events_path: str, rules_path: str, out_path: str) -> int:
     rules = yaml.safe_load(Path(rules_path).read_text("utf-8"))["postbacks"]
     con = duckdb.connect()
     con.execute("SET TimeZone = 'UTC'")
+    if os.environ.get("BENCH_THREADS"):
+        con.execute(f"SET threads = {int(os.environ['BENCH_THREADS'])}")
     con.execute(
         f"""CREATE TEMP TABLE ev AS
             SELECT *, count(*) OVER (PARTITION BY transaction_id, status) > 1 AS dup

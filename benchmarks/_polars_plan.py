@@ -9,13 +9,15 @@ rejection reasons and goals, with an optional delay (a row whose transaction rea
 another status within the delay is not fired). Per rule: filter -> rule 7 by an anti-join
 of the candidates' later rows -> keep the earliest row only where (transaction_id,
 status) is duplicated -> the macro columns as text in generic slots; then one
-``collect_all``, one DuckDB query that percent-encodes each slot over the whole column,
-joins the URL and hashes the dispatch ids, and one Parquet write. It imports nothing
-from postback_lab.
+``collect_all``, then one DuckDB ``COPY`` that percent-encodes each slot over the whole
+column, joins the URL, hashes the dispatch ids and streams the plan into the Parquet file
+(the plan is never whole in memory a second time). It imports nothing from postback_lab.
+``BENCH_THREADS=N`` limits DuckDB to N threads (``POLARS_MAX_THREADS`` does it for Polars).
 """
 
 from __future__ import annotations
 
+import os
 import re
 import sys
 from datetime import timedelta
@@ -136,19 +138,23 @@ def main(events_path: str, rules_path: str, out_path: str) -> int:
     )
     con = duckdb.connect()
     con.execute("SET TimeZone = 'UTC'")
+    if os.environ.get("BENCH_THREADS"):
+        con.execute(f"SET threads = {int(os.environ['BENCH_THREADS'])}")
     con.register("p", slots.to_arrow(compat_level=pl.CompatLevel.newest()))
-    plan = con.sql(
-        f"""SELECT md5(concat_ws(chr(31), rule, transaction_id, status)) AS dispatch_id,
+    del parts
+    con.execute(
+        f"""COPY (
+            SELECT md5(concat_ws(chr(31), rule, transaction_id, status)) AS dispatch_id,
                    rule, transaction_id, event_type, status, offer_id, publisher_id,
                    'GET' AS method, {url} AS url, NULL::VARCHAR AS body, host, due_at,
                    NULL::VARCHAR AS headers, NULL::DOUBLE AS timeout_s, occurred_at,
                    NULL::VARCHAR AS env_at, NULL::VARCHAR AS success, NULL::VARCHAR AS sign_env,
                    click_id,
                    TRUE AS cancel_on_change
-            FROM p"""
-    ).pl()
-    plan.write_parquet(out_path, compression="zstd")
-    return plan.height
+            FROM p
+        ) TO '{out_path.replace("'", "''")}' (FORMAT parquet, COMPRESSION zstd)"""
+    )
+    return slots.height
 
 
 if __name__ == "__main__":

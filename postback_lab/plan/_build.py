@@ -12,7 +12,10 @@ from __future__ import annotations
 
 import json
 import re
+from collections import deque
 from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from itertools import islice
 from typing import Any
 
 import polars as pl
@@ -38,7 +41,7 @@ from ..rules import (
 )
 from ._counts import ALWAYS, Counts
 from ._evaluate import Evaluator, Selection
-from ._render import macro_text
+from ._render import URL_RAW, macro_text
 from ._scope import fires as fires  # kept importable from here
 from ._scope import one_of as one_of
 from ._scope import scope as scope
@@ -113,12 +116,19 @@ def _host(t: Template) -> str:
 
 
 def _column(m: Macro) -> str:
-    """The pre-rendered column of a macro: its text after filters, encoded or raw."""
-    return ("__e_" if m.kind == "encoded" else "__t_") + m.key
+    """The pre-rendered column of a macro: its text after filters, encoded, made safe for
+    a URL (a URL's raw macro) or as it is."""
+    prefix = {"encoded": "__e_", URL_RAW: "__u_"}.get(m.kind, "__t_")
+    return prefix + m.key
 
 
 def _as_raw(p: str | Macro) -> str | Macro:
     return Macro("raw", p.name, p.filters) if isinstance(p, Macro) and p.kind == "encoded" else p
+
+
+def _url_part(p: str | Macro) -> str | Macro:
+    """A URL's ``{raw:name}`` keeps what a URL may hold and escapes the rest."""
+    return Macro(URL_RAW, p.name, p.filters) if isinstance(p, Macro) and p.kind == "raw" else p
 
 
 def _part(p: str | Macro) -> pl.Expr:
@@ -131,7 +141,7 @@ def _part(p: str | Macro) -> pl.Expr:
 
 def _parts(rule: Rule) -> list[tuple[str, tuple[str | Macro, ...]]]:
     """Each templated field of a rule as it renders: the URL encoded, headers raw."""
-    out = [("url", rule.url.parts)]
+    out = [("url", tuple(_url_part(p) for p in rule.url.parts))]
     out += [(f"header:{k}", tuple(_as_raw(p) for p in t.parts)) for k, t in rule.headers]
     return out
 
@@ -249,7 +259,7 @@ def _rule_frame(rule: Rule, sel: Selection) -> tuple[pl.DataFrame, int]:
         "offer_id",
         "publisher_id",
         pl.lit(rule.method).alias("method"),
-        _render(rule.url.parts).alias("url"),
+        _render(_parts(rule)[0][1]).alias("url"),
         pl.lit(None, dtype=pl.String).alias("body"),
         pl.lit(_host(rule.url)).alias("host"),
         (pl.col("occurred_at") + pl.lit(rule.delay)).alias("due_at"),
@@ -298,23 +308,58 @@ def _dispatch_ids(rule: str, rows: pl.DataFrame) -> pl.Series:
 def plan_chunks(frame: pl.DataFrame, rules: RuleSet, counts: Counts) -> Iterator[pl.DataFrame]:
     """The plan of one frame of events, rule by rule (frames with PLAN_SCHEMA), counting
     in ``counts`` why the other events did not fire. The frame must hold every row of its
-    transactions (duplicates and rule 7 look across a transaction's rows)."""
+    transactions (duplicates and rule 7 look across a transaction's rows).
+
+    Rules are planned on a pool of threads, one per core (Polars, NumPy and DuckDB let go
+    of the GIL), a few rules ahead of the one being yielded; the chunks and counts still
+    come in rule order, so the plan is the same whatever the number of threads."""
     check_macros(rules, frame.columns)
     _check_filters(frame, rules)
     evaluator = Evaluator(frame, rules)
-    for i, rule in enumerate(rules):
-        if not rule.enabled:
-            counts.add(rule.name, {**evaluator.counts(rule), **dict.fromkeys(ALWAYS, 0)})
-            continue
-        sel = evaluator.select(i)
-        out, bad = _rule_frame(rule, sel) if sel.rows.height else (empty_plan_frame(), 0)
-        fired = out.height
-        duplicate = sel.passed - fired - bad
-        counts.add(
-            rule.name, {**sel.counts, "duplicate": duplicate, "invalid_body": bad, "fired": fired}
-        )
-        if fired:
-            yield out
+    workers = threads()
+    if workers == 1:
+        for i in range(len(evaluator.rules)):
+            name, why, out = _plan_rule(evaluator, i)
+            counts.add(name, why)
+            if out is not None:
+                yield out
+        return
+    pool = ThreadPoolExecutor(workers, thread_name_prefix="plan-rule")
+    pending: deque[Future[tuple[str, dict[str, int], pl.DataFrame | None]]] = deque()
+    todo = iter(range(len(evaluator.rules)))
+    try:
+        for i in islice(todo, workers + 1):
+            pending.append(pool.submit(_plan_rule, evaluator, i))
+        while pending:
+            name, why, out = pending.popleft().result()
+            if (following := next(todo, None)) is not None:
+                pending.append(pool.submit(_plan_rule, evaluator, following))
+            counts.add(name, why)
+            if out is not None:
+                yield out
+    finally:
+        for f in pending:
+            f.cancel()
+        pool.shutdown(wait=True)
+
+
+def threads() -> int:
+    """Rules planned at once: Polars' thread pool size (``POLARS_MAX_THREADS``), the
+    number of cores by default."""
+    return max(1, pl.thread_pool_size())
+
+
+def _plan_rule(evaluator: Evaluator, index: int) -> tuple[str, dict[str, int], pl.DataFrame | None]:
+    """One rule's name, explain counts and plan rows (None when none fired)."""
+    rule = evaluator.rules[index]
+    if not rule.enabled:
+        return rule.name, {**evaluator.counts(rule), **dict.fromkeys(ALWAYS, 0)}, None
+    sel = evaluator.select(index)
+    out, bad = _rule_frame(rule, sel) if sel.rows.height else (empty_plan_frame(), 0)
+    fired = out.height
+    duplicate = sel.passed - fired - bad
+    why = {**sel.counts, "duplicate": duplicate, "invalid_body": bad, "fired": fired}
+    return rule.name, why, out if fired else None
 
 
 def plan_bucket(frame: pl.DataFrame, rules: RuleSet) -> tuple[pl.DataFrame, Counts]:

@@ -11,7 +11,9 @@ nothing more.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -53,26 +55,40 @@ class Selection:
 
 
 class Evaluator:
-    """Evaluates rules over one events frame (what every rule shares is computed once)."""
+    """Evaluates rules over one events frame (what every rule shares is computed once).
+
+    ``select`` may be called from several threads at once (one rule each): rules that
+    share their rows wait for the first of them to gather the rows, and the rows are let
+    go when the last of them has taken them."""
 
     def __init__(self, frame: pl.DataFrame, rules: Iterable[Rule]) -> None:
         self.rules = list(rules)
         used = columns_used(self.rules)
         # one chunk per column: gathering rows from many chunks is many times slower
         self.frame = frame.select(list(used)).rechunk() if frame.n_chunks() > 1 else frame
-        self.sigs: Signatures = signatures(frame)
-        self._dup: np.ndarray | None = None
-        self._change: pl.Series | None = None
+        # the three groupings every rule shares, at once: NumPy's sorts let go of the GIL
+        enabled = [r for r in self.rules if r.enabled]
+        with ThreadPoolExecutor(2) as pool:
+            dup = pool.submit(duplicated, self.frame) if enabled else None
+            change = (
+                pool.submit(lambda: next_change(self.frame, with_status=False)[0])
+                if any(cancels(r) for r in enabled)
+                else None
+            )
+            self.sigs: Signatures = signatures(frame)
+            self._dup: np.ndarray | None = None if dup is None else dup.result()
+            self._change: pl.Series | None = None if change is None else change.result()
         self._static = {r.name: self._evaluate_static(r) for r in self.rules}
         # rules that select the same rows, and the columns they need between them
         self._columns: dict[tuple[object, ...], dict[str, None]] = {}
-        self._last: dict[tuple[object, ...], int] = {}
-        for i, r in enumerate(self.rules):
+        self._left: dict[tuple[object, ...], int] = {}  # rules yet to take these rows
+        for r in self.rules:
             if r.enabled:
                 key = self._key(r)
                 self._columns.setdefault(key, dict.fromkeys(CORE)).update(dict.fromkeys(r.columns))
-                self._last[key] = i
-        self._cache: dict[tuple[object, ...], Selection] = {}
+                self._left[key] = self._left.get(key, 0) + 1
+        self._cache: dict[tuple[object, ...], Future[Selection]] = {}
+        self._lock = threading.Lock()
 
     # -- once per frame, when first needed ------------------------------------
     @property
@@ -118,13 +134,21 @@ class Evaluator:
         """The rows that fire ``self.rules[index]`` (an enabled rule)."""
         rule = self.rules[index]
         key = self._key(rule)
-        got = self._cache.get(key)
-        if got is None:
-            got = self._gather(rule, list(self._columns[key]))
-            if self._last[key] > index:
-                self._cache[key] = got
-        elif self._last[key] == index:
-            del self._cache[key]
+        with self._lock:
+            pending = self._cache.get(key)
+            mine = pending is None
+            if pending is None:
+                pending = self._cache[key] = Future()
+            self._left[key] -= 1
+            if not self._left[key]:  # the last rule of these rows: let them go after
+                del self._cache[key]
+        if mine:
+            try:
+                pending.set_result(self._gather(rule, list(self._columns[key])))
+            except BaseException as exc:
+                pending.set_exception(exc)
+                raise
+        got = pending.result()
         counts = self.counts(rule)
         counts.update(got.counts)
         return Selection(got.rows, counts, got.passed, got.texts)

@@ -3,11 +3,14 @@ percent-encoded.
 
 Values are percent-encoded by DuckDB's ``url_encode`` (which escapes every byte outside
 ``A-Z a-z 0-9 - . _ ~``, exactly the contract); a column none of whose values needs it is
-left as it is.
+left as it is. ``{raw:name}`` values in a URL keep the characters a URL may hold (they are
+URL parts already) and only what cannot stand in a URL is escaped (``url_safe``).
 """
 
 from __future__ import annotations
 
+import re
+import urllib.parse
 from decimal import Decimal
 
 import polars as pl
@@ -16,7 +19,18 @@ from .._errors import RuleValidationError
 from .._util import query
 from ..rules import Macro
 
+#: the kind of a ``{raw:name}`` macro in a URL (headers and bodies take raw values as
+#: they are)
+URL_RAW = "url-raw"
 UNSAFE = r"[^A-Za-z0-9._~-]"
+#: what a ``{raw:name}`` value keeps in a URL besides ``A-Z a-z 0-9 - . _ ~``: RFC 3986's
+#: other delimiters and ``%`` (a value that is already a URL part, escapes and all), all
+#: but ``#`` (on the wire the URL would end there) and ``[ ]`` (only for IPv6 hosts)
+RAW_KEEP = "!$&'()*+,;=:/?@%"
+#: a raw value holding any of these needs escaping: a character outside the URL's set, or
+#: a ``%`` that does not start an escape (``100% off``)
+RAW_UNSAFE = r"[^A-Za-z0-9._~!$&'()*+,;=:/?@%-]|%([^0-9A-Fa-f]|[0-9A-Fa-f]([^0-9A-Fa-f]|$)|$)"
+_LONE_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
 
 
 def as_text(s: pl.Series) -> pl.Series:
@@ -74,16 +88,36 @@ def url_encode(text: pl.Series) -> pl.Series:
     return text.replace(distinct, encoded)
 
 
+def raw_url_text(value: str) -> str:
+    """One ``{raw:name}`` value as it stands in a URL: space, ``#``, control characters,
+    non-ASCII (as UTF-8), ``"<>[]\\^`{|}`` and a ``%`` that starts no escape are
+    percent-encoded; everything a URL may hold stays as written (``a=1&b=2``, ``%20``)."""
+    return urllib.parse.quote(_LONE_PERCENT.sub("%25", value), safe=RAW_KEEP)
+
+
+def url_safe(text: pl.Series) -> pl.Series:
+    """``raw_url_text`` of every value, computed once per distinct value that needs it
+    (most raw values need nothing and are left as they are)."""
+    needs = text.filter(text.str.contains(RAW_UNSAFE))
+    if needs.len() == 0:
+        return text
+    distinct = needs.unique()
+    escaped = pl.Series([raw_url_text(v) for v in distinct.to_list()], dtype=pl.String)
+    return text.replace(distinct, escaped)
+
+
 def macro_text(s: pl.Series, macro: Macro, *, where: str = "") -> pl.Series:
     """A column rendered for one macro: as text, through the macro's filters (``tz`` and
     ``format`` for timestamps, ``map`` of values, ``default`` for missing ones), and
-    percent-encoded when the macro is ``{name}`` rather than ``{raw:name}``."""
+    percent-encoded when the macro is ``{name}``; a ``{raw:name}`` of a URL (kind
+    ``url-raw``) escapes only what cannot stand in a URL (``url_safe``)."""
     fmt, tz = macro.filter("format"), macro.filter("tz")
+    shown = Macro("raw", macro.name, macro.filters) if macro.kind == URL_RAW else macro
     if fmt is not None or tz is not None:
         if not isinstance(s.dtype, pl.Datetime):
             raise RuleValidationError(
                 [
-                    f"{where}macro {macro}: format and tz apply to timestamps, and "
+                    f"{where}macro {shown}: format and tz apply to timestamps, and "
                     f"{macro.name!r} holds {s.dtype}"
                 ]
             )
@@ -95,7 +129,7 @@ def macro_text(s: pl.Series, macro: Macro, *, where: str = "") -> pl.Series:
                 text = zoned.dt.strftime(fmt)
             except pl.exceptions.ComputeError as exc:
                 raise RuleValidationError(
-                    [f"{where}macro {macro}: {fmt!r} is not a time layout ({exc})"]
+                    [f"{where}macro {shown}: {fmt!r} is not a time layout ({exc})"]
                 ) from None
     else:
         text = as_text(s)
@@ -105,4 +139,6 @@ def macro_text(s: pl.Series, macro: Macro, *, where: str = "") -> pl.Series:
     default = macro.filter("default")
     if default is not None:
         text = text.fill_null(default)
-    return url_encode(text) if macro.kind == "encoded" else text
+    if macro.kind == "encoded":
+        return url_encode(text)
+    return url_safe(text) if macro.kind == URL_RAW else text

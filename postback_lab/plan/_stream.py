@@ -25,7 +25,7 @@ from ._counts import ALWAYS, Counts
 from ._evaluate import columns_used
 from ._explain import Explanation
 from ._spill import buckets, count_rows, parquet_files
-from ._write import PlanWriter
+from ._write import plan_writer
 
 #: events planned in one pass; a larger Parquet source is planned in buckets of this size
 BUCKET_ROWS = 12_000_000
@@ -121,7 +121,7 @@ def write_plan(
     hosts: set[str] = set()
     files = None if isinstance(events, Events) else parquet_files(events)
     rows = count_rows(files) if files else 0
-    with PlanWriter(path, PLAN_SCHEMA) as writer:
+    with plan_writer(path, PLAN_SCHEMA) as writer:
 
         def plan(frame: pl.DataFrame) -> None:
             for chunk in plan_chunks(frame, rs, counts):

@@ -9,7 +9,7 @@ import polars as pl
 import pytest
 
 from postback_lab import build_plan, read_events, read_plan, read_rules
-from postback_lab.plan import _spill
+from postback_lab.plan import _build, _spill, _write
 from postback_lab.plan._explain import explain_rules
 from postback_lab.plan._stream import write_plan
 from postback_lab.sample import generate, rules_yaml
@@ -65,9 +65,17 @@ def source(tmp_path_factory):
     return folder, rules, raw.height
 
 
-def test_one_pass_writes_exactly_the_plan(source, tmp_path, monkeypatch):
+WRITERS = {"pyarrow": 10_000, "polars sink": 1}  # SINK_CORES: which writer plan_writer picks
+
+
+@pytest.mark.parametrize("writer", list(WRITERS))
+@pytest.mark.parametrize("threads", [1, 3])
+def test_one_pass_writes_exactly_the_plan(source, tmp_path, monkeypatch, writer, threads):
+    """Whatever the writer and however many rules are planned at once: the same file."""
     folder, rules_path, _ = source
     monkeypatch.setenv("CRM_TOKEN", "x")
+    monkeypatch.setattr(_write, "SINK_CORES", WRITERS[writer])
+    monkeypatch.setattr(_build, "threads", lambda: threads)
     rules = read_rules(rules_path)
     plan = build_plan(str(folder), rules)
     written = write_plan(str(folder), rules, tmp_path / "plan.parquet")
@@ -75,6 +83,24 @@ def test_one_pass_writes_exactly_the_plan(source, tmp_path, monkeypatch):
     assert read_plan(tmp_path / "plan.parquet").frame.equals(plan.frame)
     assert str(written) == str(plan)
     assert written.explain().to_polars().equals(plan.explain().to_polars())
+
+
+@pytest.mark.parametrize("writer", list(WRITERS))
+def test_a_failure_while_planning_leaves_no_file(source, tmp_path, monkeypatch, writer):
+    folder, rules_path, _ = source
+    monkeypatch.setattr(_write, "SINK_CORES", WRITERS[writer])
+    monkeypatch.setattr(_build, "threads", lambda: 3)
+    real = _build._rule_frame
+
+    def failing(rule, sel):
+        if rule.name == "Partner B leads":
+            raise RuntimeError("boom")
+        return real(rule, sel)
+
+    monkeypatch.setattr(_build, "_rule_frame", failing)
+    with pytest.raises(RuntimeError, match="boom"):
+        write_plan(str(folder), read_rules(rules_path), tmp_path / "plan.parquet")
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_buckets_give_the_one_pass_plan_and_counts(source, tmp_path, monkeypatch):
