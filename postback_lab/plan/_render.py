@@ -28,9 +28,14 @@ UNSAFE = r"[^A-Za-z0-9._~-]"
 #: but ``#`` (on the wire the URL would end there) and ``[ ]`` (only for IPv6 hosts)
 RAW_KEEP = "!$&'()*+,;=:/?@%"
 #: a raw value holding any of these needs escaping: a character outside the URL's set, or
-#: a ``%`` that does not start an escape (``100% off``)
-RAW_UNSAFE = r"[^A-Za-z0-9._~!$&'()*+,;=:/?@%-]|%([^0-9A-Fa-f]|[0-9A-Fa-f]([^0-9A-Fa-f]|$)|$)"
+#: a ``%`` that does not start an escape (``100% off``), or a ``.``/``..`` segment (a
+#: client would resolve it away: the bytes on the wire would not be the plan's URL)
+RAW_UNSAFE = (
+    r"[^A-Za-z0-9._~!$&'()*+,;=:/?@%-]|%([^0-9A-Fa-f]|[0-9A-Fa-f]([^0-9A-Fa-f]|$)|$)"
+    r"|(^|/)\.\.?(/|\?|$)"
+)
 _LONE_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
+_DOT_SEGMENT = re.compile(r"(?:(?<=/)|^)(\.\.?)(?=/|\?|$)")
 
 
 def as_text(s: pl.Series) -> pl.Series:
@@ -91,8 +96,11 @@ def url_encode(text: pl.Series) -> pl.Series:
 def raw_url_text(value: str) -> str:
     """One ``{raw:name}`` value as it stands in a URL: space, ``#``, control characters,
     non-ASCII (as UTF-8), ``"<>[]\\^`{|}`` and a ``%`` that starts no escape are
-    percent-encoded; everything a URL may hold stays as written (``a=1&b=2``, ``%20``)."""
-    return urllib.parse.quote(_LONE_PERCENT.sub("%25", value), safe=RAW_KEEP)
+    percent-encoded, and so are the dots of a ``.`` or ``..`` segment (``%2E``), which a
+    client would resolve away; everything a URL may hold stays as written (``a=1&b=2``,
+    ``%20``)."""
+    out = urllib.parse.quote(_LONE_PERCENT.sub("%25", value), safe=RAW_KEEP)
+    return _DOT_SEGMENT.sub(lambda m: m.group(1).replace(".", "%2E"), out)
 
 
 def url_safe(text: pl.Series) -> pl.Series:

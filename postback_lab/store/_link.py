@@ -23,7 +23,7 @@ from typing import Any, Protocol
 import duckdb
 import polars as pl
 
-from .._errors import closest
+from .._errors import StoreError, closest
 from ..events import normalise_status
 from ._schema import LOG_COLUMNS, LOG_SCHEMA, NOT_ATTEMPTS
 
@@ -252,7 +252,7 @@ def loose_rows(store: _Log) -> pl.DataFrame:
     query = f"SELECT {cols}, click_id FROM postback_log WHERE {LOOSE} ORDER BY fired_at, attempt"
     try:
         frame = store.sql(query)
-    except duckdb.Error:  # a log opened read-only before it had the column
+    except (duckdb.Error, StoreError):  # a log without the column (a Delta log's view)
         frame = store.sql(query.replace(", click_id", ", NULL::VARCHAR AS click_id", 1))
     types = pl.Schema({**LOG_SCHEMA, "click_id": pl.String()})
     return frame.cast(types)

@@ -71,6 +71,20 @@ def test_the_request_line_carries_the_whole_raw_value(tmp_path):
     assert server.lines == [b"GET /p/a%20b%23c?n=1 HTTP/1.1"]
 
 
+def test_dot_segments_are_escaped_so_no_client_resolves_them_away():
+    got = urls("https://h.example/p/{raw:sub1}?n=1", sub1=[".", "..", "a/../b", ".a", "a."])
+    assert got == [
+        "https://h.example/p/%2E?n=1",
+        "https://h.example/p/%2E%2E?n=1",
+        "https://h.example/p/a/%2E%2E/b?n=1",
+        "https://h.example/p/.a?n=1",
+        "https://h.example/p/a.?n=1",
+    ]
+    assert [httpx.URL(u).raw_path for u in got] == [
+        u.removeprefix("https://h.example").encode() for u in got
+    ]
+
+
 text = st.text(
     st.characters(codec="utf-8", exclude_categories=["Cs"], exclude_characters="\x00"),
     min_size=1,
