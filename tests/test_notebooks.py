@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import nbformat
@@ -34,3 +35,34 @@ def test_notebook_executes(path, tmp_path):
         if o.get("output_type") == "error"
     ]
     assert errors == []
+    drawn = [_draw(spec) for spec in _chart_specs(nb)]
+    if path.stem == "03_audit_delivery_failures":
+        assert len(drawn) >= 1  # the audit chart is shown, and drawn
+    assert all(drawn)
+
+
+_EMBED = "__pblVegaEmbed(el, "
+
+
+def _chart_specs(nb) -> list[dict]:
+    """The Vega-Lite spec of every chart the notebook's outputs show (the inline renderer
+    writes it into the HTML as the argument of the embed call)."""
+    specs = []
+    for c in nb.cells:
+        for o in c.get("outputs", []):
+            html = o.get("data", {}).get("text/html", "")
+            html = "".join(html) if isinstance(html, list) else html
+            start = html.find(_EMBED)
+            while start >= 0:
+                spec, _ = json.JSONDecoder().raw_decode(html, start + len(_EMBED))
+                specs.append(spec)
+                start = html.find(_EMBED, start + 1)
+    return specs
+
+
+def _draw(spec: dict) -> bool:
+    """Draw a spec to SVG as the browser would (vl-convert, no network)."""
+    import vl_convert
+
+    svg = vl_convert.vegalite_to_svg(spec)
+    return "<svg" in svg and "<path" in svg

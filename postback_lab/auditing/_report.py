@@ -12,9 +12,10 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import polars as pl
 
+from .._errors import InputError
 from .._util import TIME_FORMAT, as_utc, render, text_table
 from ..store import LogStore, open_log
-from ._charts import audit_chart
+from ._charts import audit_chart, chart_group
 from ._headline import Headline, headline_sql
 from ._sql import timeline_sql
 from ._vega import chart_html
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
     import altair as alt
 
 _T = TypeVar("_T")
+CHART_SUFFIXES = (".html", ".htm", ".png", ".svg")
 _BUCKET_FORMAT = {"day": "%Y-%m-%d", "week": "%Y-%m-%d", "hour": "%Y-%m-%d %H:%M"}
 
 #: the figures of each group, in the order of ``postback-lab audit --format json``
@@ -140,11 +142,14 @@ class AuditReport:
 
     @cached_property
     def timeline(self) -> pl.DataFrame:
-        """Attempts and failure rate per ``every`` bucket (and first ``by`` column)."""
+        """Attempts and failure rate per ``every`` bucket (and per the chart's group: the
+        first ``by`` column that is not a time bucket)."""
         src = self.source
         if src is None:
             return pl.DataFrame()
-        tl = src.query(timeline_sql(list(src.select), src.cond, src.every))
+        group = chart_group(self.by)
+        first = [src.select[self.by.index(group)]] if group else []
+        tl = src.query(timeline_sql(first, src.cond, src.every))
         return tl.with_columns(
             (pl.col("failed_attempts") / pl.col("attempts")).alias("attempt_failure_rate")
         )
@@ -236,9 +241,16 @@ class AuditReport:
 
     def save_chart(self, path: str | Path) -> str:
         """Write the chart to ``.html`` (self-contained: opens with no network) or
-        ``.png``/``.svg`` (drawn by vl-convert)."""
+        ``.png``/``.svg`` (drawn by vl-convert). Any ``by`` draws: the lines and bars are
+        split by the first ``by`` column that is not a time bucket."""
+        suffix = Path(path).suffix.lower()
+        if suffix not in CHART_SUFFIXES:
+            raise InputError(
+                f"{path}: save_chart writes {', '.join(CHART_SUFFIXES)} files, "
+                f"not {suffix or 'a file without a suffix'}"
+            )
         chart = self.chart()
-        if str(path).lower().endswith((".html", ".htm")):
+        if suffix in (".html", ".htm"):
             page = chart_html(chart.to_dict(), full_page=True, title="Delivery audit")
             Path(path).write_text(page, encoding="utf-8")
         else:
