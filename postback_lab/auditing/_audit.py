@@ -9,6 +9,7 @@ import polars as pl
 
 from .._util import When, as_utc, parse_when
 from ..store import LogStore, settle_journals
+from ._dispatches import remap
 from ._logrows import pruned_before
 from ._report import METRICS, AuditReport, Selection
 from ._snapshot import open_for_reading
@@ -68,8 +69,10 @@ def audit(
         if store.retried_upto() < upto and not store.read_only:
             store.mark_retried()  # rows appended without marks (a run that crashed)
         marked = store.retried_upto() >= upto
-        sql = main_sql(keys, select, cond, marked)
-        frame = as_utc(store.sql(sql, params * (1 if marked else 2)))
+        moved = remap(store)  # imported rows counted as the dispatch they link to
+        frames = {} if moved is None else {"remap": moved}
+        sql = main_sql(keys, select, cond, marked, moved is not None)
+        frame = as_utc(store.sql(sql, params * (1 if marked else 2), **frames))
         path = str(store.path)
     finally:
         if owned:
@@ -97,5 +100,7 @@ def audit(
         "attempt_failure_rate_lo",
         "attempt_failure_rate_hi",
     )
-    source = Selection(None if owned else store, path, tuple(select), cond, tuple(params), bucket)
+    source = Selection(
+        None if owned else store, path, tuple(select), cond, tuple(params), bucket, moved
+    )
     return AuditReport(frame, tuple(keys), path, source, pruned_before=cut, note=note)

@@ -16,6 +16,7 @@ from .._errors import InputError
 from .._util import TIME_FORMAT, as_utc, render, text_table
 from ..store import LogStore, open_log
 from ._charts import audit_chart, chart_group
+from ._dispatches import log_source
 from ._headline import Headline, headline_sql
 from ._sql import timeline_sql
 from ._vega import chart_html
@@ -52,14 +53,24 @@ class Selection:
     cond: str
     params: tuple[Any, ...]
     every: int
+    #: imported rows counted as the dispatch they link to (see ``_dispatches``), or None
+    remap: pl.DataFrame | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def relation(self) -> str:
+        """The relation the selection's SQL reads (``_dispatches.log_source``)."""
+        return log_source(self.remap is not None)
 
     def query(self, sql: str) -> pl.DataFrame:
         """Run ``sql`` on the log (the caller's store while open, else the file)."""
-        return self._with_store(lambda store: as_utc(store.sql(sql, list(self.params))))
+        frames = {} if self.remap is None else {"remap": self.remap}
+        return self._with_store(lambda store: as_utc(store.sql(sql, list(self.params), **frames)))
 
     def headline(self) -> Headline:
         """The headline of the whole selection (each postback counted once)."""
-        return self._with_store(lambda store: headline_sql(store, self.cond, list(self.params)))
+        return self._with_store(
+            lambda store: headline_sql(store, self.cond, list(self.params), self.remap)
+        )
 
     def _with_store(self, use: Callable[[LogStore], _T]) -> _T:
         store = self.log
@@ -110,7 +121,7 @@ class AuditReport:
         extra = [c for c in ("status_code", "error") if c not in self.by]
         cols = ", ".join([*self.source.select, *extra])
         return self.source.query(
-            f"SELECT {cols}, count(*) AS attempts FROM postback_log "
+            f"SELECT {cols}, count(*) AS attempts FROM {self.source.relation} "
             f"WHERE {self.source.cond} GROUP BY ALL"
         )
 
@@ -149,7 +160,7 @@ class AuditReport:
             return pl.DataFrame()
         group = chart_group(self.by)
         first = [src.select[self.by.index(group)]] if group else []
-        tl = src.query(timeline_sql(first, src.cond, src.every))
+        tl = src.query(timeline_sql(first, src.cond, src.every, src.remap is not None))
         return tl.with_columns(
             (pl.col("failed_attempts") / pl.col("attempts")).alias("attempt_failure_rate")
         )

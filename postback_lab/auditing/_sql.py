@@ -8,8 +8,12 @@ import math
 from .._errors import InputError, did_you_mean
 from .._util import parse_duration
 from ..store import LOG_COLUMNS
+from ._dispatches import log_source
 
 _DAY = 86_400
+#: outcomes that are not failed attempts: delivered, and rows where nothing was sent to
+#: the partner for real (paused by the breaker, a dry run, a test fire)
+NOT_FAILURES = "('delivered', 'paused', 'dry_run', 'test')"
 TIMELINE_ORIGIN = 946_857_600  # 2000-01-03, a Monday: DuckDB's time_bucket origin
 
 
@@ -49,7 +53,9 @@ def bucket_seconds(every: str) -> int:
     return int(seconds)
 
 
-def main_sql(keys: list[str], select: list[str], cond: str, marked: bool) -> str:
+def main_sql(
+    keys: list[str], select: list[str], cond: str, marked: bool, remapped: bool = False
+) -> str:
     """Every per-group figure in one scan of the log.
 
     Counting dispatches per group needs a distinct count, i.e. a pass per (group, dispatch)
@@ -61,7 +67,13 @@ def main_sql(keys: list[str], select: list[str], cond: str, marked: bool) -> str
     shows by itself whether it is one of these; otherwise the log is joined with the set
     of retried dispatches. Dispatches are told apart by the stored 128-bit
     ``dispatch_key``.
+
+    ``remapped``: read the log through ``log_source`` (imported rows counted as the
+    dispatch they link to, see ``_dispatches``); the rows that moved, and the rows of
+    dispatches they moved to, take the per-dispatch pass.
     """
+    src = log_source(remapped)
+    moved = " OR __moved" if remapped else ""
     sel = ", ".join(select) + ", " if select else ""
     names = ", ".join(keys) + ", " if keys else ""
     group = "GROUP BY ALL" if keys else ""
@@ -70,19 +82,20 @@ def main_sql(keys: list[str], select: list[str], cond: str, marked: bool) -> str
     # a 'paused' row (breaker open, nothing sent) counts for its dispatch, not as an attempt
     row = (
         f"{sel} dispatch_key AS __k, outcome = 'delivered' AS __ok, latency_ms AS __lat, "
-        "outcome = 'paused' AS __paused"
+        f"outcome = 'paused' AS __paused, outcome IN {NOT_FAILURES} AS __fine"
     )
     if marked:
         base = f"""base AS (
-            SELECT {row}, coalesce(retried, false) OR attempt IS DISTINCT FROM 1 AS __multi
-            FROM postback_log WHERE {cond}),"""
+            SELECT {row},
+                coalesce(retried, false) OR attempt IS DISTINCT FROM 1{moved} AS __multi
+            FROM {src} WHERE {cond}),"""
     else:
         base = f"""rep AS (
-            SELECT DISTINCT dispatch_key AS h FROM postback_log
+            SELECT DISTINCT dispatch_key AS h FROM {src}
             WHERE {cond} AND attempt IS DISTINCT FROM 1),
         base AS (
-            SELECT {row}, rep.h IS NOT NULL AS __multi
-            FROM postback_log LEFT JOIN rep ON dispatch_key = rep.h WHERE {cond}),"""
+            SELECT {row}, rep.h IS NOT NULL{moved} AS __multi
+            FROM {src} LEFT JOIN rep ON dispatch_key = rep.h WHERE {cond}),"""
     return f"""
         WITH {base}
         one AS (
@@ -90,7 +103,7 @@ def main_sql(keys: list[str], select: list[str], cond: str, marked: bool) -> str
                 count(*) FILTER (WHERE NOT __multi) AS __d1,
                 count(*) FILTER (WHERE NOT __multi AND __ok) AS __ok1,
                 count(*) FILTER (WHERE NOT __paused) AS attempts,
-                count(*) FILTER (WHERE NOT __ok AND NOT __paused) AS failed_attempts,
+                count(*) FILTER (WHERE NOT __fine) AS failed_attempts,
                 quantile_cont(__lat, [0.5, 0.95]) AS __q
             FROM base {group}),
         per AS (SELECT {names} __k, bool_or(__ok) AS __ok FROM base WHERE __multi GROUP BY ALL),
@@ -103,13 +116,13 @@ def main_sql(keys: list[str], select: list[str], cond: str, marked: bool) -> str
         FROM one LEFT JOIN two ON {on} {order}"""
 
 
-def timeline_sql(select: list[str], cond: str, every: int) -> str:
+def timeline_sql(select: list[str], cond: str, every: int, remapped: bool = False) -> str:
     """Attempts and failed attempts per ``every``-second bucket (and first group column)."""
     first = f"{select[0]}, " if select else ""
     group = "1, 2" if select else "1"
     return f"""
         SELECT {first} {period_sql(every, TIMELINE_ORIGIN)} AS period,
             count(*) AS attempts,
-            count(*) FILTER (WHERE outcome <> 'delivered') AS failed_attempts
-        FROM postback_log WHERE {cond} AND outcome IS DISTINCT FROM 'paused'
+            count(*) FILTER (WHERE outcome NOT IN {NOT_FAILURES}) AS failed_attempts
+        FROM {log_source(remapped)} WHERE {cond} AND outcome IS DISTINCT FROM 'paused'
         GROUP BY {group} ORDER BY {group}"""

@@ -6,17 +6,20 @@ Imported lazily (``postback_lab.explore``) so the package never needs a notebook
 from __future__ import annotations
 
 import html
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
+from .._errors import PostbackLabError, StoreLockedError
 from .._util import TIME_FORMAT, as_utc, cell, render, shorten
 from ..auditing import (
     COLUMNS,
     DERIVED,
+    NOT_FAILURES,
     AuditReport,
     Headline,
     LogFilter,
@@ -33,7 +36,7 @@ from ..auditing import (
 )
 from ..plan import PLAN_SCHEMA, Plan, read_plan
 from ..rules import RuleSet, read_rules
-from ..store import LogStore
+from ..store import LogStore, open_log
 
 if TYPE_CHECKING:
     import altair as alt
@@ -48,7 +51,12 @@ _WIDTH = {"error": 48, "url": 64, "rule": 28, "transaction": 24}
 class Explorer:
     """Filter controls, a headline (KPI line), a chart and a paged table over
     ``postback_log``. The headline is the audit's: delivery rate of postbacks, failure
-    rate of attempts."""
+    rate of attempts.
+
+    The explorer outlives the LogStore it was given: once that store is closed (a
+    notebook's last cell), each refresh opens the file read-only for its queries and
+    closes it again, so a later ``LogStore`` of the same file can still write. When the
+    file cannot be read, the headline says so."""
 
     def __init__(self, log: LogStore | AuditReport | str | Path | None = None) -> None:
         import ipywidgets as w
@@ -97,10 +105,31 @@ class Explorer:
         self.refresh()
 
     # -- queries -----------------------------------------------------------------
+    @contextmanager
+    def _reading(self) -> Iterator[LogStore]:
+        """The store to query: the one given while it is open, else the file opened
+        read-only for this query (or this process's writer of it, if one opened since)."""
+        if not self.store.closed:
+            yield self.store
+            return
+        try:
+            store, owned = LogStore(self.store.path, read_only=True), True
+        except StoreLockedError:  # held for writing here again: read through that one
+            store, owned = open_log(self.store.path)
+        try:
+            yield store
+        finally:
+            if owned:
+                store.close()
+
     def _options(self) -> dict[str, list[Any]]:
+        with self._reading() as store:
+            return self._options_of(store)
+
+    def _options_of(self, store: LogStore) -> dict[str, list[Any]]:
         out = {}
         for col in _FILTERS:
-            values = self.store.sql(
+            values = store.sql(
                 f"SELECT DISTINCT {col} AS v FROM postback_log WHERE {col} IS NOT NULL"
             )["v"].to_list()
             out[col] = sorted(values, key=natural_key)  # publisher 7 before 12
@@ -118,34 +147,42 @@ class Explorer:
 
     def where(self) -> tuple[str, list[Any]]:
         """The SQL condition and parameters of the current filter values."""
-        return visible(self.filter(), self.store).sql()
+        with self._reading() as store:
+            return visible(self.filter(), store).sql()
 
     def headline(self) -> Headline:
         """Postbacks delivered and attempts failed for the current filters."""
-        return headline(self.store, self.filter())
+        with self._reading() as store:
+            return headline(store, self.filter())
 
     def total(self) -> int:
         """Attempt rows matching the current filters."""
-        return count_rows(self.store, self.filter())
+        with self._reading() as store:
+            return count_rows(store, self.filter())
 
     def rows(self) -> pl.DataFrame:
         """The current page of matching attempts, newest first."""
-        return attempt_rows(
-            self.store, self.filter(), limit=PAGE, offset=(self.page.value - 1) * PAGE
-        )
+        with self._reading() as store:
+            return attempt_rows(
+                store, self.filter(), limit=PAGE, offset=(self.page.value - 1) * PAGE
+            )
 
     def daily(self) -> pl.DataFrame:
-        """Attempts and failures per UTC day (the audit's day buckets)."""
-        cond, params = self.where()
-        return as_utc(
-            self.store.sql(
-                f"""
-            SELECT {DERIVED["day"]} AS day, count(*) AS attempts,
-                   count(*) FILTER (WHERE outcome <> 'delivered') AS failed
-            FROM postback_log WHERE {cond} GROUP BY 1 ORDER BY 1""",
-                params,
+        """Attempts and failed attempts per UTC day (the audit's day buckets). Dry runs
+        and test fires (shown when the outcome filter names them) are attempts, never
+        failures; paused rows (nothing sent) are neither."""
+        with self._reading() as store:
+            cond, params = visible(self.filter(), store).sql()
+            return as_utc(
+                store.sql(
+                    f"""
+                SELECT {DERIVED["day"]} AS day,
+                    count(*) FILTER (WHERE outcome <> 'paused') AS attempts,
+                    count(*) FILTER (WHERE outcome NOT IN {NOT_FAILURES}) AS failed
+                FROM postback_log WHERE {cond} GROUP BY 1 HAVING attempts > 0 ORDER BY 1""",
+                    params,
+                )
             )
-        )
 
     # -- view ----------------------------------------------------------------------
     def kpi_text(self) -> str:
@@ -186,6 +223,17 @@ class Explorer:
         self.refresh()
 
     def refresh(self, chart: bool = True) -> None:
+        """Query the log again for the current filters and redraw; when the log cannot be
+        read any more, the headline says why (and the rest stays as it was)."""
+        try:
+            self._refresh(chart)
+        except PostbackLabError as exc:
+            self.kpi.value = (
+                f"<b>cannot read the log {html.escape(str(self.store.path))}: "
+                f"{html.escape(str(exc))}</b>"
+            )
+
+    def _refresh(self, chart: bool) -> None:
         total = self.total()
         pages = max(1, -(-total // PAGE))
         if self.page.max != pages:
@@ -207,8 +255,12 @@ class Explorer:
         ``plan`` when given (exact, with bodies), else rebuilt from the log (GET only),
         with each rule's ``success:`` check taken from ``rules`` when given (the log does
         not keep it: without it any 2xx counts as delivered)."""
-        cond, params = self.where()
-        ids = self.store.sql(
+        with self._reading() as store:
+            return self._selection_plan(store, plan, rules)
+
+    def _selection_plan(self, store: LogStore, plan: Plan | str | Path | None, rules: Any) -> Plan:
+        cond, params = visible(self.filter(), store).sql()
+        ids = store.sql(
             f"""
             SELECT dispatch_id FROM postback_log WHERE {cond} AND dispatch_id IS NOT NULL
             EXCEPT SELECT dispatch_id FROM postback_log WHERE outcome = 'delivered'""",
@@ -217,7 +269,7 @@ class Explorer:
         if plan is not None:
             p = plan if isinstance(plan, Plan) else read_plan(plan)
             return p.filter(pl.col("dispatch_id").is_in(ids.implode()))
-        rows = self.store.sql(
+        rows = store.sql(
             """
             SELECT DISTINCT ON (dispatch_id) dispatch_id, rule, transaction_id,
                    NULL AS event_type, status, offer_id, publisher_id, method, url,
