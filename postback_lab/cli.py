@@ -66,8 +66,33 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="buckets to plan (local: one per core by default; more, less memory each)",
     )
+    c._window(s)
     _reading(s)
     s.set_defaults(func=c.cmd_plan)
+
+    s = sub.add_parser(
+        "reconcile",
+        help="compare the plan with the log: delivered, failed, missed (reads the log only)",
+    )
+    s.add_argument("events", nargs="+", help="event files (CSV, Parquet, NDJSON, globs)")
+    s.add_argument("--rules", required=True, help="postbacks.yaml")
+    db_option(s)
+    s.add_argument(
+        "--format",
+        choices=["table", "json", "csv"],
+        default="table",
+        help="table (per rule), json (the totals) or csv (one row per postback)",
+    )
+    c._window(s)
+    _reading(s)
+    s.set_defaults(func=c.cmd_reconcile)
+
+    s = sub.add_parser("why", help="why each rule did or did not fire for one transaction")
+    s.add_argument("transaction_id", metavar="TRANSACTION", help="the transaction id")
+    s.add_argument("--events", nargs="+", required=True, metavar="E", help="event files it is in")
+    s.add_argument("--rules", required=True, help="postbacks.yaml")
+    _reading(s)
+    s.set_defaults(func=c.cmd_why)
 
     s = sub.add_parser("send", help="fire a plan, logging every attempt")
     s.add_argument("plan", type=Path, help="PLAN.parquet from 'postback-lab plan -o'")
@@ -112,10 +137,33 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("audit", help="delivery failure rates from the log")
     db_option(s)
-    s.add_argument("--by", default="rule", help="comma-separated columns (rule)")
-    s.add_argument("--since")
-    s.add_argument("--until")
-    s.add_argument("--format", choices=["table", "csv", "json"], default="table")
+    s.add_argument(
+        "--by",
+        default="rule",
+        metavar="COL,...",
+        help="group by these, comma-separated (rule): rule, publisher_id, offer_id, host, "
+        "status_code, outcome, run_id, day, hour, week",
+    )
+    s.add_argument(
+        "--since",
+        metavar="T",
+        help="only attempts fired at or after T (2026-11-01 or 2026-11-01T09:00Z; a time "
+        "without an offset is in --timezone)",
+    )
+    s.add_argument("--until", metavar="T", help="only attempts fired before T")
+    s.add_argument(
+        "--timezone",
+        default="UTC",
+        metavar="ZONE",
+        help="days, hours and weeks of --by, and --since/--until without an offset, in this "
+        "time zone (UTC), e.g. America/New_York",
+    )
+    s.add_argument(
+        "--format",
+        choices=["table", "csv", "json"],
+        default="table",
+        help="table (for people), csv or json (one object per group)",
+    )
     s.add_argument(
         "--fail-below",
         metavar="RATE",

@@ -33,15 +33,18 @@ def audit(
     until: When = None,
     every: str = "1d",
     where: str | None = None,
+    timezone: str = "UTC",
 ) -> AuditReport:
     """Delivery and failure rates per group from the log (dry runs excluded).
 
     ``by``: log columns (rule, publisher_id, offer_id, host, status_code, outcome …) or
     ``day``/``hour``/``week``; ``since``/``until`` bound ``fired_at``; ``every`` is the
-    bucket of the timeline used by ``chart()``; ``where`` adds a SQL condition.
+    bucket of the timeline used by ``chart()``; ``where`` adds a SQL condition;
+    ``timezone``: the zone whose days, hours and weeks ``by`` groups into (and the
+    tables and charts show), e.g. ``America/New_York``.
     """
     keys = [b.strip() for b in (by.split(",") if isinstance(by, str) else by) if b.strip()]
-    select = group_columns(keys)
+    select = group_columns(keys, timezone)
     conds = ["outcome NOT IN ('dry_run', 'test')"]
     params: list[Any] = []
     if (lo := parse_when(since, name="since")) is not None:
@@ -103,4 +106,6 @@ def audit(
     source = Selection(
         None if owned else store, path, tuple(select), cond, tuple(params), bucket, moved
     )
-    return AuditReport(frame, tuple(keys), path, source, pruned_before=cut, note=note)
+    return AuditReport(
+        frame, tuple(keys), path, source, pruned_before=cut, note=note, timezone=timezone
+    )

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 import polars as pl
 
+from ._filters import natural_key
 from ._vega import use_offline_charts
 
 if TYPE_CHECKING:
@@ -43,17 +44,32 @@ def with_gaps(timeline: pl.DataFrame, group: str | None, every: int | None) -> p
     return frame.join(timeline, on=keys, how="left").sort(keys[::-1])
 
 
-def _time_axis(field: str, title: str) -> alt.X:
-    """A time x axis that spans the data (no rounding out to whole months) and drops
-    labels that would overlap."""
+def _time_axis(field: str, title: str, every: int | None) -> alt.X:
+    """A time x axis that spans the data (no rounding out to whole months), labels in one
+    format (dates for buckets of a day or more, else dates and times), overlapping ones
+    dropped."""
     import altair as alt
 
+    daily = every is not None and every >= 86_400
     return alt.X(
         f"{field}:T",
         title=title,
         scale=alt.Scale(nice=False),
-        axis=alt.Axis(labelOverlap="greedy", labelAngle=0, tickCount=6),
+        axis=alt.Axis(
+            format="%b %d" if daily else "%b %d %H:%M",
+            labelOverlap="greedy",
+            labelAngle=0,
+            tickCount=6,
+        ),
     )
+
+
+def _order(frame: pl.DataFrame, group: str | None) -> list[str] | None:
+    """The group's values in natural order (publisher 7 before 12) for legends and bars."""
+    if not group or group not in frame.columns:
+        return None
+    values = frame[group].drop_nulls().unique().to_list()
+    return sorted(values, key=natural_key)
 
 
 def audit_chart(
@@ -83,12 +99,13 @@ def audit_chart(
         _wall_clock(pl.col("period"), timezone),
         *([pl.col(group).cast(pl.String)] if group else []),
     )
-    color = alt.Color(f"{group}:N", title=group) if group else alt.value("steelblue")
+    order = _order(tl, group)
+    color = alt.Color(f"{group}:N", title=group, sort=order) if group else alt.value("steelblue")
     line = (
         alt.Chart(tl)
         .mark_line(point=True, invalid="break-paths-filter-domains")  # gaps break it
         .encode(
-            x=_time_axis("period", f"time ({timezone})"),
+            x=_time_axis("period", f"time ({timezone})", every),
             y=alt.Y(
                 "attempt_failure_rate:Q",
                 title="attempt failure rate",
@@ -117,7 +134,9 @@ def audit_chart(
         .mark_bar()
         .encode(
             x=alt.X("attempts:Q", stack="normalize", title="share of attempts"),
-            y=alt.Y(f"{group}:N", title=group) if group else alt.value(10),
+            y=alt.Y(f"{group}:N", title=group, sort=_order(codes, group))
+            if group and group != "status_code"
+            else alt.value(10),
             color=alt.Color("status_code:N", title="status code"),
             tooltip=[
                 *([alt.Tooltip(f"{group}:N")] if group and group != "status_code" else []),

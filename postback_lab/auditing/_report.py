@@ -13,9 +13,9 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import polars as pl
 
 from .._errors import InputError
-from .._util import TIME_FORMAT, as_utc, render, text_table
+from .._util import TIME_FORMAT, as_utc, render, terminal_width, text_table
 from ..store import LogStore, open_log
-from ._charts import audit_chart, chart_group
+from ._charts import TIME_KEYS, audit_chart, chart_group
 from ._dispatches import log_source
 from ._headline import Headline, headline_sql
 from ._sql import timeline_sql
@@ -97,6 +97,8 @@ class AuditReport:
     source: Selection | None = field(default=None, repr=False, compare=False)
     pruned_before: datetime | None = field(default=None, compare=False)
     note: str | None = field(default=None, compare=False)  # e.g. read from a snapshot
+    #: the zone of the day/hour/week groups, shown in the table and the chart
+    timezone: str = field(default="UTC", compare=False)
 
     @cached_property
     def overall(self) -> Headline:
@@ -160,7 +162,9 @@ class AuditReport:
             return pl.DataFrame()
         group = chart_group(self.by)
         first = [src.select[self.by.index(group)]] if group else []
-        tl = src.query(timeline_sql(first, src.cond, src.every, src.remap is not None))
+        tl = src.query(
+            timeline_sql(first, src.cond, src.every, src.remap is not None, self.timezone)
+        )
         return tl.with_columns(
             (pl.col("failed_attempts") / pl.col("attempts")).alias("attempt_failure_rate")
         )
@@ -181,6 +185,8 @@ class AuditReport:
             line = "no attempts in the log for this selection"
         else:
             line = f"{self.overall.text()} — by {', '.join(self.by) or 'all'}"
+            if self.timezone != "UTC" and any(k in TIME_KEYS for k in self.by):
+                line += f" ({self.timezone})"
         if self.pruned_before is not None:
             line += (
                 f" (log pruned before {self.pruned_before:{TIME_FORMAT}} UTC: audits start there)"
@@ -189,14 +195,16 @@ class AuditReport:
             line += f" ({self.note})"
         return line
 
-    def table(self) -> pl.DataFrame:
+    def table(self, intervals: bool = True) -> pl.DataFrame:
         """The audit as people read it: short headers, rates as percentages with their 95%
-        Wilson interval in one cell, latencies in whole ms, group times in UTC (a day as a
-        date). Counts stay numbers (shown with thousands separators); ``to_polars()``
-        keeps every figure as computed."""
+        Wilson interval in one cell (``intervals=False``: without), latencies in whole ms,
+        group times in the report's time zone (a day as a date). Counts stay numbers
+        (shown with thousands separators); ``to_polars()`` keeps every figure as computed."""
         f = self.frame
 
         def pct(col: str) -> pl.Expr:
+            if not intervals:
+                return pl.format("{}%", (pl.col(col) * 100).round(1))
             lo, hi = pl.col(f"{col}_lo") * 100, pl.col(f"{col}_hi") * 100
             return pl.format(
                 "{}% ({}–{})",
@@ -206,8 +214,10 @@ class AuditReport:
             )
 
         keys = [
-            pl.col(k).dt.strftime(_BUCKET_FORMAT.get(k, TIME_FORMAT))
-            if f.schema[k].is_temporal()
+            pl.col(k)
+            .dt.convert_time_zone(self.timezone)
+            .dt.strftime(_BUCKET_FORMAT.get(k, TIME_FORMAT))
+            if isinstance(f.schema[k], pl.Datetime)
             else pl.col(k)
             for k in self.by
         ]
@@ -231,8 +241,19 @@ class AuditReport:
     def __str__(self) -> str:
         if self.frame.height == 0:
             return self.summary()
-        table = text_table(self.table(), right=("delivery rate", "attempt failures"))
-        return f"{self.summary()}\n{table}\nrates: value (95% Wilson interval)"
+        # too narrow for every figure (80 columns): the latencies go first, then the
+        # intervals; the counts and both rates stay
+        width = terminal_width()
+        rates = ("delivery rate", "attempt failures")
+        table = text_table(self.table(), right=rates, width=width)
+        legend = "rates: value (95% Wilson interval)"
+        hidden = table.rsplit("\n", 1)[-1]
+        if hidden.startswith("(") and "attempt failures" in hidden:
+            short = {"delivery rate": "delivered %", "attempt failures": "failed %"}
+            narrow = self.table(intervals=False).drop("p50 ms", "p95 ms").rename(short)
+            table = text_table(narrow, right=tuple(short.values()), width=width)
+            legend = "rates without their 95% intervals at this width; --format csv has them"
+        return f"{self.summary()}\n{table}\n{legend}"
 
     def _repr_html_(self) -> str:
         return render(
@@ -248,7 +269,7 @@ class AuditReport:
     def chart(self) -> alt.VConcatChart:
         """Altair: attempt failure rate over time per group, and the status-code mix."""
         every = self.source.every if self.source is not None else None
-        return audit_chart(self.timeline, self.status_codes, self.by, every)
+        return audit_chart(self.timeline, self.status_codes, self.by, every, self.timezone)
 
     def save_chart(self, path: str | Path) -> str:
         """Write the chart to ``.html`` (self-contained: opens with no network) or

@@ -4,6 +4,7 @@ per-group figure in one scan of the log."""
 from __future__ import annotations
 
 import math
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from .._errors import InputError, did_you_mean
 from .._util import parse_duration
@@ -33,13 +34,35 @@ DERIVED = {
 }
 
 
-def group_columns(by: list[str]) -> list[str]:
-    """The SELECT items of the grouping columns; an unknown one is an InputError."""
+def check_timezone(timezone: str) -> str:
+    """``timezone`` if it names a time zone (``America/New_York``), else an InputError."""
+    try:
+        ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise InputError(
+            f"timezone={timezone!r} is not a time zone; write e.g. UTC or America/New_York"
+        ) from None
+    return timezone
+
+
+def bucket_sql(unit: str, timezone: str = "UTC") -> str:
+    """``fired_at`` floored to the start of its ``unit`` (day, hour, week: Monday) in
+    ``timezone``; in UTC by integer arithmetic (see ``period_sql``), elsewhere through the
+    zone's calendar (days of 23 or 25 hours included), as an instant."""
+    if timezone == "UTC":
+        return DERIVED[unit]
+    zone = check_timezone(timezone).replace("'", "''")
+    return f"timezone('{zone}', date_trunc('{unit}', timezone('{zone}', fired_at)))"
+
+
+def group_columns(by: list[str], timezone: str = "UTC") -> list[str]:
+    """The SELECT items of the grouping columns (days, hours and weeks of ``timezone``);
+    an unknown one is an InputError."""
     valid = [*LOG_COLUMNS, *DERIVED]
     for c in by:
         if c not in valid:
             raise InputError(f"cannot audit by {c!r}{did_you_mean(c, valid)}")
-    return [f"{DERIVED[c]} AS {c}" if c in DERIVED else c for c in by]
+    return [f"{bucket_sql(c, timezone)} AS {c}" if c in DERIVED else c for c in by]
 
 
 def bucket_seconds(every: str) -> int:
@@ -116,12 +139,17 @@ def main_sql(
         FROM one LEFT JOIN two ON {on} {order}"""
 
 
-def timeline_sql(select: list[str], cond: str, every: int, remapped: bool = False) -> str:
-    """Attempts and failed attempts per ``every``-second bucket (and first group column)."""
+def timeline_sql(
+    select: list[str], cond: str, every: int, remapped: bool = False, timezone: str = "UTC"
+) -> str:
+    """Attempts and failed attempts per ``every``-second bucket (and first group column);
+    buckets of a day or an hour start at the local midnight or hour of ``timezone``."""
     first = f"{select[0]}, " if select else ""
+    unit = {86_400: "day", 3_600: "hour"}.get(every)
+    period = bucket_sql(unit, timezone) if unit and timezone != "UTC" else None
     group = "1, 2" if select else "1"
     return f"""
-        SELECT {first} {period_sql(every, TIMELINE_ORIGIN)} AS period,
+        SELECT {first} {period or period_sql(every, TIMELINE_ORIGIN)} AS period,
             count(*) AS attempts,
             count(*) FILTER (WHERE outcome NOT IN {NOT_FAILURES}) AS failed_attempts
         FROM {log_source(remapped)} WHERE {cond} AND outcome IS DISTINCT FROM 'paused'

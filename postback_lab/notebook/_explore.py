@@ -11,6 +11,7 @@ from contextlib import contextmanager
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
 
 import polars as pl
 
@@ -18,13 +19,14 @@ from .._errors import PostbackLabError, StoreLockedError
 from .._util import TIME_FORMAT, as_utc, cell, render, shorten
 from ..auditing import (
     COLUMNS,
-    DERIVED,
     NOT_FAILURES,
     AuditReport,
     Headline,
     LogFilter,
     attempt_rows,
+    bucket_sql,
     chart_html,
+    check_timezone,
     count_rows,
     daily_chart,
     headline,
@@ -58,9 +60,12 @@ class Explorer:
     closes it again, so a later ``LogStore`` of the same file can still write. When the
     file cannot be read, the headline says so."""
 
-    def __init__(self, log: LogStore | AuditReport | str | Path | None = None) -> None:
+    def __init__(
+        self, log: LogStore | AuditReport | str | Path | None = None, *, timezone: str = "UTC"
+    ) -> None:
         import ipywidgets as w
 
+        self.timezone = check_timezone(timezone)
         wrap = w.Layout(flex_flow="row wrap")  # controls wrap instead of scrolling sideways
         if isinstance(log, AuditReport):
             src = log.source
@@ -71,7 +76,10 @@ class Explorer:
         options = self._options()
         self.filters: dict[str, Any] = {
             col: w.SelectMultiple(
-                options=options[col], description=col, rows=4, layout=w.Layout(width="220px")
+                options=options[col],
+                description=col,
+                rows=4,
+                layout=w.Layout(width=_box_width(options[col])),
             )
             for col in _FILTERS
         }
@@ -136,14 +144,21 @@ class Explorer:
         return out
 
     def filter(self) -> LogFilter:
-        """The LogFilter of the current widget values (``until`` includes its day)."""
+        """The LogFilter of the current widget values: dates are days of the explorer's
+        time zone, ``until`` included."""
         until = self.until.value
         return LogFilter.of(
             **{col: c.value for col, c in self.filters.items()},
-            since=self.since.value,
-            until=until + timedelta(days=1) if isinstance(until, date) else None,
+            since=self._midnight(self.since.value),
+            until=self._midnight(until + timedelta(days=1) if isinstance(until, date) else None),
             search=self.text.value,
         )
+
+    def _midnight(self, day: date | None) -> datetime | None:
+        """The instant ``day`` starts in the explorer's time zone."""
+        if not isinstance(day, date):
+            return None
+        return datetime(day.year, day.month, day.day, tzinfo=ZoneInfo(self.timezone))
 
     def where(self) -> tuple[str, list[Any]]:
         """The SQL condition and parameters of the current filter values."""
@@ -168,7 +183,8 @@ class Explorer:
             )
 
     def daily(self) -> pl.DataFrame:
-        """Attempts and failed attempts per UTC day (the audit's day buckets). Dry runs
+        """Attempts and failed attempts per day of the explorer's time zone (the audit's
+        day buckets; ``day`` is the instant the day starts). Dry runs
         and test fires (shown when the outcome filter names them) are attempts, never
         failures; paused rows (nothing sent) are neither."""
         with self._reading() as store:
@@ -176,7 +192,7 @@ class Explorer:
             return as_utc(
                 store.sql(
                     f"""
-                SELECT {DERIVED["day"]} AS day,
+                SELECT {bucket_sql("day", self.timezone)} AS day,
                     count(*) FILTER (WHERE outcome <> 'paused') AS attempts,
                     count(*) FILTER (WHERE outcome NOT IN {NOT_FAILURES}) AS failed
                 FROM postback_log WHERE {cond} GROUP BY 1 HAVING attempts > 0 ORDER BY 1""",
@@ -248,7 +264,7 @@ class Explorer:
                 _display(_Html(chart_html(self._chart().to_dict(), bundled=False)))
 
     def _chart(self) -> alt.Chart:
-        return daily_chart(self.daily())
+        return daily_chart(self.daily(), self.timezone)
 
     def selection_plan(self, plan: Plan | str | Path | None = None, *, rules: Any = None) -> Plan:
         """The undelivered dispatches matching the filters, as a Plan to resend: rows of
@@ -299,6 +315,13 @@ class Explorer:
         _display(self.widget)
 
 
+def _box_width(options: list[Any]) -> str:
+    """A filter box wide enough for its longest value (rule names are long), within
+    220-420 px: the label takes ~90 px, a character ~7.5 px."""
+    longest = max((len(str(o)) for o in options), default=0)
+    return f"{min(420, max(220, 100 + round(longest * 7.5)))}px"
+
+
 class _Html:
     """HTML text that IPython displays as such."""
 
@@ -326,7 +349,12 @@ def _in_kernel() -> bool:
     return shell is not None and hasattr(shell, "kernel")
 
 
-def explore(log: LogStore | AuditReport | str | Path | None = None) -> Explorer:
+def explore(
+    log: LogStore | AuditReport | str | Path | None = None, *, timezone: str | None = None
+) -> Explorer:
     """An interactive explorer of the attempt log (a LogStore, a DuckDB path, or the log of
-    an AuditReport)."""
-    return Explorer(log)
+    an AuditReport). ``timezone``: the zone of the chart's days and of the since/until
+    dates (default: the AuditReport's, else UTC)."""
+    if timezone is None:
+        timezone = log.timezone if isinstance(log, AuditReport) else "UTC"
+    return Explorer(log, timezone=timezone)

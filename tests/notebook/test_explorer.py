@@ -318,3 +318,21 @@ def test_the_explorer_keeps_answering_after_its_log_is_closed(log):
     log.unlink()
     ex.filters["rule"].value = ()
     assert "cannot read the log" in ex.kpi.value
+
+
+def test_days_of_a_time_zone(log):
+    """Days of the chart and the date pickers are New York days when asked."""
+    from postback_lab import explore
+
+    ex = explore(log, timezone="America/New_York")
+    # fired 2024-01-01 00:00 and 01-02 00:00 UTC: the evening before in New York
+    days = ex.daily().with_columns(pl.col("day").dt.convert_time_zone("America/New_York"))
+    assert days.select(pl.col("day").dt.date(), "attempts").rows() == [
+        (date(2023, 12, 31), 5),
+        (date(2024, 1, 1), 5),
+    ]
+    ex.since.value = date(2024, 1, 1)
+    assert ex.total() == 5  # from New York's midnight (05:00 UTC) on
+    enc = ex._chart().to_dict()["encoding"]
+    assert enc["x"]["title"] == "day (America/New_York)"
+    ex.close()
