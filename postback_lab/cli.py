@@ -120,15 +120,21 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=c.cmd_send)
 
     s = sub.add_parser("backfill", help="plan, reconcile with the log, send only what is missing")
-    s.add_argument("events", nargs="+")
-    s.add_argument("--rules", required=True)
+    s.add_argument(
+        "events",
+        nargs="+",
+        help="event files (CSV, Parquet, NDJSON, globs) or duckdb:file.duckdb::table",
+    )
+    s.add_argument("--rules", required=True, help="postbacks.yaml")
     db_option(s)
     s.add_argument("--since", help="only postbacks due at or after T (ISO date/time)")
     s.add_argument("--until", help="only postbacks due before T")
-    s.add_argument("--dry-run", action="store_true")
-    s.add_argument("--concurrency", type=int, default=64)
-    s.add_argument("--per-host", type=int, default=8)
-    s.add_argument("--rate", type=float, default=None)
+    s.add_argument(
+        "--dry-run", action="store_true", help="show and log what would be sent, send nothing"
+    )
+    s.add_argument("--concurrency", type=int, default=64, help="requests in flight (64)")
+    s.add_argument("--per-host", type=int, default=8, help="requests in flight per host (8)")
+    s.add_argument("--rate", type=float, default=None, help="requests per second per host")
     _retries(s)
     s.add_argument("--no-progress", action="store_true", help="no progress bar")
     _reading(s)
@@ -218,18 +224,30 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=c.cmd_test)
 
     s = sub.add_parser("receiver", help="a local HTTP receiver that records postbacks")
-    s.add_argument("--host", default="127.0.0.1")
-    s.add_argument("--port", type=int, default=8765)
-    s.add_argument("--fail-rate", type=float, default=0.0)
+    s.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
+    s.add_argument("--port", type=int, default=8765, help="port to listen on (8765)")
+    s.add_argument(
+        "--fail-rate",
+        type=float,
+        default=0.0,
+        metavar="P",
+        help="share of requests answered 500, 0-1 (0)",
+    )
     s.add_argument("--latency", type=float, default=0.0, help="milliseconds per response")
-    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--seed", type=int, default=0, help="seed of the failures (0)")
     s.set_defaults(func=c.cmd_receiver)
 
     s = sub.add_parser("sample", help="write sample events, rules and a platform log")
-    s.add_argument("-o", "--output", type=Path, default=Path("sample"))
+    s.add_argument(
+        "-o", "--output", type=Path, default=Path("sample"), help="folder to write to (sample)"
+    )
     s.add_argument("--rows", type=int, default=2_000, help="conversions to generate")
-    s.add_argument("--seed", type=int, default=0)
-    s.add_argument("--base-url", default="http://127.0.0.1:8765")
+    s.add_argument("--seed", type=int, default=0, help="seed of the random data (0)")
+    s.add_argument(
+        "--base-url",
+        default="http://127.0.0.1:8765",
+        help="where the sample rules send (a local receiver's URL)",
+    )
     s.set_defaults(func=c.cmd_sample)
     return p
 
