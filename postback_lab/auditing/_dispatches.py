@@ -60,10 +60,32 @@ def log_source(remapped: bool) -> str:
             ON l.dispatch_key = r.__ok AND l.attempt = r.__oa)"""
 
 
+_CACHE: dict[tuple[str, int, int], pl.DataFrame | None] = {}
+
+
 def remap(store: LogStore) -> pl.DataFrame | None:
     """The imported rows that count as another dispatch than their stored key says (see
-    the module docstring), or None when there are none (the log is read as it is)."""
-    loose = store.sql(f"SELECT count(*) FROM postback_log WHERE {LOOSE}").item()
+    the module docstring), or None when there are none (the log is read as it is).
+
+    Kept per log file and state (its last row id and row count: the log is append-only,
+    and pruning lowers the count), so an explorer's clicks link the imports once (about
+    0.5 s for 100,000 imported rows beside 3M sent ones)."""
+    state = store.sql("SELECT coalesce(max(rowid), -1), count(*) FROM postback_log").row(0)
+    key = (str(store.path.resolve()), int(state[0]), int(state[1]))
+    if key not in _CACHE:
+        if len(_CACHE) >= 8:
+            _CACHE.pop(next(iter(_CACHE)))
+        _CACHE[key] = _remap(store)
+    return _CACHE[key]
+
+
+def _remap(store: LogStore) -> pl.DataFrame | None:
+    # two EXISTS that DuckDB answers from its column statistics on a log without imports
+    # (1 ms on 3M rows; a scan for the combined condition takes 15)
+    loose = store.sql(
+        "SELECT EXISTS (SELECT 1 FROM postback_log WHERE source = 'imported') "
+        "OR EXISTS (SELECT 1 FROM postback_log WHERE dispatch_id IS NULL)"
+    ).item()
     if not loose:
         return None
     spelt = _spellings(store)
