@@ -36,15 +36,17 @@ def _showing(tree: ast.Module) -> ast.Module:
     return ast.fix_missing_locations(tree)
 
 
-def _render_charts(values: list[object], where: str) -> int:
-    """Draw every Altair chart among ``values`` to SVG as a notebook would (vl-convert,
-    no network): a chart that only fails when drawn fails here. Returns how many."""
+def _render_charts(values: list[object], where: str, seen: set[int]) -> int:
+    """Draw every Altair chart among ``values`` not drawn yet (``seen``) to SVG as a
+    notebook would (vl-convert, no network): a chart that only fails when drawn fails
+    here. Returns how many."""
     import altair as alt
     import vl_convert
 
     drawn = 0
     for value in values:
-        if isinstance(value, alt.TopLevelMixin):
+        if isinstance(value, alt.TopLevelMixin) and id(value) not in seen:
+            seen.add(id(value))
             svg = vl_convert.vegalite_to_svg(value.to_dict())
             assert "<svg" in svg and "<path" in svg, f"{where}: the chart drew nothing"
             drawn += 1
@@ -84,6 +86,7 @@ def test_python_blocks_run(page: Path, tmp_path, monkeypatch, clean_env) -> None
     monkeypatch.chdir(tmp_path)
     all_blocks = blocks(page)
     shown: list[object] = []
+    seen: set[int] = set()
     ns: dict[str, object] = {"__name__": "__main__", "__shown__": _keep(shown)}
     loop = asyncio.new_event_loop()
     try:
@@ -97,7 +100,7 @@ def test_python_blocks_run(page: Path, tmp_path, monkeypatch, clean_env) -> None
                 result = eval(code, ns)  # exec, with top-level await as in a notebook
                 if inspect.iscoroutine(result):
                     loop.run_until_complete(result)
-            _render_charts([*shown, *ns.values()], b.where)
+            _render_charts([*shown, *ns.values()], b.where, seen)
             shown.clear()
             if (want := expected_after(all_blocks, b)) is not None:
                 assert missing_lines(want.text, out.getvalue()) == [], (
