@@ -122,11 +122,14 @@ if "IPython" in sys.modules:  # in IPython/Jupyter our errors show as one short 
     install_ipython()
 
 
-def explore(log: LogStore | AuditReport | str | Path | None = None) -> Explorer:
-    """An ipywidgets explorer of the attempt log (imported only when called)."""
+def explore(
+    log: LogStore | AuditReport | str | Path | None = None, *, timezone: str | None = None
+) -> Explorer:
+    """An ipywidgets explorer of the attempt log (imported only when called); ``timezone``:
+    the zone of its days (default: an AuditReport's, else UTC)."""
     from .notebook import explore as _explore
 
-    return _explore(log)
+    return _explore(log, timezone=timezone)
 
 
 __all__ = [

@@ -4,18 +4,24 @@ code (0 done, 1 some postbacks were not delivered); errors are raised."""
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import re
 import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
+from datetime import UTC, datetime
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import polars as pl
 
 from . import sample
 from ._errors import InputError, did_you_mean
 from ._log_cli import alert_below, below_alert, rate_option, read_log
-from ._util import counted, csv_safe, parse_duration
+from ._util import counted, csv_safe, parse_duration, parse_when
 from .auditing import METRICS, audit, backfill_sync, reconcile
 from .events import Events, read_events
 from .plan import Plan, WrittenPlan, build_plan, read_plan, write_plan
@@ -229,8 +235,13 @@ def cmd_plan(a: argparse.Namespace) -> int:
     """Build a plan, print it (and why events did not fire), write it as Parquet."""
     if a.engine is not None or a.partitions is not None:
         return _plan_partitioned(a)
-    if a.output is None:
-        plan = _read_and_plan(a, Stages())
+    if a.output is None or _scoped(a):
+        plan = _scope(_read_and_plan(a, Stages()), a)
+        if a.output is not None:
+            plan.write_parquet(a.output)
+            print(plan)
+            print(f"plan written to {a.output}")
+            return 0
         print(plan)
         if a.explain:
             print()
@@ -243,6 +254,84 @@ def cmd_plan(a: argparse.Namespace) -> int:
         written = write_plan(events, rules, a.output)
         done["what"] = f"{len(written):,} postbacks"
     return _written(written, a.explain)
+
+
+def _scoped(a: argparse.Namespace) -> bool:
+    """Whether ``plan``/``reconcile`` were given a window or a scope."""
+    return any(getattr(a, k, None) for k in ("since", "until", "rule", "publisher"))
+
+
+def when_option(text: str | None, name: str, timezone: str = "UTC") -> datetime | None:
+    """A ``--since``/``--until`` value as an instant: a time written without an offset is
+    a wall-clock time of ``timezone`` (``--timezone``), else UTC."""
+    at = parse_when(text, name=name)
+    if at is None or text is None or timezone == "UTC" or _OFFSET.search(text.strip()):
+        return at
+    try:
+        zone = ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise InputError(
+            f"--timezone {timezone!r}: not a time zone (e.g. America/New_York)"
+        ) from None
+    return at.replace(tzinfo=zone).astimezone(UTC)
+
+
+_OFFSET = re.compile(r"(Z|[+-]\d\d:?\d\d)$", re.IGNORECASE)
+
+
+def _scope(plan: Plan, a: argparse.Namespace) -> Plan:
+    """The plan's postbacks due in ``[--since, --until)`` of the ``--rule`` and
+    ``--publisher`` values given (each repeatable); a rule the plan's rules do not have is
+    an InputError naming the closest."""
+    tz = getattr(a, "timezone", "UTC") or "UTC"
+    lo, hi = when_option(a.since, "--since", tz), when_option(a.until, "--until", tz)
+    conds = []
+    if lo is not None:
+        conds.append(pl.col("due_at") >= lo)
+    if hi is not None:
+        conds.append(pl.col("due_at") < hi)
+    if a.rule:
+        names = plan.rules.names if plan.rules is not None else plan.frame["rule"].unique()
+        for r in a.rule:
+            if r not in names:
+                raise InputError(f"--rule {r!r}: no such rule{did_you_mean(r, list(names))}")
+        conds.append(pl.col("rule").is_in(a.rule))
+    if a.publisher:
+        conds.append(pl.col("publisher_id").is_in([str(p) for p in a.publisher]))
+    return plan.filter(*conds)
+
+
+def cmd_reconcile(a: argparse.Namespace) -> int:
+    """Plan from the events, then compare with the log: delivered, failed, missed per rule
+    (a read: the log must exist and is not changed)."""
+    if not a.db.exists():
+        raise InputError(f"{a.db}: no such log; send, backfill or import-log first")
+    plan = _scope(_read_and_plan(a, Stages(False)), a)
+    with read_log(a.db) as log:
+        rec = reconcile(plan, log, since=_since(a), until=_until(a))
+    if a.format == "json":
+        print(json.dumps({**rec.totals, "dispatches": rec.dispatches.height}))
+    elif a.format == "csv":
+        print(rec.dispatches.drop("body", strict=False).write_csv(), end="")
+    else:
+        print(rec)
+    return 0
+
+
+def _since(a: argparse.Namespace) -> datetime | None:
+    return when_option(a.since, "--since", getattr(a, "timezone", "UTC") or "UTC")
+
+
+def _until(a: argparse.Namespace) -> datetime | None:
+    return when_option(a.until, "--until", getattr(a, "timezone", "UTC") or "UTC")
+
+
+def cmd_why(a: argparse.Namespace) -> int:
+    """Every rule's verdict for one transaction of the events."""
+    events, rules = _read(a, Stages(False))
+    plan = build_plan(events, rules)
+    print(plan.why(a.transaction_id))
+    return 0
 
 
 def _plan_partitioned(a: argparse.Namespace) -> int:
@@ -355,7 +444,14 @@ def cmd_audit(a: argparse.Namespace) -> int:
             raise InputError(f"no such log: {a.db}; send or import-log create one")
         log = read_log(a.db)  # a snapshot while another process writes it
     with log:
-        report = audit(log, by=a.by, since=a.since, until=a.until)
+        tz = a.timezone
+        report = audit(
+            log,
+            by=a.by,
+            since=when_option(a.since, "--since", tz),
+            until=when_option(a.until, "--until", tz),
+            timezone=tz,
+        )
         if a.format == "json":
             print(report.to_json())
         elif a.format == "csv":

@@ -27,7 +27,12 @@ def add_log_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     db_option(s)
     _filters(s)
     s.add_argument("--limit", type=int, default=50, help="rows to show (50)")
-    s.add_argument("--format", choices=["table", "csv", "json"], default="table")
+    s.add_argument(
+        "--format",
+        choices=["table", "csv", "json"],
+        default="table",
+        help="table (the headline, then the rows), csv or json (the rows)",
+    )
     s.set_defaults(func=cmd_log_show)
 
     s = verbs.add_parser(

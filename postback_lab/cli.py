@@ -85,8 +85,33 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="buckets to plan (local: one per core by default; more, less memory each)",
     )
+    _window(s)
     _reading(s)
     s.set_defaults(func=c.cmd_plan)
+
+    s = sub.add_parser(
+        "reconcile",
+        help="compare the plan with the log: delivered, failed, missed (reads the log only)",
+    )
+    s.add_argument("events", nargs="+", help="event files (CSV, Parquet, NDJSON, globs)")
+    s.add_argument("--rules", required=True, help="postbacks.yaml")
+    db_option(s)
+    s.add_argument(
+        "--format",
+        choices=["table", "json", "csv"],
+        default="table",
+        help="table (per rule), json (the totals) or csv (one row per postback)",
+    )
+    _window(s)
+    _reading(s)
+    s.set_defaults(func=c.cmd_reconcile)
+
+    s = sub.add_parser("why", help="why each rule did or did not fire for one transaction")
+    s.add_argument("transaction_id", metavar="TRANSACTION", help="the transaction id")
+    s.add_argument("--events", nargs="+", required=True, metavar="E", help="event files it is in")
+    s.add_argument("--rules", required=True, help="postbacks.yaml")
+    _reading(s)
+    s.set_defaults(func=c.cmd_why)
 
     s = sub.add_parser("send", help="fire a plan, logging every attempt")
     s.add_argument("plan", type=Path, help="PLAN.parquet from 'postback-lab plan -o'")
@@ -127,15 +152,21 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=c.cmd_send)
 
     s = sub.add_parser("backfill", help="plan, reconcile with the log, send only what is missing")
-    s.add_argument("events", nargs="+")
-    s.add_argument("--rules", required=True)
+    s.add_argument(
+        "events",
+        nargs="+",
+        help="event files (CSV, Parquet, NDJSON, globs) or duckdb:file.duckdb::table",
+    )
+    s.add_argument("--rules", required=True, help="postbacks.yaml")
     db_option(s)
     s.add_argument("--since", help="only postbacks due at or after T (ISO date/time)")
     s.add_argument("--until", help="only postbacks due before T")
-    s.add_argument("--dry-run", action="store_true")
-    s.add_argument("--concurrency", type=int, default=64)
-    s.add_argument("--per-host", type=int, default=8)
-    s.add_argument("--rate", type=float, default=None)
+    s.add_argument(
+        "--dry-run", action="store_true", help="show and log what would be sent, send nothing"
+    )
+    s.add_argument("--concurrency", type=int, default=64, help="requests in flight (64)")
+    s.add_argument("--per-host", type=int, default=8, help="requests in flight per host (8)")
+    s.add_argument("--rate", type=float, default=None, help="requests per second per host")
     _retries(s)
     s.add_argument("--no-progress", action="store_true", help="no progress bar")
     s.add_argument(
@@ -175,10 +206,33 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("audit", help="delivery failure rates from the log")
     db_option(s)
-    s.add_argument("--by", default="rule", help="comma-separated columns (rule)")
-    s.add_argument("--since")
-    s.add_argument("--until")
-    s.add_argument("--format", choices=["table", "csv", "json"], default="table")
+    s.add_argument(
+        "--by",
+        default="rule",
+        metavar="COL,...",
+        help="group by these, comma-separated (rule): rule, publisher_id, offer_id, host, "
+        "status_code, outcome, run_id, day, hour, week",
+    )
+    s.add_argument(
+        "--since",
+        metavar="T",
+        help="only attempts fired at or after T (2026-11-01 or 2026-11-01T09:00Z; a time "
+        "without an offset is in --timezone)",
+    )
+    s.add_argument("--until", metavar="T", help="only attempts fired before T")
+    s.add_argument(
+        "--timezone",
+        default="UTC",
+        metavar="ZONE",
+        help="days, hours and weeks of --by, and --since/--until without an offset, in this "
+        "time zone (UTC), e.g. America/New_York",
+    )
+    s.add_argument(
+        "--format",
+        choices=["table", "csv", "json"],
+        default="table",
+        help="table (for people), csv or json (one object per group)",
+    )
     s.add_argument(
         "--fail-below",
         metavar="RATE",
@@ -255,20 +309,48 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=c.cmd_test)
 
     s = sub.add_parser("receiver", help="a local HTTP receiver that records postbacks")
-    s.add_argument("--host", default="127.0.0.1")
-    s.add_argument("--port", type=int, default=8765)
-    s.add_argument("--fail-rate", type=float, default=0.0)
+    s.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
+    s.add_argument("--port", type=int, default=8765, help="port to listen on (8765)")
+    s.add_argument(
+        "--fail-rate",
+        type=float,
+        default=0.0,
+        metavar="P",
+        help="share of requests answered 500, 0-1 (0)",
+    )
     s.add_argument("--latency", type=float, default=0.0, help="milliseconds per response")
-    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--seed", type=int, default=0, help="seed of the failures (0)")
     s.set_defaults(func=c.cmd_receiver)
 
     s = sub.add_parser("sample", help="write sample events, rules and a platform log")
-    s.add_argument("-o", "--output", type=Path, default=Path("sample"))
+    s.add_argument(
+        "-o", "--output", type=Path, default=Path("sample"), help="folder to write to (sample)"
+    )
     s.add_argument("--rows", type=int, default=2_000, help="conversions to generate")
-    s.add_argument("--seed", type=int, default=0)
-    s.add_argument("--base-url", default="http://127.0.0.1:8765")
+    s.add_argument("--seed", type=int, default=0, help="seed of the random data (0)")
+    s.add_argument(
+        "--base-url",
+        default="http://127.0.0.1:8765",
+        help="where the sample rules send (a local receiver's URL)",
+    )
     s.set_defaults(func=c.cmd_sample)
     return p
+
+
+def _window(s: argparse.ArgumentParser) -> None:
+    """``--since --until --rule --publisher``: which postbacks of the plan (plan, reconcile)."""
+    g = s.add_argument_group("window and scope (postbacks of the plan)")
+    g.add_argument(
+        "--since",
+        metavar="T",
+        help="only postbacks due at or after T (2026-11-01, 2026-11-01T09:00; a time "
+        "without an offset is in --timezone)",
+    )
+    g.add_argument("--until", metavar="T", help="only postbacks due before T")
+    g.add_argument("--rule", action="append", metavar="NAME", help="only this rule (repeatable)")
+    g.add_argument(
+        "--publisher", action="append", metavar="ID", help="only this publisher (repeatable)"
+    )
 
 
 def _reading(s: argparse.ArgumentParser) -> None:

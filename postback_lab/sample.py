@@ -179,7 +179,7 @@ def platform_log(plan_frame: pl.DataFrame, *, seed: int = 0) -> pl.DataFrame:
     failed = fired["roll"] < 0.25
     code = pl.select(pl.when(pl.lit(failed)).then(pl.lit(500)).otherwise(pl.lit(200))).to_series()
     return fired.select(
-        pl.col("due_at").dt.strftime("%Y-%m-%d %H:%M:%S").alias("Firing Time"),
+        pl.col("due_at").dt.strftime("%Y-%m-%d %H:%M:%S+00:00").alias("Firing Time"),
         pl.col("transaction_id").alias("Transaction ID"),
         code.alias("Response Code"),
         pl.when(pl.lit(failed))

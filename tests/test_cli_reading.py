@@ -111,3 +111,26 @@ def test_plan_output_into_a_closed_pipe_is_not_an_error(tmp_path: Path) -> None:
     assert out.returncode == 0, out.stderr
     assert out.stderr == ""
     assert out.stdout.startswith("12,000 postbacks")
+
+
+def test_every_flag_has_help_text():
+    """``--help`` of each command explains every flag and positional (no bare names)."""
+    import argparse
+
+    from postback_lab.cli import build_parser
+
+    parser = build_parser()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    bare = []
+
+    def walk(name: str, p: argparse.ArgumentParser) -> None:
+        for action in p._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for child, q in action.choices.items():
+                    walk(f"{name} {child}", q)
+            elif not isinstance(action, argparse._HelpAction) and not action.help:
+                bare.append(f"{name}: {'/'.join(action.option_strings) or action.dest}")
+
+    for name, p in sub.choices.items():
+        walk(name, p)
+    assert bare == []

@@ -25,3 +25,12 @@ def test_bundled_files_equal_a_fresh_default_sample(tmp_path) -> None:
             f"{bundled.name} differs from what sample.write() makes now; regenerate it with "
             "postback-lab sample -o postback_lab/_data"
         )
+
+
+def test_the_sample_platform_log_says_its_time_zone(tmp_path) -> None:
+    """The demo prints no "read as UTC" note: the sample's firing times carry +00:00."""
+    from postback_lab import LogStore, import_log
+
+    LogStore(tmp_path / "log.duckdb").close()
+    result = import_log(sample.paths()["platform_log"], tmp_path / "log.duckdb")
+    assert result.rows > 1000 and not [n for n in result.notes if "time zone" in n]

@@ -20,7 +20,7 @@ from ._logrows import (
 from ._reconcile import Reconciliation, reconcile
 from ._report import METRICS, AuditReport
 from ._snapshot import open_for_reading, snapshot
-from ._sql import DERIVED, period_sql
+from ._sql import DERIVED, NOT_FAILURES, bucket_sql, check_timezone, period_sql
 from ._vega import chart_html, loader_html
 
 __all__ = [
@@ -28,6 +28,7 @@ __all__ = [
     "COLUMNS",
     "DERIVED",
     "METRICS",
+    "NOT_FAILURES",
     "AuditReport",
     "BackfillResult",
     "Headline",
@@ -39,7 +40,9 @@ __all__ = [
     "audit_chart",
     "backfill",
     "backfill_sync",
+    "bucket_sql",
     "chart_html",
+    "check_timezone",
     "count_rows",
     "daily_chart",
     "export_format",

@@ -9,6 +9,7 @@ import polars as pl
 
 from .._util import When, as_utc, parse_when
 from ..store import LogStore, note_pending
+from ._dispatches import remap
 from ._logrows import pruned_before
 from ._report import METRICS, AuditReport, Selection
 from ._snapshot import open_for_reading
@@ -32,15 +33,18 @@ def audit(
     until: When = None,
     every: str = "1d",
     where: str | None = None,
+    timezone: str = "UTC",
 ) -> AuditReport:
     """Delivery and failure rates per group from the log (dry runs excluded).
 
     ``by``: log columns (rule, publisher_id, offer_id, host, status_code, outcome …) or
     ``day``/``hour``/``week``; ``since``/``until`` bound ``fired_at``; ``every`` is the
-    bucket of the timeline used by ``chart()``; ``where`` adds a SQL condition.
+    bucket of the timeline used by ``chart()``; ``where`` adds a SQL condition;
+    ``timezone``: the zone whose days, hours and weeks ``by`` groups into (and the
+    tables and charts show), e.g. ``America/New_York``.
     """
     keys = [b.strip() for b in (by.split(",") if isinstance(by, str) else by) if b.strip()]
-    select = group_columns(keys)
+    select = group_columns(keys, timezone)
     conds = ["outcome NOT IN ('dry_run', 'test')"]
     params: list[Any] = []
     if (lo := parse_when(since, name="since")) is not None:
@@ -70,8 +74,10 @@ def audit(
         # rows appended without marks (a run that crashed) take the slower, equally exact
         # path: a read never writes the marks
         marked = store.retried_upto() >= upto
-        sql = main_sql(keys, select, cond, marked)
-        frame = as_utc(store.sql(sql, params * (1 if marked else 2)))
+        moved = remap(store)  # imported rows counted as the dispatch they link to
+        frames = {} if moved is None else {"remap": moved}
+        sql = main_sql(keys, select, cond, marked, moved is not None)
+        frame = as_utc(store.sql(sql, params * (1 if marked else 2), **frames))
         path = str(store.path)
     finally:
         if owned:
@@ -99,5 +105,9 @@ def audit(
         "attempt_failure_rate_lo",
         "attempt_failure_rate_hi",
     )
-    source = Selection(None if owned else store, path, tuple(select), cond, tuple(params), bucket)
-    return AuditReport(frame, tuple(keys), path, source, pruned_before=cut, note=note)
+    source = Selection(
+        None if owned else store, path, tuple(select), cond, tuple(params), bucket, moved
+    )
+    return AuditReport(
+        frame, tuple(keys), path, source, pruned_before=cut, note=note, timezone=timezone
+    )

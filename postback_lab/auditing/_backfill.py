@@ -245,7 +245,7 @@ async def backfill(
     try:
         with store.sending("this backfill"):
             settle_journals(store)  # a dead send's attempts count before anything is decided
-            rec = reconcile_store(window.frame, store)
+            rec = reconcile_store(window.frame, store, since=lo, until=hi)
             # reconcile keeps the plan's rows in order: its states are a mask over the window
             state = rec.dispatches["state"]
             codes = replay.code_mask(store, window.frame)

@@ -17,7 +17,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import polars as pl
+
 from ..store import LogStore
+from ._dispatches import remap
 from ._filters import LogFilter
 from ._logrows import visible
 from ._sql import main_sql
@@ -60,14 +63,20 @@ class Headline:
         return self.text()
 
 
-def headline_sql(store: LogStore, cond: str, params: list[Any]) -> Headline:
+def headline_sql(
+    store: LogStore, cond: str, params: list[Any], moved: pl.DataFrame | None = None
+) -> Headline:
     """The headline of the rows of ``postback_log`` matching a SQL condition: the audit's
-    own one-scan query with no groups, so the figures equal an ungrouped audit's."""
+    own one-scan query with no groups, so the figures equal an ungrouped audit's.
+    ``moved``: the log's ``remap`` (imported rows counted as the dispatch they link to),
+    computed here unless given."""
     upto = store.sql("SELECT max(rowid) FROM postback_log").item()
     marked = upto is None or store.retried_upto() >= int(upto)
-    row = store.sql(main_sql([], [], cond, marked), list(params) * (1 if marked else 2)).row(
-        0, named=True
-    )
+    if moved is None:
+        moved = remap(store)
+    frames = {} if moved is None else {"remap": moved}
+    sql = main_sql([], [], cond, marked, moved is not None)
+    row = store.sql(sql, list(params) * (1 if marked else 2), **frames).row(0, named=True)
     p95 = row["p95_latency_ms"]
     return Headline(
         int(row["dispatches"] or 0),

@@ -12,10 +12,11 @@ dispatch are ``unexpected``.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from datetime import datetime
 
 import polars as pl
 
-from .._util import DISPATCH_KEY, render
+from .._util import DISPATCH_KEY, When, parse_when, render
 from ..plan import Plan, read_plan
 from ..store import DIRECT, LOG_COLUMNS, LOG_SCHEMA, NOT_ATTEMPTS, LogStore, open_log, rule_key
 
@@ -108,12 +109,23 @@ class Reconciliation:
         return render("Reconciliation", self.summary(), tables)
 
 
-def reconcile(plan: Plan | pl.DataFrame | str, log: LogStore | str | None = None) -> Reconciliation:
-    """Compare a plan with the attempt log: what was delivered, failed, missed."""
+def reconcile(
+    plan: Plan | pl.DataFrame | str,
+    log: LogStore | str | None = None,
+    *,
+    since: When = None,
+    until: When = None,
+) -> Reconciliation:
+    """Compare a plan with the attempt log: what was delivered, failed, missed.
+
+    ``since``/``until``: the window the plan was cut to (``backfill`` and the CLI's
+    ``--since/--until``); log rows of other transactions outside it are not counted as
+    unexpected. Without them, the window is the plan's first to last due time."""
     p = plan if isinstance(plan, Plan) else read_plan(plan)
+    lo, hi = parse_when(since, name="since"), parse_when(until, name="until")
     store, owned = open_log(log, "read")
     try:
-        return reconcile_store(p.frame, store)
+        return reconcile_store(p.frame, store, since=lo, until=hi)
     finally:
         if owned:
             store.close()
@@ -164,7 +176,13 @@ def _per_dispatch_sql(fast: bool) -> str:
         ORDER BY ids.__i NULLS LAST"""
 
 
-def reconcile_store(plan: pl.DataFrame, store: LogStore) -> Reconciliation:
+def reconcile_store(
+    plan: pl.DataFrame,
+    store: LogStore,
+    *,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> Reconciliation:
     """``reconcile`` with the per-dispatch figures computed and matched to the plan by
     DuckDB: Polars receives one row per plan row (in plan order) plus the log's strays."""
     links = store.links(plan)
@@ -192,12 +210,10 @@ def reconcile_store(plan: pl.DataFrame, store: LogStore) -> Reconciliation:
         f"WHERE {NOT_ATTEMPTS} AND {DIRECT}",
         s=strays,
     ).cast(LOG_SCHEMA)  # type: ignore[arg-type]
-    rec = _assemble(plan, matched, unexpected)
     # imported rows linking to no dispatch that could be the plan's deliveries: unexpected
     stray = links.unlinked.select(unexpected.columns).cast(unexpected.schema)
-    return replace(
-        rec, unexpected=pl.concat([rec.unexpected, stray]).sort("fired_at"), linked=loose
-    )
+    unexpected = pl.concat([unexpected, stray]).sort("fired_at")
+    return replace(_assemble(plan, matched, unexpected, since, until), linked=loose)
 
 
 def _aligned(frame: pl.DataFrame, like: pl.Series) -> pl.DataFrame:
@@ -212,7 +228,11 @@ def _aligned(frame: pl.DataFrame, like: pl.Series) -> pl.DataFrame:
 
 
 def _assemble(
-    plan: pl.DataFrame, matched: pl.DataFrame, unexpected: pl.DataFrame
+    plan: pl.DataFrame,
+    matched: pl.DataFrame,
+    unexpected: pl.DataFrame,
+    since: datetime | None = None,
+    until: datetime | None = None,
 ) -> Reconciliation:
     """Each plan row with its per-dispatch figures (``matched``, in plan order) and state."""
     figures = matched.with_columns(
@@ -227,12 +247,26 @@ def _assemble(
         .alias("state")
     )
     dispatches = plan.hstack(_aligned(figures, plan.get_column("dispatch_id")))
-    start = plan["due_at"].min()
+    start: datetime | None = plan["due_at"].min()  # type: ignore[assignment]
+    end: datetime | None = plan["due_at"].max()  # type: ignore[assignment]
     rules = plan.select(rule_key(pl.col("rule")).unique())["rule"]
-    if start is not None:  # log rows of other rules or from before the plan are not strays
+    if start is not None and end is not None:
+        # log rows of other rules, or of other transactions outside the plan's window (a
+        # plan filtered to one week), are not strays: a logged postback due outside
+        # [first due, last due] of the plan, an imported one (no due time) fired before
+        # the first or (with ``until``) at or after ``until``. Rows of the plan's own
+        # transactions that match none of its dispatches always are.
+        lo = start if since is None else min(start, since)
+        ours = pl.col("transaction_id").is_in(plan["transaction_id"].unique().implode())
+        due, fired = pl.col("due_at"), pl.col("fired_at")
+        inside = (
+            pl.when(due.is_not_null())
+            .then(due.is_between(lo, end if until is None else max(end, until), closed="both"))
+            .otherwise((fired >= lo) & (pl.lit(True) if until is None else fired < until))
+        )
         unexpected = unexpected.filter(
             rule_key(pl.col("rule")).is_in(rules.implode()).fill_null(True),
-            pl.col("fired_at") >= start,
+            ours.fill_null(False) | inside.fill_null(False),
         )
     duplicates = dispatches.filter(pl.col("delivered_attempts") > 1)
     return Reconciliation(dispatches, unexpected, duplicates)

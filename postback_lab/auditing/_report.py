@@ -14,9 +14,10 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import polars as pl
 
 from .._errors import InputError
-from .._util import TIME_FORMAT, as_utc, render, text_table
+from .._util import TIME_FORMAT, as_utc, render, terminal_width, text_table
 from ..store import LogStore, open_log
-from ._charts import audit_chart
+from ._charts import TIME_KEYS, audit_chart, chart_group
+from ._dispatches import log_source
 from ._headline import Headline, headline_sql
 from ._sql import timeline_sql
 from ._vega import chart_html
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
     import altair as alt
 
 _T = TypeVar("_T")
+CHART_SUFFIXES = (".html", ".htm", ".png", ".svg")
 _BUCKET_FORMAT = {"day": "%Y-%m-%d", "week": "%Y-%m-%d", "hour": "%Y-%m-%d %H:%M"}
 
 #: the figures of each group, in the order of ``postback-lab audit --format json``
@@ -52,14 +54,24 @@ class Selection:
     cond: str
     params: tuple[Any, ...]
     every: int
+    #: imported rows counted as the dispatch they link to (see ``_dispatches``), or None
+    remap: pl.DataFrame | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def relation(self) -> str:
+        """The relation the selection's SQL reads (``_dispatches.log_source``)."""
+        return log_source(self.remap is not None)
 
     def query(self, sql: str) -> pl.DataFrame:
         """Run ``sql`` on the log (the caller's store while open, else the file)."""
-        return self._with_store(lambda store: as_utc(store.sql(sql, list(self.params))))
+        frames = {} if self.remap is None else {"remap": self.remap}
+        return self._with_store(lambda store: as_utc(store.sql(sql, list(self.params), **frames)))
 
     def headline(self) -> Headline:
         """The headline of the whole selection (each postback counted once)."""
-        return self._with_store(lambda store: headline_sql(store, self.cond, list(self.params)))
+        return self._with_store(
+            lambda store: headline_sql(store, self.cond, list(self.params), self.remap)
+        )
 
     def _with_store(self, use: Callable[[LogStore], _T]) -> _T:
         store = self.log
@@ -86,6 +98,8 @@ class AuditReport:
     source: Selection | None = field(default=None, repr=False, compare=False)
     pruned_before: datetime | None = field(default=None, compare=False)
     note: str | None = field(default=None, compare=False)  # e.g. read from a snapshot
+    #: the zone of the day/hour/week groups, shown in the table and the chart
+    timezone: str = field(default="UTC", compare=False)
 
     @cached_property
     def overall(self) -> Headline:
@@ -110,7 +124,7 @@ class AuditReport:
         extra = [c for c in ("status_code", "error") if c not in self.by]
         cols = ", ".join([*self.source.select, *extra])
         return self.source.query(
-            f"SELECT {cols}, count(*) AS attempts FROM postback_log "
+            f"SELECT {cols}, count(*) AS attempts FROM {self.source.relation} "
             f"WHERE {self.source.cond} GROUP BY ALL"
         )
 
@@ -142,11 +156,16 @@ class AuditReport:
 
     @cached_property
     def timeline(self) -> pl.DataFrame:
-        """Attempts and failure rate per ``every`` bucket (and first ``by`` column)."""
+        """Attempts and failure rate per ``every`` bucket (and per the chart's group: the
+        first ``by`` column that is not a time bucket)."""
         src = self.source
         if src is None:
             return pl.DataFrame()
-        tl = src.query(timeline_sql(list(src.select), src.cond, src.every))
+        group = chart_group(self.by)
+        first = [src.select[self.by.index(group)]] if group else []
+        tl = src.query(
+            timeline_sql(first, src.cond, src.every, src.remap is not None, self.timezone)
+        )
         return tl.with_columns(
             (pl.col("failed_attempts") / pl.col("attempts")).alias("attempt_failure_rate")
         )
@@ -167,6 +186,8 @@ class AuditReport:
             line = "no attempts in the log for this selection"
         else:
             line = f"{self.overall.text()} — by {', '.join(self.by) or 'all'}"
+            if self.timezone != "UTC" and any(k in TIME_KEYS for k in self.by):
+                line += f" ({self.timezone})"
         if self.pruned_before is not None:
             line += (
                 f" (log pruned before {self.pruned_before:{TIME_FORMAT}} UTC: audits start there)"
@@ -175,14 +196,16 @@ class AuditReport:
             line += f" ({self.note})"
         return line
 
-    def table(self) -> pl.DataFrame:
+    def table(self, intervals: bool = True) -> pl.DataFrame:
         """The audit as people read it: short headers, rates as percentages with their 95%
-        Wilson interval in one cell, latencies in whole ms, group times in UTC (a day as a
-        date). Counts stay numbers (shown with thousands separators); ``to_polars()``
-        keeps every figure as computed."""
+        Wilson interval in one cell (``intervals=False``: without), latencies in whole ms,
+        group times in the report's time zone (a day as a date). Counts stay numbers
+        (shown with thousands separators); ``to_polars()`` keeps every figure as computed."""
         f = self.frame
 
         def pct(col: str) -> pl.Expr:
+            if not intervals:
+                return pl.format("{}%", (pl.col(col) * 100).round(1))
             lo, hi = pl.col(f"{col}_lo") * 100, pl.col(f"{col}_hi") * 100
             return pl.format(
                 "{}% ({}–{})",
@@ -192,8 +215,10 @@ class AuditReport:
             )
 
         keys = [
-            pl.col(k).dt.strftime(_BUCKET_FORMAT.get(k, TIME_FORMAT))
-            if f.schema[k].is_temporal()
+            pl.col(k)
+            .dt.convert_time_zone(self.timezone)
+            .dt.strftime(_BUCKET_FORMAT.get(k, TIME_FORMAT))
+            if isinstance(f.schema[k], pl.Datetime)
             else pl.col(k)
             for k in self.by
         ]
@@ -217,8 +242,19 @@ class AuditReport:
     def __str__(self) -> str:
         if self.frame.height == 0:
             return self.summary()
-        table = text_table(self.table(), right=("delivery rate", "attempt failures"))
-        return f"{self.summary()}\n{table}\nrates: value (95% Wilson interval)"
+        # too narrow for every figure (80 columns): the latencies go first, then the
+        # intervals; the counts and both rates stay
+        width = terminal_width()
+        rates = ("delivery rate", "attempt failures")
+        table = text_table(self.table(), right=rates, width=width)
+        legend = "rates: value (95% Wilson interval)"
+        hidden = table.rsplit("\n", 1)[-1]
+        if hidden.startswith("(") and "attempt failures" in hidden:
+            short = {"delivery rate": "delivered %", "attempt failures": "failed %"}
+            narrow = self.table(intervals=False).drop("p50 ms", "p95 ms").rename(short)
+            table = text_table(narrow, right=tuple(short.values()), width=width)
+            legend = "rates without their 95% intervals at this width; --format csv has them"
+        return f"{self.summary()}\n{table}\n{legend}"
 
     def _repr_html_(self) -> str:
         return render(
@@ -234,13 +270,20 @@ class AuditReport:
     def chart(self) -> alt.VConcatChart:
         """Altair: attempt failure rate over time per group, and the status-code mix."""
         every = self.source.every if self.source is not None else None
-        return audit_chart(self.timeline, self.status_codes, self.by, every)
+        return audit_chart(self.timeline, self.status_codes, self.by, every, self.timezone)
 
     def save_chart(self, path: str | Path) -> str:
         """Write the chart to ``.html`` (self-contained: opens with no network) or
-        ``.png``/``.svg`` (drawn by vl-convert: the ``png`` extra)."""
+        ``.png``/``.svg`` (drawn by vl-convert: the ``png`` extra). Any ``by`` draws: the
+        lines and bars are split by the first ``by`` column that is not a time bucket."""
+        suffix = Path(path).suffix.lower()
+        if suffix not in CHART_SUFFIXES:
+            raise InputError(
+                f"{path}: save_chart writes {', '.join(CHART_SUFFIXES)} files, "
+                f"not {suffix or 'a file without a suffix'}"
+            )
         chart = self.chart()
-        if str(path).lower().endswith((".html", ".htm")):
+        if suffix in (".html", ".htm"):
             page = chart_html(chart.to_dict(), full_page=True, title="Delivery audit")
             Path(path).write_text(page, encoding="utf-8")
             return str(path)

@@ -4,12 +4,17 @@ per-group figure in one scan of the log."""
 from __future__ import annotations
 
 import math
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from .._errors import InputError, did_you_mean
 from .._util import parse_duration
 from ..store import LOG_COLUMNS
+from ._dispatches import log_source
 
 _DAY = 86_400
+#: outcomes that are not failed attempts: delivered, and rows where nothing was sent to
+#: the partner for real (paused by the breaker, a dry run, a test fire)
+NOT_FAILURES = "('delivered', 'paused', 'dry_run', 'test')"
 TIMELINE_ORIGIN = 946_857_600  # 2000-01-03, a Monday: DuckDB's time_bucket origin
 
 
@@ -29,13 +34,35 @@ DERIVED = {
 }
 
 
-def group_columns(by: list[str]) -> list[str]:
-    """The SELECT items of the grouping columns; an unknown one is an InputError."""
+def check_timezone(timezone: str) -> str:
+    """``timezone`` if it names a time zone (``America/New_York``), else an InputError."""
+    try:
+        ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise InputError(
+            f"timezone={timezone!r} is not a time zone; write e.g. UTC or America/New_York"
+        ) from None
+    return timezone
+
+
+def bucket_sql(unit: str, timezone: str = "UTC") -> str:
+    """``fired_at`` floored to the start of its ``unit`` (day, hour, week: Monday) in
+    ``timezone``; in UTC by integer arithmetic (see ``period_sql``), elsewhere through the
+    zone's calendar (days of 23 or 25 hours included), as an instant."""
+    if timezone == "UTC":
+        return DERIVED[unit]
+    zone = check_timezone(timezone).replace("'", "''")
+    return f"timezone('{zone}', date_trunc('{unit}', timezone('{zone}', fired_at)))"
+
+
+def group_columns(by: list[str], timezone: str = "UTC") -> list[str]:
+    """The SELECT items of the grouping columns (days, hours and weeks of ``timezone``);
+    an unknown one is an InputError."""
     valid = [*LOG_COLUMNS, *DERIVED]
     for c in by:
         if c not in valid:
             raise InputError(f"cannot audit by {c!r}{did_you_mean(c, valid)}")
-    return [f"{DERIVED[c]} AS {c}" if c in DERIVED else c for c in by]
+    return [f"{bucket_sql(c, timezone)} AS {c}" if c in DERIVED else c for c in by]
 
 
 def bucket_seconds(every: str) -> int:
@@ -49,7 +76,9 @@ def bucket_seconds(every: str) -> int:
     return int(seconds)
 
 
-def main_sql(keys: list[str], select: list[str], cond: str, marked: bool) -> str:
+def main_sql(
+    keys: list[str], select: list[str], cond: str, marked: bool, remapped: bool = False
+) -> str:
     """Every per-group figure in one scan of the log.
 
     Counting dispatches per group needs a distinct count, i.e. a pass per (group, dispatch)
@@ -61,7 +90,13 @@ def main_sql(keys: list[str], select: list[str], cond: str, marked: bool) -> str
     shows by itself whether it is one of these; otherwise the log is joined with the set
     of retried dispatches. Dispatches are told apart by the stored 128-bit
     ``dispatch_key``.
+
+    ``remapped``: read the log through ``log_source`` (imported rows counted as the
+    dispatch they link to, see ``_dispatches``); the rows that moved, and the rows of
+    dispatches they moved to, take the per-dispatch pass.
     """
+    src = log_source(remapped)
+    moved = " OR __moved" if remapped else ""
     sel = ", ".join(select) + ", " if select else ""
     names = ", ".join(keys) + ", " if keys else ""
     group = "GROUP BY ALL" if keys else ""
@@ -70,19 +105,20 @@ def main_sql(keys: list[str], select: list[str], cond: str, marked: bool) -> str
     # a 'paused' row (breaker open, nothing sent) counts for its dispatch, not as an attempt
     row = (
         f"{sel} dispatch_key AS __k, outcome = 'delivered' AS __ok, latency_ms AS __lat, "
-        "outcome = 'paused' AS __paused"
+        f"outcome = 'paused' AS __paused, outcome IN {NOT_FAILURES} AS __fine"
     )
     if marked:
         base = f"""base AS (
-            SELECT {row}, coalesce(retried, false) OR attempt IS DISTINCT FROM 1 AS __multi
-            FROM postback_log WHERE {cond}),"""
+            SELECT {row},
+                coalesce(retried, false) OR attempt IS DISTINCT FROM 1{moved} AS __multi
+            FROM {src} WHERE {cond}),"""
     else:
         base = f"""rep AS (
-            SELECT DISTINCT dispatch_key AS h FROM postback_log
+            SELECT DISTINCT dispatch_key AS h FROM {src}
             WHERE {cond} AND attempt IS DISTINCT FROM 1),
         base AS (
-            SELECT {row}, rep.h IS NOT NULL AS __multi
-            FROM postback_log LEFT JOIN rep ON dispatch_key = rep.h WHERE {cond}),"""
+            SELECT {row}, rep.h IS NOT NULL{moved} AS __multi
+            FROM {src} LEFT JOIN rep ON dispatch_key = rep.h WHERE {cond}),"""
     return f"""
         WITH {base}
         one AS (
@@ -90,7 +126,7 @@ def main_sql(keys: list[str], select: list[str], cond: str, marked: bool) -> str
                 count(*) FILTER (WHERE NOT __multi) AS __d1,
                 count(*) FILTER (WHERE NOT __multi AND __ok) AS __ok1,
                 count(*) FILTER (WHERE NOT __paused) AS attempts,
-                count(*) FILTER (WHERE NOT __ok AND NOT __paused) AS failed_attempts,
+                count(*) FILTER (WHERE NOT __fine) AS failed_attempts,
                 quantile_cont(__lat, [0.5, 0.95]) AS __q
             FROM base {group}),
         per AS (SELECT {names} __k, bool_or(__ok) AS __ok FROM base WHERE __multi GROUP BY ALL),
@@ -103,13 +139,18 @@ def main_sql(keys: list[str], select: list[str], cond: str, marked: bool) -> str
         FROM one LEFT JOIN two ON {on} {order}"""
 
 
-def timeline_sql(select: list[str], cond: str, every: int) -> str:
-    """Attempts and failed attempts per ``every``-second bucket (and first group column)."""
+def timeline_sql(
+    select: list[str], cond: str, every: int, remapped: bool = False, timezone: str = "UTC"
+) -> str:
+    """Attempts and failed attempts per ``every``-second bucket (and first group column);
+    buckets of a day or an hour start at the local midnight or hour of ``timezone``."""
     first = f"{select[0]}, " if select else ""
+    unit = {86_400: "day", 3_600: "hour"}.get(every)
+    period = bucket_sql(unit, timezone) if unit and timezone != "UTC" else None
     group = "1, 2" if select else "1"
     return f"""
-        SELECT {first} {period_sql(every, TIMELINE_ORIGIN)} AS period,
+        SELECT {first} {period or period_sql(every, TIMELINE_ORIGIN)} AS period,
             count(*) AS attempts,
-            count(*) FILTER (WHERE outcome <> 'delivered') AS failed_attempts
-        FROM postback_log WHERE {cond} AND outcome IS DISTINCT FROM 'paused'
+            count(*) FILTER (WHERE outcome NOT IN {NOT_FAILURES}) AS failed_attempts
+        FROM {log_source(remapped)} WHERE {cond} AND outcome IS DISTINCT FROM 'paused'
         GROUP BY {group} ORDER BY {group}"""

@@ -6,22 +6,27 @@ Imported lazily (``postback_lab.explore``) so the package never needs a notebook
 from __future__ import annotations
 
 import html
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
 
 import polars as pl
 
+from .._errors import PostbackLabError, StoreLockedError
 from .._util import TIME_FORMAT, as_utc, cell, render, shorten
 from ..auditing import (
     COLUMNS,
-    DERIVED,
+    NOT_FAILURES,
     AuditReport,
     Headline,
     LogFilter,
     attempt_rows,
+    bucket_sql,
     chart_html,
+    check_timezone,
     count_rows,
     daily_chart,
     headline,
@@ -33,7 +38,7 @@ from ..auditing import (
 )
 from ..plan import PLAN_SCHEMA, Plan, read_plan
 from ..rules import RuleSet, read_rules
-from ..store import LogStore
+from ..store import LogStore, open_log
 
 if TYPE_CHECKING:
     import altair as alt
@@ -48,11 +53,19 @@ _WIDTH = {"error": 48, "url": 64, "rule": 28, "transaction": 24}
 class Explorer:
     """Filter controls, a headline (KPI line), a chart and a paged table over
     ``postback_log``. The headline is the audit's: delivery rate of postbacks, failure
-    rate of attempts."""
+    rate of attempts.
 
-    def __init__(self, log: LogStore | AuditReport | str | Path | None = None) -> None:
+    The explorer outlives the LogStore it was given: once that store is closed (a
+    notebook's last cell), each refresh opens the file read-only for its queries and
+    closes it again, so a later ``LogStore`` of the same file can still write. When the
+    file cannot be read, the headline says so."""
+
+    def __init__(
+        self, log: LogStore | AuditReport | str | Path | None = None, *, timezone: str = "UTC"
+    ) -> None:
         import ipywidgets as w
 
+        self.timezone = check_timezone(timezone)
         wrap = w.Layout(flex_flow="row wrap")  # controls wrap instead of scrolling sideways
         if isinstance(log, AuditReport):
             src = log.source
@@ -63,7 +76,10 @@ class Explorer:
         options = self._options()
         self.filters: dict[str, Any] = {
             col: w.SelectMultiple(
-                options=options[col], description=col, rows=4, layout=w.Layout(width="220px")
+                options=options[col],
+                description=col,
+                rows=4,
+                layout=w.Layout(width=_box_width(options[col])),
             )
             for col in _FILTERS
         }
@@ -115,21 +131,43 @@ class Explorer:
         self.refresh()
 
     # -- queries -----------------------------------------------------------------
+    @contextmanager
+    def _reading(self) -> Iterator[LogStore]:
+        """The store to query: the one given while it is open, else the file opened
+        read-only for this query (or this process's writer of it, if one opened since)."""
+        if not self.store.closed:
+            yield self.store
+            return
+        try:
+            store, owned = LogStore(self.store.path, read_only=True), True
+        except StoreLockedError:  # held for writing here again: read through that one
+            store, owned = open_log(self.store.path, "read")
+        try:
+            yield store
+        finally:
+            if owned:
+                store.close()
+
     def _options(self) -> dict[str, list[Any]]:
+        with self._reading() as store:
+            return self._options_of(store)
+
+    def _options_of(self, store: LogStore) -> dict[str, list[Any]]:
         out: dict[str, list[Any]] = {}
-        have = set(self.store.sql("SELECT * FROM postback_log LIMIT 0").columns)
+        have = set(store.sql("SELECT * FROM postback_log LIMIT 0").columns)
         for col in _FILTERS:
             if col not in have:  # a log from before the column was kept
                 out[col] = []
                 continue
-            values = self.store.sql(
+            values = store.sql(
                 f"SELECT DISTINCT {col} AS v FROM postback_log WHERE {col} IS NOT NULL"
             )["v"].to_list()
             out[col] = sorted(values, key=natural_key)  # publisher 7 before 12
         return out
 
     def filter(self) -> LogFilter:
-        """The LogFilter of the current widget values (``until`` includes its day)."""
+        """The LogFilter of the current widget values: dates are days of the explorer's
+        time zone, ``until`` included."""
         until = self.until.value
         chosen = {
             (f"not_{col}" if self.exclude[col].value else col): c.value
@@ -137,41 +175,56 @@ class Explorer:
         }
         return LogFilter.of(
             **chosen,
-            since=self.since.value,
-            until=until + timedelta(days=1) if isinstance(until, date) else None,
+            since=self._midnight(self.since.value),
+            until=self._midnight(until + timedelta(days=1) if isinstance(until, date) else None),
             search=self.text.value,
         )
 
+    def _midnight(self, day: date | None) -> datetime | None:
+        """The instant ``day`` starts in the explorer's time zone."""
+        if not isinstance(day, date):
+            return None
+        return datetime(day.year, day.month, day.day, tzinfo=ZoneInfo(self.timezone))
+
     def where(self) -> tuple[str, list[Any]]:
         """The SQL condition and parameters of the current filter values."""
-        return visible(self.filter(), self.store).sql()
+        with self._reading() as store:
+            return visible(self.filter(), store).sql()
 
     def headline(self) -> Headline:
         """Postbacks delivered and attempts failed for the current filters."""
-        return headline(self.store, self.filter())
+        with self._reading() as store:
+            return headline(store, self.filter())
 
     def total(self) -> int:
         """Attempt rows matching the current filters."""
-        return count_rows(self.store, self.filter())
+        with self._reading() as store:
+            return count_rows(store, self.filter())
 
     def rows(self) -> pl.DataFrame:
         """The current page of matching attempts, newest first."""
-        return attempt_rows(
-            self.store, self.filter(), limit=PAGE, offset=(self.page.value - 1) * PAGE
-        )
+        with self._reading() as store:
+            return attempt_rows(
+                store, self.filter(), limit=PAGE, offset=(self.page.value - 1) * PAGE
+            )
 
     def daily(self) -> pl.DataFrame:
-        """Attempts and failures per UTC day (the audit's day buckets)."""
-        cond, params = self.where()
-        return as_utc(
-            self.store.sql(
-                f"""
-            SELECT {DERIVED["day"]} AS day, count(*) AS attempts,
-                   count(*) FILTER (WHERE outcome <> 'delivered') AS failed
-            FROM postback_log WHERE {cond} GROUP BY 1 ORDER BY 1""",
-                params,
+        """Attempts and failed attempts per day of the explorer's time zone (the audit's
+        day buckets; ``day`` is the instant the day starts). Dry runs
+        and test fires (shown when the outcome filter names them) are attempts, never
+        failures; paused rows (nothing sent) are neither."""
+        with self._reading() as store:
+            cond, params = visible(self.filter(), store).sql()
+            return as_utc(
+                store.sql(
+                    f"""
+                SELECT {bucket_sql("day", self.timezone)} AS day,
+                    count(*) FILTER (WHERE outcome <> 'paused') AS attempts,
+                    count(*) FILTER (WHERE outcome NOT IN {NOT_FAILURES}) AS failed
+                FROM postback_log WHERE {cond} GROUP BY 1 HAVING attempts > 0 ORDER BY 1""",
+                    params,
+                )
             )
-        )
 
     # -- view ----------------------------------------------------------------------
     def kpi_text(self) -> str:
@@ -212,6 +265,17 @@ class Explorer:
         self.refresh()
 
     def refresh(self, chart: bool = True) -> None:
+        """Query the log again for the current filters and redraw; when the log cannot be
+        read any more, the headline says why (and the rest stays as it was)."""
+        try:
+            self._refresh(chart)
+        except PostbackLabError as exc:
+            self.kpi.value = (
+                f"<b>cannot read the log {html.escape(str(self.store.path))}: "
+                f"{html.escape(str(exc))}</b>"
+            )
+
+    def _refresh(self, chart: bool) -> None:
         total = self.total()
         pages = max(1, -(-total // PAGE))
         if self.page.max != pages:
@@ -226,15 +290,19 @@ class Explorer:
                 _display(_Html(chart_html(self._chart().to_dict(), bundled=False)))
 
     def _chart(self) -> alt.Chart:
-        return daily_chart(self.daily())
+        return daily_chart(self.daily(), self.timezone)
 
     def selection_plan(self, plan: Plan | str | Path | None = None, *, rules: Any = None) -> Plan:
         """The undelivered dispatches matching the filters, as a Plan to resend: rows of
         ``plan`` when given (exact, with bodies), else rebuilt from the log (GET only),
         with each rule's ``success:`` check taken from ``rules`` when given (the log does
         not keep it: without it any 2xx counts as delivered)."""
-        cond, params = self.where()
-        ids = self.store.sql(
+        with self._reading() as store:
+            return self._selection_plan(store, plan, rules)
+
+    def _selection_plan(self, store: LogStore, plan: Plan | str | Path | None, rules: Any) -> Plan:
+        cond, params = visible(self.filter(), store).sql()
+        ids = store.sql(
             f"""
             SELECT dispatch_id FROM postback_log WHERE {cond} AND dispatch_id IS NOT NULL
             EXCEPT SELECT dispatch_id FROM postback_log WHERE outcome = 'delivered'""",
@@ -243,7 +311,7 @@ class Explorer:
         if plan is not None:
             p = plan if isinstance(plan, Plan) else read_plan(plan)
             return p.filter(pl.col("dispatch_id").is_in(ids.implode()))
-        rows = self.store.sql(
+        rows = store.sql(
             """
             SELECT DISTINCT ON (dispatch_id) dispatch_id, rule, transaction_id,
                    NULL AS event_type, status, offer_id, publisher_id, method, url,
@@ -273,6 +341,13 @@ class Explorer:
         _display(self.widget)
 
 
+def _box_width(options: list[Any]) -> str:
+    """A filter box wide enough for its longest value (rule names are long), within
+    220-420 px: the label takes ~90 px, a character ~7.5 px."""
+    longest = max((len(str(o)) for o in options), default=0)
+    return f"{min(420, max(220, 100 + round(longest * 7.5)))}px"
+
+
 class _Html:
     """HTML text that IPython displays as such."""
 
@@ -300,7 +375,12 @@ def _in_kernel() -> bool:
     return shell is not None and hasattr(shell, "kernel")
 
 
-def explore(log: LogStore | AuditReport | str | Path | None = None) -> Explorer:
+def explore(
+    log: LogStore | AuditReport | str | Path | None = None, *, timezone: str | None = None
+) -> Explorer:
     """An interactive explorer of the attempt log (a LogStore, a DuckDB path, or the log of
-    an AuditReport)."""
-    return Explorer(log)
+    an AuditReport). ``timezone``: the zone of the chart's days and of the since/until
+    dates (default: the AuditReport's, else UTC)."""
+    if timezone is None:
+        timezone = log.timezone if isinstance(log, AuditReport) else "UTC"
+    return Explorer(log, timezone=timezone)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, overload
@@ -99,10 +100,37 @@ class Plan:
 
     # -- verbs ---------------------------------------------------------------
     def filter(self, *predicates: Any, **constraints: Any) -> Plan:
-        """A new plan with only the rows that match (Polars ``filter`` semantics)."""
+        """A new plan with only the rows that match (Polars ``filter`` semantics).
+
+        Times compare as instants whatever their zone: ``pl.col("due_at") >=
+        datetime(2026, 3, 2, tzinfo=ZoneInfo("America/New_York"))`` works although the
+        plan's times are UTC (Polars alone refuses to compare two zones)."""
         if not predicates and not constraints:
             return self
-        return replace(self, frame=self.frame.filter(*predicates, **constraints))
+        try:
+            return replace(self, frame=self.frame.filter(*predicates, **constraints))
+        except pl.exceptions.SchemaError as exc:
+            # the one other zone the comparison names: compare in it (same instants)
+            zones = set(re.findall(r"Datetime\('[^']+', '([^']+)'\)", str(exc))) - {"UTC"}
+            if len(zones) != 1:
+                raise PlanError(
+                    f"cannot filter the plan: {first_line(exc)} (compare times of one zone)"
+                ) from exc
+            zone = zones.pop()
+        aware = [
+            c for c, t in self.frame.schema.items() if isinstance(t, pl.Datetime) and t.time_zone
+        ]
+        view = self.frame.select(pl.int_range(pl.len()).alias("__row"), *aware).with_columns(
+            pl.col(aware).dt.convert_time_zone(zone)
+        )
+        view = view.hstack(self.frame.drop(aware).get_columns())
+        rows = view.filter(*predicates, **constraints)["__row"]
+        return replace(
+            self,
+            frame=self.frame.with_row_index("__row")
+            .filter(pl.col("__row").is_in(rows.implode()))
+            .drop("__row"),
+        )
 
     @overload
     def explain(self, transaction_id: None = None) -> Explanation: ...

@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import fields, replace
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import duckdb
 import httpx
@@ -40,6 +40,7 @@ from ._guard import check_allowlist, masked_urls
 from ._http import Engine
 from ._limits import Clock
 from ._options import DEFAULTS, SendOptions
+from ._progress import Bar, progress_bar
 from ._recheck import Recheck
 from ._request import check_env
 from ._result import SendResult
@@ -47,9 +48,6 @@ from ._retry import Retry, rule_policies
 from ._scheduler import Run, host_loop, until_done_or_broken
 from ._workers import send_with_workers, shards, worker_count
 from ._writer import LogWriter
-
-if TYPE_CHECKING:
-    from tqdm.auto import tqdm
 
 #: what ``send`` takes as a plan: a Plan, a plan frame, or a Parquet file written by one
 PlanSource = Plan | pl.DataFrame | str | Path
@@ -467,9 +465,5 @@ def _host_frame(stats: dict[str, Counter[str]]) -> pl.DataFrame:
     return pl.DataFrame(rows).fill_null(0) if rows else pl.DataFrame({"host": [], "attempts": []})
 
 
-def _progress_bar(total: int, enabled: bool) -> tqdm[Any] | None:
-    if not enabled or total == 0:
-        return None
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, desc="postbacks", unit="pb", smoothing=0.1)
+def _progress_bar(total: int, enabled: bool) -> Bar | None:
+    return progress_bar(total, enabled)

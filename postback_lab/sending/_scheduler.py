@@ -13,7 +13,7 @@ from collections import Counter
 from collections.abc import Awaitable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import httpx
 import polars as pl
@@ -24,12 +24,10 @@ from ._guard import mask, private_reason
 from ._http import Outcome, make_transport
 from ._limits import TokenBucket
 from ._options import SendOptions
+from ._progress import SAY_WAIT, Bar, say
 from ._recheck import Recheck
 from ._request import fire
 from ._writer import FIELDS, Item, LogWriter
-
-if TYPE_CHECKING:
-    from tqdm.auto import tqdm
 
 
 @dataclass
@@ -41,7 +39,7 @@ class Run:
     writer: LogWriter
     secrets: Mapping[str, str]
     deadline: datetime | None
-    bar: tqdm[Any] | None
+    bar: Bar | None
     #: firing rule 7 against fresh events, checked before each due batch fires (or None)
     recheck: Recheck | None = None
     global_sem: asyncio.Semaphore = field(init=False)
@@ -67,6 +65,7 @@ class Run:
     probes: dict[str, bool] = field(default_factory=dict)  # host -> probe delivered
     exhausted: Counter[tuple[str, str]] = field(default_factory=Counter)  # (rule, host)
     give_up: dict[str, datetime] = field(default_factory=dict)  # dispatch -> stop retrying
+    waiting_for: datetime | None = None  # the retry time a waiting line was printed for
 
     def __post_init__(self) -> None:
         self.global_sem = asyncio.Semaphore(self.options.concurrency)
@@ -93,23 +92,21 @@ class Run:
             self.show()
 
     def show(self, *, now: bool = False) -> None:
-        """The bar's text: postbacks delivered, failed and waiting for a retry, failed
-        attempts by outcome, and when the next retry goes (redrawn at most 4 times/s, or
-        ``now``: before the run waits, so what it waits for is on screen)."""
+        """The bar's text, key numbers first and short enough for 80 columns: postbacks
+        delivered, failed, and waiting for a retry with when the next goes (redrawn at
+        most 4 times/s, or ``now``: before the run waits, so what it waits for is on
+        screen). When everything left waits for retries due later, one line says so."""
         if self.bar is None:
             return
         parts = [f"delivered {self.final['delivered']:,}", f"failed {self.final['failed']:,}"]
-        errors = {k: v for k, v in self.by_outcome.items() if k not in ("delivered", "dry_run")}
-        if errors:
-            top = ", ".join(f"{v:,} {k}" for k, v in sorted(errors.items(), key=lambda kv: -kv[1]))
-            parts.append(f"failed attempts: {top}")
+        soon = min((t for t in self.next_retry.values() if t is not None), default=None)
         if self.retrying:
             parts.append(f"retrying {self.retrying:,}")
-        soon = min((t for t in self.next_retry.values() if t is not None), default=None)
-        if soon is not None:
-            wait = max(0.0, (soon - self.options.clock.now()).total_seconds())
-            parts.append(f"next retry {soon:%H:%M:%S} UTC (in {wait:.0f}s)")
+            if soon is not None:
+                parts[-1] += f", next {soon:%H:%M:%S} UTC"
         text = " · ".join(parts)
+        if now and soon is not None and self.retrying:
+            self._say_waiting(soon)
         if text == self.drawn:
             return
         tick = time.monotonic()
@@ -117,6 +114,22 @@ class Run:
         if redraw:
             self.shown, self.drawn = tick, text
         self.bar.set_postfix_str(text, refresh=redraw)
+
+    def _say_waiting(self, soon: datetime) -> None:
+        """One line when all that is left waits for retries (once per wait)."""
+        bar = self.bar
+        left = bar.n + self.retrying + len(self.in_flight) if bar is not None else 0
+        if bar is None or left < (bar.total or 0) or soon == self.waiting_for:
+            return
+        if (soon - self.options.clock.now()).total_seconds() < SAY_WAIT:
+            return
+        self.waiting_for = soon
+        n = self.retrying
+        say(
+            bar,
+            f"waiting for {n:,} {'retry' if n == 1 else 'retries'} due {soon:%H:%M:%S} UTC; "
+            "Ctrl-C leaves them to a later backfill",
+        )
 
 
 _FINAL = {

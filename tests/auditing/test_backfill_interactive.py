@@ -94,24 +94,78 @@ def test_retries_past_the_deadline_are_left_to_a_later_backfill(tmp_path, down):
         assert len(_attempts(log)["t0"]) == 3
 
 
-def test_the_bar_shows_failed_attempts_retries_and_when_the_next_goes():
-    bar = tqdm(total=3, file=io.StringIO())
+def test_the_bar_shows_key_numbers_first_and_fits_80_columns():
+    bar = tqdm(
+        total=1000,
+        file=io.StringIO(),
+        ncols=80,
+        bar_format="{n_fmt}/{total_fmt}{postfix} |{bar}| {elapsed}<{remaining}",
+    )
     run = Run(SendOptions(clock=FakeClock(T0)), None, {}, None, bar)  # type: ignore[arg-type]
     run.by_outcome = Counter(connection_error=2, failed=1)
+    run.final = Counter(delivered=440, failed=3)
     run.retrying = 2
     run.next_retry = {"a.example": T0 + timedelta(seconds=5), "b.example": None}
+    bar.n = 445
     run.show()
-    assert bar.postfix == (
-        "delivered 0 · failed 0 · failed attempts: 2 connection_error, 1 failed · "
-        "retrying 2 · next retry 10:00:05 UTC (in 5s)"
-    )
+    assert bar.postfix == "delivered 440 · failed 3 · retrying 2, next 10:00:05 UTC"
+    line = str(bar)
+    assert len(line) <= 80 and line.startswith("445/1000, delivered 440 · failed 3 · retrying 2")
+    assert "next 10:00:05 UTC |" in line
     bar.close()
 
 
+def test_a_send_waiting_for_retries_says_so_in_one_line(capsys):
+    """All that is left waits for retries due later: one line says what and until when."""
+    from postback_lab.sending._progress import Lines
+
+    bar = Lines(3)
+    run = Run(SendOptions(clock=FakeClock(T0)), None, {}, None, bar)  # type: ignore[arg-type]
+    run.final = Counter(delivered=1)
+    bar.n = 1
+    run.retrying = 2
+    run.next_retry = {"a.example": T0 + timedelta(minutes=5)}
+    run.show(now=True)
+    run.show(now=True)  # the same wait: said once
+    err = capsys.readouterr().err
+    assert err == (
+        "waiting for 2 retries due 10:05:00 UTC; Ctrl-C leaves them to a later backfill\n"
+    )
+    run.retrying, bar.n = 1, 2  # one came back; the other waits for 10:35
+    run.next_retry = {"a.example": T0 + timedelta(minutes=35)}
+    run.show(now=True)
+    assert capsys.readouterr().err == (
+        "waiting for 1 retry due 10:35:00 UTC; Ctrl-C leaves them to a later backfill\n"
+    )
+
+
 def test_a_backfill_to_a_down_partner_ends_showing_its_failures(tmp_path, down, capsys):
+    """Output that is not a terminal gets plain lines, never carriage returns."""
     with pbl.LogStore(tmp_path / "log.duckdb") as log:
         plan = make_plan(down, 2)
         pbl.backfill_sync(plan, log, progress=True, clock=FakeClock(datetime.now(UTC)))
-    last = capsys.readouterr().err.replace("\r", "\n").strip().splitlines()[-1]
-    assert "2/2" in last
-    assert last.endswith("delivered 0 · failed 2 · failed attempts: 8 connection_error]")
+    err = capsys.readouterr().err
+    assert "\r" not in err
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("postbacks 2/2 (100%) · delivered 0 · failed 2 · ")
+    assert "waiting for" not in err  # retries seconds apart are not worth a line
+
+
+def test_a_send_that_waits_minutes_for_retries_says_so(tmp_path, down, capsys):
+    clock = FakeClock(datetime.now(UTC))
+    with pbl.LogStore(tmp_path / "log.duckdb") as log:
+        pbl.send_sync(
+            make_plan(down, 2),
+            log,
+            progress=True,
+            clock=clock,
+            retry=pbl.Retry(delays=(300.0,), jitter=0.0),
+            max_duration=None,
+            breaker=Breaker.off(),
+        )
+    err = capsys.readouterr().err
+    waits = [line for line in err.splitlines() if line.startswith("waiting for")]
+    assert len(waits) >= 1 and waits[0].endswith(" UTC; Ctrl-C leaves them to a later backfill"), (
+        err
+    )
+    assert "\r" not in err

@@ -7,6 +7,7 @@ from datetime import datetime
 
 import altair as alt
 import polars as pl
+import pytest
 
 from postback_lab.auditing._charts import audit_chart, with_gaps
 from postback_lab.auditing._vega import RENDERER, chart_html, use_offline_charts
@@ -83,3 +84,75 @@ def test_a_png_without_vl_convert_names_the_extra(monkeypatch, tmp_path):
     with pytest.raises(InputError, match=r"postback-lab\[png\]"):
         report.save_chart(tmp_path / "c.png")
     assert not (tmp_path / "c.png").exists()
+def _sample_log(path):
+    from datetime import UTC, timedelta
+
+    import postback_lab as pbl
+
+    t0 = datetime(2026, 3, 2, tzinfo=UTC)
+    rows = [
+        {
+            "dispatch_id": f"d{i}",
+            "run_id": "r",
+            "attempt": 1,
+            "rule": "sales" if i % 3 else "leads",
+            "transaction_id": f"t{i}",
+            "publisher_id": str(i % 2),
+            "host": "p.example",
+            "fired_at": t0 + timedelta(hours=5 * i),
+            "status_code": 500 if i % 4 == 0 else 200,
+            "outcome": "failed" if i % 4 == 0 else "delivered",
+        }
+        for i in range(24)
+    ]
+    with pbl.LogStore(path) as log:
+        log.append(rows)
+    return path
+
+
+@pytest.mark.parametrize(
+    "by",
+    [["publisher_id", "day"], ["rule", "day"], ["day"], ["status_code"], ["rule"], []],
+    ids=lambda b: ",".join(b) or "all",
+)
+def test_every_grouping_draws(tmp_path, by):
+    import vl_convert
+
+    import postback_lab as pbl
+
+    report = pbl.audit(_sample_log(tmp_path / "log.duckdb"), by=by)
+    svg = vl_convert.vegalite_to_svg(report.chart().to_dict())
+    assert svg.startswith("<svg") and "Failure rate over time" in svg
+    group = next((b for b in by if b not in ("day", "hour", "week")), None)
+    if group == "publisher_id":  # one line and one bar per publisher, none per day
+        assert sorted(report.timeline["publisher_id"].unique()) == ["0", "1"]
+
+
+def test_save_chart_by_rule_and_day_writes_png_and_svg(tmp_path):
+    import postback_lab as pbl
+    from postback_lab import InputError
+
+    report = pbl.audit(_sample_log(tmp_path / "log.duckdb"), by=["rule", "day"])
+    png = tmp_path / "chart.png"
+    report.save_chart(png)
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    report.save_chart(tmp_path / "chart.svg")
+    assert (tmp_path / "chart.svg").read_text(encoding="utf-8").startswith("<svg")
+    with pytest.raises(InputError, match=r"chart\.pdf: save_chart writes .html, .htm, .png, .svg"):
+        report.save_chart(tmp_path / "chart.pdf")
+
+
+def test_daily_chart_draws():
+    import vl_convert
+
+    from postback_lab.auditing._charts import daily_chart
+
+    daily = pl.DataFrame(
+        {
+            "day": [datetime(2026, 3, d) for d in (1, 2, 3)],
+            "attempts": [10, 20, 5],
+            "failed": [1, 0, 5],
+        }
+    ).with_columns(pl.col("day").dt.replace_time_zone("UTC"))
+    svg = vl_convert.vegalite_to_svg(daily_chart(daily).to_dict())
+    assert "Attempt failure rate per day" in svg and "Mar 02" in svg

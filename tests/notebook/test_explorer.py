@@ -255,3 +255,84 @@ def test_the_daily_chart_names_its_axes_for_people(log):
     assert (enc["x"]["title"], enc["y"]["title"]) == ("day (UTC)", "failed attempts")
     assert enc["y"]["axis"]["format"] == "%"
     ex.close()
+
+
+def test_dry_runs_picked_in_the_explorer_are_not_failures(log):
+    from postback_lab import explore
+
+    with LogStore(log) as s:
+        s.append(
+            [
+                {
+                    "dispatch_id": f"dry{i}",
+                    "run_id": "r2",
+                    "attempt": 1,
+                    "rule": "sales",
+                    "transaction_id": f"tx{i}",
+                    "fired_at": T0,
+                    "outcome": "dry_run",
+                }
+                for i in range(3)
+            ]
+        )
+    ex = explore(log)
+    ex.filters["outcome"].value = ("dry_run",)
+    assert ex.headline().attempts == 3 and ex.headline().failed_attempts == 0
+    assert ex.daily().rows() == [(T0, 3, 0)]
+    ex.filters["outcome"].value = ("dry_run", "failed")
+    assert ex.headline().failed_attempts == 2
+    ex.close()
+
+
+def test_the_explorer_keeps_answering_after_its_log_is_closed(log):
+    """A notebook's last cell closes the log; filters clicked afterwards still re-query
+    (the file opened read-only per query), and a new writer of the file is not blocked."""
+    from postback_lab import explore
+
+    store = LogStore(log)
+    ex = explore(store)
+    assert ex.kpi_text().startswith("80.0% delivered (8 of 10 postbacks)")
+    store.close()
+    ex.filters["rule"].value = ("leads",)
+    assert ex.kpi_text().startswith("75.0% delivered (3 of 4 postbacks)")
+    assert "75.0% delivered (3 of 4 postbacks)" in ex.kpi.value
+    assert ex.pager_text() == "rows 1–4 of 4 · page 1 of 1"
+    with LogStore(log) as again:  # the explorer holds no connection between queries
+        again.append(
+            [
+                {
+                    "dispatch_id": "dn",
+                    "run_id": "r3",
+                    "attempt": 1,
+                    "rule": "leads",
+                    "transaction_id": "tn",
+                    "fired_at": T0,
+                    "status_code": 200,
+                    "outcome": "delivered",
+                }
+            ]
+        )
+        ex.filters["rule"].value = ()
+        ex.filters["rule"].value = ("leads",)  # through the writer open in this process
+        assert ex.kpi_text().startswith("80.0% delivered (4 of 5 postbacks)")
+    log.unlink()
+    ex.filters["rule"].value = ()
+    assert "cannot read the log" in ex.kpi.value
+
+
+def test_days_of_a_time_zone(log):
+    """Days of the chart and the date pickers are New York days when asked."""
+    from postback_lab import explore
+
+    ex = explore(log, timezone="America/New_York")
+    # fired 2024-01-01 00:00 and 01-02 00:00 UTC: the evening before in New York
+    days = ex.daily().with_columns(pl.col("day").dt.convert_time_zone("America/New_York"))
+    assert days.select(pl.col("day").dt.date(), "attempts").rows() == [
+        (date(2023, 12, 31), 5),
+        (date(2024, 1, 1), 5),
+    ]
+    ex.since.value = date(2024, 1, 1)
+    assert ex.total() == 5  # from New York's midnight (05:00 UTC) on
+    enc = ex._chart().to_dict()["encoding"]
+    assert enc["x"]["title"] == "day (America/New_York)"
+    ex.close()

@@ -57,7 +57,7 @@ def _interrupt_when_retrying(km, kc, code: str) -> tuple[list[dict], list[str]]:
         if msg["parent_header"].get("msg_id") != msg_id:
             continue
         kind, content = msg["msg_type"], msg["content"]
-        if kind == "comm_msg" and not interrupted and "retrying 20 · next retry" in _text(content):
+        if kind == "comm_msg" and not interrupted and "retrying 20, next " in _text(content):
             km.interrupt_kernel()
             interrupted = True
         elif kind == "error":
