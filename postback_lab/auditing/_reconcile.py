@@ -251,7 +251,7 @@ def _assemble(
     end: datetime | None = plan["due_at"].max()  # type: ignore[assignment]
     rules = plan.select(rule_key(pl.col("rule")).unique())["rule"]
     if start is not None and end is not None:
-        # log rows of other rules, or of other transactions outside the plan's window (a
+        # log rows of other transactions, of other rules or outside the plan's window (a
         # plan filtered to one week), are not strays: a logged postback due outside
         # [first due, last due] of the plan, an imported one (no due time) fired before
         # the first or (with ``until``) at or after ``until``. Rows of the plan's own
@@ -264,9 +264,9 @@ def _assemble(
             .then(due.is_between(lo, end if until is None else max(end, until), closed="both"))
             .otherwise((fired >= lo) & (pl.lit(True) if until is None else fired < until))
         )
+        ours_rule = rule_key(pl.col("rule")).is_in(rules.implode()).fill_null(True)
         unexpected = unexpected.filter(
-            rule_key(pl.col("rule")).is_in(rules.implode()).fill_null(True),
-            ours.fill_null(False) | inside.fill_null(False),
+            ours.fill_null(False) | (ours_rule & inside.fill_null(False))
         )
     duplicates = dispatches.filter(pl.col("delivered_attempts") > 1)
     return Reconciliation(dispatches, unexpected, duplicates)
