@@ -22,13 +22,18 @@ def add_hosts_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
         "resumed.",
     )
     db_option(s)
-    s.add_argument("--format", choices=["table", "csv", "json"], default="table")
+    s.add_argument(
+        "--format",
+        choices=["table", "csv", "json"],
+        default="table",
+        help="table (default), csv or json: one row per host",
+    )
     verbs = s.add_subparsers(dest="verb", metavar="VERB")
     v = verbs.add_parser("resume", help="resume a paused host: the next send or backfill sends")
-    v.add_argument("host")
+    v.add_argument("host", help="the host to resume (as 'postback-lab hosts' lists it)")
     _db_after(v)
     v = verbs.add_parser("pause", help="pause a host by hand until it is resumed")
-    v.add_argument("host")
+    v.add_argument("host", help="the host to pause, e.g. partner.example")
     v.add_argument("--reason", default="paused by hand", help="why (shown in the log)")
     v.add_argument("--notify", action="append", metavar="URL", help="post an alert here")
     _db_after(v)
