@@ -7,11 +7,12 @@ import argparse
 import sys
 from pathlib import Path
 
-from ._errors import InputError
-from ._log_cli import db_option, read_log
+from .._errors import InputError
+from ._inputs import read_log
+from ._options import db_option
 
 
-def add_hosts_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def add_hosts(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """The ``hosts`` command: list health; ``resume HOST``; ``pause HOST``."""
     s = sub.add_parser(
         "hosts",
@@ -22,13 +23,18 @@ def add_hosts_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
         "resumed.",
     )
     db_option(s)
-    s.add_argument("--format", choices=["table", "csv", "json"], default="table")
+    s.add_argument(
+        "--format",
+        choices=["table", "csv", "json"],
+        default="table",
+        help="table (for people), csv or json (one object per host)",
+    )
     verbs = s.add_subparsers(dest="verb", metavar="VERB")
     v = verbs.add_parser("resume", help="resume a paused host: the next send or backfill sends")
-    v.add_argument("host")
+    v.add_argument("host", help="the paused host, as 'postback-lab hosts' lists it")
     _db_after(v)
     v = verbs.add_parser("pause", help="pause a host by hand until it is resumed")
-    v.add_argument("host")
+    v.add_argument("host", help="the partner host, e.g. track.partner.example")
     v.add_argument("--reason", default="paused by hand", help="why (shown in the log)")
     v.add_argument("--notify", action="append", metavar="URL", help="post an alert here")
     _db_after(v)
@@ -43,9 +49,9 @@ def _db_after(v: argparse.ArgumentParser) -> None:
 
 def cmd_hosts(a: argparse.Namespace) -> int:
     """List host health, or resume/pause one host."""
-    from ._util import text_table
-    from .sending import host_paused_alert, post_alert, targets_of
-    from .store import LogStore, host_health, pause_host, resume_host, retry_backlog
+    from .._util import text_table
+    from ..sending import host_paused_alert, post_alert, targets_of
+    from ..store import LogStore, host_health, pause_host, resume_host, retry_backlog
 
     if not a.db.exists():
         raise InputError(f"{a.db}: no such log; send, backfill or import-log first")
