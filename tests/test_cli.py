@@ -170,3 +170,45 @@ def test_every_command_runs_a_function_of_its_family_module():
         assert getattr(home, func.__name__) is func, name
         families.add(home.__name__.removeprefix("postback_lab.cli."))
     assert families == {"_demo", "_hosts", "_log", "_plan", "_send"}
+
+
+def _loaded_by(*args: str) -> set[str]:
+    """The libraries and stages a fresh interpreter has loaded after running one command."""
+    watch = (
+        "httpx",
+        "aiohttp",
+        "altair",
+        "deltalake",
+        "postback_lab.sending",
+        "postback_lab.auditing",
+        "postback_lab.scale",
+        "postback_lab.notebook",
+    )
+    probe = (
+        "import contextlib, io, sys\nfrom postback_lab.cli import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        f"    code = main({list(args)!r})\n"
+        f"print(code, sorted(m for m in {watch!r} if m in sys.modules))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, check=True
+    )
+    code, loaded = out.stdout.strip().splitlines()[-1].split(" ", 1)
+    assert code == "0", out.stderr
+    return set(eval(loaded))
+
+
+def test_each_command_loads_only_the_stages_it_uses(tmp_path):
+    """``plan`` loads no sender and no HTTP client; ``audit`` no sender either (backfill,
+    which sends, loads on first use); neither loads Delta Lake or the charts."""
+    from postback_lab import sample
+    from postback_lab.store import import_log
+
+    paths = sample.write(tmp_path / "s", 100)
+    plan = _loaded_by(
+        "plan", str(paths["events"]), "--rules", str(paths["rules"]), "-o", str(tmp_path / "p")
+    )
+    assert plan == set()
+    db = tmp_path / "log.duckdb"
+    import_log(paths["platform_log"], db)
+    assert _loaded_by("audit", "--db", str(db)) == {"postback_lab.auditing"}

@@ -106,7 +106,7 @@ def _scan(name: str, path: Path) -> tuple[set[str], list[str]]:
 
 #: namespaces whose public names load on first use (PEP 562), each from a ``_LAZY`` table
 #: of its own submodules, through the one module allowed a dynamic import
-LAZY_NAMESPACES = {PACKAGE, f"{PACKAGE}._util"}
+LAZY_NAMESPACES = {PACKAGE, f"{PACKAGE}._util", f"{PACKAGE}.auditing"}
 LAZY_LOADER = f"{PACKAGE}._util._lazy"
 
 
