@@ -62,7 +62,7 @@ def test_plan_writes_parquet_and_explains(tmp_path):
 
 
 def test_demo_runs_the_whole_story(tmp_path):
-    out = run("demo", "--out", str(tmp_path / "demo"))
+    out = run("demo", "-o", str(tmp_path / "demo"))
     assert out.returncode == 0, out.stderr
     assert "Run it again: nothing is sent twice" in out.stdout
     assert "0 postbacks, 0 delivered, 0 failed in 0 attempts" in out.stdout

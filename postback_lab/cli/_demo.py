@@ -12,7 +12,13 @@ from pathlib import Path
 def add_demo(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """The ``demo`` command."""
     s = sub.add_parser("demo", help="whole flow on bundled sample data against a local receiver")
-    s.add_argument("--out", type=Path, default=Path("demo-output"), help="where to write files")
+    s.add_argument(
+        "-o",
+        "--output",
+        type=Path,
+        default=Path("demo-output"),
+        help="folder to write the log and the chart to (demo-output)",
+    )
     s.set_defaults(func=cmd_demo)
 
 
@@ -70,7 +76,7 @@ def cmd_demo(a: argparse.Namespace) -> int:
     from ..sending import Retry
     from ..store import LogStore, import_log
 
-    out = a.out
+    out = a.output
     out.mkdir(parents=True, exist_ok=True)
     db = out / "postback_lab.duckdb"
     for stale in out.glob("postback_lab.duckdb*"):

@@ -129,12 +129,10 @@ def open_log(db: Path, *, read_only: bool = True) -> LogStore:
 
 
 def open_any_log(name: str) -> LogStore:
-    """``--log``: ``delta:PATH`` (a Delta log) or a DuckDB file, opened to read."""
-    from ..scale import open_delta_log
-    from ..store import LogStore
-
+    """A log to read named by ``--db``: ``delta:PATH`` (a Delta log), else a DuckDB file
+    (see ``read_log``)."""
     if name.startswith("delta:"):
+        from ..scale import open_delta_log
+
         return open_delta_log(name)
-    if not os.path.exists(name):
-        raise InputError(f"no such log: {name}; send or import-log create one")
-    return LogStore(name, read_only=True)
+    return open_log(Path(name))

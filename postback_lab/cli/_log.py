@@ -5,15 +5,17 @@ rates from it, and a platform's own log imported into it."""
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .._errors import InputError
-from ._inputs import open_any_log, open_log, read_log
+from ._inputs import open_any_log, open_log
 from ._options import (
     columns_option,
     db_option,
+    format_option,
     list_option,
     notify_option,
     rate_option,
@@ -27,6 +29,7 @@ from ._options import (
 if TYPE_CHECKING:
     from ..auditing import AuditReport, LogFilter
     from ..sending import Alert
+    from ..store import ImportResult
 
 
 def add_log(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -53,7 +56,11 @@ def add_log(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     db_option(s)
     s.add_argument(
+        "-o",
+        "--output",
         "--to",
+        dest="to",
+        metavar="PATH",
         required=True,
         help="PATH.csv, PATH.parquet, or a Delta table folder or URI (s3://, gs://, az://)",
     )
@@ -128,7 +135,7 @@ def _filters(s: argparse.ArgumentParser) -> None:
 def add_audit(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """The ``audit`` command."""
     s = sub.add_parser("audit", help="delivery failure rates from the log")
-    db_option(s)
+    db_option(s, delta=True)
     s.add_argument(
         "--by",
         default="rule",
@@ -161,7 +168,6 @@ def add_audit(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         metavar="RATE",
         help="exit 1 naming the groups whose delivery rate is under RATE (0.95 or 95%%)",
     )
-    s.add_argument("--log", help="read this log instead of --db: delta:PATH or a DuckDB file")
     notify_option(s)
     s.add_argument("--dry-run", action="store_true", help="print the alert --fail-below would post")
     s.set_defaults(func=cmd_audit)
@@ -205,6 +211,7 @@ def add_import_log(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
         "--timezone", default="UTC", help="time zone of times written without an offset (UTC)"
     )
     s.add_argument("--encoding", default="utf-8", help="text encoding of a CSV export (utf-8)")
+    format_option(s, what="rows added, skipped, quarantined, the import run")
     s.set_defaults(func=cmd_import_log)
 
 
@@ -369,12 +376,7 @@ def cmd_audit(a: argparse.Namespace) -> int:
     from ..auditing import METRICS, audit
 
     threshold = rate_option(a.fail_below) if a.fail_below is not None else None
-    log = open_any_log(a.log) if a.log else None
-    if log is None:
-        if not a.db.exists():
-            raise InputError(f"no such log: {a.db}; send or import-log create one")
-        log = read_log(a.db)  # a snapshot while another process writes it
-    with log:
+    with open_any_log(a.db) as log:
         tz = a.timezone
         report = audit(
             log,
@@ -418,7 +420,10 @@ def cmd_import_log(a: argparse.Namespace) -> int:
         if not a.db.exists():
             raise InputError(f"{a.db}: no such log")
         n = remove_import(a.undo, a.db)
-        print(f"removed import {a.undo}: {n:,} rows")
+        if a.format == "json":
+            print(json.dumps({"undone": a.undo, "removed": n, "log": str(a.db)}))
+        else:
+            print(f"removed import {a.undo}: {n:,} rows")
         return 0
     if a.file is None:
         raise InputError("import-log needs the export FILE (or --undo RUN_ID)")
@@ -434,7 +439,7 @@ def cmd_import_log(a: argparse.Namespace) -> int:
         status_map=status_map_option(a.status_map),
         ignore_status=list_option(a.ignore_status),
     )
-    print(result)
+    print(json.dumps(import_summary(result, a.db)) if a.format == "json" else result)
     q = result.quarantine
     for r in q.head(5).iter_rows(named=True):
         print(f"quarantined: {r['source']} line {r['line']}: {r['reason']}", file=sys.stderr)
@@ -449,3 +454,19 @@ def cmd_import_log(a: argparse.Namespace) -> int:
         )
         return 1
     return 0
+
+
+def import_summary(result: ImportResult, db: Path) -> dict[str, Any]:
+    """``import-log --format json``: what the import added, skipped and quarantined."""
+    return {
+        "file": str(result.path),
+        "run_id": result.run_id,
+        "log": str(db),
+        "rows": result.rows,
+        "delivered": result.delivered,
+        "duplicates": result.duplicates,
+        "quarantined": result.quarantined,
+        "without_rule": result.without_rule,
+        "without_status": result.without_status,
+        "notes": list(result.notes),
+    }

@@ -21,8 +21,19 @@ if TYPE_CHECKING:
 Group = argparse.ArgumentParser | argparse._ArgumentGroup
 
 
-def db_option(s: argparse.ArgumentParser) -> None:
-    """``--db``: the log file a command reads or writes (every command that has a log)."""
+def db_option(s: argparse.ArgumentParser, *, delta: bool = False) -> None:
+    """``--db``: the log a command reads or writes (every command that has a log); with
+    ``delta``, a read may name the central Delta Lake log as ``delta:PATH`` (kept a string:
+    a Path would fold the ``//`` of ``delta:s3://...``)."""
+    if delta:
+        s.add_argument(
+            "--db",
+            default="postback_lab.duckdb",
+            metavar="LOG",
+            help="the log: a DuckDB file (postback_lab.duckdb) or delta:PATH, a Delta Lake "
+            "log 'log export' wrote",
+        )
+        return
     s.add_argument(
         "--db",
         type=Path,
@@ -101,7 +112,8 @@ def status_options(g: Group) -> None:
     )
 
 
-def notify_option(s: argparse.ArgumentParser) -> None:
+def notify_option(s: Group) -> None:
+    """``--notify URL``: a webhook for alerts (send, backfill, audit)."""
     s.add_argument(
         "--notify",
         action="append",
@@ -111,22 +123,36 @@ def notify_option(s: argparse.ArgumentParser) -> None:
     )
 
 
-def retry_options(s: argparse.ArgumentParser) -> None:
-    """The retry schedule of one run (send and backfill)."""
-    s.add_argument(
+def sending_options(s: argparse.ArgumentParser) -> None:
+    """How a run sends: limits, retries, workers, the circuit breaker, alerts, progress and
+    the host guards. One definition for ``send`` and ``backfill``, read back by
+    ``_send.send_options``."""
+    g = s.add_argument_group("sending (the same for send and backfill)")
+    g.add_argument(
+        "--concurrency", type=int, default=64, metavar="N", help="requests in flight (64)"
+    )
+    g.add_argument(
+        "--per-host", type=int, default=8, metavar="N", help="requests in flight per host (8)"
+    )
+    g.add_argument(
+        "--rate", type=float, default=None, metavar="R", help="requests per second per host"
+    )
+    g.add_argument(
         "--retries",
         default=None,
+        metavar="SCHEDULE",
         help="retry schedule: default (5s, 5m, 30m, 2h), short, none, a number of retries "
         "N, or delays like 1s,5s,30s (overrides the rules' retry: schedules)",
     )
-    s.add_argument(
+    g.add_argument(
         "--retry-for",
         default=None,
+        metavar="D",
         help="retry only within this time (10m); later retries are left to a backfill "
         "(overrides the rules' retry: for)",
     )
-    notify_option(s)
-    s.add_argument(
+    notify_option(g)
+    g.add_argument(
         "--workers",
         type=int,
         default=0,
@@ -134,7 +160,7 @@ def retry_options(s: argparse.ArgumentParser) -> None:
         help="processes that send, each a shard of the hosts, while this one writes the "
         "log (0, the default: one per core, at most one per host and per 2,000 postbacks)",
     )
-    s.add_argument(
+    g.add_argument(
         "--pause-after",
         type=int,
         default=10,
@@ -142,20 +168,29 @@ def retry_options(s: argparse.ArgumentParser) -> None:
         help="pause a host for the run after N failed attempts in a row, or 70%% of >= 10 "
         "in 5 minutes (10; 0: never); its remaining postbacks are logged 'paused'",
     )
-
-
-def guard_options(s: argparse.ArgumentParser) -> None:
-    s.add_argument(
+    g.add_argument("--no-progress", action="store_true", help="no progress bar")
+    g.add_argument(
         "--allow-host",
         action="append",
         dest="allow_hosts",
         metavar="HOST",
         help="only send to these hosts (repeatable; *.example.com works)",
     )
-    s.add_argument(
+    g.add_argument(
         "--deny-private",
         action="store_true",
         help="refuse hosts that resolve to private, loopback or link-local addresses",
+    )
+
+
+def format_option(s: argparse.ArgumentParser, *, what: str) -> None:
+    """``--format table|json``: for people, or one JSON object summarising ``what`` (the
+    keys are listed in docs/cli.md, "JSON output")."""
+    s.add_argument(
+        "--format",
+        choices=["table", "json"],
+        default="table",
+        help=f"table (for people) or json (one object: {what})",
     )
 
 

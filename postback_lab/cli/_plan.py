@@ -7,13 +7,15 @@ from __future__ import annotations
 import argparse
 import json
 import os
+from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .._errors import InputError, did_you_mean
 from ._inputs import Stages, read_and_plan, read_inputs, read_log
 from ._options import (
     db_option,
+    format_option,
     reading_options,
     since_option,
     until_option,
@@ -50,6 +52,7 @@ def add_plan(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         metavar="N",
         help="buckets to plan (local: one per core by default; more, less memory each)",
     )
+    format_option(s, what="postbacks, rules, hosts, due times, the file written")
     window_options(s)
     reading_options(s)
     s.set_defaults(func=cmd_plan)
@@ -79,7 +82,11 @@ def add_why(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """The ``why`` command."""
     s = sub.add_parser("why", help="why each rule did or did not fire for one transaction")
     s.add_argument("transaction_id", metavar="TRANSACTION", help="the transaction id")
-    s.add_argument("--events", nargs="+", required=True, metavar="E", help="event files it is in")
+    s.add_argument(
+        "events",
+        nargs="+",
+        help="the event files it is in (CSV, Parquet, NDJSON, globs) or duckdb:file.duckdb::table",
+    )
     s.add_argument("--rules", required=True, help="postbacks.yaml")
     reading_options(s)
     s.set_defaults(func=cmd_why)
@@ -89,27 +96,22 @@ def cmd_plan(a: argparse.Namespace) -> int:
     """Build a plan, print it (and why events did not fire), write it as Parquet."""
     from ..plan import write_plan
 
+    if a.explain and a.format == "json":
+        raise InputError("--explain prints tables: leave it out with --format json")
     if a.engine is not None or a.partitions is not None:
         return _plan_partitioned(a)
     if a.output is None or _scoped(a):
         plan = _scope(read_and_plan(a, Stages()), a)
         if a.output is not None:
             plan.write_parquet(a.output)
-            print(plan)
-            print(f"plan written to {a.output}")
-            return 0
-        print(plan)
-        if a.explain:
-            print()
-            print(plan.explain())
-        return 0
+        return _show(a, plan, a.output)
     # with -o the plan goes to Parquet rule by rule as it is built, never whole in memory
     stages = Stages()
     events, rules = read_inputs(a, stages)
     with stages("planning") as done:
         written = write_plan(events, rules, a.output)
         done["what"] = f"{len(written):,} postbacks"
-    return _written(written, a.explain)
+    return _show(a, written, written.path)
 
 
 def _scoped(a: argparse.Namespace) -> bool:
@@ -195,15 +197,39 @@ def _plan_partitioned(a: argparse.Namespace) -> int:
         with stages("planning in buckets") as done:
             result = plan_partitioned(events, rules, a.output, partitions=a.partitions)
             done["what"] = f"{len(result):,} postbacks"
-    return _written(result, a.explain)
+    return _show(a, result, result.path)
 
 
-def _written(plan: WrittenPlan | PartitionedPlan, explain: bool) -> int:
-    """What ``plan -o`` prints: the plan's summary per rule, why events did not fire
-    (``--explain``) and where it went."""
+def _show(a: argparse.Namespace, plan: Plan | WrittenPlan | PartitionedPlan, path: Any) -> int:
+    """What ``plan`` prints: the plan's summary per rule, why events did not fire
+    (``--explain``) and where it went (``-o``); or, with ``--format json``, one object."""
+    if a.format == "json":
+        print(json.dumps(plan_summary(plan, path)))
+        return 0
     print(plan)
-    if explain:
+    if a.explain:
         print()
         print(plan.explain())
-    print(f"plan written to {plan.path}")
+    if path is not None:
+        print(f"plan written to {path}")
     return 0
+
+
+def plan_summary(plan: Plan | WrittenPlan | PartitionedPlan, path: Any = None) -> dict[str, Any]:
+    """``plan --format json``: postbacks, per rule, hosts, the due-time range, quarantined
+    event rows and the file written (None without ``-o``)."""
+    from ..plan import Plan
+
+    by_rule = plan.by_rule()
+    hosts = plan.frame["host"].n_unique() if isinstance(plan, Plan) else plan.hosts
+    quarantine = getattr(plan, "quarantine", None)
+    first, last = by_rule["first_due"].min(), by_rule["last_due"].max()
+    return {
+        "postbacks": len(plan),
+        "rules": dict(zip(by_rule["rule"], by_rule["dispatches"], strict=True)),
+        "hosts": hosts,
+        "first_due": first.isoformat() if isinstance(first, datetime) else None,
+        "last_due": last.isoformat() if isinstance(last, datetime) else None,
+        "quarantined": 0 if quarantine is None else quarantine.height,
+        "output": None if path is None else str(path),
+    }

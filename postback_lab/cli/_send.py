@@ -5,7 +5,9 @@ when it runs."""
 from __future__ import annotations
 
 import argparse
+import json
 import sys
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -15,16 +17,17 @@ from .._util import counted
 from ._inputs import Stages, events_of, read_and_plan
 from ._options import (
     db_option,
-    guard_options,
+    format_option,
     reading_options,
     retry_option,
-    retry_options,
     seconds_option,
+    sending_options,
 )
 
 if TYPE_CHECKING:
+    from ..auditing import BackfillResult
     from ..rules import RuleSet
-    from ..sending import SendOptions
+    from ..sending import SendOptions, SendResult
 
 
 def add_send(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -33,12 +36,7 @@ def add_send(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     s.add_argument("plan", type=Path, help="PLAN.parquet from 'postback-lab plan -o'")
     db_option(s)
     s.add_argument("--dry-run", action="store_true", help="render and log, open no socket")
-    s.add_argument("--concurrency", type=int, default=64, help="requests in flight (64)")
-    s.add_argument("--per-host", type=int, default=8, help="requests in flight per host (8)")
-    s.add_argument("--rate", type=float, default=None, help="requests per second per host")
-    retry_options(s)
     s.add_argument("--ignore-due", action="store_true", help="fire now, ignoring due_at")
-    s.add_argument("--no-progress", action="store_true", help="no progress bar")
     s.add_argument(
         "--shard",
         metavar="K/N",
@@ -63,7 +61,8 @@ def add_send(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         metavar="RULES",
         help="the rules file the plan came from: its retry: schedules and alerts: targets apply",
     )
-    guard_options(s)
+    format_option(s, what="the run, its postbacks by outcome, attempts, the log")
+    sending_options(s)
     reading_options(s)
     s.set_defaults(func=cmd_send)
 
@@ -83,11 +82,6 @@ def add_backfill(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     s.add_argument(
         "--dry-run", action="store_true", help="show and log what would be sent, send nothing"
     )
-    s.add_argument("--concurrency", type=int, default=64, help="requests in flight (64)")
-    s.add_argument("--per-host", type=int, default=8, help="requests in flight per host (8)")
-    s.add_argument("--rate", type=float, default=None, help="requests per second per host")
-    retry_options(s)
-    s.add_argument("--no-progress", action="store_true", help="no progress bar")
     s.add_argument(
         "--allow-unlinked",
         action="store_true",
@@ -119,8 +113,9 @@ def add_backfill(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
         "how many match: a --dry-run shows it); needs --reason",
     )
     g.add_argument("--reason", metavar="TEXT", help="why delivered postbacks go again (logged)")
+    format_option(s, what="the log before, what was picked, the run")
+    sending_options(s)
     reading_options(s)
-    guard_options(s)
     s.set_defaults(func=cmd_backfill)
 
 
@@ -158,22 +153,27 @@ def cmd_send(a: argparse.Namespace) -> int:
     from ..scale import delivered_elsewhere, shard_plan
     from ..sending import rereader, send_sync
 
+    say = _sayer(a)
     plan = read_plan(a.plan)
     if a.shard:
         plan = shard_plan(plan, a.shard)
         hosts = plan.frame["host"].n_unique()
-        print(f"shard {a.shard}: {counted(len(plan), 'postback')} to {counted(hosts, 'host')}")
+        say(f"shard {a.shard}: {counted(len(plan), 'postback')} to {counted(hosts, 'host')}")
+    done = 0
     if a.central:
         plan, done = delivered_elsewhere(plan, a.central)
         if done:
-            print(f"{done:,} dispatches already delivered in {a.central}: not sent again")
+            say(f"{done:,} dispatches already delivered in {a.central}: not sent again")
     rules = read_rules(a.rules) if a.rules else None
-    options = _send_options(a, rules, ignore_due=a.ignore_due)
+    options = send_options(a, rules, ignore_due=a.ignore_due)
     if rules is not None:  # the rules' pause: thresholds apply to the plan's hosts
         plan = replace(plan, rules=rules)
     events = None if not a.events else rereader(a.events, lambda paths: events_of(a, paths))
     result = send_sync(plan, a.db, options=options, events=events)
-    print(result)
+    if a.format == "json":
+        print(json.dumps({**send_summary(result), "delivered_elsewhere": done}))
+    else:
+        print(result)
     return 1 if result.has_failures else 0
 
 
@@ -184,7 +184,7 @@ def cmd_backfill(a: argparse.Namespace) -> int:
 
     stages = Stages(False if a.no_progress else None)
     plan = read_and_plan(a, stages)
-    options = _send_options(a, plan.rules)
+    options = send_options(a, plan.rules)
     if stages.enabled:
         print(f"reconciling with {a.db}, then sending what is missing ...", file=sys.stderr)
     result = backfill_sync(
@@ -201,14 +201,67 @@ def cmd_backfill(a: argparse.Namespace) -> int:
         status_code=a.status_code,
         resend_delivered=a.resend_delivered,
         reason=a.reason,
-        announce=lambda line: print(line, flush=True),
+        announce=_sayer(a),
     )
-    print(result)
+    if a.format == "json":
+        print(json.dumps(backfill_summary(result)))
+    else:
+        print(result)
     return 1 if result.has_failures else 0
 
 
-def _send_options(a: argparse.Namespace, rules: RuleSet | None, **more: Any) -> SendOptions:
-    """The sending flags shared by ``send`` and ``backfill`` (plus ``more``), validated:
+def _sayer(a: argparse.Namespace) -> Callable[[str], None]:
+    """Prints a line of what a run is doing: on stdout, or on stderr with ``--format json``
+    (stdout then carries the one JSON object only)."""
+    out = sys.stderr if a.format == "json" else sys.stdout
+
+    def say(line: str) -> None:
+        print(line, file=out, flush=True)
+
+    return say
+
+
+def send_summary(result: SendResult) -> dict[str, Any]:
+    """``send --format json`` (and ``sent`` of ``backfill``): the run and its postbacks
+    by final state."""
+    return {
+        "run_id": result.run_id,
+        "state": result.state,
+        "log": str(result.log_path),
+        "postbacks": result.planned - result.skipped_delivered,
+        "delivered": result.delivered,
+        "failed": result.failed,
+        "dry_run": result.dry_run,
+        "cancelled": result.cancelled,
+        "paused": result.paused,
+        "superseded": result.superseded,
+        "skipped_delivered": result.skipped_delivered,
+        "waiting": result.waiting,
+        "carried": result.carried,
+        "resent": result.resent,
+        "attempts": result.attempts,
+        "seconds": round(result.seconds, 3),
+        "hosts_paused": list(result.hosts_paused),
+        "has_failures": result.has_failures,
+    }
+
+
+def backfill_summary(result: BackfillResult) -> dict[str, Any]:
+    """``backfill --format json``: the log before (as ``reconcile --format json``), what
+    the backfill picked, and the run that sent it (None when nothing was sent)."""
+    rec = result.reconciliation
+    return {
+        "before": {**rec.totals, "dispatches": rec.dispatches.height},
+        "to_send": len(result.to_send),
+        "resend_delivered": result.resend,
+        "unlinked": 0 if result.unlinked is None else result.unlinked.height,
+        "sent": None if result.sent is None else send_summary(result.sent),
+        "has_failures": result.has_failures,
+    }
+
+
+def send_options(a: argparse.Namespace, rules: RuleSet | None, **more: Any) -> SendOptions:
+    """The sending flags of ``_options.sending_options`` (plus ``more``), validated:
     ``--retries``/``--retry-for`` override the rules' ``retry:`` schedules; ``--notify``
     adds to the rules' ``alerts:`` targets."""
     from ..sending import Breaker, SendOptions, rule_policies, targets_of
