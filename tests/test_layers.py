@@ -244,6 +244,29 @@ def test_the_checker_catches_planted_violations(tmp_path):
     ]
 
 
+def _layers_shown(text: str) -> list[set[str]]:
+    """The layers a text draws as ``a, b < c < ...`` (over one or more lines, each but
+    the last ending in ``<``), up to the package itself."""
+    lines = text.splitlines()
+    start = next(i for i, line in enumerate(lines) if "_util" in line and "<" in line)
+    chain = [lines[start]]
+    while chain[-1].rstrip().endswith("<"):
+        chain.append(lines[start + len(chain)])
+    parts = " ".join(chain).split("<")
+    shown = [{n.strip(" `") for n in part.split(",")} for part in parts]
+    return [names for names in shown if not any(n.startswith(PACKAGE) for n in names)]
+
+
+@pytest.mark.parametrize(
+    "where", ["README.md", "docs/api.md", "postback_lab/__init__.py", "tests/test_layers.py"]
+)
+def test_the_docs_draw_these_layers(where):
+    """README's Layout, the API reference, the package docstring and this file's docstring
+    show the layers in the order checked here."""
+    text = (ROOT.parent / where).read_text(encoding="utf-8")
+    assert _layers_shown(text) == LAYERS[:-1]
+
+
 def test_lazy_namespaces_load_only_their_own_submodules():
     for name in LAZY_NAMESPACES:
         module = importlib.import_module(name)
