@@ -50,7 +50,6 @@ def _db_after(v: argparse.ArgumentParser) -> None:
 def cmd_hosts(a: argparse.Namespace) -> int:
     """List host health, or resume/pause one host."""
     from .._util import text_table
-    from ..sending import host_paused_alert, post_alert, targets_of
     from ..store import LogStore, host_health, pause_host, resume_host, retry_backlog
 
     if not a.db.exists():
@@ -65,7 +64,9 @@ def cmd_hosts(a: argparse.Namespace) -> int:
         with LogStore(a.db) as store:
             pause_host(store, a.host, a.reason, by_hand=True)
         print(f"{a.host} paused ({a.reason}) until 'postback-lab hosts resume {a.host}'")
-        if a.notify:
+        if a.notify:  # the sender's alerts (and HTTP client) only when one is posted
+            from ..sending import host_paused_alert, post_alert, targets_of
+
             alert = host_paused_alert({a.host: (a.reason, 0)})
             for problem in post_alert(alert, targets_of(a.notify)):
                 print(f"warning: {problem}", file=sys.stderr)

@@ -150,17 +150,20 @@ def cmd_send(a: argparse.Namespace) -> int:
     """Fire a plan file, logging every attempt."""
     from ..plan import read_plan
     from ..rules import read_rules
-    from ..scale import delivered_elsewhere, shard_plan
     from ..sending import rereader, send_sync
 
     say = _sayer(a)
     plan = read_plan(a.plan)
     if a.shard:
+        from ..scale import shard_plan
+
         plan = shard_plan(plan, a.shard)
         hosts = plan.frame["host"].n_unique()
         say(f"shard {a.shard}: {counted(len(plan), 'postback')} to {counted(hosts, 'host')}")
     done = 0
     if a.central:
+        from ..scale import delivered_elsewhere
+
         plan, done = delivered_elsewhere(plan, a.central)
         if done:
             say(f"{done:,} dispatches already delivered in {a.central}: not sent again")
