@@ -212,3 +212,17 @@ def test_each_command_loads_only_the_stages_it_uses(tmp_path):
     db = tmp_path / "log.duckdb"
     import_log(paths["platform_log"], db)
     assert _loaded_by("audit", "--db", str(db)) == {"postback_lab.auditing"}
+
+
+def test_plan_explains_also_a_scoped_plan_it_writes(tmp_path, capsys):
+    """``--explain`` is honoured with a scope and ``-o`` too (it was dropped there)."""
+    from postback_lab import sample
+    from postback_lab.cli import main
+
+    paths = sample.write(tmp_path / "s", 100)
+    args = [str(paths["events"]), "--rules", str(paths["rules"]), "-o", str(tmp_path / "p")]
+    assert main(["plan", *args, "--rule", "Affili approved sales", "--explain"]) == 0
+    out = capsys.readouterr().out
+    assert "excluded:" in out
+    assert out.endswith(f"plan written to {tmp_path / 'p'}\n")
+    assert pl.read_parquet(tmp_path / "p")["rule"].unique().to_list() == ["Affili approved sales"]

@@ -196,22 +196,17 @@ def format_option(s: argparse.ArgumentParser, *, what: str) -> None:
 
 def columns_option(text: str | None) -> dict[str, str]:
     """``--columns 'Conversion Date=occurred_at,Aff=publisher_id'`` as a mapping."""
-    out: dict[str, str] = {}
-    for item in (text or "").split(","):
-        if not item.strip():
-            continue
-        src, eq, dst = item.partition("=")
-        if not eq or not src.strip() or not dst.strip():
-            raise InputError(
-                f"--columns {text!r}: write SOURCE=COLUMN pairs separated by commas, like "
-                "'Conversion Date=occurred_at'"
-            )
-        out[src.strip()] = dst.strip()
-    return out
+    return _pairs(text, "--columns", "SOURCE=COLUMN", "'Conversion Date=occurred_at'")
 
 
 def status_map_option(text: str | None) -> dict[str, str]:
     """``--status-map 'sale=approved,trash=rejected'`` as a mapping (checked by the reader)."""
+    return _pairs(text, "--status-map", "FROM=TO", "'sale=approved,trash=rejected'")
+
+
+def _pairs(text: str | None, flag: str, shape: str, example: str) -> dict[str, str]:
+    """``A=B,C=D`` as ``{"A": "B", "C": "D"}``; a piece without ``=`` or a side is an
+    InputError naming ``flag`` and showing ``example``."""
     out: dict[str, str] = {}
     for item in (text or "").split(","):
         if not item.strip():
@@ -219,8 +214,7 @@ def status_map_option(text: str | None) -> dict[str, str]:
         src, eq, dst = item.partition("=")
         if not eq or not src.strip() or not dst.strip():
             raise InputError(
-                f"--status-map {text!r}: write FROM=TO pairs separated by commas, like "
-                "'sale=approved,trash=rejected'"
+                f"{flag} {text!r}: write {shape} pairs separated by commas, like {example}"
             )
         out[src.strip()] = dst.strip()
     return out
