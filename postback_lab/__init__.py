@@ -5,13 +5,19 @@ how to backfill them exactly once — then audit delivery failures.
     events = pbl.read_events("events.csv")
     plan = pbl.build_plan(events, "postbacks.yaml")
 
-The package reads as the flow, each stage a subpackage that imports only the ones before
-it: ``events`` (event logs -> the canonical frame), ``rules`` (``postbacks.yaml``), ``plan``
-(the dispatch plan), ``store`` (the DuckDB attempt log), ``sending`` (the async sender)
-and ``auditing`` (reconcile, backfill, audit), all on a bottom layer ``_util`` (durations,
-times, the dispatch key, DuckDB, HTML) and ``_errors``; ``notebook`` (the widget
-explorer), ``cli``, ``receiver`` and ``sample`` sit at the edges. Everything public is
-re-exported here, each name imported from its stage on first use.
+The package reads as the flow, in layers, each a subpackage that imports only the ones
+before it (``tests/test_layers.py`` checks it)::
+
+    _errors, _version, _util  <  events  <  rules  <  plan  <  store  <  sending  <
+    auditing  <  scale  <  notebook  <  cli, receiver, sample
+
+``_util`` (durations, times, the dispatch key, DuckDB, HTML) and ``_errors`` at the bottom;
+``events`` (event logs -> the canonical frame), ``rules`` (``postbacks.yaml``), ``plan``
+(the dispatch plan), ``store`` (the DuckDB attempt log), ``sending`` (the async sender),
+``auditing`` (reconcile, backfill, audit), ``scale`` (across cores, shards and Delta Lake),
+``notebook`` (the widget explorer); ``cli`` (the command line), ``receiver`` and ``sample``
+at the top. Everything public is re-exported here, each name imported from its stage on
+first use.
 """
 
 from __future__ import annotations

@@ -62,7 +62,7 @@ def test_plan_writes_parquet_and_explains(tmp_path):
 
 
 def test_demo_runs_the_whole_story(tmp_path):
-    out = run("demo", "--out", str(tmp_path / "demo"))
+    out = run("demo", "-o", str(tmp_path / "demo"))
     assert out.returncode == 0, out.stderr
     assert "Run it again: nothing is sent twice" in out.stdout
     assert "0 postbacks, 0 delivered, 0 failed in 0 attempts" in out.stdout
@@ -72,7 +72,7 @@ def test_demo_runs_the_whole_story(tmp_path):
 def test_long_commands_say_each_step_on_a_terminal(capsys):
     import re
 
-    from postback_lab._commands import Stages
+    from postback_lab.cli._inputs import Stages
 
     stages = Stages(enabled=True)
     with stages("reading events") as done:
@@ -98,10 +98,11 @@ def _raising(exc: BaseException):
 def test_unexpected_errors_exit_3_with_the_traceback_in_a_file(tmp_path, monkeypatch, capsys):
     import tempfile
 
-    from postback_lab import _commands, cli
+    from postback_lab import cli
+    from postback_lab.cli import _log
 
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
-    monkeypatch.setattr(_commands, "cmd_audit", _raising(ZeroDivisionError("division by zero\nmore")))
+    monkeypatch.setattr(_log, "cmd_audit", _raising(ZeroDivisionError("division by zero\nmore")))
     assert cli.main(["audit", "--db", "x.duckdb"]) == 3
     err = capsys.readouterr().err
     (written,) = tmp_path.glob("postback-lab-traceback-*.txt")
@@ -117,16 +118,18 @@ def test_unexpected_errors_exit_3_with_the_traceback_in_a_file(tmp_path, monkeyp
 def test_import_errors_are_internal_errors_too(tmp_path, monkeypatch, capsys):
     import tempfile
 
-    from postback_lab import _commands, cli
+    from postback_lab import cli
+    from postback_lab.cli import _plan
 
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
-    monkeypatch.setattr(_commands, "cmd_plan", _raising(ImportError("no module named x")))
+    monkeypatch.setattr(_plan, "cmd_plan", _raising(ImportError("no module named x")))
     assert cli.main(["plan", "e.csv", "--rules", "r.yaml"]) == 3
     assert "internal error, please report: no module named x" in capsys.readouterr().err
 
 
 def test_exit_codes_of_expected_errors(monkeypatch, capsys):
-    from postback_lab import DeliveryError, InputError, StoreLockedError, _commands, cli
+    from postback_lab import DeliveryError, InputError, StoreLockedError, cli
+    from postback_lab.cli import _log
 
     cases = [
         (InputError("bad column"), 2, "postback-lab: error: bad column\n"),
@@ -135,7 +138,7 @@ def test_exit_codes_of_expected_errors(monkeypatch, capsys):
         (KeyboardInterrupt(), 130, "interrupted; completed attempts are in the log\n"),
     ]
     for exc, code, message in cases:
-        monkeypatch.setattr(_commands, "cmd_audit", _raising(exc))
+        monkeypatch.setattr(_log, "cmd_audit", _raising(exc))
         assert cli.main(["audit"]) == code
         assert capsys.readouterr().err == message
 
@@ -145,8 +148,12 @@ def test_argument_errors_exit_2():
     assert out.returncode == 2 and "the following arguments are required: plan" in out.stderr
 
 
-def test_every_command_runs_a_function_of_the_commands_module():
-    from postback_lab import _commands, _hosts_cli, _log_cli, cli
+def test_every_command_runs_a_function_of_its_family_module():
+    """Each command's body lives in the module of its family (``cli._plan``, ``cli._log``,
+    ...), the module that adds the command to the parser."""
+    import importlib
+
+    from postback_lab import cli
 
     def commands(parser, dest="command"):
         sub = next(a for a in parser._actions if a.dest == dest)
@@ -156,9 +163,66 @@ def test_every_command_runs_a_function_of_the_commands_module():
             else:
                 yield name, p.get_default("func")
 
+    families = set()
     for name, func in commands(cli.build_parser()):
-        if func.__module__.endswith(("_log_cli", "_hosts_cli")):
-            home = _log_cli if func.__module__.endswith("_log_cli") else _hosts_cli
-            assert getattr(home, func.__name__) is func, name
-        else:  # the parser names the body; _commands is imported when a command runs
-            assert callable(getattr(_commands, func.__name__)), name
+        home = importlib.import_module(func.__module__)
+        assert home.__name__.startswith("postback_lab.cli._"), name
+        assert getattr(home, func.__name__) is func, name
+        families.add(home.__name__.removeprefix("postback_lab.cli."))
+    assert families == {"_demo", "_hosts", "_log", "_plan", "_send"}
+
+
+def _loaded_by(*args: str) -> set[str]:
+    """The libraries and stages a fresh interpreter has loaded after running one command."""
+    watch = (
+        "httpx",
+        "aiohttp",
+        "altair",
+        "deltalake",
+        "postback_lab.sending",
+        "postback_lab.auditing",
+        "postback_lab.scale",
+        "postback_lab.notebook",
+    )
+    probe = (
+        "import contextlib, io, sys\nfrom postback_lab.cli import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        f"    code = main({list(args)!r})\n"
+        f"print(code, sorted(m for m in {watch!r} if m in sys.modules))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, check=True
+    )
+    code, loaded = out.stdout.strip().splitlines()[-1].split(" ", 1)
+    assert code == "0", out.stderr
+    return set(eval(loaded))
+
+
+def test_each_command_loads_only_the_stages_it_uses(tmp_path):
+    """``plan`` loads no sender and no HTTP client; ``audit`` no sender either (backfill,
+    which sends, loads on first use); neither loads Delta Lake or the charts."""
+    from postback_lab import sample
+    from postback_lab.store import import_log
+
+    paths = sample.write(tmp_path / "s", 100)
+    plan = _loaded_by(
+        "plan", str(paths["events"]), "--rules", str(paths["rules"]), "-o", str(tmp_path / "p")
+    )
+    assert plan == set()
+    db = tmp_path / "log.duckdb"
+    import_log(paths["platform_log"], db)
+    assert _loaded_by("audit", "--db", str(db)) == {"postback_lab.auditing"}
+
+
+def test_plan_explains_also_a_scoped_plan_it_writes(tmp_path, capsys):
+    """``--explain`` is honoured with a scope and ``-o`` too (it was dropped there)."""
+    from postback_lab import sample
+    from postback_lab.cli import main
+
+    paths = sample.write(tmp_path / "s", 100)
+    args = [str(paths["events"]), "--rules", str(paths["rules"]), "-o", str(tmp_path / "p")]
+    assert main(["plan", *args, "--rule", "Affili approved sales", "--explain"]) == 0
+    out = capsys.readouterr().out
+    assert "excluded:" in out
+    assert out.endswith(f"plan written to {tmp_path / 'p'}\n")
+    assert pl.read_parquet(tmp_path / "p")["rule"].unique().to_list() == ["Affili approved sales"]

@@ -94,7 +94,7 @@ def test_the_installed_package_is_imported_not_the_checkout(installed, tmp_path)
 
 def test_demo_runs_from_the_installed_wheel(installed, tmp_path) -> None:
     _, venv, env = installed
-    out = run(venv / "bin" / "postback-lab", "demo", "--out", tmp_path / "demo", cwd=tmp_path, env=env)
+    out = run(venv / "bin" / "postback-lab", "demo", "--output", tmp_path / "demo", cwd=tmp_path, env=env)
     assert out.returncode == 0, out.stderr
     lines = out.stdout.splitlines()
     first = next(line for line in lines if line.startswith("== 1. "))

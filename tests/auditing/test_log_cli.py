@@ -115,7 +115,7 @@ def test_export_csv_and_parquet_with_filters(db, tmp_path, capsys):
         "export",
         "--db",
         db,
-        "--to",
+        "-o",  # -o/--output as wherever a command writes a file; --to is the same option
         tmp_path / "f.parquet",
         "--outcome",
         "failed",

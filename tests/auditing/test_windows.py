@@ -110,7 +110,7 @@ def test_reconcile_and_why_commands(tmp_path):
     }
     out = run("reconcile", events, "--rules", rules, "--db", str(db), "--rule", "leads")
     assert out.stdout.splitlines()[0].startswith("3 dispatches: 0 delivered, 0 failed, 3 missed")
-    why = run("why", "t1", "--events", events, "--rules", rules)
+    why = run("why", "t1", events, "--rules", rules)
     assert why.returncode == 0, why.stderr
     assert "sales" in why.stdout and "leads" in why.stdout and "t1" in why.stdout
 

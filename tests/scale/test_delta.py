@@ -209,14 +209,14 @@ def test_cli_log_export_audit_and_optimize(tmp_path, capsys):
     assert "exported 400 attempts from 1 runs" in out and "nothing new to export" in out
     assert main(["audit", "--db", str(db), "--by", "rule,day", "--format", "json"]) == 0
     want = json.loads(capsys.readouterr().out)
-    assert main(["audit", "--log", f"delta:{to}", "--by", "rule,day", "--format", "json"]) == 0
+    assert main(["audit", "--db", f"delta:{to}", "--by", "rule,day", "--format", "json"]) == 0
     assert json.loads(capsys.readouterr().out) == want
     assert main(["log", "optimize", str(to)]) == 0
     assert "compacted 5 files into 2" in capsys.readouterr().out  # 4 batches, 1 spans 2 months
     assert delta_rows(to).height == 400
     assert main(["log", "export", "--db", str(db), "--to", str(tmp_path / "rows.csv")]) == 0
     assert pl.read_csv(tmp_path / "rows.csv").height == 400
-    assert main(["audit", "--log", f"delta:{tmp_path / 'nowhere'}"]) == 2
+    assert main(["audit", "--db", f"delta:{tmp_path / 'nowhere'}"]) == 2
     assert "no Delta log here" in capsys.readouterr().err
     assert optimize_log(to)["numFilesAdded"] == 0
 

@@ -7,11 +7,12 @@ import argparse
 import sys
 from pathlib import Path
 
-from ._errors import InputError
-from ._log_cli import db_option, read_log
+from .._errors import InputError
+from ._inputs import read_log
+from ._options import db_option
 
 
-def add_hosts_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def add_hosts(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """The ``hosts`` command: list health; ``resume HOST``; ``pause HOST``."""
     s = sub.add_parser(
         "hosts",
@@ -26,14 +27,14 @@ def add_hosts_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
         "--format",
         choices=["table", "csv", "json"],
         default="table",
-        help="table (default), csv or json: one row per host",
+        help="table (for people), csv or json (one object per host)",
     )
     verbs = s.add_subparsers(dest="verb", metavar="VERB")
     v = verbs.add_parser("resume", help="resume a paused host: the next send or backfill sends")
-    v.add_argument("host", help="the host to resume (as 'postback-lab hosts' lists it)")
+    v.add_argument("host", help="the paused host, as 'postback-lab hosts' lists it")
     _db_after(v)
     v = verbs.add_parser("pause", help="pause a host by hand until it is resumed")
-    v.add_argument("host", help="the host to pause, e.g. partner.example")
+    v.add_argument("host", help="the partner host, e.g. track.partner.example")
     v.add_argument("--reason", default="paused by hand", help="why (shown in the log)")
     v.add_argument("--notify", action="append", metavar="URL", help="post an alert here")
     _db_after(v)
@@ -48,9 +49,8 @@ def _db_after(v: argparse.ArgumentParser) -> None:
 
 def cmd_hosts(a: argparse.Namespace) -> int:
     """List host health, or resume/pause one host."""
-    from ._util import text_table
-    from .sending import host_paused_alert, post_alert, targets_of
-    from .store import LogStore, host_health, pause_host, resume_host, retry_backlog
+    from .._util import text_table
+    from ..store import LogStore, host_health, pause_host, resume_host, retry_backlog
 
     if not a.db.exists():
         raise InputError(f"{a.db}: no such log; send, backfill or import-log first")
@@ -64,7 +64,9 @@ def cmd_hosts(a: argparse.Namespace) -> int:
         with LogStore(a.db) as store:
             pause_host(store, a.host, a.reason, by_hand=True)
         print(f"{a.host} paused ({a.reason}) until 'postback-lab hosts resume {a.host}'")
-        if a.notify:
+        if a.notify:  # the sender's alerts (and HTTP client) only when one is posted
+            from ..sending import host_paused_alert, post_alert, targets_of
+
             alert = host_paused_alert({a.host: (a.reason, 0)})
             for problem in post_alert(alert, targets_of(a.notify)):
                 print(f"warning: {problem}", file=sys.stderr)

@@ -1,24 +1,38 @@
-"""``postback-lab log show|export|prune``: the attempt log from a terminal, filtered the
-way the notebook explorer filters it."""
+"""``postback-lab log show|export|optimize|prune``, ``audit`` and ``import-log``: the
+attempt log from a terminal (filtered the way the notebook explorer filters it), delivery
+rates from it, and a platform's own log imported into it."""
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from ._errors import InputError
+from .._errors import InputError
+from ._inputs import open_any_log, open_log
+from ._options import (
+    columns_option,
+    db_option,
+    format_option,
+    list_option,
+    notify_option,
+    rate_option,
+    status_map_option,
+    status_options,
+    when_option,
+)
 
 # the stages load when a command runs (each imports them where it needs them), so the
 # parser built from this module loads no polars, DuckDB or httpx
 if TYPE_CHECKING:
-    from .auditing import AuditReport, LogFilter
-    from .sending import Alert
-    from .store import LogStore
+    from ..auditing import AuditReport, LogFilter
+    from ..sending import Alert
+    from ..store import ImportResult
 
 
-def add_log_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def add_log(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """The ``log`` command and its subcommands."""
     log = sub.add_parser("log", help="show, export or prune attempt rows of the log")
     verbs = log.add_subparsers(dest="verb", metavar="VERB", required=True)
@@ -42,7 +56,11 @@ def add_log_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     )
     db_option(s)
     s.add_argument(
+        "-o",
+        "--output",
         "--to",
+        dest="to",
+        metavar="PATH",
         required=True,
         help="PATH.csv, PATH.parquet, or a Delta table folder or URI (s3://, gs://, az://)",
     )
@@ -75,16 +93,6 @@ def add_log_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     s.add_argument("--before", required=True, metavar="T", help="ISO date or time (UTC)")
     s.add_argument("--dry-run", action="store_true", help="say what would be deleted")
     s.set_defaults(func=cmd_log_prune)
-
-
-def db_option(s: argparse.ArgumentParser) -> None:
-    """``--db``: the log file a command reads or writes (every command that has a log)."""
-    s.add_argument(
-        "--db",
-        type=Path,
-        default=Path("postback_lab.duckdb"),
-        help="the DuckDB log file (postback_lab.duckdb)",
-    )
 
 
 def _filters(s: argparse.ArgumentParser) -> None:
@@ -124,9 +132,92 @@ def _filters(s: argparse.ArgumentParser) -> None:
     )
 
 
+def add_audit(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """The ``audit`` command."""
+    s = sub.add_parser("audit", help="delivery failure rates from the log")
+    db_option(s, delta=True)
+    s.add_argument(
+        "--by",
+        default="rule",
+        metavar="COL,...",
+        help="group by these, comma-separated (rule): rule, publisher_id, offer_id, host, "
+        "status_code, outcome, run_id, day, hour, week",
+    )
+    s.add_argument(
+        "--since",
+        metavar="T",
+        help="only attempts fired at or after T (2026-11-01 or 2026-11-01T09:00Z; a time "
+        "without an offset is in --timezone)",
+    )
+    s.add_argument("--until", metavar="T", help="only attempts fired before T")
+    s.add_argument(
+        "--timezone",
+        default="UTC",
+        metavar="ZONE",
+        help="days, hours and weeks of --by, and --since/--until without an offset, in this "
+        "time zone (UTC), e.g. America/New_York",
+    )
+    s.add_argument(
+        "--format",
+        choices=["table", "csv", "json"],
+        default="table",
+        help="table (for people), csv or json (one object per group)",
+    )
+    s.add_argument(
+        "--fail-below",
+        metavar="RATE",
+        help="exit 1 naming the groups whose delivery rate is under RATE (0.95 or 95%%)",
+    )
+    notify_option(s)
+    s.add_argument("--dry-run", action="store_true", help="print the alert --fail-below would post")
+    s.set_defaults(func=cmd_audit)
+
+
+def add_import_log(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """The ``import-log`` command."""
+    s = sub.add_parser("import-log", help="import a platform's postback-log export")
+    s.add_argument("file", nargs="?", help="the export: CSV, Parquet or NDJSON")
+    db_option(s)
+    s.add_argument(
+        "--source",
+        metavar="PRESET",
+        default="auto",
+        help="the platform the export comes from: everflow, affise, cake, keitaro, tune, "
+        "voluum, binom, integr8, or auto (guess from the headers; the default)",
+    )
+    s.add_argument(
+        "--rule",
+        metavar="NAME",
+        help="the postback rule of rows that name none (exports without a Postback Name)",
+    )
+    s.add_argument(
+        "--rules",
+        metavar="RULES",
+        help="postbacks.yaml: --rule must be one of its rules, and rows naming no rule get "
+        "the one rule whose URL (host, path, fixed parameters), publishers and offers fit",
+    )
+    s.add_argument(
+        "--undo",
+        metavar="RUN_ID",
+        help="remove the rows of an earlier import run from the log instead of importing",
+    )
+    status_options(s)
+    s.add_argument(
+        "--columns",
+        metavar="A=B,...",
+        help="map export columns onto the log's, e.g. 'Sent At=fired_at,Pixel=rule'",
+    )
+    s.add_argument(
+        "--timezone", default="UTC", help="time zone of times written without an offset (UTC)"
+    )
+    s.add_argument("--encoding", default="utf-8", help="text encoding of a CSV export (utf-8)")
+    format_option(s, what="rows added, skipped, quarantined, the import run")
+    s.set_defaults(func=cmd_import_log)
+
+
 def log_filter(a: argparse.Namespace) -> LogFilter:
     """The LogFilter of the parsed flags."""
-    from .auditing import LogFilter
+    from ..auditing import LogFilter
 
     return LogFilter.of(
         rule=a.rule,
@@ -153,34 +244,15 @@ def log_filter(a: argparse.Namespace) -> LogFilter:
     )
 
 
-def _open(db: Path, *, read_only: bool = True) -> LogStore:
-    from .store import LogStore
-
-    if not db.exists():
-        raise InputError(f"no such log: {db}; send or import-log create one")
-    return read_log(db) if read_only else LogStore(db)
-
-
-def read_log(db: Path) -> LogStore:
-    """The log opened read-only; while another process writes it, a snapshot copy (said on
-    stderr, so the table on stdout stays clean)."""
-    from .auditing import open_for_reading
-
-    store, _, note = open_for_reading(db)
-    if note:
-        print(f"note: {note}", file=sys.stderr)
-    return store
-
-
 def cmd_log_show(a: argparse.Namespace) -> int:
     """Print the headline of the selection and its newest attempts."""
-    from ._util import csv_safe, text_table
-    from .auditing import attempt_rows, count_rows, headline, readable_rows
+    from .._util import csv_safe, text_table
+    from ..auditing import attempt_rows, count_rows, headline, readable_rows
 
     if a.limit < 0:
         raise InputError(f"--limit {a.limit}: give 0 or more rows")
     flt = log_filter(a)
-    with _open(a.db) as store:
+    with open_log(a.db) as store:
         rows = attempt_rows(store, flt, limit=a.limit)
         total = count_rows(store, flt)
         head = headline(store, flt)
@@ -202,8 +274,8 @@ def cmd_log_show(a: argparse.Namespace) -> int:
 def cmd_log_export(a: argparse.Namespace) -> int:
     """Write the matching attempts (every log column) to CSV or Parquet, or append the whole
     log to a Delta Lake table exactly once."""
-    from .auditing import LogFilter, export_format, export_rows
-    from .scale import export_log
+    from ..auditing import LogFilter, export_format, export_rows
+    from ..scale import export_log
 
     flt = log_filter(a)
     if export_format(Path(a.to), a.format) == "delta":
@@ -216,7 +288,7 @@ def cmd_log_export(a: argparse.Namespace) -> int:
             raise InputError(f"no such log: {a.db}; send or import-log create one")
         print(export_log(a.db, a.to, batch_rows=a.batch_rows))
         return 0
-    with _open(a.db) as store:
+    with open_log(a.db) as store:
         n = export_rows(store, a.to, flt, a.format)
     print(f"{n:,} attempts written to {a.to}")
     return 0
@@ -224,7 +296,7 @@ def cmd_log_export(a: argparse.Namespace) -> int:
 
 def cmd_log_optimize(a: argparse.Namespace) -> int:
     """Compact the Delta log's small files (and vacuum)."""
-    from .scale import optimize_log, table_uri
+    from ..scale import optimize_log, table_uri
 
     m = optimize_log(a.table, vacuum=a.vacuum)
     print(
@@ -237,30 +309,18 @@ def cmd_log_optimize(a: argparse.Namespace) -> int:
 
 def cmd_log_prune(a: argparse.Namespace) -> int:
     """Delete attempts fired before --before except delivered ones."""
-    from .auditing import prune
+    from ..auditing import prune
 
-    with _open(a.db, read_only=a.dry_run) as store:
+    with open_log(a.db, read_only=a.dry_run) as store:
         result = prune(store, a.before, dry_run=a.dry_run)
     print(result)
     return 0
 
 
-def rate_option(text: str) -> float:
-    """``--fail-below 0.95`` or ``95%`` as a fraction in [0, 1]."""
-    raw = text.strip()
-    try:
-        value = float(raw.removesuffix("%")) / (100 if raw.endswith("%") else 1)
-    except ValueError:
-        value = -1.0
-    if not 0 <= value <= 1:
-        raise InputError(f"--fail-below {text!r}: give a delivery rate like 0.95 or 95%")
-    return value
-
-
 def alert_below(report: AuditReport, rate: float) -> int:
     """Exit code 1 with one line on stderr naming the groups delivered under ``rate``
     (lowest first), else 0: for cron jobs and CI that page someone."""
-    from ._util import cell
+    from .._util import cell
 
     low = report.below(rate)
     if low.height == 0:
@@ -283,8 +343,8 @@ def alert_below(report: AuditReport, rate: float) -> int:
 def below_alert(report: AuditReport, rate: float) -> Alert | None:
     """The ``audit.below`` alert naming the groups delivered under ``rate`` and their
     rates, or None when every group reaches it."""
-    from ._util import cell
-    from .sending import Alert
+    from .._util import cell
+    from ..sending import Alert
 
     low = report.below(rate)
     if low.height == 0:
@@ -307,3 +367,106 @@ def below_alert(report: AuditReport, rate: float) -> Alert | None:
         + "; ".join(names),
         tuple(items),
     )
+
+
+def cmd_audit(a: argparse.Namespace) -> int:
+    """Print delivery failure rates from the log (table, CSV or JSON); with
+    ``--fail-below`` exit 1 naming the groups delivered under that rate."""
+    from .._util import csv_safe
+    from ..auditing import METRICS, audit
+
+    threshold = rate_option(a.fail_below) if a.fail_below is not None else None
+    with open_any_log(a.db) as log:
+        tz = a.timezone
+        report = audit(
+            log,
+            by=a.by,
+            since=when_option(a.since, "--since", tz),
+            until=when_option(a.until, "--until", tz),
+            timezone=tz,
+        )
+        if a.format == "json":
+            print(report.to_json())
+        elif a.format == "csv":
+            print(csv_safe(report.frame.select(*report.by, *METRICS)).write_csv(), end="")
+        else:
+            print(report)
+    if threshold is None:
+        if a.notify or a.dry_run:
+            raise InputError("--notify and --dry-run go with --fail-below RATE")
+        return 0
+    code = alert_below(report, threshold)
+    alert = below_alert(report, threshold)
+    if alert is not None and a.dry_run:
+        print(f"alert (dry run, not posted): {alert.body()}", file=sys.stderr)
+    elif alert is not None and a.notify:
+        from ..sending import post_alert, targets_of
+
+        for problem in post_alert(alert, targets_of(a.notify)):
+            print(f"warning: {problem}", file=sys.stderr)
+    return code
+
+
+def cmd_import_log(a: argparse.Namespace) -> int:
+    """Import a platform's postback-log export into the log; unreadable rows are
+    quarantined (counted, the first shown), never the whole file. Exit 1 when rows name
+    no rule (they cannot be linked to a dispatch; ``--undo RUN_ID`` takes the import
+    back). ``--undo RUN_ID`` removes an earlier import instead."""
+    from ..store import import_log, remove_import
+
+    if a.undo is not None:
+        if a.file is not None:
+            raise InputError("--undo RUN_ID removes an import: give no FILE with it")
+        if not a.db.exists():
+            raise InputError(f"{a.db}: no such log")
+        n = remove_import(a.undo, a.db)
+        if a.format == "json":
+            print(json.dumps({"undone": a.undo, "removed": n, "log": str(a.db)}))
+        else:
+            print(f"removed import {a.undo}: {n:,} rows")
+        return 0
+    if a.file is None:
+        raise InputError("import-log needs the export FILE (or --undo RUN_ID)")
+    result = import_log(
+        a.file,
+        a.db,
+        source=a.source,
+        rule=a.rule,
+        rules=a.rules,
+        columns=columns_option(a.columns),
+        encoding=a.encoding,
+        timezone=a.timezone,
+        status_map=status_map_option(a.status_map),
+        ignore_status=list_option(a.ignore_status),
+    )
+    print(json.dumps(import_summary(result, a.db)) if a.format == "json" else result)
+    q = result.quarantine
+    for r in q.head(5).iter_rows(named=True):
+        print(f"quarantined: {r['source']} line {r['line']}: {r['reason']}", file=sys.stderr)
+    if q.height > 5:
+        print(f"quarantined: ... and {q.height - 5:,} more rows", file=sys.stderr)
+    if result.without_rule and result.run_id is not None:
+        print(
+            f"error: {result.without_rule:,} imported rows cannot be linked to a dispatch; "
+            f"name their rule and import again, after removing this import with "
+            f"postback-lab import-log --undo {result.run_id} --db {a.db}",
+            file=sys.stderr,
+        )
+        return 1
+    return 0
+
+
+def import_summary(result: ImportResult, db: Path) -> dict[str, Any]:
+    """``import-log --format json``: what the import added, skipped and quarantined."""
+    return {
+        "file": str(result.path),
+        "run_id": result.run_id,
+        "log": str(db),
+        "rows": result.rows,
+        "delivered": result.delivered,
+        "duplicates": result.duplicates,
+        "quarantined": result.quarantined,
+        "without_rule": result.without_rule,
+        "without_status": result.without_status,
+        "notes": list(result.notes),
+    }
