@@ -53,7 +53,7 @@ if TYPE_CHECKING:  # for type checkers and readers; at run time ``__getattr__`` 
         TransactionExplanation,
         build_plan,
         read_plan,
-        write_plan,
+        sink_plan,
     )
     from .receiver import Receiver
     from .rules import Rule, RuleSet, read_rules
@@ -93,7 +93,7 @@ _LAZY = {
             "TransactionExplanation",
             "build_plan",
             "read_plan",
-            "write_plan",
+            "sink_plan",
         ),
         "plan",
     ),
@@ -172,9 +172,9 @@ __all__ = [
     "reconcile",
     "send",
     "send_sync",
+    "sink_plan",
     "test_rule",
     "test_rule_sync",
-    "write_plan",
 ]
 
 if not TYPE_CHECKING:  # type checkers see the imports above, and flag a misspelt name

@@ -24,7 +24,7 @@ from ._log_cli import alert_below, below_alert, rate_option, read_log
 from ._util import counted, csv_safe, parse_duration, parse_when
 from .auditing import METRICS, audit, backfill_sync, reconcile
 from .events import Events, read_events
-from .plan import Plan, WrittenPlan, build_plan, read_plan, write_plan
+from .plan import Plan, WrittenPlan, build_plan, read_plan, sink_plan
 from .receiver import Receiver, serve_forever
 from .rules import RuleSet, read_rules
 from .scale import (
@@ -251,7 +251,7 @@ def cmd_plan(a: argparse.Namespace) -> int:
     stages = Stages()
     events, rules = _read(a, stages)
     with stages("planning") as done:
-        written = write_plan(events, rules, a.output)
+        written = sink_plan(events, rules, a.output)
         done["what"] = f"{len(written):,} postbacks"
     return _written(written, a.explain)
 

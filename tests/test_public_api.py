@@ -43,7 +43,7 @@ EXPECTED = set(
         "import_log",
         "read_events",
         "read_plan",
-        "write_plan",
+        "sink_plan",
         "read_rules",
         "reconcile",
         "send",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, overload
+from typing import Any
 
 import polars as pl
 
@@ -132,17 +132,10 @@ class Plan:
             .drop("__row"),
         )
 
-    @overload
-    def explain(self, transaction_id: None = None) -> Explanation: ...
-    @overload
-    def explain(self, transaction_id: str) -> TransactionExplanation: ...
-    def explain(self, transaction_id: str | None = None) -> Explanation | TransactionExplanation:
+    def explain(self) -> Explanation:
         """Per rule, how many events each reason excluded (wrong type, out of scope,
-        status, rejection reason, goal, missing macro value, duplicate, invalid body).
-
-        ``explain(transaction_id=...)`` is the older spelling of ``why(transaction_id)``."""
-        if transaction_id is not None:
-            return self.why(transaction_id)
+        status, rejection reason, goal, missing macro value, duplicate, invalid body);
+        ``why(transaction_id)`` gives one transaction's verdicts."""
         events = self._events("explain")
         if self._counts is not None and self._built is self.frame:
             return Explanation(self._counts.to_frame())

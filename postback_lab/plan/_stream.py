@@ -1,4 +1,4 @@
-"""``write_plan``: events x rules -> a Parquet plan file, written as it is built.
+"""``sink_plan``: events x rules -> a Parquet plan file, written as it is built.
 
 The plan never has to be whole in memory: each rule's rows go to the file as soon as they
 are rendered (while the next rule is evaluated). Events that fit are planned in one pass;
@@ -17,6 +17,7 @@ from typing import Any
 
 import polars as pl
 
+from .._errors import EventsError
 from .._util import plan_line
 from ..events import QUARANTINE_SCHEMA, Events, read_events
 from ..rules import RuleSet
@@ -103,7 +104,7 @@ class WrittenPlan:
         return "\n".join(lines)
 
 
-def write_plan(
+def sink_plan(
     events: Any,
     rules: Any,
     path: str | Path,
@@ -114,7 +115,14 @@ def write_plan(
     """Plan ``events`` (an Events value or anything ``read_events`` reads, with
     ``read_options`` such as ``source=``) under ``rules`` straight into a Parquet file at
     ``path``. Parquet sources of more than ``bucket_rows`` events are planned in buckets of
-    whole transactions, in bounded memory."""
+    whole transactions, in bounded memory. An Events value was read already: read options
+    with it are an EventsError naming them (they would be ignored)."""
+    if isinstance(events, Events) and read_options:
+        raise EventsError(
+            f"sink_plan got an Events value and read options "
+            f"({', '.join(k + '=' for k in read_options)}): the events were read already; "
+            "pass them to read_events, or give sink_plan the file instead"
+        )
     rs = as_rules(rules)
     counts = Counts()
     stats: dict[str, _RuleStats] = {}

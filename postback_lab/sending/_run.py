@@ -169,14 +169,35 @@ def pick_options(
     given: SendOptions | None, keywords: Mapping[str, Any], defaults: SendOptions = DEFAULTS
 ) -> SendOptions:
     """``given`` when the caller passed ``options=`` (then every keyword option must be
-    left at its default), else SendOptions built from ``keywords`` (a ``send``-like
-    function's ``locals()``: its keywords are named like the fields)."""
-    from_keywords = SendOptions(**{f.name: keywords[f.name] for f in fields(SendOptions)})
+    left at its default, or an InputError names the ones given: they would be ignored),
+    else SendOptions built from ``keywords`` (a ``send``-like function's ``locals()``: its
+    keywords are named like the fields)."""
     if given is None:
-        return from_keywords
-    if from_keywords != defaults:
-        raise InputError("pass the send options either as options= or as keywords, not both")
+        return SendOptions(**{f.name: keywords[f.name] for f in fields(SendOptions)})
+    if not isinstance(given, SendOptions):
+        raise InputError(f"options={given!r} must be a SendOptions")
+    extra = [
+        f.name
+        for f in fields(SendOptions)
+        if not _unchanged(keywords[f.name], getattr(defaults, f.name))
+    ]
+    if extra:
+        raise InputError(
+            f"options= was given with {', '.join(k + '=' for k in extra)}: pass the send "
+            "options either as options= or as keywords, not both (e.g. "
+            f"options=dataclasses.replace(options, {extra[0]}=...))"
+        )
     return given
+
+
+def _unchanged(value: object, default: object) -> bool:
+    """A keyword left at its default (compared by identity first: a transport, a clock)."""
+    if value is default:
+        return True
+    try:
+        return bool(value == default)
+    except Exception:  # a value that cannot compare is not the default
+        return False
 
 
 async def run_send(

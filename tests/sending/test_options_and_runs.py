@@ -93,6 +93,20 @@ def test_options_value_or_keywords_not_both(db):
         send_sync(plan, db, options=opts, per_host=2)
 
 
+@pytest.mark.parametrize("call", [send_sync, backfill_sync])
+def test_a_keyword_given_with_options_is_named_not_dropped(db, call):
+    """A transport compares equal to every other (compare=False): it was dropped before."""
+    plan = make_plan(["http://mock.test/p"])
+    send_sync(plan, db, dry_run=True, progress=False)  # backfill needs an existing log
+    opts = SendOptions(progress=False)
+    with pytest.raises(InputError, match=r"options= was given with transport=, environ=: "):
+        call(plan, db, options=opts, transport=always(204), environ={"A": "b"})
+    with LogStore(db) as s:
+        assert s.sql("SELECT count(*) FROM postback_log").item() == 1  # nothing sent
+    with pytest.raises(InputError, match=r"options=\{\} must be a SendOptions"):
+        send_sync(plan, db, options={})  # type: ignore[arg-type]
+
+
 def test_retries_belong_to_a_run_and_attempt_numbers_keep_counting(db):
     """A backfill of a postback that failed gets its full schedule again; the log numbers
     its attempts after the earlier ones."""
