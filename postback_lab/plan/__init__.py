@@ -18,6 +18,6 @@ __all__ = [
     "WrittenPlan",
     "build_plan",
     "read_plan",
-    "with_dispatch_ids",
     "sink_plan",
+    "with_dispatch_ids",
 ]

@@ -261,5 +261,3 @@ def optimize_log(
     if vacuum:
         metrics["vacuumed"] = len(table.vacuum(dry_run=False))
     return metrics
-
-
