@@ -101,9 +101,7 @@ def test_unexpected_errors_exit_3_with_the_traceback_in_a_file(tmp_path, monkeyp
     from postback_lab import _commands, cli
 
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
-    monkeypatch.setattr(
-        _commands, "cmd_audit", _raising(ZeroDivisionError("division by zero\nmore"))
-    )
+    monkeypatch.setattr(_commands, "cmd_audit", _raising(ZeroDivisionError("division by zero\nmore")))
     assert cli.main(["audit", "--db", "x.duckdb"]) == 3
     err = capsys.readouterr().err
     (written,) = tmp_path.glob("postback-lab-traceback-*.txt")
@@ -132,11 +130,7 @@ def test_exit_codes_of_expected_errors(monkeypatch, capsys):
 
     cases = [
         (InputError("bad column"), 2, "postback-lab: error: bad column\n"),
-        (
-            StoreLockedError("log.duckdb is in use"),
-            2,
-            "postback-lab: error: log.duckdb is in use\n",
-        ),
+        (StoreLockedError("log.duckdb is in use"), 2, "postback-lab: error: log.duckdb is in use\n"),
         (DeliveryError("3 not delivered"), 1, "postback-lab: error: 3 not delivered\n"),
         (KeyboardInterrupt(), 130, "interrupted; completed attempts are in the log\n"),
     ]

@@ -261,3 +261,5 @@ def optimize_log(
     if vacuum:
         metrics["vacuumed"] = len(table.vacuum(dry_run=False))
     return metrics
+
+

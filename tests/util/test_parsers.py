@@ -38,9 +38,7 @@ def test_durations_as_users_write_them(given, seconds):
     assert parse_duration(given) == timedelta(seconds=seconds)
 
 
-@pytest.mark.parametrize(
-    "bad", ["", "90", "soon", "5x", "m5", "-5s", -1, True, timedelta(seconds=-1)]
-)
+@pytest.mark.parametrize("bad", ["", "90", "soon", "5x", "m5", "-5s", -1, True, timedelta(seconds=-1)])
 def test_what_is_not_a_duration_is_a_value_error(bad):
     with pytest.raises(ValueError):
         parse_duration(bad)
@@ -76,7 +74,8 @@ def test_a_bad_time_names_the_argument():
     with pytest.raises(InputError) as caught:
         parse_when("yesterday-ish", name="since")
     assert str(caught.value) == (
-        "since='yesterday-ish' is not a date or time; write e.g. 2026-11-01 or 2026-11-01T12:00:00Z"
+        "since='yesterday-ish' is not a date or time; write e.g. 2026-11-01 or "
+        "2026-11-01T12:00:00Z"
     )
 
 
@@ -88,7 +87,6 @@ def test_the_dispatch_key_is_md5_of_rule_transaction_and_status():
             "status": ["approved", "rejected", "approved"],
         }
     )
-
     def md5(*parts: str) -> str:
         return hashlib.md5("\x1f".join(parts).encode()).hexdigest()
 
