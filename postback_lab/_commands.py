@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -22,7 +22,7 @@ from . import sample
 from ._errors import InputError, did_you_mean
 from ._log_cli import alert_below, below_alert, rate_option, read_log
 from ._util import counted, csv_safe, parse_duration, parse_when
-from .auditing import METRICS, audit, backfill_sync, reconcile
+from .auditing import BACKFILL_DEFAULTS, METRICS, audit, backfill_sync, reconcile
 from .events import Events, read_events
 from .plan import Plan, WrittenPlan, build_plan, read_plan, sink_plan
 from .receiver import Receiver, serve_forever
@@ -375,7 +375,7 @@ def cmd_backfill(a: argparse.Namespace) -> int:
     flags pick); the count that matches is printed before anything is sent."""
     stages = Stages(False if a.no_progress else None)
     plan = _read_and_plan(a, stages)
-    options = _send_options(a, plan.rules)
+    options = _send_options(a, plan.rules, BACKFILL_DEFAULTS)
     if stages.enabled:
         print(f"reconciling with {a.db}, then sending what is missing ...", file=sys.stderr)
     result = backfill_sync(
@@ -398,27 +398,34 @@ def cmd_backfill(a: argparse.Namespace) -> int:
     return 1 if result.has_failures else 0
 
 
-def _send_options(a: argparse.Namespace, rules: RuleSet | None, **more: Any) -> SendOptions:
+#: ``send``'s retries without --retries/--retry-for: the default schedule within 10 minutes
+SEND_DEFAULTS = SendOptions(max_duration=timedelta(minutes=10))
+
+
+def _send_options(
+    a: argparse.Namespace, rules: RuleSet | None, defaults: SendOptions = SEND_DEFAULTS, **more: Any
+) -> SendOptions:
     """The sending flags shared by ``send`` and ``backfill`` (plus ``more``), validated:
-    ``--retries``/``--retry-for`` override the rules' ``retry:`` schedules; ``--notify``
-    adds to the rules' ``alerts:`` targets."""
+    ``--retries``/``--retry-for`` override the rules' ``retry:`` schedules (without them:
+    the retry schedule and window of ``defaults``, backfill's those of the API's
+    ``backfill``); ``--notify`` adds to the rules' ``alerts:`` targets."""
     if a.pause_after < 0:
         raise InputError(f"--pause-after {a.pause_after}: write 0 (never) or more")
     breaker = Breaker(consecutive=a.pause_after) if a.pause_after else Breaker.off()
-    retry = _retry(a.retries or "default")
-    window = _seconds(a.retry_for or "10m")
+    retry = _retry(a.retries) if a.retries else defaults.retry
+    window = _seconds(a.retry_for) if a.retry_for else None
     policies = (
         rule_policies(
             rules,
             schedule=retry if a.retries is not None else None,
-            within=window if a.retry_for is not None else None,
+            within=window,
         )
         if rules is not None
         else {}
     )
     return SendOptions(
         retry=retry,
-        max_duration=window,
+        max_duration=defaults.max_duration if window is None else window,
         rule_retry=policies or None,
         notify=targets_of(a.notify, rules.alerts if rules is not None else ()),
         breaker=breaker,

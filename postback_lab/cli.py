@@ -167,7 +167,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--concurrency", type=int, default=64, help="requests in flight (64)")
     s.add_argument("--per-host", type=int, default=8, help="requests in flight per host (8)")
     s.add_argument("--rate", type=float, default=None, help="requests per second per host")
-    _retries(s)
+    _retries(s, default="short within 1m")
     s.add_argument("--no-progress", action="store_true", help="no progress bar")
     s.add_argument(
         "--allow-unlinked",
@@ -417,19 +417,22 @@ def _notify(s: argparse.ArgumentParser) -> None:
     )
 
 
-def _retries(s: argparse.ArgumentParser) -> None:
-    """The retry schedule of one run (send and backfill)."""
+def _retries(s: argparse.ArgumentParser, default: str = "default within 10m") -> None:
+    """The retry schedule of one run (send and backfill; ``default``: what applies
+    without the flags)."""
+    schedule, _, window = default.partition(" within ")
     s.add_argument(
         "--retries",
         default=None,
-        help="retry schedule: default (5s, 5m, 30m, 2h), short, none, a number of retries "
-        "N, or delays like 1s,5s,30s (overrides the rules' retry: schedules)",
+        help=f"retry schedule ({schedule}): default (5s, 5m, 30m, 2h), short (0.5s, 2s, 5s), "
+        "none, a number of retries N, or delays like 1s,5s,30s (overrides the rules' "
+        "retry: schedules)",
     )
     s.add_argument(
         "--retry-for",
         default=None,
-        help="retry only within this time (10m); later retries are left to a backfill "
-        "(overrides the rules' retry: for)",
+        help=f"retry only within this time ({window}); later retries are left to a "
+        "backfill (overrides the rules' retry: for)",
     )
     _notify(s)
     s.add_argument(
