@@ -59,6 +59,7 @@ if TYPE_CHECKING:  # for type checkers and readers; at run time ``__getattr__`` 
     from .rules import Rule, RuleSet, read_rules
     from .sending import (
         Breaker,
+        Replay,
         Retry,
         SendOptions,
         SendResult,
@@ -102,6 +103,7 @@ _LAZY = {
     **dict.fromkeys(
         (
             "Breaker",
+            "Replay",
             "Retry",
             "SendOptions",
             "SendResult",
@@ -150,6 +152,7 @@ __all__ = [
     "PostbackLabError",
     "Receiver",
     "Reconciliation",
+    "Replay",
     "Retry",
     "Rule",
     "RuleSet",

@@ -556,7 +556,7 @@ def cmd_send(a: argparse.Namespace) -> int:
         if done:
             print(f"{done:,} dispatches already delivered in {a.central}: not sent again")
     rules = read_rules(a.rules) if a.rules else None
-    options = _send_options(a, rules, ignore_due=a.ignore_due)
+    options = _send_options(a, rules, timing="now" if a.ignore_due else "due")
     if rules is not None:  # the rules' pause: thresholds apply to the plan's hosts
         plan = replace(plan, rules=rules)
     events = None if not a.events else rereader(a.events, lambda paths: _events(a, paths))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -21,6 +21,7 @@ from ..sending import (
     Retry,
     SendOptions,
     SendResult,
+    Timing,
     pick_options,
     run_send,
     with_goals,
@@ -28,7 +29,7 @@ from ..sending import (
 )
 from ..store import LogStore, describe, open_log, settle_journals, unlinked_rows
 from ._reconcile import Reconciliation, reconcile_store
-from ._replay import Replay, check_resend
+from ._replay import Targets, check_resend
 
 #: backfill's defaults: send's, except a short retry schedule (0.5 s, 2 s, 5 s) that stops
 #: after a minute. A backfill is usually run by someone waiting for it (a notebook cell, a
@@ -164,8 +165,7 @@ async def backfill(
     rate: float | None = _D.rate,
     retry: Retry = _D.retry,
     dry_run: bool = _D.dry_run,
-    speed: float | None = _D.speed,
-    ignore_due: bool = _D.ignore_due,
+    timing: Timing = _D.timing,
     max_duration: timedelta | float | None = _D.max_duration,
     progress: bool = _D.progress,
     clock: Clock = _D.clock,
@@ -212,7 +212,7 @@ async def backfill(
     shows it), and the reason is kept on the run. ``announce(line)`` is told how many
     postbacks go before any is sent.
     """
-    replay = Replay.of(
+    replay = Targets.of(
         rule=rule, publisher=publisher, offer=offer, host=host, status_code=status_code
     )
     check_resend(0 if resend_delivered is None else resend_delivered, resend_delivered, reason)
@@ -233,7 +233,7 @@ async def backfill(
         plan = build_plan(source, rules)
     plan = Plan(with_goals(plan), plan.rules, plan.events)
     lo, hi = parse_when(since, name="since"), parse_when(until, name="until")
-    window = plan.filter(pl.col("due_at") <= datetime.now(UTC))
+    window = plan.filter(pl.col("due_at") <= opts.clock.now())  # the injected clock
     if lo is not None:
         window = window.filter(pl.col("due_at") >= lo)
     if hi is not None:
@@ -320,7 +320,7 @@ def _newly_delivered(store: LogStore, run_id: str, resend: frozenset[str]) -> in
     )
 
 
-def _announcement(replay: Replay, n: int, resend: int, dry_run: bool) -> str:
+def _announcement(replay: Targets, n: int, resend: int, dry_run: bool) -> str:
     """The line said before a backfill sends: how many postbacks match, which filters."""
     verb = "would send" if dry_run else "sending"
     what = f"{n:,} postbacks (missed + failed"

@@ -39,7 +39,7 @@ from ._dry import dry_run
 from ._guard import check_allowlist, masked_urls
 from ._http import Engine
 from ._limits import Clock
-from ._options import DEFAULTS, SendOptions
+from ._options import DEFAULTS, SendOptions, Timing
 from ._progress import Bar, progress_bar
 from ._recheck import Recheck
 from ._request import check_env
@@ -79,8 +79,7 @@ async def send(
     rate: float | None = _D.rate,
     retry: Retry = _D.retry,
     dry_run: bool = _D.dry_run,
-    speed: float | None = _D.speed,
-    ignore_due: bool = _D.ignore_due,
+    timing: Timing = _D.timing,
     max_duration: timedelta | float | None = _D.max_duration,
     progress: bool = _D.progress,
     clock: Clock = _D.clock,
@@ -100,8 +99,9 @@ async def send(
     """Fire ``plan`` and log every attempt to ``log`` (a LogStore or DuckDB path).
 
     Dispatches already delivered are skipped; nothing fires before ``due_at`` unless
-    ``ignore_due``; every attempt is a log row. The keyword options are those of
-    ``SendOptions`` (see there); ``options=`` passes a prepared SendOptions instead.
+    ``timing`` says otherwise (``"now"``, ``Replay(speed)``); every attempt is a log row.
+    The keyword options are those of ``SendOptions`` (see there); ``options=`` passes a
+    prepared SendOptions instead (then no keyword option may be given with it).
     ``events`` (fresh events: anything ``read_events`` takes, or a function returning
     them): a dispatch of a delayed rule whose transaction reached another status within
     the delay is not fired (firing rule 7), checked against the events read again just
@@ -246,7 +246,7 @@ async def _run(
     now = options.clock.now()
     # retries an earlier run left: those due now continue their schedule, the others wait
     carried = due_retries(store, todo["dispatch_id"]) if todo.height else {}
-    waiting = {d for d, r in carried.items() if r.due_at > now and not options.ignore_due}
+    waiting = {d for d, r in carried.items() if r.due_at > now and not options.fire_now}
     if waiting:
         todo = todo.filter(~pl.col("dispatch_id").is_in(list(waiting)))
     secrets = check_env(todo, options.environ) if not options.dry_run else {}
@@ -284,8 +284,8 @@ async def _run(
             part["due_at"],
             origin if isinstance(origin, datetime) else None,
             now,
-            options.speed,
-            options.ignore_due or options.dry_run,
+            options.replay_speed,
+            options.fire_now or options.dry_run,
         )
         loops.append(asyncio.create_task(host_loop(run, str(host), part, dues, last)))
     if options.dry_run and recheck is not None:  # a dry run shows what would be skipped
@@ -301,8 +301,8 @@ async def _run(
                 todo["due_at"],
                 origin if isinstance(origin, datetime) else None,
                 now,
-                options.speed,
-                options.ignore_due,
+                options.replay_speed,
+                options.fire_now,
             )
             ordered = todo.with_columns(due.alias("__due")).sort("due_at", maintain_order=True)
             gone = await send_with_workers(store, run, run_id, shards(ordered, workers), last)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import re
 from dataclasses import fields
 from datetime import timedelta
 
@@ -43,15 +44,24 @@ def test_engine_is_checked_before_anything_is_sent(db):
         ({"concurrency": 0}, "concurrency=0 must be a whole number >= 1"),
         ({"per_host": 2.5}, "per_host=2.5 must be a whole number >= 1"),
         ({"rate": 0}, "rate=0 must be a number more than 0"),
-        ({"speed": -1.0}, "speed=-1.0 must be a number more than 0"),
+        ({"timing": "asap"}, "timing='asap' must be 'due', 'now' or Replay(speed)"),
+        ({"timing": 60}, "timing=60 must be 'due', 'now' or Replay(speed)"),
         ({"max_duration": -5}, "max_duration=-5 must be 0 or more seconds"),
         ({"retry": "short"}, "retry='short' must be a Retry"),
         ({"allow_hosts": "a.example"}, "allow_hosts='a.example' must be a list"),
     ],
 )
 def test_options_are_validated_when_built(kwargs, message):
-    with pytest.raises(InputError, match=message.replace("(", r"\(").replace(".", r"\.")):
+    with pytest.raises(InputError, match=re.escape(message)):
         SendOptions(**kwargs)
+
+
+def test_a_replay_speed_is_checked_when_built():
+    with pytest.raises(InputError, match=r"Replay speed=-1\.0 must be a number more than 0"):
+        pbl.Replay(-1.0)
+    assert SendOptions(timing=pbl.Replay(60)).replay_speed == 60
+    assert SendOptions(timing="now").fire_now and not SendOptions().fire_now
+    assert SendOptions().replay_speed is None
 
 
 def test_options_are_a_comparable_value():

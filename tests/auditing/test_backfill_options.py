@@ -1,5 +1,6 @@
-"""One default retry schedule for a backfill, whether from Python or the command line:
-``BACKFILL_DEFAULTS`` (the short schedule, 0.5 s, 2 s, 5 s, within a minute)."""
+"""A backfill's options: one default retry schedule from Python or the command line
+(``BACKFILL_DEFAULTS``: the short schedule, 0.5 s, 2 s, 5 s, within a minute), and "now"
+read from the injected clock."""
 
 from __future__ import annotations
 
@@ -57,3 +58,28 @@ def test_cli_and_api_backfill_retry_on_the_same_schedule(tmp_path):
         assert done.returncode == 1, done.stderr
         pbl.backfill_sync(str(events), api_db, rules=rules, max_duration=1, progress=False)
     assert _attempts(cli_db) == _attempts(api_db) == [("backfill", 2)]
+
+
+def test_backfill_reads_now_from_the_injected_clock(tmp_path):
+    """A postback due after the clock's now is not in the window: nothing is sent."""
+    from datetime import UTC, datetime
+
+    from postback_lab.sending import FakeClock
+
+    events = tmp_path / "events.csv"
+    events.write_text(EVENTS, encoding="utf-8")  # due 2026-01-05 10:00
+    db = tmp_path / "log.duckdb"
+    pbl.LogStore(db).close()
+    with Receiver() as rx:
+        rules = tmp_path / "rules.yaml"
+        rules.write_text(
+            f"postbacks:\n  - name: A\n    url: {rx.url}/p?t={{transaction_id}}\n",
+            encoding="utf-8",
+        )
+        early = FakeClock(datetime(2026, 1, 5, 9, 59, tzinfo=UTC))
+        before = pbl.backfill_sync(str(events), db, rules=rules, clock=early, progress=False)
+        late = FakeClock(datetime(2026, 1, 5, 10, 0, tzinfo=UTC))
+        after = pbl.backfill_sync(str(events), db, rules=rules, clock=late, progress=False)
+        assert len(rx.received()) == 1
+    assert (len(before.to_send), len(after.to_send)) == (0, 1)
+    assert after.sent is not None and after.sent.delivered == 1
