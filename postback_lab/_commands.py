@@ -150,8 +150,8 @@ def _events(a: argparse.Namespace, paths: Any) -> Events:
     """Read events with the reading flags of ``a`` (--source, --columns, ...)."""
     return read_events(
         paths,
-        source=a.source,
-        columns=columns_option(a.columns),
+        preset=a.source,
+        rename=columns_option(a.columns),
         event_type=a.event_type,
         encoding=a.encoding,
         sep=a.sep,
@@ -189,7 +189,7 @@ def cmd_test(a: argparse.Namespace) -> int:
         raise InputError("--transaction-id needs the events it comes from: add --events FILE")
     events = _events(a, a.events) if a.events else None
     rules = read_rules(
-        a.rules, columns=None if events is None else events.frame.columns, dialect=a.dialect
+        a.rules, event_columns=None if events is None else events.frame.columns, dialect=a.dialect
     )
     if a.rule not in rules.names:
         raise InputError(f"{a.rules}: no rule named {a.rule!r}{did_you_mean(a.rule, rules.names)}")
@@ -224,7 +224,7 @@ def _read(a: argparse.Namespace, stages: Stages) -> tuple[Events, RuleSet]:
         events = replace(events, frame=events.frame.rechunk())
         done["what"] = f"{events.frame.height:,} rows"
     # the events' columns let every rule problem, unknown macros included, show at once
-    rules = read_rules(a.rules, columns=events.frame.columns, dialect=a.dialect)
+    rules = read_rules(a.rules, event_columns=events.frame.columns, dialect=a.dialect)
     for note in events.notes:
         print(f"note: {note}", file=sys.stderr)
     _warn_quarantine(events)
@@ -497,10 +497,10 @@ def cmd_import_log(a: argparse.Namespace) -> int:
     result = import_log(
         a.file,
         a.db,
-        source=a.source,
+        preset=a.source,
         rule=a.rule,
         rules=a.rules,
-        columns=columns_option(a.columns),
+        rename=columns_option(a.columns),
         encoding=a.encoding,
         timezone=a.timezone,
         status_map=status_map_option(a.status_map),

@@ -105,9 +105,9 @@ def audit(
         "attempt_failure_rate_lo",
         "attempt_failure_rate_hi",
     )
-    source = Selection(
+    selection = Selection(
         None if owned else store, path, tuple(select), cond, tuple(params), bucket, moved
     )
     return AuditReport(
-        frame, tuple(keys), path, source, pruned_before=cut, note=note, timezone=timezone
+        frame, tuple(keys), path, selection, pruned_before=cut, note=note, timezone=timezone
     )

@@ -5,14 +5,15 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
 
 import httpx
 import polars as pl
 
 from .._errors import InputError, StoreError, UnlinkedImportsError
 from .._util import When, blocking, parse_when, render
+from ..events import EventsSource
 from ..plan import Plan, build_plan
+from ..rules import RulesSource
 from ..sending import (
     Breaker,
     Clock,
@@ -83,7 +84,7 @@ class BackfillResult:
         """One line: what this backfill sent and delivered, and where the plan stands now."""
         n = len(self.to_send)
         sent = self.sent
-        if sent is None or sent.dry_run:
+        if sent is None or sent.rehearsed:
             return f"backfill would send {n:,} postbacks ({self._what}); dry run, none sent"
         before = self.reconciliation.totals["delivered"]
         total = self.reconciliation.dispatches.height
@@ -98,17 +99,17 @@ class BackfillResult:
     def __str__(self) -> str:
         lines = [str(self.reconciliation), ""]
         n = len(self.to_send)
-        verb = "sent" if self.sent is not None and self.sent.dry_run == 0 else "would send"
+        verb = "sent" if self.sent is not None and self.sent.rehearsed == 0 else "would send"
         lines.append(f"backfill {verb} {n:,} postbacks ({self._what}):")
         lines += [f"  {r}  {h}: {c:,}" for r, h, c in self.would_send().iter_rows()]
         if self.unlinked is not None and self.unlinked.height:
             lines.append(unlinked_warning(self.unlinked, self.to_send))
-        if self.sent is None or self.sent.dry_run:
+        if self.sent is None or self.sent.rehearsed:
             lines.append("example requests (one per rule):")
             lines += [f"  {r}: {m} {u}" for r, m, u in self.examples().iter_rows()]
         if self.sent is not None:
             lines.append(str(self.sent))
-            if not self.sent.dry_run:
+            if not self.sent.rehearsed:
                 lines.append(self.headline())
         return "\n".join(lines)
 
@@ -125,7 +126,7 @@ class BackfillResult:
         tables = []
         if self.outcomes is not None and self.outcomes.height:
             tables.append(("Delivered by this backfill, per rule", self.outcomes))
-        if self.sent is None or self.sent.dry_run:
+        if self.sent is None or self.sent.rehearsed:
             tables.append(("Example requests, one per rule", self.examples()))
         tables += [
             ("To send, per rule and host", self.would_send()),
@@ -153,11 +154,11 @@ def _outcomes(store: LogStore, sent: SendResult) -> pl.DataFrame:
 
 
 async def backfill(
-    source: Any,
+    plan_or_events: Plan | EventsSource,
     /,
     log: LogSource = None,
     *,
-    rules: Any = None,
+    rules: RulesSource | None = None,
     since: When = None,
     until: When = None,
     concurrency: int = _D.concurrency,
@@ -217,20 +218,20 @@ async def backfill(
     )
     check_resend(0 if resend_delivered is None else resend_delivered, resend_delivered, reason)
     opts = pick_options(options, locals(), BACKFILL_DEFAULTS)
-    if isinstance(source, Plan):
+    if isinstance(plan_or_events, Plan):
         if rules is not None:
             raise InputError(
                 "backfill got a Plan and rules=: a plan already has its rules; pass rules= "
                 "only with events"
             )
-        plan = source
+        plan = plan_or_events
     elif rules is None:
         raise InputError(
-            f"backfill needs a Plan, or events with rules= (got a {type(source).__name__} "
-            "without rules)"
+            "backfill needs a Plan, or events with rules= (got a "
+            f"{type(plan_or_events).__name__} without rules)"
         )
     else:
-        plan = build_plan(source, rules)
+        plan = build_plan(plan_or_events, rules)
     plan = Plan(with_goals(plan), plan.rules, plan.events)
     lo, hi = parse_when(since, name="since"), parse_when(until, name="until")
     window = plan.filter(pl.col("due_at") <= opts.clock.now())  # the injected clock

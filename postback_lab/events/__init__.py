@@ -9,7 +9,7 @@ from ._options import status_map as check_status_map
 from ._presets import PRESETS, Preset, detect, get_preset, preset_names
 from ._read import read_events, unknown_statuses
 from ._schema import CANONICAL, EVENT_TYPES, SCHEMA, STATUSES, normalise_header
-from ._sources import LINE, Source, sources
+from ._sources import LINE, ArrowFrame, EventsInput, EventsSource, Source, sources
 
 __all__ = [
     "CANONICAL",
@@ -19,7 +19,10 @@ __all__ = [
     "QUARANTINE_SCHEMA",
     "SCHEMA",
     "STATUSES",
+    "ArrowFrame",
     "Events",
+    "EventsInput",
+    "EventsSource",
     "Preset",
     "Source",
     "careful_csv",

@@ -68,7 +68,7 @@ class Explorer:
         self.timezone = check_timezone(timezone)
         wrap = w.Layout(flex_flow="row wrap")  # controls wrap instead of scrolling sideways
         if isinstance(log, AuditReport):
-            src = log.source
+            src = log.selection
             log = src.log if src is not None and src.log is not None else log.store_path
         # a log another process writes is read from a snapshot, saying so
         self.store, self._owned, self.note = open_for_reading(log)

@@ -176,17 +176,17 @@ def build_plan(events: Any, rules: Any) -> Plan:
     return Plan(frame, rs, ev, counts.body_errors(), counts, frame)
 
 
-def read_plan(source: str | Path | pl.DataFrame) -> Plan:
+def read_plan(data: str | Path | pl.DataFrame) -> Plan:
     """A plan from a Parquet file written by ``write_parquet``, a folder of Parquet parts
     (a partitioned plan), or a frame."""
-    if isinstance(source, pl.DataFrame):
-        frame, label = source, "<frame>"
+    if isinstance(data, pl.DataFrame):
+        frame, label = data, "<frame>"
     else:
-        label = str(source)
-        if Path(source).is_dir():  # a plan written in parts (plan --partitions): all of them
-            source = Path(source) / "*.parquet"
+        label = str(data)
+        if Path(data).is_dir():  # a plan written in parts (plan --partitions): all of them
+            data = Path(data) / "*.parquet"
         try:
-            frame = pl.read_parquet(source)
+            frame = pl.read_parquet(data)
         except FileNotFoundError:
             raise PlanError(f"{label}: no such plan file") from None
         except (pl.exceptions.PolarsError, OSError) as exc:
@@ -195,7 +195,7 @@ def read_plan(source: str | Path | pl.DataFrame) -> Plan:
     if missing:
         raise PlanError(f"{label}: not a dispatch plan, missing columns {', '.join(missing)}")
     if "env_at" not in frame.columns and mentions_env(frame):
-        if not isinstance(source, pl.DataFrame):
+        if not isinstance(data, pl.DataFrame):
             raise PlanError(
                 f"{label}: written by an older postback_lab that did not record where "
                 "{env:...} secrets stand; build the plan again with postback-lab plan"

@@ -339,7 +339,7 @@ async def _run(
             skipped_delivered=planned - todo.height - len(waiting),
             delivered=run.final["delivered"],
             failed=run.final["failed"],
-            dry_run=run.final["dry_run"],
+            rehearsed=run.final["dry_run"],
             cancelled=run.final["cancelled"]
             + (todo.height - sum(run.final.values()) if state != "completed" else 0),
             attempts=run.attempts,
