@@ -17,7 +17,6 @@ re-exported here, each name imported from its stage on first use.
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ._errors import (
@@ -44,19 +43,20 @@ if TYPE_CHECKING:  # for type checkers and readers; at run time ``__getattr__`` 
         backfill_sync,
         reconcile,
     )
-    from .events import Events, read_events
+    from .events import Events, EventsSource, read_events
     from .notebook import Explorer
     from .plan import (
         Explanation,
         Plan,
         PlanDiff,
+        PlanSource,
         TransactionExplanation,
         build_plan,
         read_plan,
         sink_plan,
     )
     from .receiver import Receiver
-    from .rules import Rule, RuleSet, read_rules
+    from .rules import Rule, RuleSet, RulesSource, read_rules
     from .sending import (
         Breaker,
         Replay,
@@ -68,7 +68,7 @@ if TYPE_CHECKING:  # for type checkers and readers; at run time ``__getattr__`` 
         test_rule,
         test_rule_sync,
     )
-    from .store import ImportResult, LogStore, import_log
+    from .store import ImportResult, LogSource, LogStore, import_log
 
 #: public name -> the subpackage that defines it, imported on first use (PEP 562): a bare
 #: ``import postback_lab`` (and the CLI's --help) loads no polars, DuckDB or httpx
@@ -85,12 +85,13 @@ _LAZY = {
         ),
         "auditing",
     ),
-    **dict.fromkeys(("Events", "read_events"), "events"),
+    **dict.fromkeys(("Events", "EventsSource", "read_events"), "events"),
     **dict.fromkeys(
         (
             "Explanation",
             "Plan",
             "PlanDiff",
+            "PlanSource",
             "TransactionExplanation",
             "build_plan",
             "read_plan",
@@ -99,7 +100,7 @@ _LAZY = {
         "plan",
     ),
     "Receiver": "receiver",
-    **dict.fromkeys(("Rule", "RuleSet", "read_rules"), "rules"),
+    **dict.fromkeys(("Rule", "RuleSet", "RulesSource", "read_rules"), "rules"),
     **dict.fromkeys(
         (
             "Breaker",
@@ -114,7 +115,7 @@ _LAZY = {
         ),
         "sending",
     ),
-    **dict.fromkeys(("ImportResult", "LogStore", "import_log"), "store"),
+    **dict.fromkeys(("ImportResult", "LogSource", "LogStore", "import_log"), "store"),
 }
 
 
@@ -125,7 +126,7 @@ if "IPython" in sys.modules:  # in IPython/Jupyter our errors show as one short 
 
 
 def explore(
-    log: LogStore | AuditReport | str | Path | None = None, *, timezone: str | None = None
+    log: LogSource | AuditReport = None, *, timezone: str | None = None
 ) -> Explorer:
     """An ipywidgets explorer of the attempt log (imported only when called); ``timezone``:
     the zone of its days (default: an AuditReport's, else UTC)."""
@@ -141,14 +142,17 @@ __all__ = [
     "DeliveryError",
     "Events",
     "EventsError",
+    "EventsSource",
     "Explanation",
     "ImportResult",
     "InputError",
     "LogImportError",
+    "LogSource",
     "LogStore",
     "Plan",
     "PlanDiff",
     "PlanError",
+    "PlanSource",
     "PostbackLabError",
     "Receiver",
     "Reconciliation",
@@ -157,6 +161,7 @@ __all__ = [
     "Rule",
     "RuleSet",
     "RuleValidationError",
+    "RulesSource",
     "SendOptions",
     "SendResult",
     "StoreError",

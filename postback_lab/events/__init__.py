@@ -7,7 +7,7 @@ from ._normalise import status as normalise_status
 from ._options import ignore_status as check_ignore_status
 from ._options import status_map as check_status_map
 from ._presets import PRESETS, Preset, detect, get_preset, preset_names
-from ._read import read_events, unknown_statuses
+from ._read import ReadKeywords, read_events, unknown_statuses
 from ._schema import CANONICAL, EVENT_TYPES, SCHEMA, STATUSES, normalise_header
 from ._sources import LINE, ArrowFrame, EventsInput, EventsSource, Source, sources
 
@@ -24,6 +24,7 @@ __all__ = [
     "EventsInput",
     "EventsSource",
     "Preset",
+    "ReadKeywords",
     "Source",
     "careful_csv",
     "check_ignore_status",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import TypedDict
 
 import polars as pl
 
@@ -13,6 +14,22 @@ from ._normalise import normalise
 from ._options import ReadOptions
 from ._options import ignore_status as ignore_status_option
 from ._sources import EventsSource, Source, sources
+
+
+class ReadKeywords(TypedDict, total=False):
+    """The keyword options of ``read_events``, for functions that pass them on
+    (``sink_plan(events, rules, path, preset="everflow")``)."""
+
+    preset: str | None
+    rename: Mapping[str, str] | None
+    event_type: str | None
+    encoding: str
+    sep: str | None
+    date_format: str | None
+    timezone: str
+    decimal_comma: bool | None
+    status_map: Mapping[str, str] | None
+    ignore_status: Sequence[str] | str | None
 
 
 def read_events(

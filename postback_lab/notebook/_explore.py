@@ -36,9 +36,9 @@ from ..auditing import (
     readable_rows,
     visible,
 )
-from ..plan import PLAN_SCHEMA, Plan, read_plan
-from ..rules import RuleSet, read_rules
-from ..store import LogStore, open_log
+from ..plan import PLAN_SCHEMA, Plan, PlanSource, read_plan
+from ..rules import RuleSet, RulesSource, read_rules
+from ..store import LogSource, LogStore, open_log
 
 if TYPE_CHECKING:
     import altair as alt
@@ -292,7 +292,9 @@ class Explorer:
     def _chart(self) -> alt.Chart:
         return daily_chart(self.daily(), self.timezone)
 
-    def selection_plan(self, plan: Plan | str | Path | None = None, *, rules: Any = None) -> Plan:
+    def selection_plan(
+        self, plan: PlanSource | None = None, *, rules: RulesSource | None = None
+    ) -> Plan:
         """The undelivered dispatches matching the filters, as a Plan to resend: rows of
         ``plan`` when given (exact, with bodies), else rebuilt from the log (GET only),
         with each rule's ``success:`` check taken from ``rules`` when given (the log does
@@ -300,7 +302,9 @@ class Explorer:
         with self._reading() as store:
             return self._selection_plan(store, plan, rules)
 
-    def _selection_plan(self, store: LogStore, plan: Plan | str | Path | None, rules: Any) -> Plan:
+    def _selection_plan(
+        self, store: LogStore, plan: PlanSource | None, rules: RulesSource | None
+    ) -> Plan:
         cond, params = visible(self.filter(), store).sql()
         ids = store.sql(
             f"""
@@ -376,7 +380,7 @@ def _in_kernel() -> bool:
 
 
 def explore(
-    log: LogStore | AuditReport | str | Path | None = None, *, timezone: str | None = None
+    log: LogSource | AuditReport = None, *, timezone: str | None = None
 ) -> Explorer:
     """An interactive explorer of the attempt log (a LogStore, a DuckDB path, or the log of
     an AuditReport). ``timezone``: the zone of the chart's days and of the since/until

@@ -5,7 +5,7 @@ streams a plan to Parquet, in bounded memory for events larger than memory."""
 from ._build import CONTRACT_COLUMNS, PLAN_SCHEMA, with_dispatch_ids
 from ._diff import PlanDiff
 from ._explain import Explanation, TransactionExplanation
-from ._plan import Plan, build_plan, read_plan
+from ._plan import Plan, PlanSource, build_plan, read_plan
 from ._stream import WrittenPlan, sink_plan
 
 __all__ = [
@@ -14,6 +14,7 @@ __all__ = [
     "Explanation",
     "Plan",
     "PlanDiff",
+    "PlanSource",
     "TransactionExplanation",
     "WrittenPlan",
     "build_plan",

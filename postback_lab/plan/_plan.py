@@ -5,14 +5,14 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias
 
 import polars as pl
 
 from .._errors import PlanError
 from .._util import first_line, plan_line, render
-from ..events import Events
-from ..rules import RuleSet
+from ..events import Events, EventsSource
+from ..rules import RuleSet, RulesSource
 from ._build import (
     CONTRACT_COLUMNS,
     PLAN_SCHEMA,
@@ -164,7 +164,7 @@ class Plan:
         return write_plan_frame(self.frame, path)
 
 
-def build_plan(events: Any, rules: Any) -> Plan:
+def build_plan(events: EventsSource, rules: RulesSource) -> Plan:
     """Evaluate ``rules`` over ``events`` into a dispatch plan (vectorised).
 
     ``events``: an Events value or anything ``read_events`` reads; ``rules``: a RuleSet or
@@ -176,9 +176,16 @@ def build_plan(events: Any, rules: Any) -> Plan:
     return Plan(frame, rs, ev, counts.body_errors(), counts, frame)
 
 
-def read_plan(data: str | Path | pl.DataFrame) -> Plan:
-    """A plan from a Parquet file written by ``write_parquet``, a folder of Parquet parts
-    (a partitioned plan), or a frame."""
+#: what takes a plan (``send``, ``reconcile``): a Plan, a plan frame, or a Parquet plan
+#: file (or folder of parts) written by ``Plan.write_parquet``/``sink_plan``
+PlanSource: TypeAlias = Plan | pl.DataFrame | str | Path
+
+
+def read_plan(data: PlanSource) -> Plan:
+    """A plan from a Parquet file written by ``write_parquet`` or ``sink_plan``, a folder
+    of Parquet parts (a partitioned plan), or a frame (a Plan passes through)."""
+    if isinstance(data, Plan):
+        return data
     if isinstance(data, pl.DataFrame):
         frame, label = data, "<frame>"
     else:

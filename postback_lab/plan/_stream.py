@@ -13,14 +13,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Unpack
 
 import polars as pl
 
 from .._errors import EventsError
 from .._util import plan_line
-from ..events import QUARANTINE_SCHEMA, Events, read_events
-from ..rules import RuleSet
+from ..events import QUARANTINE_SCHEMA, Events, EventsSource, ReadKeywords, read_events
+from ..rules import RuleSet, RulesSource
 from ._build import PLAN_SCHEMA, as_rules, plan_chunks
 from ._counts import ALWAYS, Counts
 from ._evaluate import columns_used
@@ -105,12 +105,12 @@ class WrittenPlan:
 
 
 def sink_plan(
-    events: Any,
-    rules: Any,
+    events: EventsSource,
+    rules: RulesSource,
     path: str | Path,
     *,
     bucket_rows: int = BUCKET_ROWS,
-    **read_options: Any,
+    **read_options: Unpack[ReadKeywords],
 ) -> WrittenPlan:
     """Plan ``events`` (an Events value or anything ``read_events`` reads, with
     ``read_options`` such as ``source=``) under ``rules`` straight into a Parquet file at

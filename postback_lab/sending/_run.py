@@ -11,7 +11,6 @@ from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import fields, replace
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import duckdb
@@ -20,8 +19,10 @@ import polars as pl
 
 from .._errors import InputError, StoreError
 from .._util import blocking, first_line
-from ..plan import Plan, read_plan
+from ..events import EventsSource
+from ..plan import Plan, PlanSource, read_plan
 from ..store import (
+    LogSource,
     LogStore,
     due_retries,
     open_log,
@@ -48,11 +49,6 @@ from ._retry import Retry, rule_policies
 from ._scheduler import Run, host_loop, until_done_or_broken
 from ._workers import send_with_workers, shards, worker_count
 from ._writer import LogWriter
-
-#: what ``send`` takes as a plan: a Plan, a plan frame, or a Parquet file written by one
-PlanSource = Plan | pl.DataFrame | str | Path
-#: what ``send`` takes as a log: an open LogStore, a DuckDB path, or None (the default file)
-LogSource = LogStore | str | Path | None
 
 _D = DEFAULTS
 
@@ -94,7 +90,7 @@ async def send(
     host_breaker: Mapping[str, Breaker] | None = _D.host_breaker,
     notify: Sequence[tuple[str, str | None]] = _D.notify,
     options: SendOptions | None = None,
-    events: Any = None,
+    events: EventsSource | Callable[[], EventsSource] | None = None,
 ) -> SendResult:
     """Fire ``plan`` and log every attempt to ``log`` (a LogStore or DuckDB path).
 

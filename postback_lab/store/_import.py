@@ -20,7 +20,7 @@ import zoneinfo
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias
 
 import polars as pl
 
@@ -44,6 +44,7 @@ from ..events import (
     PRESETS,
     QUARANTINE_SCHEMA,
     STATUSES,
+    ArrowFrame,
     Preset,
     Source,
     careful_csv,
@@ -61,7 +62,7 @@ from ..rules import RuleSet, read_rules
 from ._link import EXAMPLES, resolve_rules, rule_key
 from ._log import LogStore
 from ._match import match_rules
-from ._open import open_log
+from ._open import LogSource, open_log
 
 #: log column -> the common header names of platforms' exports (normalised)
 HEADERS: dict[str, tuple[str, ...]] = {
@@ -643,9 +644,14 @@ def _number_attempts(frame: pl.DataFrame, store: LogStore) -> pl.DataFrame:
     )
 
 
+#: what ``import_log`` reads: a CSV/Parquet/NDJSON export file, or a Polars/pandas/Arrow
+#: frame of one
+ExportSource: TypeAlias = str | Path | pl.DataFrame | pl.LazyFrame | ArrowFrame
+
+
 def import_log(
-    path: Any,
-    log: LogStore | str | Path | None = None,
+    path: ExportSource,
+    log: LogSource = None,
     *,
     preset: str | None = None,
     rule: str | None = None,
@@ -736,7 +742,7 @@ def _check_rule(rule: str, rules: RuleSet) -> str:
     )
 
 
-def remove_import(run_id: str, log: LogStore | str | Path | None = None) -> int:
+def remove_import(run_id: str, log: LogSource = None) -> int:
     """Take an import run back out of the log (its rows and its ``runs`` entry); returns
     the number of rows removed. Only imports can be removed: the log of what was sent is
     never rewritten."""
