@@ -98,7 +98,7 @@ def test_sync_twins_have_the_same_signature():
 def test_options_value_or_keywords_not_both(db):
     plan = make_plan(["http://mock.test/p"])
     opts = SendOptions(dry_run=True, progress=False)
-    assert send_sync(plan, db, options=opts).dry_run == 1
+    assert send_sync(plan, db, options=opts).rehearsed == 1
     with pytest.raises(InputError, match="either as options= or as keywords"):
         send_sync(plan, db, options=opts, per_host=2)
 
