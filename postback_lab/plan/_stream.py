@@ -113,10 +113,12 @@ def sink_plan(
     **read_options: Unpack[ReadKeywords],
 ) -> WrittenPlan:
     """Plan ``events`` (an Events value or anything ``read_events`` reads, with
-    ``read_options`` such as ``source=``) under ``rules`` straight into a Parquet file at
-    ``path``. Parquet sources of more than ``bucket_rows`` events are planned in buckets of
-    whole transactions, in bounded memory. An Events value was read already: read options
-    with it are an EventsError naming them (they would be ignored)."""
+    ``read_options`` such as ``preset=``) under ``rules`` straight into a Parquet file at
+    ``path``: ``build_plan`` then ``Plan.write_parquet``, streamed (a sink, in Polars'
+    words), never whole in memory; ``read_plan(path)`` reads it back. Parquet sources of
+    more than ``bucket_rows`` events are planned in buckets of whole transactions, in
+    bounded memory. An Events value was read already: read options with it are an
+    EventsError naming them (they would be ignored)."""
     if isinstance(events, Events) and read_options:
         raise EventsError(
             f"sink_plan got an Events value and read options "
