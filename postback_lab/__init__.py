@@ -125,9 +125,7 @@ if "IPython" in sys.modules:  # in IPython/Jupyter our errors show as one short 
     install_ipython()
 
 
-def explore(
-    log: LogSource | AuditReport = None, *, timezone: str | None = None
-) -> Explorer:
+def explore(log: LogSource | AuditReport = None, *, timezone: str | None = None) -> Explorer:
     """An ipywidgets explorer of the attempt log (imported only when called); ``timezone``:
     the zone of its days (default: an AuditReport's, else UTC)."""
     from .notebook import explore as _explore

@@ -379,9 +379,7 @@ def _in_kernel() -> bool:
     return shell is not None and hasattr(shell, "kernel")
 
 
-def explore(
-    log: LogSource | AuditReport = None, *, timezone: str | None = None
-) -> Explorer:
+def explore(log: LogSource | AuditReport = None, *, timezone: str | None = None) -> Explorer:
     """An interactive explorer of the attempt log (a LogStore, a DuckDB path, or the log of
     an AuditReport). ``timezone``: the zone of the chart's days and of the since/until
     dates (default: the AuditReport's, else UTC)."""
