@@ -9,7 +9,6 @@ import html
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import date, datetime, timedelta
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
@@ -60,9 +59,7 @@ class Explorer:
     closes it again, so a later ``LogStore`` of the same file can still write. When the
     file cannot be read, the headline says so."""
 
-    def __init__(
-        self, log: LogStore | AuditReport | str | Path | None = None, *, timezone: str = "UTC"
-    ) -> None:
+    def __init__(self, log: LogSource | AuditReport = None, *, timezone: str = "UTC") -> None:
         import ipywidgets as w
 
         self.timezone = check_timezone(timezone)
