@@ -386,7 +386,7 @@ def _mapping(
             wrong = value if key in HEADERS else key
             near = closest(wrong, headers if key in HEADERS or value in HEADERS else HEADERS)
             raise LogImportError(
-                f"{label}: columns= maps {key!r} to {value!r}, but "
+                f"{label}: rename= maps {key!r} to {value!r}, but "
                 + (
                     f"the export has no column {wrong!r}"
                     if key in HEADERS or value in HEADERS
@@ -428,7 +428,7 @@ def _mapping(
                 if "transaction_id" in missing
                 else ""
             )
-            + f" (map a column with columns={{'Header': {missing[0]!r}}}, on the command line "
+            + f" (map a column with rename={{'Header': {missing[0]!r}}}, on the command line "
             f"--columns 'Header={missing[0]}'"
             + ("" if preset else ", or name the platform with --source, e.g. --source auto")
             + ")"
