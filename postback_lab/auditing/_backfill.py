@@ -36,6 +36,7 @@ from ._replay import Targets, check_resend
 #: after a minute. A backfill is usually run by someone waiting for it (a notebook cell, a
 #: terminal); a partner that is down leaves its postbacks failed for a later backfill
 #: instead of holding the cell for hours. Pass ``retry=``/``max_duration=`` for longer.
+#: ``postback-lab backfill`` uses it too (without ``--retries``/``--retry-for``).
 BACKFILL_DEFAULTS = SendOptions(retry=Retry.short(), max_duration=timedelta(minutes=1))
 _D = BACKFILL_DEFAULTS
 
