@@ -92,10 +92,10 @@ def prepare(rows: int) -> Path:
 
 
 def ours_streaming(events: str, rules_path: str, out: str) -> int:
-    """The plan written as it is built (``write_plan``), buckets beyond its bucket size."""
-    from postback_lab.plan import write_plan
+    """The plan written as it is built (``sink_plan``), buckets beyond its bucket size."""
+    from postback_lab.plan import sink_plan
 
-    written = write_plan(events, rules_path, out)
+    written = sink_plan(events, rules_path, out)
     print(written)
     return len(written)
 

@@ -79,7 +79,7 @@ def main() -> dict:
             "seconds": dt,
             "requests": result.attempts,
             "cpu_ms_per_request": dc * 1000 / n,
-            "delivered": result.delivered + result.dry_run,
+            "delivered": result.delivered + result.rehearsed,
         }
         if step == "lateness":
             import duckdb

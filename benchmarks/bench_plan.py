@@ -7,7 +7,7 @@ plan scripts an analyst would write by hand, all whole processes, same run.
 
 Contenders, each a fresh process that reads the events Parquet and writes the plan
 Parquet: ``cli`` (``postback-lab plan -o``: read_events, then the plan written as it is
-built), ``stream`` (``write_plan`` called from Python), ``pl`` (a hand-written Polars +
+built), ``stream`` (``sink_plan`` called from Python), ``pl`` (a hand-written Polars +
 DuckDB script, ``_polars_plan.py``, its output streamed by DuckDB's ``COPY``) and ``db``
 (one hand-written DuckDB SQL, ``_duckdb_plan.py``). They run in turn (A B C A B C ...)
 so a drift of a shared machine hits them alike; the table gives the medians of wall
@@ -43,7 +43,7 @@ from benchmarks._common import scratch_path, table  # noqa: E402
 
 NAMES = {
     "cli": "postback-lab plan -o",
-    "stream": "write_plan",
+    "stream": "sink_plan",
     "pl": "Polars script",
     "db": "DuckDB SQL",
 }

@@ -23,7 +23,6 @@ first use.
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ._errors import (
@@ -50,21 +49,23 @@ if TYPE_CHECKING:  # for type checkers and readers; at run time ``__getattr__`` 
         backfill_sync,
         reconcile,
     )
-    from .events import Events, read_events
+    from .events import Events, EventsSource, read_events
     from .notebook import Explorer
     from .plan import (
         Explanation,
         Plan,
         PlanDiff,
+        PlanSource,
         TransactionExplanation,
         build_plan,
         read_plan,
-        write_plan,
+        sink_plan,
     )
     from .receiver import Receiver
-    from .rules import Rule, RuleSet, read_rules
+    from .rules import Rule, RuleSet, RulesSource, read_rules
     from .sending import (
         Breaker,
+        Replay,
         Retry,
         SendOptions,
         SendResult,
@@ -73,7 +74,7 @@ if TYPE_CHECKING:  # for type checkers and readers; at run time ``__getattr__`` 
         test_rule,
         test_rule_sync,
     )
-    from .store import ImportResult, LogStore, import_log
+    from .store import ImportResult, LogSource, LogStore, import_log
 
 #: public name -> the subpackage that defines it, imported on first use (PEP 562): a bare
 #: ``import postback_lab`` (and the CLI's --help) loads no polars, DuckDB or httpx
@@ -90,24 +91,26 @@ _LAZY = {
         ),
         "auditing",
     ),
-    **dict.fromkeys(("Events", "read_events"), "events"),
+    **dict.fromkeys(("Events", "EventsSource", "read_events"), "events"),
     **dict.fromkeys(
         (
             "Explanation",
             "Plan",
             "PlanDiff",
+            "PlanSource",
             "TransactionExplanation",
             "build_plan",
             "read_plan",
-            "write_plan",
+            "sink_plan",
         ),
         "plan",
     ),
     "Receiver": "receiver",
-    **dict.fromkeys(("Rule", "RuleSet", "read_rules"), "rules"),
+    **dict.fromkeys(("Rule", "RuleSet", "RulesSource", "read_rules"), "rules"),
     **dict.fromkeys(
         (
             "Breaker",
+            "Replay",
             "Retry",
             "SendOptions",
             "SendResult",
@@ -118,7 +121,7 @@ _LAZY = {
         ),
         "sending",
     ),
-    **dict.fromkeys(("ImportResult", "LogStore", "import_log"), "store"),
+    **dict.fromkeys(("ImportResult", "LogSource", "LogStore", "import_log"), "store"),
 }
 
 
@@ -128,9 +131,7 @@ if "IPython" in sys.modules:  # in IPython/Jupyter our errors show as one short 
     install_ipython()
 
 
-def explore(
-    log: LogStore | AuditReport | str | Path | None = None, *, timezone: str | None = None
-) -> Explorer:
+def explore(log: LogSource | AuditReport = None, *, timezone: str | None = None) -> Explorer:
     """An ipywidgets explorer of the attempt log (imported only when called); ``timezone``:
     the zone of its days (default: an AuditReport's, else UTC)."""
     from .notebook import explore as _explore
@@ -145,21 +146,26 @@ __all__ = [
     "DeliveryError",
     "Events",
     "EventsError",
+    "EventsSource",
     "Explanation",
     "ImportResult",
     "InputError",
     "LogImportError",
+    "LogSource",
     "LogStore",
     "Plan",
     "PlanDiff",
     "PlanError",
+    "PlanSource",
     "PostbackLabError",
     "Receiver",
     "Reconciliation",
+    "Replay",
     "Retry",
     "Rule",
     "RuleSet",
     "RuleValidationError",
+    "RulesSource",
     "SendOptions",
     "SendResult",
     "StoreError",
@@ -178,9 +184,9 @@ __all__ = [
     "reconcile",
     "send",
     "send_sync",
+    "sink_plan",
     "test_rule",
     "test_rule_sync",
-    "write_plan",
 ]
 
 if not TYPE_CHECKING:  # type checkers see the imports above, and flag a misspelt name

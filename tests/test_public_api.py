@@ -12,6 +12,10 @@ EXPECTED = set(
         "BackfillResult",
         "DeliveryError",
         "Events",
+        "RulesSource",
+        "PlanSource",
+        "LogSource",
+        "EventsSource",
         "EventsError",
         "Explanation",
         "ImportResult",
@@ -25,6 +29,7 @@ EXPECTED = set(
         "Receiver",
         "Reconciliation",
         "Breaker",
+        "Replay",
         "Retry",
         "Rule",
         "RuleSet",
@@ -43,7 +48,7 @@ EXPECTED = set(
         "import_log",
         "read_events",
         "read_plan",
-        "write_plan",
+        "sink_plan",
         "read_rules",
         "reconcile",
         "send",
@@ -110,3 +115,20 @@ def test_dir_lists_the_public_names_before_and_after_they_load():
     assert set(dir(pbl)) >= before
     with pytest.raises(AttributeError, match="no attribute 'nope'"):
         pbl.nope  # noqa: B018
+
+
+def test_public_names_starting_with_test_are_not_collected_by_pytest():
+    """A test module that imports them would otherwise run them as tests."""
+    import postback_lab.sending as sending
+
+    names = [n for n in (*pbl.__all__, *sending.__all__) if n.startswith(("test", "Test"))]
+    assert sorted(set(names)) == [
+        "TestFire",
+        "test_fire",
+        "test_fire_sync",
+        "test_rule",
+        "test_rule_sync",
+    ]
+    for name in names:
+        obj = getattr(pbl, name, None) or getattr(sending, name)
+        assert obj.__test__ is False, name

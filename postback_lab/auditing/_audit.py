@@ -8,7 +8,7 @@ from typing import Any
 import polars as pl
 
 from .._util import When, as_utc, parse_when
-from ..store import LogStore, note_pending
+from ..store import LogSource, note_pending
 from ._dispatches import remap
 from ._logrows import pruned_before
 from ._report import METRICS, AuditReport, Selection
@@ -26,7 +26,7 @@ def wilson(successes: pl.Expr, n: pl.Expr, z: float = 1.96) -> tuple[pl.Expr, pl
 
 
 def audit(
-    log: LogStore | str | None = None,
+    log: LogSource = None,
     by: str | list[str] | tuple[str, ...] = ("rule",),
     *,
     since: When = None,
@@ -105,9 +105,9 @@ def audit(
         "attempt_failure_rate_lo",
         "attempt_failure_rate_hi",
     )
-    source = Selection(
+    selection = Selection(
         None if owned else store, path, tuple(select), cond, tuple(params), bucket, moved
     )
     return AuditReport(
-        frame, tuple(keys), path, source, pruned_before=cut, note=note, timezone=timezone
+        frame, tuple(keys), path, selection, pruned_before=cut, note=note, timezone=timezone
     )

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from typing import Any
+from datetime import timedelta
 
 import httpx
 import polars as pl
 
 from .._errors import InputError, StoreError, UnlinkedImportsError
 from .._util import When, blocking, parse_when, render
+from ..events import EventsSource
 from ..plan import Plan, build_plan
+from ..rules import RulesSource
 from ..sending import (
     Breaker,
     Clock,
@@ -21,6 +22,7 @@ from ..sending import (
     Retry,
     SendOptions,
     SendResult,
+    Timing,
     pick_options,
     run_send,
     with_goals,
@@ -28,12 +30,13 @@ from ..sending import (
 )
 from ..store import LogStore, describe, open_log, settle_journals, unlinked_rows
 from ._reconcile import Reconciliation, reconcile_store
-from ._replay import Replay, check_resend
+from ._replay import Targets, check_resend
 
 #: backfill's defaults: send's, except a short retry schedule (0.5 s, 2 s, 5 s) that stops
 #: after a minute. A backfill is usually run by someone waiting for it (a notebook cell, a
 #: terminal); a partner that is down leaves its postbacks failed for a later backfill
 #: instead of holding the cell for hours. Pass ``retry=``/``max_duration=`` for longer.
+#: ``postback-lab backfill`` uses it too (without ``--retries``/``--retry-for``).
 BACKFILL_DEFAULTS = SendOptions(retry=Retry.short(), max_duration=timedelta(minutes=1))
 _D = BACKFILL_DEFAULTS
 
@@ -82,7 +85,7 @@ class BackfillResult:
         """One line: what this backfill sent and delivered, and where the plan stands now."""
         n = len(self.to_send)
         sent = self.sent
-        if sent is None or sent.dry_run:
+        if sent is None or sent.rehearsed:
             return f"backfill would send {n:,} postbacks ({self._what}); dry run, none sent"
         before = self.reconciliation.totals["delivered"]
         total = self.reconciliation.dispatches.height
@@ -97,17 +100,17 @@ class BackfillResult:
     def __str__(self) -> str:
         lines = [str(self.reconciliation), ""]
         n = len(self.to_send)
-        verb = "sent" if self.sent is not None and self.sent.dry_run == 0 else "would send"
+        verb = "sent" if self.sent is not None and self.sent.rehearsed == 0 else "would send"
         lines.append(f"backfill {verb} {n:,} postbacks ({self._what}):")
         lines += [f"  {r}  {h}: {c:,}" for r, h, c in self.would_send().iter_rows()]
         if self.unlinked is not None and self.unlinked.height:
             lines.append(unlinked_warning(self.unlinked, self.to_send))
-        if self.sent is None or self.sent.dry_run:
+        if self.sent is None or self.sent.rehearsed:
             lines.append("example requests (one per rule):")
             lines += [f"  {r}: {m} {u}" for r, m, u in self.examples().iter_rows()]
         if self.sent is not None:
             lines.append(str(self.sent))
-            if not self.sent.dry_run:
+            if not self.sent.rehearsed:
                 lines.append(self.headline())
         return "\n".join(lines)
 
@@ -124,7 +127,7 @@ class BackfillResult:
         tables = []
         if self.outcomes is not None and self.outcomes.height:
             tables.append(("Delivered by this backfill, per rule", self.outcomes))
-        if self.sent is None or self.sent.dry_run:
+        if self.sent is None or self.sent.rehearsed:
             tables.append(("Example requests, one per rule", self.examples()))
         tables += [
             ("To send, per rule and host", self.would_send()),
@@ -152,11 +155,11 @@ def _outcomes(store: LogStore, sent: SendResult) -> pl.DataFrame:
 
 
 async def backfill(
-    source: Any,
+    plan_or_events: Plan | EventsSource,
     /,
     log: LogSource = None,
     *,
-    rules: Any = None,
+    rules: RulesSource | None = None,
     since: When = None,
     until: When = None,
     concurrency: int = _D.concurrency,
@@ -164,8 +167,7 @@ async def backfill(
     rate: float | None = _D.rate,
     retry: Retry = _D.retry,
     dry_run: bool = _D.dry_run,
-    speed: float | None = _D.speed,
-    ignore_due: bool = _D.ignore_due,
+    timing: Timing = _D.timing,
     max_duration: timedelta | float | None = _D.max_duration,
     progress: bool = _D.progress,
     clock: Clock = _D.clock,
@@ -212,28 +214,28 @@ async def backfill(
     shows it), and the reason is kept on the run. ``announce(line)`` is told how many
     postbacks go before any is sent.
     """
-    replay = Replay.of(
+    replay = Targets.of(
         rule=rule, publisher=publisher, offer=offer, host=host, status_code=status_code
     )
     check_resend(0 if resend_delivered is None else resend_delivered, resend_delivered, reason)
     opts = pick_options(options, locals(), BACKFILL_DEFAULTS)
-    if isinstance(source, Plan):
+    if isinstance(plan_or_events, Plan):
         if rules is not None:
             raise InputError(
                 "backfill got a Plan and rules=: a plan already has its rules; pass rules= "
                 "only with events"
             )
-        plan = source
+        plan = plan_or_events
     elif rules is None:
         raise InputError(
-            f"backfill needs a Plan, or events with rules= (got a {type(source).__name__} "
-            "without rules)"
+            "backfill needs a Plan, or events with rules= (got a "
+            f"{type(plan_or_events).__name__} without rules)"
         )
     else:
-        plan = build_plan(source, rules)
+        plan = build_plan(plan_or_events, rules)
     plan = Plan(with_goals(plan), plan.rules, plan.events)
     lo, hi = parse_when(since, name="since"), parse_when(until, name="until")
-    window = plan.filter(pl.col("due_at") <= datetime.now(UTC))
+    window = plan.filter(pl.col("due_at") <= opts.clock.now())  # the injected clock
     if lo is not None:
         window = window.filter(pl.col("due_at") >= lo)
     if hi is not None:
@@ -320,7 +322,7 @@ def _newly_delivered(store: LogStore, run_id: str, resend: frozenset[str]) -> in
     )
 
 
-def _announcement(replay: Replay, n: int, resend: int, dry_run: bool) -> str:
+def _announcement(replay: Targets, n: int, resend: int, dry_run: bool) -> str:
     """The line said before a backfill sends: how many postbacks match, which filters."""
     verb = "would send" if dry_run else "sending"
     what = f"{n:,} postbacks (missed + failed"

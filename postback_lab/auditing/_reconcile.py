@@ -17,8 +17,17 @@ from datetime import datetime
 import polars as pl
 
 from .._util import DISPATCH_KEY, When, parse_when, render
-from ..plan import Plan, read_plan
-from ..store import DIRECT, LOG_COLUMNS, LOG_SCHEMA, NOT_ATTEMPTS, LogStore, open_log, rule_key
+from ..plan import Plan, PlanSource, read_plan
+from ..store import (
+    DIRECT,
+    LOG_COLUMNS,
+    LOG_SCHEMA,
+    NOT_ATTEMPTS,
+    LogSource,
+    LogStore,
+    open_log,
+    rule_key,
+)
 
 STATES = ("delivered", "failed", "missed")
 
@@ -110,8 +119,8 @@ class Reconciliation:
 
 
 def reconcile(
-    plan: Plan | pl.DataFrame | str,
-    log: LogStore | str | None = None,
+    plan: PlanSource,
+    log: LogSource = None,
     *,
     since: When = None,
     until: When = None,

@@ -52,7 +52,7 @@ def status_ranges(codes: Iterable[object] | str | int | None) -> tuple[tuple[int
 
 
 @dataclass(frozen=True)
-class Replay:
+class Targets:
     """What a backfill may send: each part empty means any. ``status_code`` ranges match
     the status code of a dispatch's last attempt (a dispatch never tried has none, so it
     is left out when a status code is asked for)."""
@@ -72,7 +72,7 @@ class Replay:
         offer: Iterable[object] | str | int | None = None,
         host: Iterable[object] | str | None = None,
         status_code: Iterable[object] | str | int | None = None,
-    ) -> Replay:
+    ) -> Targets:
         """From loose values: one value, a list, or comma-separated text each."""
         return cls(
             _values(rule),

@@ -95,7 +95,7 @@ class AuditReport:
     frame: pl.DataFrame
     by: tuple[str, ...]
     store_path: str = ""
-    source: Selection | None = field(default=None, repr=False, compare=False)
+    selection: Selection | None = field(default=None, repr=False, compare=False)
     pruned_before: datetime | None = field(default=None, compare=False)
     note: str | None = field(default=None, compare=False)  # e.g. read from a snapshot
     #: the zone of the day/hour/week groups, shown in the table and the chart
@@ -107,8 +107,8 @@ class AuditReport:
         do not add up to it: by status code or by day a retried postback sits in several
         groups, so the log is asked once (on first use), counting each postback once."""
         f = self.frame
-        if f.height and self.source is not None:
-            return self.source.headline()
+        if f.height and self.selection is not None:
+            return self.selection.headline()
         return Headline(
             int(f["dispatches"].sum()),
             int(f["delivered"].sum()),
@@ -119,13 +119,13 @@ class AuditReport:
     @cached_property
     def _fine(self) -> pl.DataFrame:
         """Attempts per group, status code and error: both breakdowns come from it."""
-        if self.source is None:
+        if self.selection is None:
             return pl.DataFrame()
         extra = [c for c in ("status_code", "error") if c not in self.by]
-        cols = ", ".join([*self.source.select, *extra])
-        return self.source.query(
-            f"SELECT {cols}, count(*) AS attempts FROM {self.source.relation} "
-            f"WHERE {self.source.cond} GROUP BY ALL"
+        cols = ", ".join([*self.selection.select, *extra])
+        return self.selection.query(
+            f"SELECT {cols}, count(*) AS attempts FROM {self.selection.relation} "
+            f"WHERE {self.selection.cond} GROUP BY ALL"
         )
 
     def _attempts_per(self, column: str, dtype: pl.DataType) -> pl.DataFrame:
@@ -158,7 +158,7 @@ class AuditReport:
     def timeline(self) -> pl.DataFrame:
         """Attempts and failure rate per ``every`` bucket (and per the chart's group: the
         first ``by`` column that is not a time bucket)."""
-        src = self.source
+        src = self.selection
         if src is None:
             return pl.DataFrame()
         group = chart_group(self.by)
@@ -269,7 +269,7 @@ class AuditReport:
 
     def chart(self) -> alt.VConcatChart:
         """Altair: attempt failure rate over time per group, and the status-code mix."""
-        every = self.source.every if self.source is not None else None
+        every = self.selection.every if self.selection is not None else None
         return audit_chart(self.timeline, self.status_codes, self.by, every, self.timezone)
 
     def save_chart(self, path: str | Path) -> str:

@@ -53,8 +53,8 @@ def events_of(a: argparse.Namespace, paths: Any) -> Events:
 
     return read_events(
         paths,
-        source=a.source,
-        columns=columns_option(a.columns),
+        preset=a.source,
+        rename=columns_option(a.columns),
         event_type=a.event_type,
         encoding=a.encoding,
         sep=a.sep,
@@ -78,7 +78,7 @@ def read_inputs(a: argparse.Namespace, stages: Stages) -> tuple[Events, RuleSet]
         events = replace(events, frame=events.frame.rechunk())
         done["what"] = f"{events.frame.height:,} rows"
     # the events' columns let every rule problem, unknown macros included, show at once
-    rules = read_rules(a.rules, columns=events.frame.columns, dialect=a.dialect)
+    rules = read_rules(a.rules, event_columns=events.frame.columns, dialect=a.dialect)
     for note in events.notes:
         print(f"note: {note}", file=sys.stderr)
     warn_quarantine(events)

@@ -430,10 +430,10 @@ def cmd_import_log(a: argparse.Namespace) -> int:
     result = import_log(
         a.file,
         a.db,
-        source=a.source,
+        preset=a.source,
         rule=a.rule,
         rules=a.rules,
-        columns=columns_option(a.columns),
+        rename=columns_option(a.columns),
         encoding=a.encoding,
         timezone=a.timezone,
         status_map=status_map_option(a.status_map),

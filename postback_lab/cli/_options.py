@@ -123,10 +123,11 @@ def notify_option(s: Group) -> None:
     )
 
 
-def sending_options(s: argparse.ArgumentParser) -> None:
+def sending_options(s: argparse.ArgumentParser, retry_default: str = "default within 10m") -> None:
     """How a run sends: limits, retries, workers, the circuit breaker, alerts, progress and
     the host guards. One definition for ``send`` and ``backfill``, read back by
     ``_send.send_options``."""
+    schedule, _, window = retry_default.partition(" within ")
     g = s.add_argument_group("sending (the same for send and backfill)")
     g.add_argument(
         "--concurrency", type=int, default=64, metavar="N", help="requests in flight (64)"
@@ -141,15 +142,16 @@ def sending_options(s: argparse.ArgumentParser) -> None:
         "--retries",
         default=None,
         metavar="SCHEDULE",
-        help="retry schedule: default (5s, 5m, 30m, 2h), short, none, a number of retries "
-        "N, or delays like 1s,5s,30s (overrides the rules' retry: schedules)",
+        help=f"retry schedule ({schedule}): default (5s, 5m, 30m, 2h), short (0.5s, 2s, 5s), "
+        "none, a number of retries N, or delays like 1s,5s,30s (overrides the rules' "
+        "retry: schedules)",
     )
     g.add_argument(
         "--retry-for",
         default=None,
         metavar="D",
-        help="retry only within this time (10m); later retries are left to a backfill "
-        "(overrides the rules' retry: for)",
+        help=f"retry only within this time ({window}); later retries are left to a "
+        "backfill (overrides the rules' retry: for)",
     )
     notify_option(g)
     g.add_argument(

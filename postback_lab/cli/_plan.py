@@ -94,7 +94,7 @@ def add_why(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 def cmd_plan(a: argparse.Namespace) -> int:
     """Build a plan, print it (and why events did not fire), write it as Parquet."""
-    from ..plan import write_plan
+    from ..plan import sink_plan
 
     if a.explain and a.format == "json":
         raise InputError("--explain prints tables: leave it out with --format json")
@@ -109,7 +109,7 @@ def cmd_plan(a: argparse.Namespace) -> int:
     stages = Stages()
     events, rules = read_inputs(a, stages)
     with stages("planning") as done:
-        written = write_plan(events, rules, a.output)
+        written = sink_plan(events, rules, a.output)
         done["what"] = f"{len(written):,} postbacks"
     return _show(a, written, written.path)
 

@@ -114,7 +114,7 @@ def add_backfill(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     )
     g.add_argument("--reason", metavar="TEXT", help="why delivered postbacks go again (logged)")
     format_option(s, what="the log before, what was picked, the run")
-    sending_options(s)
+    sending_options(s, retry_default="short within 1m")
     reading_options(s)
     s.set_defaults(func=cmd_backfill)
 
@@ -168,7 +168,7 @@ def cmd_send(a: argparse.Namespace) -> int:
         if done:
             say(f"{done:,} dispatches already delivered in {a.central}: not sent again")
     rules = read_rules(a.rules) if a.rules else None
-    options = send_options(a, rules, ignore_due=a.ignore_due)
+    options = send_options(a, rules, timing="now" if a.ignore_due else "due")
     if rules is not None:  # the rules' pause: thresholds apply to the plan's hosts
         plan = replace(plan, rules=rules)
     events = None if not a.events else rereader(a.events, lambda paths: events_of(a, paths))
@@ -183,11 +183,11 @@ def cmd_send(a: argparse.Namespace) -> int:
 def cmd_backfill(a: argparse.Namespace) -> int:
     """Plan, reconcile with the log, send only what is missing (or what the targeted-replay
     flags pick); the count that matches is printed before anything is sent."""
-    from ..auditing import backfill_sync
+    from ..auditing import BACKFILL_DEFAULTS, backfill_sync
 
     stages = Stages(False if a.no_progress else None)
     plan = read_and_plan(a, stages)
-    options = send_options(a, plan.rules)
+    options = send_options(a, plan.rules, BACKFILL_DEFAULTS)
     if stages.enabled:
         print(f"reconciling with {a.db}, then sending what is missing ...", file=sys.stderr)
     result = backfill_sync(
@@ -234,7 +234,7 @@ def send_summary(result: SendResult) -> dict[str, Any]:
         "postbacks": result.planned - result.skipped_delivered,
         "delivered": result.delivered,
         "failed": result.failed,
-        "dry_run": result.dry_run,
+        "dry_run": result.rehearsed,
         "cancelled": result.cancelled,
         "paused": result.paused,
         "superseded": result.superseded,
@@ -263,29 +263,41 @@ def backfill_summary(result: BackfillResult) -> dict[str, Any]:
     }
 
 
-def send_options(a: argparse.Namespace, rules: RuleSet | None, **more: Any) -> SendOptions:
+def send_options(
+    a: argparse.Namespace,
+    rules: RuleSet | None,
+    defaults: SendOptions | None = None,
+    **more: Any,
+) -> SendOptions:
     """The sending flags of ``_options.sending_options`` (plus ``more``), validated:
-    ``--retries``/``--retry-for`` override the rules' ``retry:`` schedules; ``--notify``
-    adds to the rules' ``alerts:`` targets."""
+    ``--retries``/``--retry-for`` override the rules' ``retry:`` schedules (without them:
+    the retry schedule and window of ``defaults``, backfill's those of the API's
+    ``backfill``; send's the default schedule within 10 minutes); ``--notify`` adds to
+    the rules' ``alerts:`` targets."""
+    from datetime import timedelta
+
     from ..sending import Breaker, SendOptions, rule_policies, targets_of
+
+    if defaults is None:  # send: the default schedule within 10 minutes
+        defaults = SendOptions(max_duration=timedelta(minutes=10))
 
     if a.pause_after < 0:
         raise InputError(f"--pause-after {a.pause_after}: write 0 (never) or more")
     breaker = Breaker(consecutive=a.pause_after) if a.pause_after else Breaker.off()
-    retry = retry_option(a.retries or "default")
-    window = seconds_option(a.retry_for or "10m")
+    retry = retry_option(a.retries) if a.retries else defaults.retry
+    window = seconds_option(a.retry_for) if a.retry_for else None
     policies = (
         rule_policies(
             rules,
             schedule=retry if a.retries is not None else None,
-            within=window if a.retry_for is not None else None,
+            within=window,
         )
         if rules is not None
         else {}
     )
     return SendOptions(
         retry=retry,
-        max_duration=window,
+        max_duration=defaults.max_duration if window is None else window,
         rule_retry=policies or None,
         notify=targets_of(a.notify, rules.alerts if rules is not None else ()),
         breaker=breaker,
@@ -310,7 +322,7 @@ def cmd_test(a: argparse.Namespace) -> int:
         raise InputError("--transaction-id needs the events it comes from: add --events FILE")
     events = events_of(a, a.events) if a.events else None
     rules = read_rules(
-        a.rules, columns=None if events is None else events.frame.columns, dialect=a.dialect
+        a.rules, event_columns=None if events is None else events.frame.columns, dialect=a.dialect
     )
     if a.rule not in rules.names:
         raise InputError(f"{a.rules}: no rule named {a.rule!r}{did_you_mean(a.rule, rules.names)}")

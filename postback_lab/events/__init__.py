@@ -7,9 +7,9 @@ from ._normalise import status as normalise_status
 from ._options import ignore_status as check_ignore_status
 from ._options import status_map as check_status_map
 from ._presets import PRESETS, Preset, detect, get_preset, preset_names
-from ._read import read_events, unknown_statuses
+from ._read import ReadKeywords, read_events, unknown_statuses
 from ._schema import CANONICAL, EVENT_TYPES, SCHEMA, STATUSES, normalise_header
-from ._sources import LINE, Source, sources
+from ._sources import LINE, ArrowFrame, EventsInput, EventsSource, Source, sources
 
 __all__ = [
     "CANONICAL",
@@ -19,8 +19,12 @@ __all__ = [
     "QUARANTINE_SCHEMA",
     "SCHEMA",
     "STATUSES",
+    "ArrowFrame",
     "Events",
+    "EventsInput",
+    "EventsSource",
     "Preset",
+    "ReadKeywords",
     "Source",
     "careful_csv",
     "check_ignore_status",

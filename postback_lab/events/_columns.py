@@ -34,7 +34,7 @@ def resolve_columns(
             src = value if key in SCHEMA else key
             near = closest(src, found)
             raise EventsError(
-                f"{label}: columns= names {src!r}, which the source does not have"
+                f"{label}: rename= names {src!r}, which the source does not have"
                 + (f" (closest: {near!r})" if near else "")
                 + f"; columns found: {', '.join(found)}"
             )
@@ -75,10 +75,10 @@ def resolve_columns(
             )
         first = next((n for req in missing for n in near_headers(req, free)), None)
         example = (
-            f"; map a header with columns={{{first!r}: {missing[0]!r}}}, on the command line "
+            f"; map a header with rename={{{first!r}: {missing[0]!r}}}, on the command line "
             f"--columns '{first}={missing[0]}'"
             if first
-            else f"; map a header with columns={{'Header': {missing[0]!r}}}"
+            else f"; map a header with rename={{'Header': {missing[0]!r}}}"
         )
         raise EventsError(
             f"{label}: no column for {', '.join(parts)}; columns found: "

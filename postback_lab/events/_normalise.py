@@ -57,16 +57,16 @@ def normalise(src: Source, options: ReadOptions) -> tuple[pl.DataFrame, pl.DataF
     except (pl.exceptions.PolarsError, OSError) as exc:
         raise EventsError(f"{src.label}: cannot read ({first_line(exc)})") from exc
     found = [c for c in schema.names() if c != LINE]
-    preset, note = options.preset(found)
+    preset, note = options.preset_for(found)
     notes = [f"{src.label}: {note}"] if note else []
     try:
-        mapping, renames, fallbacks = resolve_columns(src.label, found, options.columns, preset)
+        mapping, renames, fallbacks = resolve_columns(src.label, found, options.rename, preset)
     except EventsError as exc:
         if note and preset is None:  # say that auto recognised nothing
             raise EventsError(f"{exc} ({note})") from None
         raise
     used = set(mapping.values()) | set(renames) | {c for cs in fallbacks.values() for c in cs}
-    explicit = set(options.columns) | set(options.columns.values())
+    explicit = set(options.rename) | set(options.rename.values())
     pair = preset.pair_headers(found) if preset is not None else None
     if pair is not None and "transaction_id" in explicit:
         pair = None

@@ -15,14 +15,14 @@ from ._schema import EVENT_TYPE_ALIASES, EVENT_TYPES, STATUSES
 
 @dataclass(frozen=True)
 class ReadOptions:
-    """``source``: a preset name, ``"auto"`` or None; ``columns``: source -> canonical (or
-    canonical -> source, or source -> a new name for an extra column); ``status_map``: the
-    user's status spellings -> approved | rejected | pending (``sale`` -> ``approved``,
-    winning over the preset's); ``ignore_status``: statuses whose rows are left out and
-    counted (``ping``, ``test``)."""
+    """``preset``: a platform preset name, ``"auto"`` or None; ``rename``: source column ->
+    canonical (or canonical -> source, or source -> a new name for an extra column);
+    ``status_map``: the user's status spellings -> approved | rejected | pending
+    (``sale`` -> ``approved``, winning over the preset's); ``ignore_status``: statuses
+    whose rows are left out and counted (``ping``, ``test``)."""
 
-    source: str | None = None
-    columns: Mapping[str, str] = field(default_factory=dict)
+    preset: str | None = None
+    rename: Mapping[str, str] = field(default_factory=dict)
     event_type: str | None = None
     encoding: str = "utf-8"
     sep: str | None = None
@@ -42,14 +42,14 @@ class ReadOptions:
                     f"event_type={self.event_type!r} is not one of {', '.join(EVENT_TYPES)}"
                 )
             object.__setattr__(self, "event_type", forced)
-        if self.source is not None:
-            name = self.source.strip().lower()
+        if self.preset is not None:
+            name = self.preset.strip().lower()
             if name not in preset_names():
                 raise EventsError(
-                    f"source={self.source!r} is not a known platform; valid: "
+                    f"preset={self.preset!r} is not a known platform; valid: "
                     f"{', '.join(preset_names())}"
                 )
-            object.__setattr__(self, "source", name)
+            object.__setattr__(self, "preset", name)
         try:
             zoneinfo.ZoneInfo(self.timezone)
         except (zoneinfo.ZoneInfoNotFoundError, ValueError):
@@ -60,18 +60,18 @@ class ReadOptions:
         if self.sep is not None and len(self.sep) != 1:
             raise EventsError(f"sep={self.sep!r}: a CSV separator is one character, like ';'")
 
-    def preset(self, headers: list[str]) -> tuple[Preset | None, str | None]:
+    def preset_for(self, headers: list[str]) -> tuple[Preset | None, str | None]:
         """The preset for a source with these headers, and a note when it was guessed."""
-        if self.source is None:
+        if self.preset is None:
             return None, None
-        if self.source != "auto":
-            return get_preset(self.source), None
+        if self.preset != "auto":
+            return get_preset(self.preset), None
         from ._presets import detect
 
         found, hits = detect(headers)
         if found is None:
-            return None, "source=auto: no platform's headers recognised; read with common aliases"
-        return found, f"source=auto: read as {found.title} ({hits} characteristic headers)"
+            return None, "preset=auto: no platform's headers recognised; read with common aliases"
+        return found, f"preset=auto: read as {found.title} ({hits} characteristic headers)"
 
 
 def status_map(mapping: Mapping[str, str] | None) -> dict[str, str]:

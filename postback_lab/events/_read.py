@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TypedDict
 
 import polars as pl
 
@@ -13,15 +13,31 @@ from ._events import Events
 from ._normalise import normalise
 from ._options import ReadOptions
 from ._options import ignore_status as ignore_status_option
-from ._sources import Source, sources
+from ._sources import EventsSource, Source, sources
+
+
+class ReadKeywords(TypedDict, total=False):
+    """The keyword options of ``read_events``, for functions that pass them on
+    (``sink_plan(events, rules, path, preset="everflow")``)."""
+
+    preset: str | None
+    rename: Mapping[str, str] | None
+    event_type: str | None
+    encoding: str
+    sep: str | None
+    date_format: str | None
+    timezone: str
+    decimal_comma: bool | None
+    status_map: Mapping[str, str] | None
+    ignore_status: Sequence[str] | str | None
 
 
 def read_events(
-    data: Any,
+    data: EventsSource,
     /,
     *,
-    source: str | None = None,
-    columns: Mapping[str, str] | None = None,
+    preset: str | None = None,
+    rename: Mapping[str, str] | None = None,
     event_type: str | None = None,
     encoding: str = "utf-8",
     sep: str | None = None,
@@ -34,10 +50,10 @@ def read_events(
     """Read events from files (CSV, Parquet, NDJSON; globs and lists), a DuckDB table
     (``duckdb:path.duckdb::table``) or a Polars/pandas/Arrow frame.
 
-    ``source`` names the platform the export comes from (``everflow``, ``affise``,
+    ``preset`` names the platform the export comes from (``everflow``, ``affise``,
     ``cake``, ``keitaro``, ``tune``, ``voluum``, ``binom``, ``integr8``, or ``auto`` to
     guess from the headers): its column names, status spellings and date layouts are
-    then known. ``columns`` maps source columns to canonical ones (either direction), or
+    then known. ``rename`` maps source columns to canonical ones (either direction), or
     renames an extra column, and wins over everything else; ``event_type`` sets the type
     of every row; ``encoding``, ``sep`` (sniffed by default) and ``decimal_comma``
     describe CSV files; ``date_format`` forces the layout of the time column and
@@ -50,8 +66,8 @@ def read_events(
     whose every row is quarantined is an EventsError (the mapping is wrong, not the data).
     """
     options = ReadOptions(
-        source=source,
-        columns=dict(columns or {}),
+        preset=preset,
+        rename=dict(rename or {}),
         event_type=event_type,
         encoding=encoding,
         sep=sep,
@@ -107,7 +123,7 @@ def _all_quarantined(label: str, bad: pl.DataFrame, notes: list[str]) -> str:
     )
     said = "; ".join(f"{r} ({n:,})" for r, n in reasons.head(3).iter_rows())
     first = bad.row(0, named=True)
-    hint = "".join(f" ({n.removeprefix(label + ': ')})" for n in notes if "source=auto" in n)
+    hint = "".join(f" ({n.removeprefix(label + ': ')})" for n in notes if "preset=auto" in n)
     return (
         f"{label}: every row ({bad.height:,}) was quarantined, so nothing was read: {said}; "
         f"first: line {first['line']}: {first['reason']}. Check the column mapping "

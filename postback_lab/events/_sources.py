@@ -7,7 +7,7 @@ import glob
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, TypeAlias
 
 import duckdb
 import polars as pl
@@ -20,6 +20,21 @@ CSV = {".csv", ".tsv", ".txt"}
 PARQUET = {".parquet", ".pq"}
 NDJSON = {".ndjson", ".jsonl", ".json"}
 LINE = "__line"  # each row's line in its source (1-based; CSV lines count the header)
+
+
+class ArrowFrame(Protocol):
+    """A frame that hands out its data as Arrow (the Arrow PyCapsule interface): a pandas
+    DataFrame, a pyarrow Table, … read through Polars, never imported here."""
+
+    def __arrow_c_stream__(self, requested_schema: object | None = None) -> object: ...
+
+
+#: one events input: a file path, glob or folder (CSV, Parquet, NDJSON), a DuckDB table
+#: ``duckdb:path.duckdb::table``, or a Polars/pandas/Arrow frame
+EventsInput: TypeAlias = str | Path | pl.DataFrame | pl.LazyFrame | ArrowFrame
+#: what ``read_events`` (and every function taking events) reads: an ``Events`` value
+#: already read, one input, or a list of them
+EventsSource: TypeAlias = Events | EventsInput | list[EventsInput] | tuple[EventsInput, ...]
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,6 @@ import html
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import date, datetime, timedelta
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
@@ -36,9 +35,9 @@ from ..auditing import (
     readable_rows,
     visible,
 )
-from ..plan import PLAN_SCHEMA, Plan, read_plan
-from ..rules import RuleSet, read_rules
-from ..store import LogStore, open_log
+from ..plan import PLAN_SCHEMA, Plan, PlanSource, read_plan
+from ..rules import RuleSet, RulesSource, read_rules
+from ..store import LogSource, LogStore, open_log
 
 if TYPE_CHECKING:
     import altair as alt
@@ -60,15 +59,13 @@ class Explorer:
     closes it again, so a later ``LogStore`` of the same file can still write. When the
     file cannot be read, the headline says so."""
 
-    def __init__(
-        self, log: LogStore | AuditReport | str | Path | None = None, *, timezone: str = "UTC"
-    ) -> None:
+    def __init__(self, log: LogSource | AuditReport = None, *, timezone: str = "UTC") -> None:
         import ipywidgets as w
 
         self.timezone = check_timezone(timezone)
         wrap = w.Layout(flex_flow="row wrap")  # controls wrap instead of scrolling sideways
         if isinstance(log, AuditReport):
-            src = log.source
+            src = log.selection
             log = src.log if src is not None and src.log is not None else log.store_path
         # a log another process writes is read from a snapshot, saying so
         self.store, self._owned, self.note = open_for_reading(log)
@@ -292,7 +289,9 @@ class Explorer:
     def _chart(self) -> alt.Chart:
         return daily_chart(self.daily(), self.timezone)
 
-    def selection_plan(self, plan: Plan | str | Path | None = None, *, rules: Any = None) -> Plan:
+    def selection_plan(
+        self, plan: PlanSource | None = None, *, rules: RulesSource | None = None
+    ) -> Plan:
         """The undelivered dispatches matching the filters, as a Plan to resend: rows of
         ``plan`` when given (exact, with bodies), else rebuilt from the log (GET only),
         with each rule's ``success:`` check taken from ``rules`` when given (the log does
@@ -300,7 +299,9 @@ class Explorer:
         with self._reading() as store:
             return self._selection_plan(store, plan, rules)
 
-    def _selection_plan(self, store: LogStore, plan: Plan | str | Path | None, rules: Any) -> Plan:
+    def _selection_plan(
+        self, store: LogStore, plan: PlanSource | None, rules: RulesSource | None
+    ) -> Plan:
         cond, params = visible(self.filter(), store).sql()
         ids = store.sql(
             f"""
@@ -375,9 +376,7 @@ def _in_kernel() -> bool:
     return shell is not None and hasattr(shell, "kernel")
 
 
-def explore(
-    log: LogStore | AuditReport | str | Path | None = None, *, timezone: str | None = None
-) -> Explorer:
+def explore(log: LogSource | AuditReport = None, *, timezone: str | None = None) -> Explorer:
     """An interactive explorer of the attempt log (a LogStore, a DuckDB path, or the log of
     an AuditReport). ``timezone``: the zone of the chart's days and of the since/until
     dates (default: the AuditReport's, else UTC)."""

@@ -5,14 +5,14 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, overload
+from typing import Any, TypeAlias
 
 import polars as pl
 
 from .._errors import PlanError
 from .._util import first_line, plan_line, render
-from ..events import Events
-from ..rules import RuleSet
+from ..events import Events, EventsSource
+from ..rules import RuleSet, RulesSource
 from ._build import (
     CONTRACT_COLUMNS,
     PLAN_SCHEMA,
@@ -132,17 +132,10 @@ class Plan:
             .drop("__row"),
         )
 
-    @overload
-    def explain(self, transaction_id: None = None) -> Explanation: ...
-    @overload
-    def explain(self, transaction_id: str) -> TransactionExplanation: ...
-    def explain(self, transaction_id: str | None = None) -> Explanation | TransactionExplanation:
+    def explain(self) -> Explanation:
         """Per rule, how many events each reason excluded (wrong type, out of scope,
-        status, rejection reason, goal, missing macro value, duplicate, invalid body).
-
-        ``explain(transaction_id=...)`` is the older spelling of ``why(transaction_id)``."""
-        if transaction_id is not None:
-            return self.why(transaction_id)
+        status, rejection reason, goal, missing macro value, duplicate, invalid body);
+        ``why(transaction_id)`` gives one transaction's verdicts."""
         events = self._events("explain")
         if self._counts is not None and self._built is self.frame:
             return Explanation(self._counts.to_frame())
@@ -171,7 +164,7 @@ class Plan:
         return write_plan_frame(self.frame, path)
 
 
-def build_plan(events: Any, rules: Any) -> Plan:
+def build_plan(events: EventsSource, rules: RulesSource) -> Plan:
     """Evaluate ``rules`` over ``events`` into a dispatch plan (vectorised).
 
     ``events``: an Events value or anything ``read_events`` reads; ``rules``: a RuleSet or
@@ -183,17 +176,24 @@ def build_plan(events: Any, rules: Any) -> Plan:
     return Plan(frame, rs, ev, counts.body_errors(), counts, frame)
 
 
-def read_plan(source: str | Path | pl.DataFrame) -> Plan:
-    """A plan from a Parquet file written by ``write_parquet``, a folder of Parquet parts
-    (a partitioned plan), or a frame."""
-    if isinstance(source, pl.DataFrame):
-        frame, label = source, "<frame>"
+#: what takes a plan (``send``, ``reconcile``): a Plan, a plan frame, or a Parquet plan
+#: file (or folder of parts) written by ``Plan.write_parquet``/``sink_plan``
+PlanSource: TypeAlias = Plan | pl.DataFrame | str | Path
+
+
+def read_plan(data: PlanSource) -> Plan:
+    """A plan from a Parquet file written by ``write_parquet`` or ``sink_plan``, a folder
+    of Parquet parts (a partitioned plan), or a frame (a Plan passes through)."""
+    if isinstance(data, Plan):
+        return data
+    if isinstance(data, pl.DataFrame):
+        frame, label = data, "<frame>"
     else:
-        label = str(source)
-        if Path(source).is_dir():  # a plan written in parts (plan --partitions): all of them
-            source = Path(source) / "*.parquet"
+        label = str(data)
+        if Path(data).is_dir():  # a plan written in parts (plan --partitions): all of them
+            data = Path(data) / "*.parquet"
         try:
-            frame = pl.read_parquet(source)
+            frame = pl.read_parquet(data)
         except FileNotFoundError:
             raise PlanError(f"{label}: no such plan file") from None
         except (pl.exceptions.PolarsError, OSError) as exc:
@@ -202,7 +202,7 @@ def read_plan(source: str | Path | pl.DataFrame) -> Plan:
     if missing:
         raise PlanError(f"{label}: not a dispatch plan, missing columns {', '.join(missing)}")
     if "env_at" not in frame.columns and mentions_env(frame):
-        if not isinstance(source, pl.DataFrame):
+        if not isinstance(data, pl.DataFrame):
             raise PlanError(
                 f"{label}: written by an older postback_lab that did not record where "
                 "{env:...} secrets stand; build the plan again with postback-lab plan"

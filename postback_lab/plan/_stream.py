@@ -1,4 +1,4 @@
-"""``write_plan``: events x rules -> a Parquet plan file, written as it is built.
+"""``sink_plan``: events x rules -> a Parquet plan file, written as it is built.
 
 The plan never has to be whole in memory: each rule's rows go to the file as soon as they
 are rendered (while the next rule is evaluated). Events that fit are planned in one pass;
@@ -13,13 +13,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Unpack
 
 import polars as pl
 
+from .._errors import EventsError
 from .._util import plan_line
-from ..events import QUARANTINE_SCHEMA, Events, read_events
-from ..rules import RuleSet
+from ..events import QUARANTINE_SCHEMA, Events, EventsSource, ReadKeywords, read_events
+from ..rules import RuleSet, RulesSource
 from ._build import PLAN_SCHEMA, as_rules, plan_chunks
 from ._counts import ALWAYS, Counts
 from ._evaluate import columns_used
@@ -103,18 +104,27 @@ class WrittenPlan:
         return "\n".join(lines)
 
 
-def write_plan(
-    events: Any,
-    rules: Any,
+def sink_plan(
+    events: EventsSource,
+    rules: RulesSource,
     path: str | Path,
     *,
     bucket_rows: int = BUCKET_ROWS,
-    **read_options: Any,
+    **read_options: Unpack[ReadKeywords],
 ) -> WrittenPlan:
     """Plan ``events`` (an Events value or anything ``read_events`` reads, with
-    ``read_options`` such as ``source=``) under ``rules`` straight into a Parquet file at
-    ``path``. Parquet sources of more than ``bucket_rows`` events are planned in buckets of
-    whole transactions, in bounded memory."""
+    ``read_options`` such as ``preset=``) under ``rules`` straight into a Parquet file at
+    ``path``: ``build_plan`` then ``Plan.write_parquet``, streamed (a sink, in Polars'
+    words), never whole in memory; ``read_plan(path)`` reads it back. Parquet sources of
+    more than ``bucket_rows`` events are planned in buckets of whole transactions, in
+    bounded memory. An Events value was read already: read options with it are an
+    EventsError naming them (they would be ignored)."""
+    if isinstance(events, Events) and read_options:
+        raise EventsError(
+            f"sink_plan got an Events value and read options "
+            f"({', '.join(k + '=' for k in read_options)}): the events were read already; "
+            "pass them to read_events, or give sink_plan the file instead"
+        )
     rs = as_rules(rules)
     counts = Counts()
     stats: dict[str, _RuleStats] = {}

@@ -4,7 +4,7 @@ other platforms' macro dialects."""
 from ._delivery import Success
 from ._dialects import DIALECTS, Translation, foreign_hint, translate
 from ._model import Rule, RuleSet
-from ._read import parse_rule, read_rules
+from ._read import RulesSource, parse_rule, read_rules
 from ._template import (
     BODY_ENV,
     JSON_BODY_ENV,
@@ -28,6 +28,7 @@ __all__ = [
     "Macro",
     "Rule",
     "RuleSet",
+    "RulesSource",
     "Spans",
     "Success",
     "Template",

@@ -3,28 +3,39 @@ validated RuleSet, every problem of the file reported at once."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias
 
 from .._errors import RuleValidationError, did_you_mean
 from ._model import Rule, RuleSet
 from ._validate import alert_targets, rule_fields
 from ._yaml import load_yaml, repeated_keys
 
+#: what ``read_rules`` (and every function taking rules) reads: a RuleSet already read, a
+#: YAML/JSON file path, YAML text, a mapping with ``postbacks:``, or a list of rule dicts
+RulesSource: TypeAlias = RuleSet | str | Path | Mapping[str, Any] | Sequence[Mapping[str, Any]]
+
 
 def read_rules(
-    source: Any, *, columns: list[str] | None = None, dialect: str | None = None
+    data: RulesSource,
+    *,
+    event_columns: Sequence[str] | None = None,
+    dialect: str | None = None,
 ) -> RuleSet:
-    """Read and validate rules from a YAML path, YAML text, a mapping or a list of dicts.
+    """Read and validate rules from a YAML path, YAML text, a mapping or a list of dicts
+    (a RuleSet passes through).
 
-    ``columns`` (the events columns) makes unknown macros an error here, together with
-    every other problem, rather than at plan time; without it, only names close to a
-    canonical column are flagged. ``dialect`` (``cake``, ``tune``, ``keitaro`` …)
-    translates URLs and headers pasted from that platform; a rule's ``dialect:`` wins.
+    ``event_columns`` (the columns of the events, ``events.frame.columns``) makes unknown
+    macros an error here, together with every other problem, rather than at plan time;
+    without it, only names close to a canonical column are flagged. ``dialect``
+    (``cake``, ``tune``, ``keitaro`` …) translates URLs and headers pasted from that
+    platform; a rule's ``dialect:`` wins.
     """
-    if isinstance(source, RuleSet):
-        return source
+    if isinstance(data, RuleSet):
+        return data
+    source: Any = data
+    columns = None if event_columns is None else list(event_columns)
     label = "<rules>"
     if isinstance(source, Path) or (
         isinstance(source, str)
@@ -39,18 +50,18 @@ def read_rules(
             raise RuleValidationError([f"{label}: no such rules file"]) from None
         except (OSError, UnicodeDecodeError) as exc:
             raise RuleValidationError([f"{label}: cannot read ({exc})"]) from exc
-        data, duplicates = load_yaml(text, label)
+        parsed, duplicates = load_yaml(text, label)
     elif isinstance(source, str):
-        data, duplicates = load_yaml(source, label)
+        parsed, duplicates = load_yaml(source, label)
     else:
-        data, duplicates = source, {}
-    for key, first, again in duplicates.get(id(data), []):
+        parsed, duplicates = source, {}
+    for key, first, again in duplicates.get(id(parsed), []):
         raise RuleValidationError(
             [f"{label}: top-level key {key!r} written twice (lines {first} and {again})"]
         )
     alerts: tuple[tuple[str, str | None], ...] = ()
-    if isinstance(data, Mapping):
-        unknown = [k for k in data if k not in ("postbacks", "alerts")]
+    if isinstance(parsed, Mapping):
+        unknown = [k for k in parsed if k not in ("postbacks", "alerts")]
         if unknown:
             raise RuleValidationError(
                 [
@@ -58,16 +69,16 @@ def read_rules(
                     + did_you_mean(str(unknown[0]), ["postbacks", "alerts"])
                 ]
             )
-        if data.get("alerts") is not None:
-            alerts = alert_targets(data["alerts"], label)
-        data = data.get("postbacks")
-    if not isinstance(data, list):
+        if parsed.get("alerts") is not None:
+            alerts = alert_targets(parsed["alerts"], label)
+        parsed = parsed.get("postbacks")
+    if not isinstance(parsed, list):
         raise RuleValidationError([f"{label}: expected a list of rules under 'postbacks:'"])
 
     problems: list[str] = []
     rules: list[Rule] = []
     seen: dict[str, int] = {}
-    for i, item in enumerate(data):
+    for i, item in enumerate(parsed):
         try:
             rule: Rule | None = Rule(
                 **rule_fields(item, i, label, columns=columns, default_dialect=dialect)

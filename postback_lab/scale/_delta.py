@@ -26,6 +26,7 @@ from ..store import (
     LOG_SCHEMA,
     MONTH,
     DeltaLog,
+    LogSource,
     LogStore,
     exported_ids,
     open_log,
@@ -73,7 +74,7 @@ class ExportResult:
 
 
 def export_log(
-    log: LogStore | str | Path | None,
+    log: LogSource,
     to: str | Path,
     *,
     batch_rows: int = DEFAULT_BATCH,
@@ -261,5 +262,3 @@ def optimize_log(
     if vacuum:
         metrics["vacuumed"] = len(table.vacuum(dry_run=False))
     return metrics
-
-

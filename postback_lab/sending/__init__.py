@@ -5,17 +5,17 @@ goes (limits, retry schedule, timing, guards), validated once; ``SendResult`` sa
 happened. A failed HTTP attempt is a log row, never an exception.
 """
 
+from ..plan import PlanSource
+from ..store import LogSource
 from ._alerts import Alert, exhausted_alert, host_paused_alert, post_alert, targets_of
 from ._breaker import Breaker
 from ._http import ENGINES, Engine
 from ._limits import Clock, FakeClock
-from ._options import SendOptions
+from ._options import Replay, SendOptions, Timing
 from ._recheck import rereader
 from ._result import SendResult
 from ._retry import Retry, parse_retry_after, rule_policies
 from ._run import (
-    LogSource,
-    PlanSource,
     on_cancel,
     pick_options,
     run_send,
@@ -36,10 +36,12 @@ __all__ = [
     "FakeClock",
     "LogSource",
     "PlanSource",
+    "Replay",
     "Retry",
     "SendOptions",
     "SendResult",
     "TestFire",
+    "Timing",
     "exhausted_alert",
     "host_paused_alert",
     "on_cancel",

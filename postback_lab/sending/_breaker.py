@@ -18,15 +18,16 @@ from ..rules import RuleSet
 @dataclass(frozen=True)
 class Breaker:
     """Open (pause the host) after ``consecutive`` failed attempts in a row, or when at
-    least ``min_attempts`` attempts within the last ``window`` seconds failed at ``rate``
-    or more (defaults: 10 in a row, like Everflow; 70% of >= 10 in 5 minutes, like
-    Convoy). ``Breaker.off()`` never opens. ``cool_down``: seconds after a pause (or a
-    failed probe) before a later run sends one probe to the host (half-open).
+    least ``min_attempts`` attempts within the last ``window`` seconds failed at
+    ``failure_rate`` (a ratio) or more (defaults: 10 in a row, like Everflow; 70% of >= 10
+    in 5 minutes, like Convoy). ``Breaker.off()`` never opens. ``cool_down``: seconds
+    after a pause (or a failed probe) before a later run sends one probe to the host
+    (half-open).
 
     A failed attempt is one not delivered (timeouts and connection errors included)."""
 
     consecutive: int | None = 10
-    rate: float | None = 0.7
+    failure_rate: float | None = 0.7
     min_attempts: int = 10
     window: float = 300.0
     cool_down: float = 600.0
@@ -36,8 +37,10 @@ class Breaker:
             not isinstance(self.consecutive, int) or self.consecutive < 1
         ):
             raise InputError(f"Breaker consecutive={self.consecutive!r} must be 1 or more")
-        if self.rate is not None and not (0 < self.rate <= 1):
-            raise InputError(f"Breaker rate={self.rate!r} must be more than 0 and at most 1")
+        if self.failure_rate is not None and not (0 < self.failure_rate <= 1):
+            raise InputError(
+                f"Breaker failure_rate={self.failure_rate!r} must be more than 0 and at most 1"
+            )
         if self.min_attempts < 1 or not (math.isfinite(self.window) and self.window > 0):
             raise InputError("Breaker min_attempts must be 1 or more and window more than 0s")
         if not (math.isfinite(self.cool_down) and self.cool_down >= 0):
@@ -46,11 +49,11 @@ class Breaker:
     @classmethod
     def off(cls) -> Breaker:
         """A breaker that never opens."""
-        return cls(consecutive=None, rate=None)
+        return cls(consecutive=None, failure_rate=None)
 
     @property
     def enabled(self) -> bool:
-        return self.consecutive is not None or self.rate is not None
+        return self.consecutive is not None or self.failure_rate is not None
 
 
 class HostHealth:
@@ -69,17 +72,17 @@ class HostHealth:
         self.in_a_row = self.in_a_row + 1 if failed else 0
         if b.consecutive is not None and self.in_a_row >= b.consecutive:
             return f"{self.in_a_row} failed attempts in a row"
-        if b.rate is None:
+        if b.failure_rate is None:
             return None
         self.recent.append((now, failed))
         self.failed_recent += failed
         while self.recent and self.recent[0][0] < now - b.window:
             self.failed_recent -= self.recent.popleft()[1]
         n = len(self.recent)
-        if n >= b.min_attempts and self.failed_recent >= b.rate * n:
+        if n >= b.min_attempts and self.failed_recent >= b.failure_rate * n:
             return (
                 f"{self.failed_recent} of the last {n} attempts failed "
-                f"(>= {b.rate:.0%} within {b.window:g}s)"
+                f"(>= {b.failure_rate:.0%} within {b.window:g}s)"
             )
         return None
 
@@ -99,8 +102,8 @@ def rule_breakers(
         changes: dict[str, Any] = {}
         if "after" in given:
             changes["consecutive"] = None if given["after"] is None else int(given["after"])
-        if "rate" in given:
-            changes["rate"] = given["rate"]
+        if "rate" in given:  # the rules file's pause: {rate: 50%}
+            changes["failure_rate"] = given["rate"]
         if given.get("min_attempts") is not None:
             changes["min_attempts"] = int(given["min_attempts"] or 1)
         for key in ("window", "cool_down"):
@@ -117,4 +120,5 @@ def rule_breakers(
 
 def _stricter(a: Breaker, b: Breaker) -> bool:
     big = 10**9
-    return (a.consecutive or big, a.rate or 2.0) < (b.consecutive or big, b.rate or 2.0)
+    first = (a.consecutive or big, a.failure_rate or 2.0)
+    return first < (b.consecutive or big, b.failure_rate or 2.0)

@@ -6,6 +6,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Literal, TypeAlias
 
 import httpx
 
@@ -17,6 +18,25 @@ from ._retry import Retry
 
 
 @dataclass(frozen=True)
+class Replay:
+    """A send's timing that replays the plan's timeline from now, ``speed`` times faster:
+    at ``Replay(60)`` a postback due an hour after the plan's first one goes a minute after
+    the send starts (a load test, a rehearsal against a staging receiver)."""
+
+    speed: float
+
+    def __post_init__(self) -> None:
+        if not _positive(self.speed):
+            raise InputError(f"Replay speed={self.speed!r} must be a number more than 0")
+
+
+#: when a send fires each postback: ``"due"`` at its ``due_at`` (at once when that has
+#: passed; the default), ``"now"`` everything at once, or ``Replay(speed)``
+Timing: TypeAlias = Literal["due", "now"] | Replay
+TIMINGS = ("due", "now")
+
+
+@dataclass(frozen=True)
 class SendOptions:
     """How a send or backfill runs. Invalid values are an InputError when it is built.
 
@@ -24,8 +44,8 @@ class SendOptions:
       ``rate``: requests per second per host (None: unlimited).
     - ``retry``: the retry schedule of each run (see ``Retry``).
     - ``dry_run``: render and log ``dry_run`` rows, open no socket.
-    - ``speed``: replay the plan's timeline this many times faster from now;
-      ``ignore_due``: fire everything now.
+    - ``timing``: ``"due"`` (nothing fires before its ``due_at``), ``"now"`` (everything
+      at once) or ``Replay(speed)`` (the plan's timeline, ``speed`` times faster from now).
     - ``max_duration``: retries that would fall later (seconds or a timedelta) are left
       failed for a later backfill.
     - ``progress``: a progress bar (terminal or notebook).
@@ -55,8 +75,7 @@ class SendOptions:
     rate: float | None = None
     retry: Retry = field(default_factory=Retry)
     dry_run: bool = False
-    speed: float | None = None
-    ignore_due: bool = False
+    timing: Timing = "due"
     max_duration: timedelta | float | None = None
     progress: bool = True
     clock: Clock = WALL_CLOCK
@@ -77,10 +96,12 @@ class SendOptions:
             problems.append(f"concurrency={self.concurrency!r} must be a whole number >= 1")
         if not _count(self.per_host):
             problems.append(f"per_host={self.per_host!r} must be a whole number >= 1")
-        for name in ("rate", "speed"):
-            value = getattr(self, name)
-            if value is not None and not _positive(value):
-                problems.append(f"{name}={value!r} must be a number more than 0 (or None)")
+        if self.rate is not None and not _positive(self.rate):
+            problems.append(f"rate={self.rate!r} must be a number more than 0 (or None)")
+        if not isinstance(self.timing, Replay) and self.timing not in TIMINGS:
+            problems.append(
+                f"timing={self.timing!r} must be 'due', 'now' or Replay(speed) (e.g. Replay(60))"
+            )
         if self.engine not in ENGINES:
             problems.append(
                 f"engine={self.engine!r} is not one of {', '.join(repr(e) for e in ENGINES)}"
@@ -137,6 +158,16 @@ class SendOptions:
     def breaker_of(self, host: str) -> Breaker:
         """The circuit breaker of ``host``."""
         return (self.host_breaker or {}).get(host, self.breaker)
+
+    @property
+    def fire_now(self) -> bool:
+        """Everything fires at once (``timing="now"``), due or not."""
+        return self.timing == "now"
+
+    @property
+    def replay_speed(self) -> float | None:
+        """The replay speed of ``timing=Replay(speed)``, else None."""
+        return self.timing.speed if isinstance(self.timing, Replay) else None
 
     @property
     def retry_window(self) -> timedelta | None:

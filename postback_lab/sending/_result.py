@@ -25,7 +25,7 @@ class SendResult:
     skipped_delivered: int
     delivered: int
     failed: int
-    dry_run: int
+    rehearsed: int  # dispatches logged dry_run (a dry run: nothing sent)
     cancelled: int
     attempts: int
     seconds: float
@@ -64,7 +64,7 @@ class SendResult:
         return self
 
     @property
-    def rate(self) -> float:
+    def attempts_per_second(self) -> float:
         """Attempts per second over the run."""
         return self.attempts / self.seconds if self.seconds > 0 else 0.0
 
@@ -80,8 +80,8 @@ class SendResult:
         """One line: the run, its postbacks by final state, attempts, time and rate."""
         todo = self.planned - self.skipped_delivered
         parts = [f"{self.delivered:,} delivered", f"{self.failed:,} failed"]
-        if self.dry_run:
-            parts.append(f"{self.dry_run:,} dry-run")
+        if self.rehearsed:
+            parts.append(f"{self.rehearsed:,} dry-run")
         if self.cancelled:
             parts.append(f"{self.cancelled:,} cancelled")
         if self.paused:
@@ -105,7 +105,8 @@ class SendResult:
             )
         return (
             f"run {self.run_id} ({self.state}): {todo:,} postbacks, {', '.join(parts)} in "
-            f"{self.attempts:,} attempts, {self.seconds:.1f}s ({self.rate:,.0f}/s){skipped}"
+            f"{self.attempts:,} attempts, {self.seconds:.1f}s "
+            f"({self.attempts_per_second:,.0f}/s){skipped}"
         )
 
     def _paused_hosts(self) -> str:

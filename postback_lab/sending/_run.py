@@ -11,7 +11,6 @@ from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import fields, replace
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import duckdb
@@ -20,8 +19,10 @@ import polars as pl
 
 from .._errors import InputError, StoreError
 from .._util import blocking, first_line
-from ..plan import Plan, read_plan
+from ..events import EventsSource
+from ..plan import Plan, PlanSource, read_plan
 from ..store import (
+    LogSource,
     LogStore,
     due_retries,
     open_log,
@@ -39,7 +40,7 @@ from ._dry import dry_run
 from ._guard import check_allowlist, masked_urls
 from ._http import Engine
 from ._limits import Clock
-from ._options import DEFAULTS, SendOptions
+from ._options import DEFAULTS, SendOptions, Timing
 from ._progress import Bar, progress_bar
 from ._recheck import Recheck
 from ._request import check_env
@@ -48,11 +49,6 @@ from ._retry import Retry, rule_policies
 from ._scheduler import Run, host_loop, until_done_or_broken
 from ._workers import send_with_workers, shards, worker_count
 from ._writer import LogWriter
-
-#: what ``send`` takes as a plan: a Plan, a plan frame, or a Parquet file written by one
-PlanSource = Plan | pl.DataFrame | str | Path
-#: what ``send`` takes as a log: an open LogStore, a DuckDB path, or None (the default file)
-LogSource = LogStore | str | Path | None
 
 _D = DEFAULTS
 
@@ -79,8 +75,7 @@ async def send(
     rate: float | None = _D.rate,
     retry: Retry = _D.retry,
     dry_run: bool = _D.dry_run,
-    speed: float | None = _D.speed,
-    ignore_due: bool = _D.ignore_due,
+    timing: Timing = _D.timing,
     max_duration: timedelta | float | None = _D.max_duration,
     progress: bool = _D.progress,
     clock: Clock = _D.clock,
@@ -95,13 +90,14 @@ async def send(
     host_breaker: Mapping[str, Breaker] | None = _D.host_breaker,
     notify: Sequence[tuple[str, str | None]] = _D.notify,
     options: SendOptions | None = None,
-    events: Any = None,
+    events: EventsSource | Callable[[], EventsSource] | None = None,
 ) -> SendResult:
     """Fire ``plan`` and log every attempt to ``log`` (a LogStore or DuckDB path).
 
     Dispatches already delivered are skipped; nothing fires before ``due_at`` unless
-    ``ignore_due``; every attempt is a log row. The keyword options are those of
-    ``SendOptions`` (see there); ``options=`` passes a prepared SendOptions instead.
+    ``timing`` says otherwise (``"now"``, ``Replay(speed)``); every attempt is a log row.
+    The keyword options are those of ``SendOptions`` (see there); ``options=`` passes a
+    prepared SendOptions instead (then no keyword option may be given with it).
     ``events`` (fresh events: anything ``read_events`` takes, or a function returning
     them): a dispatch of a delayed rule whose transaction reached another status within
     the delay is not fired (firing rule 7), checked against the events read again just
@@ -169,14 +165,35 @@ def pick_options(
     given: SendOptions | None, keywords: Mapping[str, Any], defaults: SendOptions = DEFAULTS
 ) -> SendOptions:
     """``given`` when the caller passed ``options=`` (then every keyword option must be
-    left at its default), else SendOptions built from ``keywords`` (a ``send``-like
-    function's ``locals()``: its keywords are named like the fields)."""
-    from_keywords = SendOptions(**{f.name: keywords[f.name] for f in fields(SendOptions)})
+    left at its default, or an InputError names the ones given: they would be ignored),
+    else SendOptions built from ``keywords`` (a ``send``-like function's ``locals()``: its
+    keywords are named like the fields)."""
     if given is None:
-        return from_keywords
-    if from_keywords != defaults:
-        raise InputError("pass the send options either as options= or as keywords, not both")
+        return SendOptions(**{f.name: keywords[f.name] for f in fields(SendOptions)})
+    if not isinstance(given, SendOptions):
+        raise InputError(f"options={given!r} must be a SendOptions")
+    extra = [
+        f.name
+        for f in fields(SendOptions)
+        if not _unchanged(keywords[f.name], getattr(defaults, f.name))
+    ]
+    if extra:
+        raise InputError(
+            f"options= was given with {', '.join(k + '=' for k in extra)}: pass the send "
+            "options either as options= or as keywords, not both (e.g. "
+            f"options=dataclasses.replace(options, {extra[0]}=...))"
+        )
     return given
+
+
+def _unchanged(value: object, default: object) -> bool:
+    """A keyword left at its default (compared by identity first: a transport, a clock)."""
+    if value is default:
+        return True
+    try:
+        return bool(value == default)
+    except Exception:  # a value that cannot compare is not the default
+        return False
 
 
 async def run_send(
@@ -225,7 +242,7 @@ async def _run(
     now = options.clock.now()
     # retries an earlier run left: those due now continue their schedule, the others wait
     carried = due_retries(store, todo["dispatch_id"]) if todo.height else {}
-    waiting = {d for d, r in carried.items() if r.due_at > now and not options.ignore_due}
+    waiting = {d for d, r in carried.items() if r.due_at > now and not options.fire_now}
     if waiting:
         todo = todo.filter(~pl.col("dispatch_id").is_in(list(waiting)))
     secrets = check_env(todo, options.environ) if not options.dry_run else {}
@@ -263,8 +280,8 @@ async def _run(
             part["due_at"],
             origin if isinstance(origin, datetime) else None,
             now,
-            options.speed,
-            options.ignore_due or options.dry_run,
+            options.replay_speed,
+            options.fire_now or options.dry_run,
         )
         loops.append(asyncio.create_task(host_loop(run, str(host), part, dues, last)))
     if options.dry_run and recheck is not None:  # a dry run shows what would be skipped
@@ -280,8 +297,8 @@ async def _run(
                 todo["due_at"],
                 origin if isinstance(origin, datetime) else None,
                 now,
-                options.speed,
-                options.ignore_due,
+                options.replay_speed,
+                options.fire_now,
             )
             ordered = todo.with_columns(due.alias("__due")).sort("due_at", maintain_order=True)
             gone = await send_with_workers(store, run, run_id, shards(ordered, workers), last)
@@ -318,7 +335,7 @@ async def _run(
             skipped_delivered=planned - todo.height - len(waiting),
             delivered=run.final["delivered"],
             failed=run.final["failed"],
-            dry_run=run.final["dry_run"],
+            rehearsed=run.final["dry_run"],
             cancelled=run.final["cancelled"]
             + (todo.height - sum(run.final.values()) if state != "completed" else 0),
             attempts=run.attempts,

@@ -16,16 +16,17 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, ClassVar
 
 import httpx
 import polars as pl
 
 from .._errors import InputError
 from .._util import blocking, render
+from ..events import EventsSource
 from ..plan import Plan, build_plan
 from ..rules import Rule, RuleSet
-from ..store import LogStore, open_log
+from ..store import LogSource, LogStore, open_log
 from ._guard import mask, masked_urls
 from ._http import Engine, fetch, make_transport
 from ._request import check_env, prepare, settle
@@ -38,6 +39,8 @@ TEST = "test"
 @dataclass(frozen=True)
 class TestFire:
     """One test-fired postback: the request as sent (secrets masked) and the answer."""
+
+    __test__: ClassVar[bool] = False  # not a pytest test class where a test imports it
 
     rule: str
     dispatch_id: str
@@ -105,7 +108,7 @@ def test_key(dispatch_id: str, run_id: str) -> str:
 
 async def test_fire(
     plan: Plan | pl.DataFrame,
-    log: LogStore | str | None = None,
+    log: LogSource = None,
     *,
     dry_run: bool = False,
     real_transaction: bool = False,
@@ -133,7 +136,7 @@ async def test_fire(
 
 async def _fire(
     plan: Plan | pl.DataFrame,
-    log: LogStore | str | None,
+    log: LogSource,
     dry_run: bool,
     environ: Mapping[str, str] | None,
     transport: httpx.AsyncBaseTransport | None,
@@ -277,10 +280,10 @@ def sample_events(rule: Rule) -> pl.DataFrame:
 
 async def test_rule(
     rule: Rule,
-    events: Any = None,
+    events: EventsSource | None = None,
     *,
     transaction_id: str | None = None,
-    log: LogStore | str | None = None,
+    log: LogSource = None,
     dry_run: bool = False,
     real_transaction: bool = False,
     environ: Mapping[str, str] | None = None,

@@ -37,7 +37,7 @@ from ._import import ImportResult, import_log, read_export, remove_import
 from ._journal import Journal
 from ._link import DIRECT, Links, describe, rule_key, unlinked_rows
 from ._log import DEFAULT_DB, LogStore
-from ._open import OpenMode, open_log
+from ._open import LogSource, OpenMode, open_log
 from ._owner import Owner
 from ._pending import note_pending, pending_attempts, pending_note, settle_journals
 from ._schema import (
@@ -67,6 +67,7 @@ __all__ = [
     "Journal",
     "JournalWarning",
     "Links",
+    "LogSource",
     "LogStore",
     "OpenMode",
     "Owner",

@@ -1,8 +1,8 @@
 """Import a platform's postback-log export (CSV, Parquet, NDJSON or a frame) into
 ``postback_log``, so audits and backfills cover what the platform fired itself.
 
-Headers are mapped by an explicit ``columns=`` mapping, then the platform preset's
-postback-log columns (``source=``, or ``auto`` to guess), then the common names
+Headers are mapped by an explicit ``rename=`` mapping, then the platform preset's
+postback-log columns (``preset=``, or ``auto`` to guess), then the common names
 (``Firing Time``, ``Transaction ID``, ``Response Code``, ``Error``, ``Server Response``,
 ``Postback Name``, ``URL``, ``Offer ID``, ``Publisher ID``, ``Status`` …). Conversion
 statuses are normalised as events are (``Approved``/``Declined``, Affise's ``1``/``3`` …).
@@ -20,7 +20,7 @@ import zoneinfo
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias
 
 import polars as pl
 
@@ -44,6 +44,7 @@ from ..events import (
     PRESETS,
     QUARANTINE_SCHEMA,
     STATUSES,
+    ArrowFrame,
     Preset,
     Source,
     careful_csv,
@@ -61,7 +62,7 @@ from ..rules import RuleSet, read_rules
 from ._link import EXAMPLES, resolve_rules, rule_key
 from ._log import LogStore
 from ._match import match_rules
-from ._open import open_log
+from ._open import LogSource, open_log
 
 #: log column -> the common header names of platforms' exports (normalised)
 HEADERS: dict[str, tuple[str, ...]] = {
@@ -227,9 +228,9 @@ class Export:
 def read_export(
     data: Any,
     *,
-    source: str | None = None,
+    preset: str | None = None,
     rule: str | None = None,
-    columns: Mapping[str, str] | None = None,
+    rename: Mapping[str, str] | None = None,
     encoding: str = "utf-8",
     timezone: str = "UTC",
     status_map: Mapping[str, str] | None = None,
@@ -238,14 +239,14 @@ def read_export(
     """A platform export as log rows (the ``LOG_SCHEMA`` columns it has, readable rows
     only; ``import_log`` also returns the quarantined ones)."""
     statuses = Statuses.of(status_map, ignore_status)
-    return _read(data, source, rule, columns, encoding, timezone, statuses).frame.drop(LINE)
+    return _read(data, preset, rule, rename, encoding, timezone, statuses).frame.drop(LINE)
 
 
 def _read(
     data: Any,
-    source: str | None,
+    preset_name: str | None,
     rule: str | None,
-    columns: Mapping[str, str] | None,
+    rename: Mapping[str, str] | None,
     encoding: str,
     timezone: str,
     statuses: Statuses | None = None,
@@ -266,8 +267,8 @@ def _read(
         src = _careful(src, encoding)
         raw = src.lazy.collect()
     headers = [c for c in raw.columns if c != LINE]
-    preset, notes = _preset(src.label, source, headers)
-    mapping = _mapping(src.label, headers, dict(columns or {}), preset)
+    preset, notes = _preset(src.label, preset_name, headers)
+    mapping = _mapping(src.label, headers, dict(rename or {}), preset)
     if "status" in mapping and _delivery_words(raw[mapping["status"]]):
         notes.append(
             f"{src.label}: column {mapping['status']!r} holds delivery results, not the "
@@ -293,11 +294,12 @@ def _read(
     quarantine = _quarantine(src, raw.filter(bad), reasons.filter(bad))
     if preset is None and quarantine["reason"].str.starts_with("unknown status").any():
         notes.append(
-            f"{src.label}: statuses of another platform? name it with source= (on the "
+            f"{src.label}: statuses of another platform? name it with preset= (on the "
             "command line --source PLATFORM, or --source auto) so its spellings are known"
         )
     digest = hashlib.sha256(
-        json.dumps([source, rule, sorted(mapping.items()), timezone]).encode() + _content(src, raw)
+        json.dumps([preset_name, rule, sorted(mapping.items()), timezone]).encode()
+        + _content(src, raw)
     ).hexdigest()[:12]
     notes += unknown_statuses(quarantine)
     return Export(src.label, frame.filter(~bad), quarantine, tuple(notes), digest)
@@ -332,16 +334,16 @@ def _content(src: Source, raw: pl.DataFrame) -> bytes:
     return raw.drop(LINE).hash_rows().to_numpy().tobytes()
 
 
-def _preset(label: str, source: str | None, headers: list[str]) -> tuple[Preset | None, list[str]]:
-    """The preset named by ``source`` (``auto``: the one whose log columns the export has
+def _preset(label: str, name: str | None, headers: list[str]) -> tuple[Preset | None, list[str]]:
+    """The preset called ``name`` (``auto``: the one whose log columns the export has
     most of, when it recognises more than the common names do, or as many and the headers
     look like that platform's), with a note saying what auto found."""
-    if source is None:
+    if name is None:
         return None, []
-    name = source.strip().lower()
+    given, name = name, name.strip().lower()
     if name not in preset_names():
         raise LogImportError(
-            f"source={source!r} is not a known platform; valid: {', '.join(preset_names())}"
+            f"preset={given!r} is not a known platform; valid: {', '.join(preset_names())}"
         )
     if name != "auto":
         return get_preset(name), []
@@ -359,10 +361,10 @@ def _preset(label: str, source: str | None, headers: list[str]) -> tuple[Preset 
     )
     if hits == 0 or hits < common or (hits == common and best is not guess):
         return None, [
-            f"{label}: source=auto: no platform's postback-log columns recognised; read with "
+            f"{label}: preset=auto: no platform's postback-log columns recognised; read with "
             "the common names (name the platform with --source if the export is one's)"
         ]
-    return best, [f"{label}: source=auto: read as {best.title}'s postback log ({hits} columns)"]
+    return best, [f"{label}: preset=auto: read as {best.title}'s postback log ({hits} columns)"]
 
 
 def _mapping(
@@ -384,7 +386,7 @@ def _mapping(
             wrong = value if key in HEADERS else key
             near = closest(wrong, headers if key in HEADERS or value in HEADERS else HEADERS)
             raise LogImportError(
-                f"{label}: columns= maps {key!r} to {value!r}, but "
+                f"{label}: rename= maps {key!r} to {value!r}, but "
                 + (
                     f"the export has no column {wrong!r}"
                     if key in HEADERS or value in HEADERS
@@ -426,7 +428,7 @@ def _mapping(
                 if "transaction_id" in missing
                 else ""
             )
-            + f" (map a column with columns={{'Header': {missing[0]!r}}}, on the command line "
+            + f" (map a column with rename={{'Header': {missing[0]!r}}}, on the command line "
             f"--columns 'Header={missing[0]}'"
             + ("" if preset else ", or name the platform with --source, e.g. --source auto")
             + ")"
@@ -642,13 +644,18 @@ def _number_attempts(frame: pl.DataFrame, store: LogStore) -> pl.DataFrame:
     )
 
 
+#: what ``import_log`` reads: a CSV/Parquet/NDJSON export file, or a Polars/pandas/Arrow
+#: frame of one
+ExportSource: TypeAlias = str | Path | pl.DataFrame | pl.LazyFrame | ArrowFrame
+
+
 def import_log(
-    path: Any,
-    log: LogStore | str | Path | None = None,
+    path: ExportSource,
+    log: LogSource = None,
     *,
-    source: str | None = None,
+    preset: str | None = None,
     rule: str | None = None,
-    columns: Mapping[str, str] | None = None,
+    rename: Mapping[str, str] | None = None,
     encoding: str = "utf-8",
     timezone: str = "UTC",
     rules: RuleSet | str | Path | None = None,
@@ -657,12 +664,12 @@ def import_log(
 ) -> ImportResult:
     """Append a platform's postback-log export to the log as ``source='imported'`` rows.
 
-    ``path``: a CSV/Parquet/NDJSON file (or a frame). ``source``: the platform
+    ``path``: a CSV/Parquet/NDJSON file (or a frame). ``preset``: the platform
     (``everflow``, ``affise``, ``cake``, ``keitaro``, ``tune``, ``voluum``, ``binom``,
     ``integr8``, or ``auto``); ``rule``: the postback rule of rows that name none (exports
     without a postback-name column); ``rules``: the rules file (or RuleSet): ``rule`` must
     be one of its rules, and a row naming no rule gets the one rule whose URL (host, path,
-    fixed parameters), publishers, offers and status fit it; ``columns``: export header ->
+    fixed parameters), publishers, offers and status fit it; ``rename``: export header ->
     log column (either direction); ``timezone``: where firing times without an offset were
     written; ``status_map``/``ignore_status``: your own status spellings and statuses to
     leave out, as in ``read_events``. Unreadable rows are quarantined (see
@@ -673,7 +680,7 @@ def import_log(
     if ruleset is not None and rule is not None:
         rule = _check_rule(rule, ruleset)
     statuses = Statuses.of(status_map, ignore_status)
-    export = _read(path, source, rule, columns, encoding, timezone, statuses)
+    export = _read(path, preset, rule, rename, encoding, timezone, statuses)
     frame = export.frame
     if ruleset is not None:
         named = resolve_rules(frame["rule"].unique().to_list(), ruleset.names)
@@ -735,7 +742,7 @@ def _check_rule(rule: str, rules: RuleSet) -> str:
     )
 
 
-def remove_import(run_id: str, log: LogStore | str | Path | None = None) -> int:
+def remove_import(run_id: str, log: LogSource = None) -> int:
     """Take an import run back out of the log (its rows and its ``runs`` entry); returns
     the number of rows removed. Only imports can be removed: the log of what was sent is
     never rewritten."""

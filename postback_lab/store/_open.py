@@ -5,7 +5,7 @@ mode: reading never creates or writes."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Literal, TypeAlias
 
 from .._errors import InputError, StoreError
 from ._delta import open_delta_log
@@ -16,8 +16,12 @@ from ._log import _OPEN_LOCK, DEFAULT_DB, LogStore, _writer_of
 #: when missing: send, import-log, test-fire)
 OpenMode = Literal["read", "update", "create"]
 
+#: a log as the API takes it: an open LogStore, a DuckDB file path, ``delta:LOCATION``
+#: (the central Delta Lake log, read-only), or None (``postback_lab.duckdb``)
+LogSource: TypeAlias = LogStore | str | Path | None
 
-def open_log(log: LogStore | str | Path | None, mode: OpenMode = "create") -> tuple[LogStore, bool]:
+
+def open_log(log: LogSource, mode: OpenMode = "create") -> tuple[LogStore, bool]:
     """A LogStore from a store, a path, ``delta:LOCATION`` (a Delta Lake log, read-only)
     or None (the default file); True when opened here (a path this process already holds
     open for writing gives that store, not a second). ``mode``: see ``OpenMode``; a missing

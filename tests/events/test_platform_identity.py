@@ -37,7 +37,7 @@ IDS = {
 
 @pytest.mark.parametrize("name", list(IDS))
 def test_every_preset_fills_the_conversion_and_the_click(name: str) -> None:
-    ev = read_events(DOCS / f"{name}_conversions.csv", source=name)
+    ev = read_events(DOCS / f"{name}_conversions.csv", preset=name)
     assert ev.frame.select("transaction_id", "click_id").row(0) == IDS[name]
 
 
@@ -55,7 +55,7 @@ LOG_IDS = {  # (transaction_id, click_id) of each log's first row, as imported
 
 @pytest.mark.parametrize("name", list(LOG_IDS))
 def test_every_postback_log_keeps_the_ids_it_names(name: str) -> None:
-    rows = read_export(DOCS / f"{name}_postback_log.csv", source=name)
+    rows = read_export(DOCS / f"{name}_postback_log.csv", preset=name)
     assert rows.select("transaction_id", "click_id").row(0) == LOG_IDS[name]
 
 
@@ -64,11 +64,11 @@ def test_everflow_log_links_by_conversion_id_not_by_click(tmp_path: Path) -> Non
     rules = read_rules(
         [{"name": "r", "fire_on": "approved", "url": "https://p.example/?t={transaction_id}"}]
     )
-    ev = read_events(DOCS / "everflow_conversions.csv", source="everflow")
+    ev = read_events(DOCS / "everflow_conversions.csv", preset="everflow")
     ev = ev.frame.with_columns(pl.lit("conversion").alias("event_type"))  # both fire
     plan = build_plan(ev, rules)
     db = tmp_path / "log.duckdb"
-    import_log(DOCS / "everflow_postback_log.csv", db, source="everflow", rule="r")
+    import_log(DOCS / "everflow_postback_log.csv", db, preset="everflow", rule="r")
     from postback_lab.auditing import reconcile
 
     states = dict(reconcile(plan, db).dispatches.select("transaction_id", "state").iter_rows())
@@ -84,7 +84,7 @@ def test_everflow_log_links_by_conversion_id_not_by_click(tmp_path: Path) -> Non
 
 
 def test_keitaro_pair_keeps_two_clicks_first_conversions_apart() -> None:
-    ev = read_events(DOCS / "keitaro_conversions.csv", source="keitaro")
+    ev = read_events(DOCS / "keitaro_conversions.csv", preset="keitaro")
     assert ev.frame.select("transaction_id", "click_id", "status", "publisher_id").rows() == [
         ("3f5k2a1b9c:1", "3f5k2a1b9c", "approved", "PropellerAds"),
         ("4g6l3b2c0d:1", "4g6l3b2c0d", "rejected", "PropellerAds"),
@@ -105,7 +105,7 @@ def test_keitaro_one_clicks_rejection_never_supersedes_another_clicks_sale() -> 
             }
         ]
     )
-    plan = build_plan(read_events(DOCS / "keitaro_conversions.csv", source="keitaro"), rules)
+    plan = build_plan(read_events(DOCS / "keitaro_conversions.csv", preset="keitaro"), rules)
     assert sorted(plan.frame["transaction_id"]) == ["3f5k2a1b9c:1", "3f5k2a1b9c:2"]
 
 
@@ -113,7 +113,7 @@ def test_keitaro_subid_alone_is_the_conversion_without_a_tid() -> None:
     frame = pl.DataFrame(
         {"Subid": ["s1", "s2"], "TID": ["", "3"], "Status": ["sale", "lead"]}
     ).with_columns(pl.lit("2026-11-03 10:00:00").alias("Postback datetime"))
-    ev = read_events(frame, source="keitaro")
+    ev = read_events(frame, preset="keitaro")
     assert ev.frame["transaction_id"].to_list() == ["s1", "s2:3"]
 
 
@@ -121,7 +121,7 @@ def test_keitaro_subid_alone_is_the_conversion_without_a_tid() -> None:
 
 
 def test_cake_money_with_symbols_and_a_blank_disposition() -> None:
-    ev = read_events(DOCS / "cake_conversions.csv", source="cake")
+    ev = read_events(DOCS / "cake_conversions.csv", preset="cake")
     assert ev.quarantine.height == 0
     assert ev.frame.select("transaction_id", "status", "payout", "revenue").rows() == [
         ("880011", "approved", 18.0, 25.0),  # blank Disposition: Conversion Status says
@@ -135,7 +135,7 @@ def test_cake_money_with_symbols_and_a_blank_disposition() -> None:
 
 
 def test_tune_status_code_is_the_rejection_reason() -> None:
-    ev = read_events(DOCS / "tune_conversions.csv", source="tune")
+    ev = read_events(DOCS / "tune_conversions.csv", preset="tune")
     rejected = ev.frame.filter(pl.col("status") == "rejected")
     assert rejected.select("transaction_id", "rejection_reason").rows() == [
         ("1e0f4a1c-0003", "Duplicate conversion")
@@ -143,7 +143,7 @@ def test_tune_status_code_is_the_rejection_reason() -> None:
 
 
 def test_everflow_is_event_rows_are_events_named_by_their_goal() -> None:
-    ev = read_events(DOCS / "everflow_conversions.csv", source="everflow")
+    ev = read_events(DOCS / "everflow_conversions.csv", preset="everflow")
     assert ev.frame.select("event_type", "goal").rows() == [
         ("conversion", None),
         ("conversion", None),
@@ -153,7 +153,7 @@ def test_everflow_is_event_rows_are_events_named_by_their_goal() -> None:
 
 
 def test_affise_labelled_offer_and_partner_cells_hold_their_ids() -> None:
-    ev = read_events(DOCS / "affise_conversions.csv", source="affise")
+    ev = read_events(DOCS / "affise_conversions.csv", preset="affise")
     assert ev.frame.select("offer_id", "publisher_id").rows() == [
         ("101", "7"),
         ("101", "7"),
@@ -177,7 +177,7 @@ def test_integr8_error_response_is_kept_and_code_0_is_a_connection_error(
     tmp_path: Path,
 ) -> None:
     db = tmp_path / "log.duckdb"
-    import_log(DOCS / "integr8_postback_log.csv", db, source="integr8")
+    import_log(DOCS / "integr8_postback_log.csv", db, preset="integr8")
     from postback_lab import LogStore
 
     with LogStore(db) as s:
@@ -225,7 +225,7 @@ def test_status_map_and_ignore_list(tmp_path: Path) -> None:
 
 def test_status_map_wins_over_the_presets_spelling(tmp_path: Path) -> None:
     ev = read_events(
-        DOCS / "keitaro_conversions.csv", source="keitaro", status_map={"sale": "pending"}
+        DOCS / "keitaro_conversions.csv", preset="keitaro", status_map={"sale": "pending"}
     )
     assert ev.frame["status"].to_list() == ["pending", "rejected", "pending", "pending"]
 
@@ -322,7 +322,7 @@ def test_a_blank_column_never_hides_a_filled_one(
         if column == "payout":
             base["Disposition"] = "Approved"
     cells = {**base, **dict(zip(headers, row, strict=True))}
-    ev = read_events(pl.DataFrame({k: [v] for k, v in cells.items()}), source=preset)
+    ev = read_events(pl.DataFrame({k: [v] for k, v in cells.items()}), preset=preset)
     assert ev.quarantine.height == 0, ev.quarantine.rows()
     got = ev.frame[column][0]
     assert got == (_t(2026, 11, 3, 10) if value is None else value)

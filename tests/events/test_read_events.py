@@ -69,11 +69,11 @@ def test_explicit_columns_win_over_aliases(write):
         A,2024-05-01T00:00:00Z,approved,ignored
     """,
     )
-    ev = read_events(path, columns={"id": "transaction_id", "when": "occurred_at"})
+    ev = read_events(path, rename={"id": "transaction_id", "when": "occurred_at"})
     assert ev.frame["transaction_id"].to_list() == ["A"]
     assert ev.frame["txn_id"].to_list() == ["ignored"]
     # the mapping may also be written canonical -> source
-    ev2 = read_events(path, columns={"transaction_id": "id", "occurred_at": "when"})
+    ev2 = read_events(path, rename={"transaction_id": "id", "occurred_at": "when"})
     assert ev2.frame["transaction_id"].to_list() == ["A"]
 
 
@@ -185,7 +185,7 @@ def test_missing_required_column_lists_found_and_closest(write):
     assert str(err.value) == (
         f"{path}: no column for 'transaction_id' (close: 'transactoin_id'); columns found: "
         "transactoin_id, occurred_at, status; map a header with "
-        "columns={'transactoin_id': 'transaction_id'}, on the command line "
+        "rename={'transactoin_id': 'transaction_id'}, on the command line "
         "--columns 'transactoin_id=transaction_id'"
     )
 

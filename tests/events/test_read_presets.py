@@ -1,4 +1,4 @@
-"""Each platform's export reads with no hand mapping: ``source=NAME`` or ``source='auto'``."""
+"""Each platform's export reads with no hand mapping: ``preset=NAME`` or ``preset='auto'``."""
 
 from __future__ import annotations
 
@@ -168,16 +168,16 @@ EXPECTED = {
 @pytest.mark.parametrize("how", ["named", "auto"])
 def test_platform_export_reads_without_mapping(name: str, how: str) -> None:
     events = read_events(
-        FIXTURES / f"{name}_conversions.csv", source=name if how == "named" else "auto"
+        FIXTURES / f"{name}_conversions.csv", preset=name if how == "named" else "auto"
     )
     assert events.quarantine.height == 0, events.quarantine.rows()
     assert events.frame.select(COLS).rows() == EXPECTED[name]
     if how == "auto":
-        assert "source=auto: read as" in events.notes[0]
+        assert "preset=auto: read as" in events.notes[0]
 
 
 def test_unknown_columns_stay_usable() -> None:
-    events = read_events(FIXTURES / "everflow_conversions.csv", source="everflow")
+    events = read_events(FIXTURES / "everflow_conversions.csv", preset="everflow")
     assert events.frame["Conversion IP"].to_list() == [
         "203.0.113.7",
         "198.51.100.4",
@@ -188,7 +188,7 @@ def test_unknown_columns_stay_usable() -> None:
 
 def test_rename_an_extra_column_with_spaces() -> None:
     events = read_events(
-        FIXTURES / "everflow_conversions.csv", source="everflow", columns={"Conversion IP": "ip"}
+        FIXTURES / "everflow_conversions.csv", preset="everflow", rename={"Conversion IP": "ip"}
     )
     assert "Conversion IP" not in events.frame.columns
     assert events.frame["ip"][0] == "203.0.113.7"
@@ -196,9 +196,9 @@ def test_rename_an_extra_column_with_spaces() -> None:
 
 def test_unknown_source_names_the_valid_ones() -> None:
     with pytest.raises(
-        EventsError, match="source='evrflow' is not a known platform; valid: everflow, affise"
+        EventsError, match="preset='evrflow' is not a known platform; valid: everflow, affise"
     ):
-        read_events(FIXTURES / "everflow_conversions.csv", source="evrflow")
+        read_events(FIXTURES / "everflow_conversions.csv", preset="evrflow")
 
 
 def test_semicolon_file_and_decimal_comma_without_a_preset(tmp_path: Path) -> None:
@@ -207,7 +207,7 @@ def test_semicolon_file_and_decimal_comma_without_a_preset(tmp_path: Path) -> No
         "id;date;status;payout\nt1;2026-11-03 10:00;approved;1.250,50\nt2;2026-11-03 11:00;approved;12,5\n"
     )
     events = read_events(
-        path, columns={"id": "transaction_id", "date": "occurred_at"}, decimal_comma=True
+        path, rename={"id": "transaction_id", "date": "occurred_at"}, decimal_comma=True
     )
     assert events.frame.select("transaction_id", "payout").rows() == [("t1", 1250.5), ("t2", 12.5)]
 

@@ -23,7 +23,7 @@ def test_every_missing_column_is_named_at_once_with_close_headers(tmp_path: Path
         f"{path}: no column for 'transaction_id' (close: 'Txn Ref', 'Conv State'), "
         "'occurred_at' (close: "
         "'Event Date'), 'status' (close: 'Conv State'); columns found: Txn Ref, Event Date, "
-        "Conv State, Amount, Partner; map a header with columns={'Txn Ref': 'transaction_id'}, "
+        "Conv State, Amount, Partner; map a header with rename={'Txn Ref': 'transaction_id'}, "
         "on the command line --columns 'Txn Ref=transaction_id'"
     )
 
@@ -32,9 +32,9 @@ def test_auto_says_it_recognised_no_platform(tmp_path: Path) -> None:
     path = tmp_path / "e.csv"
     path.write_text(HEADERS + "T1,2026-11-03 10:00,sale,12,7\n")
     with pytest.raises(EventsError) as err:
-        read_events(path, source="auto")
+        read_events(path, preset="auto")
     assert str(err.value).endswith(
-        "(source=auto: no platform's headers recognised; read with common aliases)"
+        "(preset=auto: no platform's headers recognised; read with common aliases)"
     )
 
 
@@ -45,7 +45,7 @@ def test_a_read_that_quarantines_every_row_is_an_error(
     path.write_text(HEADERS + "T1,2026-11-03 10:00,sale,12,7\nT2,2026-11-03 11:00,lead,0,7\n")
     columns = "Txn Ref=transaction_id,Event Date=occurred_at,Conv State=status"
     with pytest.raises(EventsError) as err:
-        read_events(path, columns=dict(c.split("=") for c in columns.split(",")))
+        read_events(path, rename=dict(c.split("=") for c in columns.split(",")))
     assert str(err.value).startswith(
         f"{path}: every row (2) was quarantined, so nothing was read: unknown status (2); "
         "first: line 2: unknown status 'sale' (valid: approved, rejected, pending)."

@@ -1,4 +1,4 @@
-"""write_plan: the plan streamed to Parquet, in one pass or in buckets of transactions read
+"""sink_plan: the plan streamed to Parquet, in one pass or in buckets of transactions read
 from disk a slice at a time, is the plan build_plan makes, and explains itself alike."""
 
 from __future__ import annotations
@@ -8,10 +8,10 @@ from datetime import timedelta
 import polars as pl
 import pytest
 
-from postback_lab import build_plan, read_events, read_plan, read_rules
+from postback_lab import EventsError, build_plan, read_events, read_plan, read_rules
 from postback_lab.plan import _build, _spill, _write
 from postback_lab.plan._explain import explain_rules
-from postback_lab.plan._stream import write_plan
+from postback_lab.plan._stream import sink_plan
 from postback_lab.sample import generate, rules_yaml
 
 EXTRA_RULES = """
@@ -78,7 +78,7 @@ def test_one_pass_writes_exactly_the_plan(source, tmp_path, monkeypatch, writer,
     monkeypatch.setattr(_build, "threads", lambda: threads)
     rules = read_rules(rules_path)
     plan = build_plan(str(folder), rules)
-    written = write_plan(str(folder), rules, tmp_path / "plan.parquet")
+    written = sink_plan(str(folder), rules, tmp_path / "plan.parquet")
     assert written.buckets == 1
     assert read_plan(tmp_path / "plan.parquet").frame.equals(plan.frame)
     assert str(written) == str(plan)
@@ -99,7 +99,7 @@ def test_a_failure_while_planning_leaves_no_file(source, tmp_path, monkeypatch, 
 
     monkeypatch.setattr(_build, "_rule_frame", failing)
     with pytest.raises(RuntimeError, match="boom"):
-        write_plan(str(folder), read_rules(rules_path), tmp_path / "plan.parquet")
+        sink_plan(str(folder), read_rules(rules_path), tmp_path / "plan.parquet")
     assert list(tmp_path.iterdir()) == []
 
 
@@ -109,7 +109,7 @@ def test_buckets_give_the_one_pass_plan_and_counts(source, tmp_path, monkeypatch
     events = read_events(str(folder))
     plan = build_plan(events, rules)
     monkeypatch.setattr(_spill, "SLICE_ROWS", 700)  # each file read in several slices
-    written = write_plan(str(folder), rules, tmp_path / "plan.parquet", bucket_rows=1_000)
+    written = sink_plan(str(folder), rules, tmp_path / "plan.parquet", bucket_rows=1_000)
     assert written.buckets == -(-rows // 1_000) > 3
     got = read_plan(tmp_path / "plan.parquet").frame
     assert got.height == len(written) == plan.frame.height
@@ -135,3 +135,14 @@ def test_counts_gathered_while_building_are_the_counts_of_explain(source, monkey
     some = plan.filter(pl.col("rule") == "Late approvals")
     fired = some.explain().to_polars().rows_by_key("rule", named=True, unique=True)
     assert fired["Affili rejected fraud"]["fired"] == 0
+
+
+def test_events_with_read_options_is_an_error_naming_them(tmp_path):
+    """An Events value was read already: read options with it would be ignored."""
+    events = read_events(generate(20, seed=1))
+    rules = tmp_path / "postbacks.yaml"
+    rules.write_text(rules_yaml("https://h.example"), encoding="utf-8")
+    out = tmp_path / "plan.parquet"
+    with pytest.raises(EventsError, match=r"read options \(timezone=, preset=\)"):
+        sink_plan(events, rules, out, timezone="Not/AZone", preset="everflow")
+    assert not out.exists()

@@ -269,7 +269,7 @@ def test_prune_between_an_interrupted_export_and_its_resume_loses_nothing(
     with pbl.Receiver() as rx:
         rx.set_script("/pb", ["500"] * 30 + ["200"])
         rules = pbl.read_rules([{"name": "r", "url": rx.url + "/pb?t={transaction_id}"}])
-        pbl.write_plan(events, rules, plan_file)
+        pbl.sink_plan(events, rules, plan_file)
         sent = pbl.send_sync(
             str(plan_file),
             db,

@@ -142,7 +142,7 @@ def test_unknown_macros_come_with_every_other_problem_in_one_pass() -> None:
                 {"name": "a", "url": "https://h.example/?o={OID}&t={tid}", "fire_on": "sold"},
                 {"name": "b", "url": "ftp://h.example/"},
             ],
-            columns=["transaction_id", "offer_id", "status"],
+            event_columns=["transaction_id", "offer_id", "status"],
         )
     assert err.value.problems == [
         "<rules>: rule 'a' (#1), field 'fire_on': 'sold' is not valid (valid: all, approved, "

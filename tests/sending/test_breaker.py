@@ -65,7 +65,7 @@ def test_a_failure_rate_over_the_window_pauses_too(tmp_path):
         for i in range(30):  # 8 of the first 10 fail, never 10 in a row
             rx.set_script(f"/p{i}", ["200" if i in (3, 9) else "500"])
         plan = make_plan([f"{rx.url}/p{i}" for i in range(30)])
-        breaker = Breaker(consecutive=None, rate=0.7, min_attempts=10, window=300)
+        breaker = Breaker(consecutive=None, failure_rate=0.7, min_attempts=10, window=300)
         result = send_sync(
             plan,
             tmp_path / "log.duckdb",

@@ -17,7 +17,7 @@ def test_a_dry_run_logs_each_dispatch_once_with_the_rate_simulated(tmp_path):
     plan = make_plan(urls)
     first = send_sync(plan, db, dry_run=True, progress=False)
     result = send_sync(plan, db, dry_run=True, rate=2.0, progress=False)
-    assert (result.dry_run, result.attempts, result.has_failures) == (4, 4, False)
+    assert (result.rehearsed, result.attempts, result.has_failures) == (4, 4, False)
     assert result.by_outcome == {"dry_run": 4}
     assert dict(result.by_host.select("host", "dry_run").iter_rows()) == {"a.test": 3, "b.test": 1}
     with LogStore(db) as s:

@@ -154,7 +154,7 @@ def test_dry_run_opens_no_socket(receiver, db):
     )
     assert receiver.received() == []
     assert attempts(db)["outcome"].to_list() == ["dry_run", "dry_run"]
-    assert result.dry_run == 2 and not result.has_failures
+    assert result.rehearsed == 2 and not result.has_failures
 
 
 def test_both_engines_classify_every_fault_the_same(receiver, tmp_path):

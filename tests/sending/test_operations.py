@@ -106,7 +106,7 @@ def test_a_paused_host_stays_paused_for_later_runs_until_a_probe_is_delivered(tm
             bad.set_script(f"/p{i}", ["500"])
         plan = make_plan([f"{bad.url}/p{i}" for i in range(6)], due=[T0] * 6)
         host = bad.url.removeprefix("http://")
-        breaker = Breaker(consecutive=2, rate=None, cool_down=600)
+        breaker = Breaker(consecutive=2, failure_rate=None, cool_down=600)
         kw = dict(per_host=1, retry=Retry.none(), breaker=breaker, clock=clock, progress=False)
         first = send_sync(plan, db, **kw)
         with LogStore(db) as s:
@@ -192,7 +192,7 @@ def test_alerts_reach_a_webhook_signed_when_a_secret_is_set(tmp_path):
             tmp_path / "log.duckdb",
             per_host=1,
             retry=Retry.none(),
-            breaker=Breaker(consecutive=2, rate=None),
+            breaker=Breaker(consecutive=2, failure_rate=None),
             notify=[(f"{hook.url}/alerts", "ALERT_SECRET")],
             environ={"ALERT_SECRET": secret},
             progress=False,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import re
 from dataclasses import fields
 from datetime import timedelta
 
@@ -43,15 +44,24 @@ def test_engine_is_checked_before_anything_is_sent(db):
         ({"concurrency": 0}, "concurrency=0 must be a whole number >= 1"),
         ({"per_host": 2.5}, "per_host=2.5 must be a whole number >= 1"),
         ({"rate": 0}, "rate=0 must be a number more than 0"),
-        ({"speed": -1.0}, "speed=-1.0 must be a number more than 0"),
+        ({"timing": "asap"}, "timing='asap' must be 'due', 'now' or Replay(speed)"),
+        ({"timing": 60}, "timing=60 must be 'due', 'now' or Replay(speed)"),
         ({"max_duration": -5}, "max_duration=-5 must be 0 or more seconds"),
         ({"retry": "short"}, "retry='short' must be a Retry"),
         ({"allow_hosts": "a.example"}, "allow_hosts='a.example' must be a list"),
     ],
 )
 def test_options_are_validated_when_built(kwargs, message):
-    with pytest.raises(InputError, match=message.replace("(", r"\(").replace(".", r"\.")):
+    with pytest.raises(InputError, match=re.escape(message)):
         SendOptions(**kwargs)
+
+
+def test_a_replay_speed_is_checked_when_built():
+    with pytest.raises(InputError, match=r"Replay speed=-1\.0 must be a number more than 0"):
+        pbl.Replay(-1.0)
+    assert SendOptions(timing=pbl.Replay(60)).replay_speed == 60
+    assert SendOptions(timing="now").fire_now and not SendOptions().fire_now
+    assert SendOptions().replay_speed is None
 
 
 def test_options_are_a_comparable_value():
@@ -88,9 +98,23 @@ def test_sync_twins_have_the_same_signature():
 def test_options_value_or_keywords_not_both(db):
     plan = make_plan(["http://mock.test/p"])
     opts = SendOptions(dry_run=True, progress=False)
-    assert send_sync(plan, db, options=opts).dry_run == 1
+    assert send_sync(plan, db, options=opts).rehearsed == 1
     with pytest.raises(InputError, match="either as options= or as keywords"):
         send_sync(plan, db, options=opts, per_host=2)
+
+
+@pytest.mark.parametrize("call", [send_sync, backfill_sync])
+def test_a_keyword_given_with_options_is_named_not_dropped(db, call):
+    """A transport compares equal to every other (compare=False): it was dropped before."""
+    plan = make_plan(["http://mock.test/p"])
+    send_sync(plan, db, dry_run=True, progress=False)  # backfill needs an existing log
+    opts = SendOptions(progress=False)
+    with pytest.raises(InputError, match=r"options= was given with transport=, environ=: "):
+        call(plan, db, options=opts, transport=always(204), environ={"A": "b"})
+    with LogStore(db) as s:
+        assert s.sql("SELECT count(*) FROM postback_log").item() == 1  # nothing sent
+    with pytest.raises(InputError, match=r"options=\{\} must be a SendOptions"):
+        send_sync(plan, db, options={})  # type: ignore[arg-type]
 
 
 def test_retries_belong_to_a_run_and_attempt_numbers_keep_counting(db):

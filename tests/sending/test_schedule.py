@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 
-from postback_lab.sending import FakeClock, Retry, parse_retry_after, send_sync
+from postback_lab.sending import FakeClock, Replay, Retry, parse_retry_after, send_sync
 from postback_lab.store import LogStore
 
 from .conftest import make_plan
@@ -37,12 +37,27 @@ def test_replay_speed_maps_the_timeline_onto_now(receiver, db):
         make_plan([f"{receiver.url}/p?i={i}" for i in range(3)], due=due),
         db,
         clock=FakeClock(start),
-        speed=60,
+        timing=Replay(60),
         progress=False,
     )
     with LogStore(db) as s:
         fired = s.attempts().sort("due_at")["fired_at"].to_list()
     assert fired == [start, start + timedelta(seconds=10), start + timedelta(seconds=20)]
+
+
+def test_timing_now_fires_what_is_not_due_yet_at_once(receiver, db):
+    start = datetime(2030, 1, 1, tzinfo=UTC)
+    due = [start + timedelta(hours=1), start + timedelta(days=2)]
+    send_sync(
+        make_plan([f"{receiver.url}/p?i={i}" for i in range(2)], due=due),
+        db,
+        clock=FakeClock(start),
+        timing="now",
+        progress=False,
+    )
+    with LogStore(db) as s:
+        fired = s.attempts().sort("due_at")["fired_at"].to_list()
+    assert fired == [start, start]
 
 
 def test_retry_schedule_jitter_never_early_and_hint_capped():

@@ -58,7 +58,7 @@ def test_a_platforms_own_status_spellings_with_its_preset(tmp_path):
         "2026-11-03 14:27:12,a3,17,7,https://aff.example/pb?c=3,404,Not Found,5\n",
     )
     db = tmp_path / "log.duckdb"
-    result = import_log(export, db, source="affise", rule="Affise sales")
+    result = import_log(export, db, preset="affise", rule="Affise sales")
     assert (result.rows, result.quarantined) == (3, 0)
     assert _logged(db, "rule", "transaction_id", "status", "status_code", "outcome", "host") == [
         ("Affise sales", "a1", "approved", 200, "delivered", "aff.example"),
@@ -70,7 +70,7 @@ def test_a_platforms_own_status_spellings_with_its_preset(tmp_path):
         export,
         tmp_path / "other.duckdb",
         rule="Affise sales",
-        columns={"Action ID": "transaction_id"},
+        rename={"Action ID": "transaction_id"},
     )
     assert other.rows == 0 and other.quarantined == 3
     assert (
@@ -94,8 +94,8 @@ def test_a_platforms_own_status_spellings_with_its_preset(tmp_path):
 )
 def test_every_presets_postback_log_imports_by_name_and_by_auto(tmp_path, platform, rows, first):
     export = PRESETS / f"{platform}_postback_log.csv"
-    named = import_log(export, tmp_path / "named.duckdb", source=platform)
-    auto = import_log(export, tmp_path / "auto.duckdb", source="auto")
+    named = import_log(export, tmp_path / "named.duckdb", preset=platform)
+    auto = import_log(export, tmp_path / "auto.duckdb", preset="auto")
     assert named.rows == auto.rows == rows and named.quarantined == 0
     if platform == "tune":  # TUNE's log headers are the common names: auto cannot tell
         assert any("no platform's postback-log columns recognised" in n for n in auto.notes)
@@ -187,7 +187,7 @@ def test_rule_option_and_explicit_columns(tmp_path):
         export,
         db,
         rule="Sales",
-        columns={"transaction_id": "Conversion", "HTTP": "status_code", "Pixel": "rule"},
+        rename={"transaction_id": "Conversion", "HTTP": "status_code", "Pixel": "rule"},
     )
     assert (result.rows, result.without_rule) == (2, 0)
     assert _logged(db, "fired_at", "rule", "transaction_id", "status_code") == [
@@ -195,7 +195,7 @@ def test_rule_option_and_explicit_columns(tmp_path):
         (datetime(2026, 3, 11, 14, 26, tzinfo=UTC), "Other pixel", "c2", 500),
     ]
     with pytest.raises(LogImportError) as err:
-        import_log(export, db, columns={"Sent": "fired_at"})
+        import_log(export, db, rename={"Sent": "fired_at"})
     assert "the export has no column 'Sent' (closest: 'Sent At')" in str(err.value)
 
 

@@ -48,8 +48,8 @@ def test_unlinked_rows_are_unexpected_and_stop_a_backfill(tmp_path: Path) -> Non
     db = tmp_path / "log.duckdb"
     with Receiver() as rx:
         rules = read_rules(_rules_file(tmp_path, rx.url))
-        plan = build_plan(read_events(DOCS / "everflow_conversions.csv", source="everflow"), rules)
-        import_log(_log_with_an_unknown_conversion(tmp_path), db, source="everflow", rule=RULE)
+        plan = build_plan(read_events(DOCS / "everflow_conversions.csv", preset="everflow"), rules)
+        import_log(_log_with_an_unknown_conversion(tmp_path), db, preset="everflow", rule=RULE)
         rec = reconcile(plan, db)
         assert rec.totals["unexpected"] == 1
         assert rec.unexpected["transaction_id"].to_list() == ["ffffffffffffffffffffffffffffffff"]
@@ -185,4 +185,4 @@ def test_cli_import_source_defaults_to_auto(
     db = tmp_path / "log.duckdb"
     log = str(DOCS / "cake_postback_log.csv")
     assert main(["import-log", log, "--db", str(db), "--rule", RULE]) == 0
-    assert "source=auto: read as CAKE's postback log" in capsys.readouterr().out
+    assert "preset=auto: read as CAKE's postback log" in capsys.readouterr().out

@@ -57,12 +57,12 @@ def test_import_reconcile_backfill_refires_nothing_delivered(tmp_path: Path, nam
     delivered, to_send = FLOW[name]
     db = tmp_path / "log.duckdb"
     with Receiver() as rx:
-        events = read_events(DOCS / f"{name}_conversions.csv", source=name)
+        events = read_events(DOCS / f"{name}_conversions.csv", preset=name)
         assert events.quarantine.height == 0, events.quarantine.rows()
         plan = build_plan(events, _rules(rx.url))
         # integr8's log names the postback; the others' do not: the rule is given
         rule = None if name == "integr8" else RULE
-        result = import_log(DOCS / f"{name}_postback_log.csv", db, source=name, rule=rule)
+        result = import_log(DOCS / f"{name}_postback_log.csv", db, preset=name, rule=rule)
         assert result.quarantined == 0 and result.without_rule == 0
         rec = reconcile(plan, db)
         states = dict(rec.dispatches.select("transaction_id", "state").iter_rows())
@@ -119,10 +119,10 @@ def test_a_log_naming_only_the_click_links_each_row_to_the_conversion_it_followe
     )
     db = tmp_path / "log.duckdb"
     plan = build_plan(
-        read_events(DOCS / "keitaro_conversions.csv", source="keitaro"),
+        read_events(DOCS / "keitaro_conversions.csv", preset="keitaro"),
         _rules("https://ts.example"),
     )
-    import_log(log, db, source="keitaro", rule=RULE)
+    import_log(log, db, preset="keitaro", rule=RULE)
     rec = reconcile(plan, db)
     states = dict(rec.dispatches.select("transaction_id", "state").iter_rows())
     assert states == {

@@ -191,4 +191,4 @@ def test_a_writer_while_this_process_reads_the_file_is_told_to_close_the_reader(
             pbl.send_sync(_plan(), db, dry_run=True, progress=False)
     finally:
         explorer.close()
-    assert pbl.send_sync(_plan(), db, dry_run=True, progress=False).dry_run == 3
+    assert pbl.send_sync(_plan(), db, dry_run=True, progress=False).rehearsed == 3
