@@ -26,7 +26,7 @@ from .auditing import METRICS, audit, backfill_sync, reconcile
 from .events import Events, read_events
 from .plan import Plan, WrittenPlan, build_plan, read_plan, write_plan
 from .receiver import Receiver, serve_forever
-from .rules import RuleSet, read_rules
+from .rules import RuleSet, StatusRules, read_rules, read_statuses
 from .scale import (
     PartitionedPlan,
     delivered_elsewhere,
@@ -147,7 +147,10 @@ def columns_option(text: str | None) -> dict[str, str]:
 
 
 def _events(a: argparse.Namespace, paths: Any) -> Events:
-    """Read events with the reading flags of ``a`` (--source, --columns, ...)."""
+    """Read events with the reading flags of ``a`` (--source, --columns, ...) and the
+    ``statuses:`` of its rules file, under --status-map/--ignore-status."""
+    statuses = read_statuses(a.rules) if getattr(a, "rules", None) else StatusRules()
+    statuses = statuses.overridden(status_map_option(a.status_map), list_option(a.ignore_status))
     return read_events(
         paths,
         source=a.source,
@@ -157,8 +160,8 @@ def _events(a: argparse.Namespace, paths: Any) -> Events:
         sep=a.sep,
         date_format=a.date_format,
         timezone=a.timezone,
-        status_map=status_map_option(a.status_map),
-        ignore_status=list_option(a.ignore_status),
+        status_map=statuses.status_map,
+        ignore_status=statuses.ignore_status,
     )
 
 

@@ -4,7 +4,8 @@ other platforms' macro dialects."""
 from ._delivery import Success
 from ._dialects import DIALECTS, Translation, foreign_hint, translate
 from ._model import Rule, RuleSet
-from ._read import parse_rule, read_rules
+from ._read import parse_rule, read_rules, read_statuses
+from ._statuses import StatusRules
 from ._template import (
     BODY_ENV,
     JSON_BODY_ENV,
@@ -29,6 +30,7 @@ __all__ = [
     "Rule",
     "RuleSet",
     "Spans",
+    "StatusRules",
     "Success",
     "Template",
     "Translation",
@@ -42,6 +44,7 @@ __all__ = [
     "parse_rule",
     "parse_template",
     "read_rules",
+    "read_statuses",
     "resolve_env",
     "translate",
 ]

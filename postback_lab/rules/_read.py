@@ -9,8 +9,12 @@ from typing import Any
 
 from .._errors import RuleValidationError, did_you_mean
 from ._model import Rule, RuleSet
+from ._statuses import StatusRules, status_rules
 from ._validate import alert_targets, rule_fields
 from ._yaml import load_yaml, repeated_keys
+
+#: the keys a rules file may have at its top
+TOP_LEVEL = ("postbacks", "alerts", "statuses")
 
 
 def read_rules(
@@ -25,46 +29,20 @@ def read_rules(
     """
     if isinstance(source, RuleSet):
         return source
-    label = "<rules>"
-    if isinstance(source, Path) or (
-        isinstance(source, str)
-        and "\n" not in source
-        and source.endswith((".yaml", ".yml", ".json"))
-    ):
-        path = Path(source)
-        label = str(path)
-        try:
-            text = path.read_text(encoding="utf-8-sig")
-        except FileNotFoundError:
-            raise RuleValidationError([f"{label}: no such rules file"]) from None
-        except (OSError, UnicodeDecodeError) as exc:
-            raise RuleValidationError([f"{label}: cannot read ({exc})"]) from exc
-        data, duplicates = load_yaml(text, label)
-    elif isinstance(source, str):
-        data, duplicates = load_yaml(source, label)
-    else:
-        data, duplicates = source, {}
-    for key, first, again in duplicates.get(id(data), []):
-        raise RuleValidationError(
-            [f"{label}: top-level key {key!r} written twice (lines {first} and {again})"]
-        )
+    label, data, duplicates = _load(source)
     alerts: tuple[tuple[str, str | None], ...] = ()
+    statuses = StatusRules()
+    problems: list[str] = []
     if isinstance(data, Mapping):
-        unknown = [k for k in data if k not in ("postbacks", "alerts")]
-        if unknown:
-            raise RuleValidationError(
-                [
-                    f"{label}: unknown top-level key {unknown[0]!r}"
-                    + did_you_mean(str(unknown[0]), ["postbacks", "alerts"])
-                ]
-            )
+        statuses, problems = _statuses(data, label, duplicates)
         if data.get("alerts") is not None:
             alerts = alert_targets(data["alerts"], label)
         data = data.get("postbacks")
     if not isinstance(data, list):
-        raise RuleValidationError([f"{label}: expected a list of rules under 'postbacks:'"])
+        raise RuleValidationError(
+            [*problems, f"{label}: expected a list of rules under 'postbacks:'"]
+        )
 
-    problems: list[str] = []
     rules: list[Rule] = []
     seen: dict[str, int] = {}
     for i, item in enumerate(data):
@@ -95,7 +73,71 @@ def read_rules(
             rules.append(rule)
     if problems:
         raise RuleValidationError(problems)
-    return RuleSet(tuple(rules), label, alerts)
+    return RuleSet(tuple(rules), label, alerts, statuses)
+
+
+def read_statuses(source: Any) -> StatusRules:
+    """Only the ``statuses:`` of a rules file (validated; the rules are not): what the
+    command line needs before it reads the events, which come before the full check of
+    the rules (their macros are checked against the events' columns)."""
+    if isinstance(source, RuleSet):
+        return source.statuses
+    label, data, duplicates = _load(source)
+    if not isinstance(data, Mapping):
+        return StatusRules()
+    statuses, problems = _statuses(data, label, duplicates)
+    if problems:
+        raise RuleValidationError(problems)
+    return statuses
+
+
+def _load(source: Any) -> tuple[str, Any, dict[int, list[tuple[str, int, int]]]]:
+    """(label, document, repeated keys) of a rules path, YAML text or ready data."""
+    label = "<rules>"
+    if isinstance(source, Path) or (
+        isinstance(source, str)
+        and "\n" not in source
+        and source.endswith((".yaml", ".yml", ".json"))
+    ):
+        path = Path(source)
+        label = str(path)
+        try:
+            text = path.read_text(encoding="utf-8-sig")
+        except FileNotFoundError:
+            raise RuleValidationError([f"{label}: no such rules file"]) from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise RuleValidationError([f"{label}: cannot read ({exc})"]) from exc
+        data, duplicates = load_yaml(text, label)
+    elif isinstance(source, str):
+        data, duplicates = load_yaml(source, label)
+    else:
+        data, duplicates = source, {}
+    return label, data, duplicates
+
+
+def _statuses(
+    data: Mapping[Any, Any], label: str, duplicates: dict[int, list[tuple[str, int, int]]]
+) -> tuple[StatusRules, list[str]]:
+    """The top-level keys checked (an unknown one raises), then the ``statuses:`` of the
+    file and its problems, reported with the rules' own."""
+    for key, first, again in duplicates.get(id(data), []):
+        raise RuleValidationError(
+            [f"{label}: top-level key {key!r} written twice (lines {first} and {again})"]
+        )
+    unknown = [k for k in data if k not in TOP_LEVEL]
+    if unknown:
+        raise RuleValidationError(
+            [
+                f"{label}: unknown top-level key {unknown[0]!r}"
+                + did_you_mean(str(unknown[0]), TOP_LEVEL)
+            ]
+        )
+    statuses, problems = status_rules(data.get("statuses"), label)
+    problems += [
+        f"{label}: field 'statuses.{key}': written twice (lines {first} and {again}); keep one"
+        for key, first, again in repeated_keys(data.get("statuses"), duplicates)
+    ]
+    return statuses, problems
 
 
 def parse_rule(
