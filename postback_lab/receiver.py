@@ -6,7 +6,8 @@ Used by the tests, the demo and ``postback-lab receiver``. It listens on 127.0.0
 Faults, per path (``script``) or at random (``fail_rate`` with ``seed``), as strings:
 ``"200"``/``"500"``/any code, ``"429:SECONDS"`` (Retry-After), ``"308"`` (redirect),
 ``"reset"`` (connection reset), ``"hang"`` (never answers), ``"big"`` (1 MiB body),
-``"drip:MS"`` (200 whose 100-byte body comes one byte every MS milliseconds). A script
+``"drip:MS"`` (200 whose 100-byte body comes one byte every MS milliseconds).
+``response_headers`` adds headers to every answer. A script
 such as ``["reset", "reset", "200"]`` resets twice, then answers. Each request keeps its
 request line exactly as it came over the socket (``line``).
 """
@@ -66,6 +67,8 @@ class Receiver:
     latency_ms: float = 0.0
     seed: int = 0
     script: dict[str, list[str]] = field(default_factory=dict)
+    #: headers added to every answer (a partner's own: ``{"X-Request-Id": "..."}``)
+    response_headers: dict[str, str] = field(default_factory=dict)
     requests: list[ReceivedRequest] = field(default_factory=list, init=False)
     _counts: dict[str, int] = field(default_factory=lambda: defaultdict(int), init=False)
     _loop: asyncio.AbstractEventLoop | None = field(default=None, init=False)
@@ -201,7 +204,7 @@ class Receiver:
                 if answer.startswith("drip:"):
                     await _drip(writer, float(answer[5:]) / 1000)
                     return
-                writer.write(_response(answer))
+                writer.write(_response(answer, self.response_headers))
                 await writer.drain()
                 if headers.get("connection", "").lower() == "close":
                     return
@@ -222,8 +225,8 @@ async def _drip(writer: asyncio.StreamWriter, every: float, size: int = 100) -> 
     await writer.drain()
 
 
-def _response(answer: str) -> bytes:
-    extra: dict[str, str] = {}
+def _response(answer: str, headers: dict[str, str] | None = None) -> bytes:
+    extra: dict[str, str] = dict(headers or {})
     if answer == "big":
         code, body = 200, b"x" * (1 << 20)
     else:

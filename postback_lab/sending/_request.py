@@ -121,11 +121,13 @@ async def fire(
 def settle(o: Outcome, success: str | None, secrets: Mapping[str, str]) -> Outcome:
     """An answer as the log keeps it: judged by the rule's success check on its first KiB,
     secrets masked in its error and in the whole answer read (partners echo requests back)
-    and only then cut to the first KiB, so no part of a secret is left at the cut."""
+    and only then cut to the first KiB, so no part of a secret is left at the cut; the
+    same for its headers."""
     full = o.response_body
     o = judge(dataclasses.replace(o, response_body=stored_body(full)), success)
     return dataclasses.replace(
         o,
         error=mask(o.error, secrets) if o.error else o.error,
         response_body=stored_body(mask(full, secrets)),
+        response_headers=stored_body(mask(o.response_headers, secrets)),
     )

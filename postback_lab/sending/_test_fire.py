@@ -29,7 +29,7 @@ from ..store import LogStore, open_log
 from ._guard import mask, masked_urls
 from ._http import Engine, fetch, make_transport
 from ._request import check_env, prepare, settle
-from ._writer import FIELDS, Item
+from ._writer import FIELDS, ROW_SCHEMA, Item
 
 #: the log outcome of a test-fire attempt
 TEST = "test"
@@ -192,7 +192,7 @@ async def _fire(
         finally:
             await pool.aclose()
         error, response = o.error, o.response_body
-        store.append(
+        logged = pl.DataFrame(
             [
                 {
                     "dispatch_id": values["dispatch_id"],
@@ -214,10 +214,12 @@ async def _fire(
                     "error": error,
                     "response_body": response,
                     "source": "sent",
+                    "response_headers": o.response_headers,
                 }
             ],
-            check_attempts=False,
+            schema=ROW_SCHEMA,
         )
+        store.append(logged, check_attempts=False)
         accepted = o.outcome == "delivered"
         store.finish_run(run_id, "completed", 1, 0, 0 if accepted else 1)
     finally:
