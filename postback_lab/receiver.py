@@ -7,7 +7,9 @@ Faults, per path (``script``) or at random (``fail_rate`` with ``seed``), as str
 ``"200"``/``"500"``/any code, ``"429:SECONDS"`` (Retry-After), ``"308"`` (redirect),
 ``"reset"`` (connection reset), ``"hang"`` (never answers), ``"big"`` (1 MiB body),
 ``"drip:MS"`` (200 whose 100-byte body comes one byte every MS milliseconds).
-``response_headers`` adds headers to every answer. A script
+``"echo"`` (200 whose body is the request's line and headers, each header also sent back
+as ``X-Echo-Name``, as partners that echo a request do). ``response_headers`` adds headers
+to every answer. A script
 such as ``["reset", "reset", "200"]`` resets twice, then answers. Each request keeps its
 request line exactly as it came over the socket (``line``).
 """
@@ -204,7 +206,10 @@ class Receiver:
                 if answer.startswith("drip:"):
                     await _drip(writer, float(answer[5:]) / 1000)
                     return
-                writer.write(_response(answer, self.response_headers))
+                if answer == "echo":
+                    writer.write(_echo(line, headers, self.response_headers))
+                else:
+                    writer.write(_response(answer, self.response_headers))
                 await writer.drain()
                 if headers.get("connection", "").lower() == "close":
                     return
@@ -223,6 +228,21 @@ async def _drip(writer: asyncio.StreamWriter, every: float, size: int = 100) -> 
         await asyncio.sleep(every)
         writer.write(b"x")
     await writer.drain()
+
+
+def _echo(line: bytes, headers: dict[str, str], extra: dict[str, str]) -> bytes:
+    """A 200 echoing the request: its line and headers in the body, each header again as
+    ``X-Echo-Name``."""
+    lines = [line.decode("latin-1").rstrip("\r\n"), *(f"{k}: {v}" for k, v in headers.items())]
+    body = ("\n".join(lines) + "\n").encode("latin-1", "replace")
+    echoed = {f"X-Echo-{k.title()}": v for k, v in headers.items()}
+    head = [
+        "HTTP/1.1 200 OK",
+        f"Content-Length: {len(body)}",
+        "Content-Type: text/plain",
+        *(f"{k}: {v}" for k, v in {**extra, **echoed}.items()),
+    ]
+    return ("\r\n".join(head) + "\r\n\r\n").encode("latin-1", "replace") + body
 
 
 def _response(answer: str, headers: dict[str, str] | None = None) -> bytes:

@@ -26,7 +26,7 @@ from .._util import blocking, render
 from ..plan import Plan, build_plan
 from ..rules import Rule, RuleSet
 from ..store import LogStore, open_log
-from ._guard import mask, masked_urls
+from ._guard import basic_credentials, mask, masked_urls
 from ._http import Engine, fetch, make_transport
 from ._request import check_env, prepare, settle
 from ._writer import FIELDS, ROW_SCHEMA, Item
@@ -188,7 +188,7 @@ async def _fire(
         fired_at = datetime.now(UTC)
         try:
             o = await fetch(pool, method, url, headers, body, values["timeout_s"])
-            o = settle(o, values.get("success"), secrets)
+            o = settle(o, values.get("success"), secrets, basic_credentials(headers))
         finally:
             await pool.aclose()
         error, response = o.error, o.response_body
