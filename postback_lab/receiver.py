@@ -6,7 +6,10 @@ Used by the tests, the demo and ``postback-lab receiver``. It listens on 127.0.0
 Faults, per path (``script``) or at random (``fail_rate`` with ``seed``), as strings:
 ``"200"``/``"500"``/any code, ``"429:SECONDS"`` (Retry-After), ``"308"`` (redirect),
 ``"reset"`` (connection reset), ``"hang"`` (never answers), ``"big"`` (1 MiB body),
-``"drip:MS"`` (200 whose 100-byte body comes one byte every MS milliseconds). A script
+``"drip:MS"`` (200 whose 100-byte body comes one byte every MS milliseconds).
+``"echo"`` (200 whose body is the request's line and headers, each header also sent back
+as ``X-Echo-Name``, as partners that echo a request do). ``response_headers`` adds headers
+to every answer. A script
 such as ``["reset", "reset", "200"]`` resets twice, then answers. Each request keeps its
 request line exactly as it came over the socket (``line``).
 """
@@ -66,6 +69,8 @@ class Receiver:
     latency_ms: float = 0.0
     seed: int = 0
     script: dict[str, list[str]] = field(default_factory=dict)
+    #: headers added to every answer (a partner's own: ``{"X-Request-Id": "..."}``)
+    response_headers: dict[str, str] = field(default_factory=dict)
     requests: list[ReceivedRequest] = field(default_factory=list, init=False)
     _counts: dict[str, int] = field(default_factory=lambda: defaultdict(int), init=False)
     _loop: asyncio.AbstractEventLoop | None = field(default=None, init=False)
@@ -201,7 +206,10 @@ class Receiver:
                 if answer.startswith("drip:"):
                     await _drip(writer, float(answer[5:]) / 1000)
                     return
-                writer.write(_response(answer))
+                if answer == "echo":
+                    writer.write(_echo(line, headers, self.response_headers))
+                else:
+                    writer.write(_response(answer, self.response_headers))
                 await writer.drain()
                 if headers.get("connection", "").lower() == "close":
                     return
@@ -222,8 +230,23 @@ async def _drip(writer: asyncio.StreamWriter, every: float, size: int = 100) -> 
     await writer.drain()
 
 
-def _response(answer: str) -> bytes:
-    extra: dict[str, str] = {}
+def _echo(line: bytes, headers: dict[str, str], extra: dict[str, str]) -> bytes:
+    """A 200 echoing the request: its line and headers in the body, each header again as
+    ``X-Echo-Name``."""
+    lines = [line.decode("latin-1").rstrip("\r\n"), *(f"{k}: {v}" for k, v in headers.items())]
+    body = ("\n".join(lines) + "\n").encode("latin-1", "replace")
+    echoed = {f"X-Echo-{k.title()}": v for k, v in headers.items()}
+    head = [
+        "HTTP/1.1 200 OK",
+        f"Content-Length: {len(body)}",
+        "Content-Type: text/plain",
+        *(f"{k}: {v}" for k, v in {**extra, **echoed}.items()),
+    ]
+    return ("\r\n".join(head) + "\r\n\r\n").encode("latin-1", "replace") + body
+
+
+def _response(answer: str, headers: dict[str, str] | None = None) -> bytes:
+    extra: dict[str, str] = dict(headers or {})
     if answer == "big":
         code, body = 200, b"x" * (1 << 20)
     else:

@@ -7,11 +7,13 @@ from datetime import timedelta
 from decimal import Decimal
 
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*([smhd])")
+_SECONDS = re.compile(r"\d+(?:\.\d+)?")  # a number alone: seconds, as an int or float is
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
 def parse_duration(value: object) -> timedelta:
-    """``90``, ``'90s'``, ``'2m'``, ``'1h30m'``, ``'1.5d'`` -> timedelta; ValueError otherwise."""
+    """``90``, ``'90'``, ``'90s'``, ``'2m'``, ``'1h30m'``, ``'1.5d'`` -> timedelta (a number
+    without a unit, written as text or not, is seconds); ValueError otherwise."""
     if isinstance(value, bool):
         raise ValueError(value)
     if isinstance(value, (int, float)):
@@ -23,6 +25,8 @@ def parse_duration(value: object) -> timedelta:
             raise ValueError(value)
         return value
     text = str(value).strip().lower().replace(" ", "")
+    if _SECONDS.fullmatch(text):
+        return timedelta(seconds=float(text))
     if not text or _DURATION.sub("", text) != "":
         raise ValueError(value)
     return timedelta(seconds=sum(float(n) * _UNITS[u] for n, u in _DURATION.findall(text)))

@@ -62,9 +62,11 @@ def render(
     tables: Sequence[tuple[str, pl.DataFrame]] = (),
     *,
     quarantined: int = 0,
+    lines: Sequence[str] = (),
 ) -> str:
     """A report block: a title, a one-line summary, then each (name, frame) as a
-    collapsible table (the first open); ``quarantined`` adds a warning line."""
+    collapsible table (the first open); ``quarantined`` adds a warning line and each of
+    ``lines`` (notes, warnings) is a paragraph of its own under the summary."""
     return (
         _env()
         .get_template("report.html.j2")
@@ -73,5 +75,6 @@ def render(
             summary=summary,
             tables=[(name, table(f)) for name, f in tables],
             quarantined=quarantined,
+            lines=lines,
         )
     )

@@ -33,12 +33,16 @@ def _tuple(values: Iterable[Any] | str | int | None) -> tuple[Any, ...]:
     return tuple(values)
 
 
+#: the columns the text search looks in
+SEARCHED = ("transaction_id", "dispatch_id", "url", "error", "response_body", "response_headers")
+
+
 @dataclass(frozen=True)
 class LogFilter:
     """Attempt rows matching every given part: a value set per column (empty: any), a
     ``fired_at`` window ``[since, until)``, and ``search`` text found in the transaction id,
-    dispatch id, URL, error or response body (case-insensitive). ``not_<column>``: rows
-    whose value is none of these (a row without a value is kept). ``status`` is the
+    dispatch id, URL, error, response body or headers (case-insensitive). ``not_<column>``:
+    rows whose value is none of these (a row without a value is kept). ``status`` is the
     conversion's status (approved, rejected, pending); ``event_type`` and ``goal`` are the
     conversion's too (logs from before they were kept have none).
 
@@ -110,7 +114,7 @@ class LogFilter:
             conds.append("fired_at < ?")
             params.append(self.until)
         if self.search:
-            cols = ("transaction_id", "dispatch_id", "url", "error", "response_body")
+            cols = SEARCHED
             conds.append("(" + " OR ".join(f"{c} ILIKE ?" for c in cols) + ")")
             params += [f"%{self.search}%"] * len(cols)
         conds.extend(f"({c})" for c in self.extra)

@@ -48,9 +48,13 @@ class Stages:
 
 
 def events_of(a: argparse.Namespace, paths: Any) -> Events:
-    """Read events with the reading flags of ``a`` (--source, --columns, ...)."""
+    """Read events with the reading flags of ``a`` (--source, --columns, ...) and the
+    ``statuses:`` of its rules file, under --status-map/--ignore-status."""
     from ..events import read_events
+    from ..rules import StatusRules, read_statuses
 
+    statuses = read_statuses(a.rules) if getattr(a, "rules", None) else StatusRules()
+    statuses = statuses.overridden(status_map_option(a.status_map), list_option(a.ignore_status))
     return read_events(
         paths,
         preset=a.source,
@@ -60,8 +64,8 @@ def events_of(a: argparse.Namespace, paths: Any) -> Events:
         sep=a.sep,
         date_format=a.date_format,
         timezone=a.timezone,
-        status_map=status_map_option(a.status_map),
-        ignore_status=list_option(a.ignore_status),
+        status_map=statuses.status_map,
+        ignore_status=statuses.ignore_status,
     )
 
 

@@ -128,7 +128,7 @@ def _filters(s: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--search",
         metavar="TEXT",
-        help="text in the transaction id, dispatch id, URL, error or response body",
+        help="text in the transaction id, dispatch id, URL, error, response body or headers",
     )
 
 

@@ -92,7 +92,7 @@ class Explorer:
         self.since = w.DatePicker(description="since")
         self.until = w.DatePicker(description="until")
         self.text = w.Text(
-            description="search", placeholder="transaction id, URL, error or response body"
+            description="search", placeholder="transaction id, URL, error, response body or headers"
         )
         self.page = w.BoundedIntText(
             value=1, min=1, max=10**9, description="page", layout=w.Layout(width="160px")

@@ -52,8 +52,10 @@ class Explanation:
 
     frame: pl.DataFrame  # long: rule, reason, events
 
-    def to_polars(self) -> pl.DataFrame:
-        """Wide: one row per rule, one column per reason."""
+    def to_polars(self, *, labels: bool = False) -> pl.DataFrame:
+        """Wide: one row per rule, one column per reason code (``type``, ``offer``, …,
+        ``fired``). With ``labels=True``, the table as shown: ``rule``, ``fired``, then one
+        column per reason headed by what it counts (``excluded: wrong event type``, …)."""
         cols = list(REASONS)
         wide = self.frame.pivot(
             on="reason", index="rule", values="events", aggregate_function="sum"
@@ -62,7 +64,14 @@ class Explanation:
             if c not in wide.columns:
                 wide = wide.with_columns(pl.lit(0, dtype=pl.UInt32).alias(c))
         order = pl.DataFrame({"rule": self.frame["rule"].unique(maintain_order=True)})
-        return order.join(wide, on="rule", how="left").select("rule", *cols).fill_null(0)
+        wide = order.join(wide, on="rule", how="left").select("rule", *cols).fill_null(0)
+        if not labels:
+            return wide
+        return wide.select(
+            "rule",
+            "fired",
+            *[pl.col(c).alias(f"excluded: {REASONS[c]}") for c in cols if c != "fired"],
+        )
 
     def __str__(self) -> str:
         wide = self.to_polars()
@@ -78,7 +87,7 @@ class Explanation:
         return render(
             "Why events did or did not fire, per rule",
             f"{self.frame['rule'].n_unique()} rules",
-            [("Events per rule and reason", self.to_polars())],
+            [("Postbacks fired and events excluded, per rule", self.to_polars(labels=True))],
         )
 
 

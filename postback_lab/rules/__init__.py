@@ -4,7 +4,8 @@ other platforms' macro dialects."""
 from ._delivery import Success
 from ._dialects import DIALECTS, Translation, foreign_hint, translate
 from ._model import Rule, RuleSet
-from ._read import RulesSource, parse_rule, read_rules
+from ._read import RulesSource, parse_rule, read_rules, read_statuses
+from ._statuses import StatusRules
 from ._template import (
     BODY_ENV,
     JSON_BODY_ENV,
@@ -30,6 +31,7 @@ __all__ = [
     "RuleSet",
     "RulesSource",
     "Spans",
+    "StatusRules",
     "Success",
     "Template",
     "Translation",
@@ -43,6 +45,7 @@ __all__ = [
     "parse_rule",
     "parse_template",
     "read_rules",
+    "read_statuses",
     "resolve_env",
     "translate",
 ]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
@@ -12,6 +12,7 @@ import polars as pl
 
 from .._util import format_duration, render
 from ._delivery import Success
+from ._statuses import StatusRules
 from ._template import Template, env_names
 from ._validate import rule_fields
 
@@ -157,6 +158,9 @@ class RuleSet:
     #: the top-level ``alerts:`` of the rules file: (webhook URL, environment variable of
     #: its signing secret or None), where alerts of sends and audits go
     alerts: tuple[tuple[str, str | None], ...] = ()
+    #: the top-level ``statuses:``: your status spellings and the statuses left out,
+    #: applied by the command line wherever it reads events with this file
+    statuses: StatusRules = field(default_factory=StatusRules)
 
     def __iter__(self) -> Iterator[Rule]:
         return iter(self.rules)

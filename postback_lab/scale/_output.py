@@ -109,5 +109,8 @@ class PartitionedPlan:
         return render(
             "Dispatch plan (partitioned)",
             self.summary(),
-            [("Per rule", self.by_rule()), ("Why events did not fire", self.explain().to_polars())],
+            [
+                ("Per rule", self.by_rule()),
+                ("Why events did not fire", self.explain().to_polars(labels=True)),
+            ],
         )

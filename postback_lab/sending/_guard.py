@@ -81,9 +81,10 @@ async def private_reason(host: str) -> str | None:
 _USERINFO = re.compile(USERINFO)
 
 
-def mask(text: str | None, secrets: Mapping[str, str]) -> str | None:
-    """``text`` with every secret value replaced by its ``{env:NAME}`` placeholder, also
-    where it reads percent-encoded, JSON-escaped or half-decoded (as partners and their
+def mask(text: str | None, secrets: Mapping[str, str], hidden: tuple[str, ...] = ()) -> str | None:
+    """``text`` with every secret value replaced by its ``{env:NAME}`` placeholder and
+    every ``hidden`` value (a Basic credential, see ``basic_credentials``) by ``***``, also
+    where they read percent-encoded, JSON-escaped or half-decoded (as partners and their
     frameworks echo a request back), and the password of any ``user:password@`` in a URL
     replaced by ``***``."""
     if not text:
@@ -91,6 +92,9 @@ def mask(text: str | None, secrets: Mapping[str, str]) -> str | None:
     if secrets:
         for pattern, placeholder in _patterns(tuple(secrets.items())):
             text = pattern.sub(placeholder, text)  # {env:NAME}: no backslash
+    if hidden:
+        for pattern, _ in _patterns(tuple(("", v) for v in hidden)):
+            text = pattern.sub("***", text)
     if "@" in text:
         text = _USERINFO.sub(r"\1***@", text)
     return text
@@ -123,6 +127,22 @@ def _char(c: str) -> str:
     if c == "/":
         forms.add(re.escape("\\/"))
     return "(?:" + "|".join(sorted(forms, key=len, reverse=True)) + ")"
+
+
+def basic_credentials(headers: Mapping[str, str]) -> tuple[str, ...]:
+    """What an ``Authorization: Basic`` header that went out carries (the one a URL's
+    ``user:password@`` becomes, or one written in the rules): its base64 credential and
+    the password in it, for ``mask`` to hide where a partner echoes them."""
+    for key, value in headers.items():
+        if key.lower() != "authorization" or value[:6].lower() != "basic ":
+            continue
+        token = value[6:].strip()
+        try:
+            password = base64.b64decode(token, validate=True).decode("utf-8").partition(":")[2]
+        except (ValueError, UnicodeDecodeError):
+            return (token,)
+        return (token, password) if password else (token,)
+    return ()
 
 
 def masked_urls(url: pl.Expr) -> pl.Expr:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -45,6 +45,8 @@ class Outcome:
     response_body: str | None
     retry_after: str | None = None
     retry: bool | None = None  # overrides the rule below (an answer that failed `success`)
+    #: the answer's headers as ``Name: value`` lines, in the order they came
+    response_headers: str | None = None
 
     @property
     def retryable(self) -> bool:
@@ -162,7 +164,12 @@ class AiohttpPool(httpx.AsyncBaseTransport):
             else:
                 head = await _read_head(_Body(resp).__aiter__())
             return _Answer(
-                resp.status, resp.reason or "", h.get("Location"), h.get("Retry-After"), head
+                resp.status,
+                resp.reason or "",
+                h.get("Location"),
+                h.get("Retry-After"),
+                head,
+                header_lines(resp.raw_headers),
             )
         finally:
             resp.release()
@@ -182,6 +189,15 @@ class _Answer:
     location: str | None
     retry_after: str | None
     head: bytes  # the first READ_CAP bytes of the body (or fewer)
+    headers: str  # the response headers as ``Name: value`` lines
+
+
+def header_lines(raw: Iterable[tuple[bytes, bytes]]) -> str:
+    """Response headers as the log keeps them: ``Name: value`` lines in the order they
+    came (names as the partner wrote them), at most ``READ_CAP`` characters (secrets are
+    masked and the text cut to a KiB later, as a body's)."""
+    text = "\n".join(f"{k.decode('latin-1')}: {v.decode('utf-8', 'replace')}" for k, v in raw)
+    return text[:READ_CAP]
 
 
 async def _read_head(chunks: AsyncIterator[bytes]) -> bytes:
@@ -311,12 +327,14 @@ async def fetch(
     code = answer.code
     text = answer.head.decode("utf-8", "replace")
     if 200 <= code < 300:
-        return Outcome("delivered", code, latency, None, text)
+        return Outcome("delivered", code, latency, None, text, response_headers=answer.headers)
     if 300 <= code < 400:
         err = f"HTTP {code} redirect to {answer.location or '?'} (redirects are not followed)"
     else:
         err = f"HTTP {code} {answer.reason}".strip()
-    return Outcome("failed", code, latency, err, text, answer.retry_after)
+    return Outcome(
+        "failed", code, latency, err, text, answer.retry_after, response_headers=answer.headers
+    )
 
 
 def _direct_url(
@@ -370,6 +388,7 @@ async def _exchange(
             resp.headers.get("location"),
             resp.headers.get("retry-after"),
             head,
+            header_lines(resp.headers.raw),
         )
     finally:
         await resp.aclose()

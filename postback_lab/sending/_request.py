@@ -14,7 +14,7 @@ import polars as pl
 
 from .._errors import InputError
 from ..rules import Spans, fill_env, is_json_body
-from ._guard import mask, split_userinfo
+from ._guard import basic_credentials, mask, split_userinfo
 from ._http import Outcome, fetch, stored_body
 from ._sign import sign
 from ._success import judge
@@ -115,17 +115,21 @@ async def fire(
     if (refused := wrong_host(url, item.get("host"))) is not None:
         return Outcome("failed", None, None, refused, None)
     o = await fetch(pool, method, url, headers, body, item.get("timeout_s"))
-    return settle(o, item.get("success"), secrets)
+    return settle(o, item.get("success"), secrets, basic_credentials(headers))
 
 
-def settle(o: Outcome, success: str | None, secrets: Mapping[str, str]) -> Outcome:
+def settle(
+    o: Outcome, success: str | None, secrets: Mapping[str, str], hidden: tuple[str, ...] = ()
+) -> Outcome:
     """An answer as the log keeps it: judged by the rule's success check on its first KiB,
-    secrets masked in its error and in the whole answer read (partners echo requests back)
-    and only then cut to the first KiB, so no part of a secret is left at the cut."""
+    secrets (and the ``hidden`` Basic credential the request carried) masked in its error
+    and in the whole answer read (partners echo requests back) and only then cut to the
+    first KiB, so no part of a secret is left at the cut; the same for its headers."""
     full = o.response_body
     o = judge(dataclasses.replace(o, response_body=stored_body(full)), success)
     return dataclasses.replace(
         o,
-        error=mask(o.error, secrets) if o.error else o.error,
-        response_body=stored_body(mask(full, secrets)),
+        error=mask(o.error, secrets, hidden) if o.error else o.error,
+        response_body=stored_body(mask(full, secrets, hidden)),
+        response_headers=stored_body(mask(o.response_headers, secrets, hidden)),
     )

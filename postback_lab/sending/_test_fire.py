@@ -27,10 +27,10 @@ from ..events import EventsSource
 from ..plan import Plan, build_plan
 from ..rules import Rule, RuleSet
 from ..store import LogSource, LogStore, open_log
-from ._guard import mask, masked_urls
+from ._guard import basic_credentials, mask, masked_urls
 from ._http import Engine, fetch, make_transport
 from ._request import check_env, prepare, settle
-from ._writer import FIELDS, Item
+from ._writer import FIELDS, ROW_SCHEMA, Item
 
 #: the log outcome of a test-fire attempt
 TEST = "test"
@@ -191,11 +191,11 @@ async def _fire(
         fired_at = datetime.now(UTC)
         try:
             o = await fetch(pool, method, url, headers, body, values["timeout_s"])
-            o = settle(o, values.get("success"), secrets)
+            o = settle(o, values.get("success"), secrets, basic_credentials(headers))
         finally:
             await pool.aclose()
         error, response = o.error, o.response_body
-        store.append(
+        logged = pl.DataFrame(
             [
                 {
                     "dispatch_id": values["dispatch_id"],
@@ -217,10 +217,12 @@ async def _fire(
                     "error": error,
                     "response_body": response,
                     "source": "sent",
+                    "response_headers": o.response_headers,
                 }
             ],
-            check_attempts=False,
+            schema=ROW_SCHEMA,
         )
+        store.append(logged, check_attempts=False)
         accepted = o.outcome == "delivered"
         store.finish_run(run_id, "completed", 1, 0, 0 if accepted else 1)
     finally:

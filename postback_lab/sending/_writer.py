@@ -20,6 +20,8 @@ from ..store import LOG_SCHEMA
 from ._http import Outcome
 
 FLUSH_ROWS = 500
+#: an attempt row: the log's columns and the answer's headers (the log's own column)
+ROW_SCHEMA = pl.Schema({**LOG_SCHEMA, "response_headers": pl.String()})
 FLUSH_SECONDS = 1.0
 
 #: the plan columns a send reads, in the order of an item's row
@@ -98,7 +100,7 @@ class LogWriter:
         self.store = store
         self.run_id = run_id
         self.dry_run = dry_run
-        self.rows: list[tuple[Any, ...]] = []  # in the order of the log's columns
+        self.rows: list[tuple[Any, ...]] = []  # in the order of ROW_SCHEMA
         self.last = time.monotonic()
         #: the first error writing the log or the journal; set once, then nothing is written
         self.error: BaseException | None = None
@@ -146,6 +148,7 @@ class LogWriter:
                 o.response_body,
                 r[_STATUS],
                 "sent",
+                o.response_headers,
             )
         )
         if not self.dry_run and self.error is None:
@@ -161,7 +164,8 @@ class LogWriter:
                 f'"latency_ms": {"null" if lat is None else repr(float(lat))}, '
                 f'"status_code": {"null" if code is None else int(code)}, '
                 f'"outcome": "{o.outcome}", "error": {d(o.error)}, '
-                f'"response_body": {d(o.response_body)}}}'
+                f'"response_body": {d(o.response_body)}, '
+                f'"response_headers": {d(o.response_headers)}}}'
             )
             if len(self._done) == 1:
                 try:
@@ -196,7 +200,7 @@ class LogWriter:
             else:
                 try:
                     # numbered after the log's; retried marks once, when the run finishes
-                    frame = pl.DataFrame(rows, schema=LOG_SCHEMA, orient="row")
+                    frame = pl.DataFrame(rows, schema=ROW_SCHEMA, orient="row")
                     self.store.append(frame, check_attempts=False, mark=False)
                 except (StoreError, duckdb.Error, OSError) as exc:
                     self.unlogged += len(rows)

@@ -146,7 +146,8 @@ def _views(dataset: Any) -> duckdb.DuckDBPyConnection:
         f"""
         CREATE VIEW postback_log AS
         WITH base AS (
-            SELECT {cols}, md5_number({ATTEMPT_KEY}) AS dispatch_key FROM __delta),
+            SELECT {cols}, md5_number({ATTEMPT_KEY}) AS dispatch_key,
+                NULL::VARCHAR AS response_headers FROM __delta),
         multi AS (SELECT dispatch_key FROM base GROUP BY 1 HAVING count(*) > 1)
         SELECT base.*, dispatch_key IN (SELECT dispatch_key FROM multi) AS retried,
             0::BIGINT AS rowid

@@ -209,7 +209,8 @@ class ImportResult:
             tables.append(("Quarantined rows", self.quarantine))
         if self.without_rule:
             tables.append(("Rows without a rule (cannot be linked)", self.unlinkable))
-        return render("Import", str(self), tables, quarantined=self.quarantined)
+        notes = str(self).splitlines()[1:]  # each note and warning on a line of its own
+        return render("Import", self.summary(), tables, quarantined=self.quarantined, lines=notes)
 
 
 @dataclass(frozen=True)

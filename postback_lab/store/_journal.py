@@ -133,7 +133,7 @@ def replay(journal: Path) -> pl.DataFrame:
             ),
             stacklevel=2,
         )
-    cols = [*LOG_COLUMNS, "k"]
+    cols = [*LOG_COLUMNS, "response_headers", "k"]  # the answer's headers: the log's own
     frame = pl.DataFrame(
         [{c: r.get(c) for c in cols} for r in records],
         schema=dict.fromkeys(cols, pl.String()),

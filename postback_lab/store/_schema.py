@@ -7,7 +7,7 @@ import polars as pl
 
 from .._util import DISPATCH_KEY
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 
 LOG_SCHEMA: dict[str, pl.DataType] = {
     "dispatch_id": pl.String(),
@@ -111,7 +111,10 @@ FROM postback_log;
 # Like dispatch_key it is the log's own column, not one of LOG_COLUMNS (exports keep theirs)
 _DDL_V5 = "ALTER TABLE postback_log ADD COLUMN IF NOT EXISTS click_id VARCHAR;"
 #: columns of postback_log beyond LOG_COLUMNS that an append writes when a frame has them
-EXTRA_COLUMNS: dict[str, pl.DataType] = {"click_id": pl.String()}
+EXTRA_COLUMNS: dict[str, pl.DataType] = {
+    "click_id": pl.String(),
+    "response_headers": pl.String(),  # v7, below
+}
 
 # v6 (operations): the event type and goal of the conversion on each attempt (for log
 # search; filled in by the sender after its rows, null on rows from before), the health
@@ -133,6 +136,11 @@ CREATE TABLE IF NOT EXISTS retry_due (
 );
 """
 
+# v7: the headers of each answer (``Name: value`` lines, secrets masked, the first KiB),
+# for the log's text search; the log's own column like click_id (Delta exports keep
+# LOG_COLUMNS), null on rows from before and on imported rows
+_DDL_V7 = "ALTER TABLE postback_log ADD COLUMN IF NOT EXISTS response_headers VARCHAR;"
+
 MIGRATIONS: dict[int, str] = {
     1: _DDL_V1,
     2: _DDL_V2,
@@ -140,4 +148,5 @@ MIGRATIONS: dict[int, str] = {
     4: _DDL_V4,
     5: _DDL_V5,
     6: _DDL_V6,
+    7: _DDL_V7,
 }

@@ -163,7 +163,7 @@ def test_an_older_log_gets_the_new_columns_when_opened_to_write(tmp_path):
     con.close()
     with pbl.LogStore(db) as s:
         cols = s.sql("SELECT * FROM postback_log").columns
-        assert s.schema_version == 6
+        assert s.schema_version == 7
         assert {"event_type", "goal"} <= set(cols)
         assert s.sql("SELECT count(*) FROM host_health").item() == 0
         assert "reason" in s.runs().columns

@@ -32,13 +32,18 @@ from postback_lab._util import (
         (" 1 H 30 M ", 5400),
         (timedelta(minutes=3), 180),
         (0, 0),
+        ("90", 90),  # text without a unit is seconds, as the number is
+        (" 1.5 ", 1.5),
+        ("0", 0),
     ],
 )
 def test_durations_as_users_write_them(given, seconds):
     assert parse_duration(given) == timedelta(seconds=seconds)
 
 
-@pytest.mark.parametrize("bad", ["", "90", "soon", "5x", "m5", "-5s", -1, True, timedelta(seconds=-1)])
+@pytest.mark.parametrize(
+    "bad", ["", "-90", "1h30", "1.", "soon", "5x", "m5", "-5s", -1, True, timedelta(seconds=-1)]
+)
 def test_what_is_not_a_duration_is_a_value_error(bad):
     with pytest.raises(ValueError):
         parse_duration(bad)
