@@ -67,7 +67,7 @@ def test_the_command_line_reads_events_with_the_files_statuses(
         ("sales", "T4", "approved"),
     ]
     assert "1 row with an ignored status (ping, test) left out" in capsys.readouterr().err
-    assert main(["why", "T2", "--events", str(events), "--rules", str(rules)]) == 0
+    assert main(["why", "T2", str(events), "--rules", str(rules)]) == 0
     assert "rejects [rejected at 2026-11-03 10:00:00]: fires" in capsys.readouterr().out
 
 
