@@ -1,6 +1,7 @@
 """Store: the DuckDB attempt log (one row per HTTP attempt, a ``runs`` table, forward
-migrations, a crash journal), the import of a platform's postback-log export, and the
-read side of the central Delta Lake log (``open_delta_log``, ``"delta:PATH"``)."""
+migrations, a crash journal, pruning, snapshot copies of a log another process writes),
+the import of a platform's postback-log export, and the read side of the central Delta
+Lake log (``open_delta_log``, ``"delta:PATH"``)."""
 
 from .._errors import JournalWarning
 from ._delta import (
@@ -40,6 +41,7 @@ from ._log import DEFAULT_DB, LogStore
 from ._open import OpenMode, open_log
 from ._owner import Owner
 from ._pending import note_pending, pending_attempts, pending_note, settle_journals
+from ._prune import PRUNED_BEFORE, PruneResult, prune, pruned_before
 from ._schema import (
     LOG_COLUMNS,
     LOG_SCHEMA,
@@ -48,6 +50,7 @@ from ._schema import (
     SCHEMA_VERSION,
     TAG_COLUMNS,
 )
+from ._snapshot import open_for_reading, snapshot
 
 __all__ = [
     "DEFAULT_DB",
@@ -58,6 +61,7 @@ __all__ = [
     "MONTH",
     "NOT_ATTEMPTS",
     "OUTCOMES",
+    "PRUNED_BEFORE",
     "SCHEMA_VERSION",
     "TAG_COLUMNS",
     "DeltaLog",
@@ -70,6 +74,7 @@ __all__ = [
     "LogStore",
     "OpenMode",
     "Owner",
+    "PruneResult",
     "delta_table",
     "describe",
     "due_retries",
@@ -82,12 +87,15 @@ __all__ = [
     "known_exports",
     "note_pending",
     "open_delta_log",
+    "open_for_reading",
     "open_log",
     "pause_host",
     "paused_hosts",
     "pending_attempts",
     "pending_note",
     "probe_failed",
+    "prune",
+    "pruned_before",
     "read_export",
     "remember_export",
     "remove_import",
@@ -97,6 +105,7 @@ __all__ = [
     "save_retries",
     "set_run_reason",
     "settle_journals",
+    "snapshot",
     "table_uri",
     "tag_run",
     "unlinked_rows",

@@ -17,7 +17,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from .._errors import StoreError, StoreLockedError
-from ..store import DEFAULT_DB, LogStore, open_log
+from ._log import DEFAULT_DB, LogStore
+from ._open import open_log
 
 _FOLDERS: list[Path] = []
 
