@@ -46,7 +46,7 @@ from .sending import (
     targets_of,
     test_rule_sync,
 )
-from .store import LogStore, import_log, remove_import
+from .store import LogReader, LogStore, import_log, remove_import
 
 
 def cmd_sample(a: argparse.Namespace) -> int:
@@ -575,7 +575,7 @@ def cmd_receiver(a: argparse.Namespace) -> int:
     return 0
 
 
-def _read_log(name: str) -> LogStore:
+def _read_log(name: str) -> LogReader:
     """``--log``: ``delta:PATH`` (a Delta log) or a DuckDB file, opened to read."""
     if name.startswith("delta:"):
         return open_delta_log(name)

@@ -15,7 +15,7 @@ from ._errors import InputError
 if TYPE_CHECKING:
     from .auditing import AuditReport, LogFilter
     from .sending import Alert
-    from .store import LogStore
+    from .store import LogReader
 
 
 def add_log_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -153,7 +153,7 @@ def log_filter(a: argparse.Namespace) -> LogFilter:
     )
 
 
-def _open(db: Path, *, read_only: bool = True) -> LogStore:
+def _open(db: Path, *, read_only: bool = True) -> LogReader:
     from .store import LogStore
 
     if not db.exists():
@@ -161,7 +161,7 @@ def _open(db: Path, *, read_only: bool = True) -> LogStore:
     return read_log(db) if read_only else LogStore(db)
 
 
-def read_log(db: Path) -> LogStore:
+def read_log(db: Path) -> LogReader:
     """The log opened read-only; while another process writes it, a snapshot copy (said on
     stderr, so the table on stdout stays clean)."""
     from .auditing import open_for_reading

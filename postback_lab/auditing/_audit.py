@@ -8,7 +8,7 @@ from typing import Any
 import polars as pl
 
 from .._util import When, as_utc, parse_when
-from ..store import LogStore, note_pending, open_for_reading, pruned_before
+from ..store import LogReader, note_pending, open_for_reading, pruned_before
 from ._dispatches import remap
 from ._report import METRICS, AuditReport, Selection
 from ._sql import bucket_seconds, group_columns, main_sql
@@ -24,7 +24,7 @@ def wilson(successes: pl.Expr, n: pl.Expr, z: float = 1.96) -> tuple[pl.Expr, pl
 
 
 def audit(
-    log: LogStore | str | None = None,
+    log: LogReader | str | None = None,
     by: str | list[str] | tuple[str, ...] = ("rule",),
     *,
     since: When = None,

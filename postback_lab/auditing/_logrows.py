@@ -10,13 +10,13 @@ import polars as pl
 
 from .._errors import InputError
 from .._util import FORMULA_START
-from ..store import LOG_COLUMNS, LOG_SCHEMA, LogStore, pruned_before
+from ..store import LOG_COLUMNS, LOG_SCHEMA, LogReader, pruned_before
 from ._filters import LogFilter
 
 FORMATS = ("csv", "parquet", "delta")
 
 
-def visible(flt: LogFilter, store: LogStore) -> LogFilter:
+def visible(flt: LogFilter, store: LogReader) -> LogFilter:
     """``flt`` starting no earlier than the log's prune cut-off."""
     cut = pruned_before(store)
     if cut is None or (flt.since is not None and flt.since >= cut):
@@ -24,7 +24,7 @@ def visible(flt: LogFilter, store: LogStore) -> LogFilter:
     return LogFilter(**{**flt.__dict__, "since": cut})
 
 
-def attempt_rows(store: LogStore, flt: LogFilter, *, limit: int, offset: int = 0) -> pl.DataFrame:
+def attempt_rows(store: LogReader, flt: LogFilter, *, limit: int, offset: int = 0) -> pl.DataFrame:
     """The newest ``limit`` attempts matching ``flt`` (after ``offset``), newest first."""
     cond, params = visible(flt, store).sql()
     return store.sql(
@@ -54,7 +54,7 @@ def readable_rows(rows: pl.DataFrame) -> pl.DataFrame:
     return rows.rename({k: v for k, v in SHORT_HEADERS.items() if k in rows.columns})
 
 
-def count_rows(store: LogStore, flt: LogFilter) -> int:
+def count_rows(store: LogReader, flt: LogFilter) -> int:
     """How many attempts match ``flt``."""
     cond, params = visible(flt, store).sql()
     return int(store.sql(f"SELECT count(*) FROM postback_log WHERE {cond}", params).item())
@@ -71,7 +71,7 @@ def export_format(to: Path, given: str | None) -> str:
     return {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}.get(suffix, "delta")
 
 
-def export_rows(store: LogStore, to: str | Path, flt: LogFilter, fmt: str | None = None) -> int:
+def export_rows(store: LogReader, to: str | Path, flt: LogFilter, fmt: str | None = None) -> int:
     """Write the attempts matching ``flt`` (every log column, oldest first) to ``to`` as
     CSV or Parquet; returns the row count. DuckDB streams them to the file."""
     path = Path(to)

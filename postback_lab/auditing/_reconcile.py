@@ -18,7 +18,7 @@ import polars as pl
 
 from .._util import DISPATCH_KEY, When, parse_when, render
 from ..plan import Plan, read_plan
-from ..store import DIRECT, LOG_COLUMNS, LOG_SCHEMA, NOT_ATTEMPTS, LogStore, open_log, rule_key
+from ..store import DIRECT, LOG_COLUMNS, LOG_SCHEMA, NOT_ATTEMPTS, LogReader, open_log, rule_key
 
 STATES = ("delivered", "failed", "missed")
 
@@ -111,7 +111,7 @@ class Reconciliation:
 
 def reconcile(
     plan: Plan | pl.DataFrame | str,
-    log: LogStore | str | None = None,
+    log: LogReader | str | None = None,
     *,
     since: When = None,
     until: When = None,
@@ -178,7 +178,7 @@ def _per_dispatch_sql(fast: bool) -> str:
 
 def reconcile_store(
     plan: pl.DataFrame,
-    store: LogStore,
+    store: LogReader,
     *,
     since: datetime | None = None,
     until: datetime | None = None,

@@ -38,7 +38,7 @@ from ..auditing import (
 )
 from ..plan import PLAN_SCHEMA, Plan, read_plan
 from ..rules import RuleSet, read_rules
-from ..store import LogStore, open_log
+from ..store import LogReader, LogStore, open_log
 
 if TYPE_CHECKING:
     import altair as alt
@@ -61,7 +61,7 @@ class Explorer:
     file cannot be read, the headline says so."""
 
     def __init__(
-        self, log: LogStore | AuditReport | str | Path | None = None, *, timezone: str = "UTC"
+        self, log: LogReader | AuditReport | str | Path | None = None, *, timezone: str = "UTC"
     ) -> None:
         import ipywidgets as w
 
@@ -132,14 +132,15 @@ class Explorer:
 
     # -- queries -----------------------------------------------------------------
     @contextmanager
-    def _reading(self) -> Iterator[LogStore]:
+    def _reading(self) -> Iterator[LogReader]:
         """The store to query: the one given while it is open, else the file opened
         read-only for this query (or this process's writer of it, if one opened since)."""
         if not self.store.closed:
             yield self.store
             return
         try:
-            store, owned = LogStore(self.store.path, read_only=True), True
+            store: LogReader = LogStore(self.store.path, read_only=True)
+            owned = True
         except StoreLockedError:  # held for writing here again: read through that one
             store, owned = open_log(self.store.path, "read")
         try:
@@ -152,7 +153,7 @@ class Explorer:
         with self._reading() as store:
             return self._options_of(store)
 
-    def _options_of(self, store: LogStore) -> dict[str, list[Any]]:
+    def _options_of(self, store: LogReader) -> dict[str, list[Any]]:
         out: dict[str, list[Any]] = {}
         have = set(store.sql("SELECT * FROM postback_log LIMIT 0").columns)
         for col in _FILTERS:
@@ -300,7 +301,7 @@ class Explorer:
         with self._reading() as store:
             return self._selection_plan(store, plan, rules)
 
-    def _selection_plan(self, store: LogStore, plan: Plan | str | Path | None, rules: Any) -> Plan:
+    def _selection_plan(self, store: LogReader, plan: Plan | str | Path | None, rules: Any) -> Plan:
         cond, params = visible(self.filter(), store).sql()
         ids = store.sql(
             f"""
@@ -376,7 +377,7 @@ def _in_kernel() -> bool:
 
 
 def explore(
-    log: LogStore | AuditReport | str | Path | None = None, *, timezone: str | None = None
+    log: LogReader | AuditReport | str | Path | None = None, *, timezone: str | None = None
 ) -> Explorer:
     """An interactive explorer of the attempt log (a LogStore, a DuckDB path, or the log of
     an AuditReport). ``timezone``: the zone of the chart's days and of the since/until

@@ -42,6 +42,7 @@ from ._open import OpenMode, open_log
 from ._owner import Owner
 from ._pending import note_pending, pending_attempts, pending_note, settle_journals
 from ._prune import PRUNED_BEFORE, PruneResult, prune, pruned_before
+from ._reader import LogReader
 from ._schema import (
     LOG_COLUMNS,
     LOG_SCHEMA,
@@ -51,6 +52,7 @@ from ._schema import (
     TAG_COLUMNS,
 )
 from ._snapshot import open_for_reading, snapshot
+from ._writer import LogWriter, log_writer
 
 __all__ = [
     "DEFAULT_DB",
@@ -71,7 +73,9 @@ __all__ = [
     "Journal",
     "JournalWarning",
     "Links",
+    "LogReader",
     "LogStore",
+    "LogWriter",
     "OpenMode",
     "Owner",
     "PruneResult",
@@ -85,6 +89,7 @@ __all__ = [
     "import_deltalake",
     "import_log",
     "known_exports",
+    "log_writer",
     "note_pending",
     "open_delta_log",
     "open_for_reading",

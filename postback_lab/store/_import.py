@@ -62,6 +62,7 @@ from ._link import EXAMPLES, resolve_rules, rule_key
 from ._log import LogStore
 from ._match import match_rules
 from ._open import open_log
+from ._writer import log_writer
 
 #: log column -> the common header names of platforms' exports (normalised)
 HEADERS: dict[str, tuple[str, ...]] = {
@@ -706,7 +707,9 @@ def import_log(
         rows = _number_attempts(rows, store)
         store.append(_without_passwords(rows), check_attempts=False)
         delivered = int((rows["outcome"] == "delivered").sum())
-        store.record_import(run_id, export.label, rows.height, delivered, rows.height - delivered)
+        log_writer(store).record_import(
+            run_id, export.label, rows.height, delivered, rows.height - delivered
+        )
         return ImportResult(run_id=run_id, rows=rows.height, delivered=delivered, **result)  # type: ignore[arg-type]
     finally:
         if owned:
@@ -756,8 +759,10 @@ def remove_import(run_id: str, log: LogStore | str | Path | None = None) -> int:
                 [run_id],
             )["n"][0]
         )
-        store._exec("DELETE FROM postback_log WHERE run_id = ? AND source = 'imported'", [run_id])
-        store._exec("DELETE FROM runs WHERE run_id = ? AND kind = 'import'", [run_id])
+        log_writer(store).exec(
+            "DELETE FROM postback_log WHERE run_id = ? AND source = 'imported'", [run_id]
+        )
+        log_writer(store).exec("DELETE FROM runs WHERE run_id = ? AND kind = 'import'", [run_id])
         return n
     finally:
         if owned:

@@ -15,12 +15,13 @@ from typing import Any
 from .._errors import InputError
 from .._util import When, parse_when
 from ._exports import export_backlog, exports_file
-from ._log import LogStore
+from ._reader import LogReader
+from ._writer import log_writer
 
 PRUNED_BEFORE = "pruned_before"  # meta key: attempts before it were pruned
 
 
-def pruned_before(store: LogStore) -> datetime | None:
+def pruned_before(store: LogReader) -> datetime | None:
     """The cut-off of the last ``prune`` of this log, or None."""
     got = store.sql("SELECT value FROM meta WHERE key = ?", [PRUNED_BEFORE])
     return None if got.height == 0 else parse_when(got.item(), name=PRUNED_BEFORE)
@@ -44,7 +45,7 @@ class PruneResult:
         )
 
 
-def prune(store: LogStore, before: When, *, dry_run: bool = False) -> PruneResult:
+def prune(store: LogReader, before: When, *, dry_run: bool = False) -> PruneResult:
     """Delete every attempt fired before ``before`` except delivered ones, and record the
     cut-off so audits start there (see the module docstring)."""
     cut = parse_when(before, name="before")
@@ -85,6 +86,6 @@ def prune(store: LogStore, before: When, *, dry_run: bool = False) -> PruneResul
         INSERT OR REPLACE INTO meta VALUES ('retried_upto', '-1');
         COMMIT;"""
     )
-    store.mark_retried()  # marks from scratch: deleting may renumber rows
+    log_writer(store).mark_retried()  # marks from scratch: deleting may renumber rows
     store.sql("CHECKPOINT")
     return result
