@@ -12,6 +12,7 @@ from ._delta import (
     open_delta_log,
     table_uri,
 )
+from ._export_read import read_export
 from ._exports import (
     IDENTITY,
     export_backlog,
@@ -34,7 +35,7 @@ from ._health import (
     set_run_reason,
     tag_run,
 )
-from ._import import ImportResult, import_log, read_export, remove_import
+from ._import import ImportResult, import_log, remove_import
 from ._journal import Journal
 from ._link import DIRECT, Links, describe, rule_key, unlinked_rows
 from ._log import DEFAULT_DB, LogStore
