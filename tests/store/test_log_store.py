@@ -271,3 +271,30 @@ def test_the_read_side_and_the_sender_writer_are_apart(tmp_path):
         assert s.runs()[["run_id", "state"]].rows() == [(run, "completed")]
     with LogStore(db, read_only=True) as r:  # reading the same rows through a reader
         assert r.runs()["run_id"].to_list() == [run] and r.pending() == []
+
+
+def test_prune_and_snapshots_are_the_stores_work(tmp_path):
+    """Deleting rows and copying a log's files are store work: auditing calls them."""
+    from postback_lab import auditing, store
+
+    assert store.prune.__module__ == "postback_lab.store._prune"
+    assert store.open_for_reading.__module__ == "postback_lab.store._snapshot"
+    assert auditing.prune is store.prune and auditing.open_for_reading is store.open_for_reading
+    db = tmp_path / "log.duckdb"
+    old = {
+        "dispatch_id": "d1",
+        "attempt": 1,
+        "fired_at": datetime(2024, 1, 1, tzinfo=UTC),
+        "outcome": "failed",
+    }
+    with LogStore(db) as s:
+        s.append([old, {**old, "dispatch_id": "d2", "outcome": "delivered"}])
+        result = store.prune(s, "2024-06-01")
+        assert (result.deleted, result.kept_delivered) == (1, 1)
+        assert s.attempts()["dispatch_id"].to_list() == ["d2"]
+        assert store.pruned_before(s) == datetime(2024, 6, 1, tzinfo=UTC)
+    copy = store.snapshot(db)
+    try:
+        assert copy.path != db and copy.read_only and copy.count() == 1
+    finally:
+        copy.close()
