@@ -1,17 +1,10 @@
 """Import a platform's postback-log export (CSV, Parquet, NDJSON or a frame) into
 ``postback_log``, so audits and backfills cover what the platform fired itself: the
 export is read and mapped by ``_export_read``; here its rows are numbered, appended as
-one run and linked to the rules.
-
-Headers are mapped by an explicit ``columns=`` mapping, then the platform preset's
-postback-log columns (``source=``, or ``auto`` to guess), then the common names
-(``Firing Time``, ``Transaction ID``, ``Response Code``, ``Error``, ``Server Response``,
-``Postback Name``, ``URL``, ``Offer ID``, ``Publisher ID``, ``Status`` …). Conversion
-statuses are normalised as events are (``Approved``/``Declined``, Affise's ``1``/``3`` …).
-Rows that cannot be read (a bad firing time or response code, no transaction id, an
-unknown status) are quarantined with their line and reason; the others are imported.
-An attempt already in the log (same rule, transaction id, firing time and response code)
-is not added again, so overlapping exports can be imported one after the other.
+one run and linked to the rules. Rows that cannot be read are quarantined (with their
+line and reason); the others are imported. An attempt already in the log (same rule,
+transaction id, firing time and response code) is not added again, so overlapping
+exports can be imported one after the other.
 """
 
 from __future__ import annotations

@@ -12,7 +12,6 @@ import os
 import re
 import threading
 import weakref
-from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +25,7 @@ from ._migrate import discard_copy, migrate, stored_version, upgraded_copy
 from ._pending import pending_attempts
 from ._reader import LogReader, run_sql
 from ._schema import SCHEMA_VERSION
-from ._writer import LogWriter
+from ._writer import LogWriter, Rows
 
 DEFAULT_DB = "postback_lab.duckdb"
 
@@ -130,13 +129,7 @@ class LogStore(LogReader):
         )
         return dict(self.sql(q, ids=ids).iter_rows())
 
-    def append(
-        self,
-        rows: pl.DataFrame | Iterable[Mapping[str, Any]],
-        *,
-        check_attempts: bool = True,
-        mark: bool = True,
-    ) -> int:
+    def append(self, rows: Rows, *, check_attempts: bool = True, mark: bool = True) -> int:
         """Append attempt rows in one committed INSERT from Arrow; returns the row count.
 
         A dispatch's attempt numbers must be unique (audit and reconcile count on it): rows

@@ -27,6 +27,9 @@ if TYPE_CHECKING:
     from ._journal import Journal
     from ._reader import LogReader
 
+#: attempt rows to append: a frame, or mappings of log columns
+Rows = pl.DataFrame | Iterable[Mapping[str, Any]]
+
 #: why a log that is not a LogStore (a Delta log) cannot be written
 NEVER_WRITTEN = (
     "a Delta log is read here, never written: send or backfill into a DuckDB log (--db), "
@@ -86,19 +89,9 @@ class LogWriter:
             self._sending.release()
 
     # -- appends -------------------------------------------------------------------
-    def append(
-        self,
-        rows: pl.DataFrame | Iterable[Mapping[str, Any]],
-        *,
-        check_attempts: bool = True,
-        mark: bool = True,
-    ) -> int:
-        """Append attempt rows in one committed INSERT from Arrow; returns the row count.
-
-        A dispatch's attempt numbers must be unique (audit and reconcile count on it): rows
-        repeating one already in the log or in the batch are refused, naming the first.
-        The sender and the importer number attempts themselves and skip the check.
-        ``mark``: bring the retried marks up to date (the sender does it once per run)."""
+    def append(self, rows: Rows, *, check_attempts: bool = True, mark: bool = True) -> int:
+        """``LogStore.append``: one committed INSERT from Arrow, attempt numbers checked
+        unless ``check_attempts`` is False (the sender and the importer number them)."""
         frame = (
             rows if isinstance(rows, pl.DataFrame) else pl.DataFrame(list(rows), schema=LOG_SCHEMA)
         )
