@@ -10,24 +10,21 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from .._util import lazy_attributes
+from ..store import PruneResult, open_for_reading, prune, pruned_before, snapshot
 from ._audit import audit, wilson
 from ._charts import audit_chart, daily_chart
 from ._filters import COLUMNS, LogFilter, natural_key
 from ._headline import Headline, headline, headline_sql
 from ._logrows import (
-    PruneResult,
     attempt_rows,
     count_rows,
     export_format,
     export_rows,
-    prune,
-    pruned_before,
     readable_rows,
     visible,
 )
 from ._reconcile import Reconciliation, reconcile
 from ._report import METRICS, AuditReport
-from ._snapshot import open_for_reading, snapshot
 from ._sql import DERIVED, NOT_FAILURES, bucket_sql, check_timezone, period_sql
 from ._vega import chart_html, loader_html
 

@@ -8,11 +8,9 @@ from typing import Any
 import polars as pl
 
 from .._util import When, as_utc, parse_when
-from ..store import LogSource, note_pending
+from ..store import LogSource, note_pending, open_for_reading, pruned_before
 from ._dispatches import remap
-from ._logrows import pruned_before
 from ._report import METRICS, AuditReport, Selection
-from ._snapshot import open_for_reading
 from ._sql import bucket_seconds, group_columns, main_sql
 
 

@@ -28,7 +28,7 @@ from ..sending import (
     with_goals,
     with_rule_policies,
 )
-from ..store import LogStore, describe, open_log, settle_journals, unlinked_rows
+from ..store import LogStore, describe, log_writer, open_log, settle_journals, unlinked_rows
 from ._reconcile import Reconciliation, reconcile_store
 from ._replay import Targets, check_resend
 
@@ -245,7 +245,7 @@ async def backfill(
     opts = with_rule_policies(opts, plan)
     store, owned = _existing_log(log)
     try:
-        with store.sending("this backfill"):
+        with log_writer(store).sending("this backfill"):
             settle_journals(store)  # a dead send's attempts count before anything is decided
             rec = reconcile_store(window.frame, store, since=lo, until=hi)
             # reconcile keeps the plan's rows in order: its states are a mask over the window

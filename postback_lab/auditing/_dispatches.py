@@ -5,7 +5,7 @@ always: an export without a conversion-status column, or one spelling a rule ``S
 where our rules say ``sales``, gives rows keyed by what the export says. Counted as
 they are, an imported failure that a later send delivered would be a second,
 undelivered postback. So before counting, each imported row is linked by the store's
-one linking rule (``LogStore.links``, the rule reconcile and ``send`` use) to the
+one linking rule (``LogReader.links``, the rule reconcile and ``send`` use) to the
 dispatches the sender logged; a row that links to one counts as an attempt of it (its
 rule, publisher and offer are that dispatch's). Imported rows that link to none keep a
 postback of their own, their rule spelt as the log's other rows spell it.
@@ -19,7 +19,7 @@ from __future__ import annotations
 import polars as pl
 
 from .._util import DISPATCH_ID, KEY_TEXT
-from ..store import DIRECT, NOT_ATTEMPTS, LogStore, rule_key
+from ..store import DIRECT, NOT_ATTEMPTS, LogReader, rule_key
 
 #: imported rows, and any row without a dispatch id: the rows linking places
 LOOSE = f"(source = 'imported' OR dispatch_id IS NULL) AND {NOT_ATTEMPTS}"
@@ -63,7 +63,7 @@ def log_source(remapped: bool) -> str:
 _CACHE: dict[tuple[str, int, int], pl.DataFrame | None] = {}
 
 
-def remap(store: LogStore) -> pl.DataFrame | None:
+def remap(store: LogReader) -> pl.DataFrame | None:
     """The imported rows that count as another dispatch than their stored key says (see
     the module docstring), or None when there are none (the log is read as it is).
 
@@ -79,7 +79,7 @@ def remap(store: LogStore) -> pl.DataFrame | None:
     return _CACHE[key]
 
 
-def _remap(store: LogStore) -> pl.DataFrame | None:
+def _remap(store: LogReader) -> pl.DataFrame | None:
     # two EXISTS that DuckDB answers from its column statistics on a log without imports
     # (1 ms on 3M rows; a scan for the combined condition takes 15)
     loose = store.sql(
@@ -163,7 +163,7 @@ def _with_rule(sql: str) -> str:
     return sql.replace("rule", "coalesce(__canon, rule)")
 
 
-def _spellings(store: LogStore) -> pl.DataFrame:
+def _spellings(store: LogReader) -> pl.DataFrame:
     """Each imported rule spelling -> the one spelling the log uses for that rule (case and
     spaces aside): the sender's, else the imports' most frequent (ties: the first in sort
     order). Only spellings that change are listed."""

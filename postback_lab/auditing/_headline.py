@@ -19,7 +19,7 @@ from typing import Any
 
 import polars as pl
 
-from ..store import LogStore
+from ..store import LogReader
 from ._dispatches import remap
 from ._filters import LogFilter
 from ._logrows import visible
@@ -64,7 +64,7 @@ class Headline:
 
 
 def headline_sql(
-    store: LogStore, cond: str, params: list[Any], moved: pl.DataFrame | None = None
+    store: LogReader, cond: str, params: list[Any], moved: pl.DataFrame | None = None
 ) -> Headline:
     """The headline of the rows of ``postback_log`` matching a SQL condition: the audit's
     own one-scan query with no groups, so the figures equal an ungrouped audit's.
@@ -87,7 +87,7 @@ def headline_sql(
     )
 
 
-def headline(store: LogStore, flt: LogFilter | None = None) -> Headline:
+def headline(store: LogReader, flt: LogFilter | None = None) -> Headline:
     """The headline of the attempts matching ``flt`` (all but dry runs by default),
     from the log's prune cut-off on."""
     cond, params = visible(flt or LogFilter(), store).sql()

@@ -23,8 +23,8 @@ from ..store import (
     LOG_COLUMNS,
     LOG_SCHEMA,
     NOT_ATTEMPTS,
+    LogReader,
     LogSource,
-    LogStore,
     open_log,
     rule_key,
 )
@@ -187,7 +187,7 @@ def _per_dispatch_sql(fast: bool) -> str:
 
 def reconcile_store(
     plan: pl.DataFrame,
-    store: LogStore,
+    store: LogReader,
     *,
     since: datetime | None = None,
     until: datetime | None = None,

@@ -15,7 +15,7 @@ import polars as pl
 
 from .._errors import InputError
 from .._util import TIME_FORMAT, as_utc, render, terminal_width, text_table
-from ..store import LogStore, open_log
+from ..store import LogReader, open_log
 from ._charts import TIME_KEYS, audit_chart, chart_group
 from ._dispatches import log_source
 from ._headline import Headline, headline_sql
@@ -48,7 +48,7 @@ class Selection:
     """Where a report's breakdowns come from: the same selection of the same log, up to
     the last row the audit saw (the log is append-only), queried on first use."""
 
-    log: LogStore | None
+    log: LogReader | None
     path: str
     select: tuple[str, ...]
     cond: str
@@ -73,7 +73,7 @@ class Selection:
             lambda store: headline_sql(store, self.cond, list(self.params), self.remap)
         )
 
-    def _with_store(self, use: Callable[[LogStore], _T]) -> _T:
+    def _with_store(self, use: Callable[[LogReader], _T]) -> _T:
         store = self.log
         if store is None or store.closed:
             store, owned = open_log(self.path, "read")

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from ..events import Events
     from ..plan import Plan
     from ..rules import RuleSet
-    from ..store import LogStore
+    from ..store import LogReader
 
 
 class Stages:
@@ -112,7 +112,7 @@ def warn_quarantine(events: Events) -> None:
         )
 
 
-def read_log(db: Path) -> LogStore:
+def read_log(db: Path) -> LogReader:
     """The log opened read-only; while another process writes it, a snapshot copy (said on
     stderr, so the table on stdout stays clean)."""
     from ..auditing import open_for_reading
@@ -123,7 +123,7 @@ def read_log(db: Path) -> LogStore:
     return store
 
 
-def open_log(db: Path, *, read_only: bool = True) -> LogStore:
+def open_log(db: Path, *, read_only: bool = True) -> LogReader:
     """An existing log, to read (see ``read_log``) or to write."""
     from ..store import LogStore
 
@@ -132,7 +132,7 @@ def open_log(db: Path, *, read_only: bool = True) -> LogStore:
     return read_log(db) if read_only else LogStore(db)
 
 
-def open_any_log(name: str) -> LogStore:
+def open_any_log(name: str) -> LogReader:
     """A log to read named by ``--db``: ``delta:PATH`` (a Delta log), else a DuckDB file
     (see ``read_log``)."""
     if name.startswith("delta:"):

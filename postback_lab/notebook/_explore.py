@@ -37,7 +37,7 @@ from ..auditing import (
 )
 from ..plan import PLAN_SCHEMA, Plan, PlanSource, read_plan
 from ..rules import RuleSet, RulesSource, read_rules
-from ..store import LogSource, LogStore, open_log
+from ..store import LogReader, LogSource, LogStore, open_log
 
 if TYPE_CHECKING:
     import altair as alt
@@ -129,14 +129,15 @@ class Explorer:
 
     # -- queries -----------------------------------------------------------------
     @contextmanager
-    def _reading(self) -> Iterator[LogStore]:
+    def _reading(self) -> Iterator[LogReader]:
         """The store to query: the one given while it is open, else the file opened
         read-only for this query (or this process's writer of it, if one opened since)."""
         if not self.store.closed:
             yield self.store
             return
         try:
-            store, owned = LogStore(self.store.path, read_only=True), True
+            store: LogReader = LogStore(self.store.path, read_only=True)
+            owned = True
         except StoreLockedError:  # held for writing here again: read through that one
             store, owned = open_log(self.store.path, "read")
         try:
@@ -149,7 +150,7 @@ class Explorer:
         with self._reading() as store:
             return self._options_of(store)
 
-    def _options_of(self, store: LogStore) -> dict[str, list[Any]]:
+    def _options_of(self, store: LogReader) -> dict[str, list[Any]]:
         out: dict[str, list[Any]] = {}
         have = set(store.sql("SELECT * FROM postback_log LIMIT 0").columns)
         for col in _FILTERS:
@@ -300,7 +301,7 @@ class Explorer:
             return self._selection_plan(store, plan, rules)
 
     def _selection_plan(
-        self, store: LogStore, plan: PlanSource | None, rules: RulesSource | None
+        self, store: LogReader, plan: PlanSource | None, rules: RulesSource | None
     ) -> Plan:
         cond, params = visible(self.filter(), store).sql()
         ids = store.sql(

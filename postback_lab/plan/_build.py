@@ -5,7 +5,8 @@ rule 7 and the dedupe on the gathered rows), then its URL rendered from those ro
 macro texts with ``concat_str`` and its dispatch ids, one rule at a time so a caller can
 write each rule's rows as they come. Macro texts are rendered only for rows that fire,
 once for all rules firing the same rows. Bodies (Jinja2) are the only per-row Python,
-and only for POST rules with a body.
+and only for POST rules with a body. How one rule's URL, headers and body render is
+``_exprs``; this module orchestrates.
 """
 
 from __future__ import annotations
@@ -28,20 +29,23 @@ from .._util import (
 )
 from ..events import Events, read_events
 from ..rules import (
-    Macro,
     Rule,
     RuleSet,
-    Template,
-    body_environment,
-    body_with_env_markers,
-    env_names,
-    env_spans,
     foreign_hint,
     read_rules,
 )
 from ._counts import ALWAYS, Counts
 from ._evaluate import Evaluator, Selection
-from ._render import URL_RAW, macro_text
+from ._exprs import (
+    env_entries,
+    field_parts,
+    headers_expr,
+    host_of,
+    macros_of,
+    render_bodies,
+    render_parts,
+)
+from ._render import macro_text
 from ._scope import fires as fires  # kept importable from here
 from ._scope import one_of as one_of
 from ._scope import scope as scope
@@ -109,133 +113,13 @@ def check_macros(rules: RuleSet, columns: list[str]) -> None:
         raise RuleValidationError(problems)
 
 
-def _host(t: Template) -> str:
-    head = t.parts[0] if t.parts and isinstance(t.parts[0], str) else ""
-    m = re.match(r"https?://(?:[^@/?#]*@)?([^/?#]+)", head, re.I)
-    return m.group(1).lower() if m else ""
-
-
-def _column(m: Macro) -> str:
-    """The pre-rendered column of a macro: its text after filters, encoded, made safe for
-    a URL (a URL's raw macro) or as it is."""
-    prefix = {"encoded": "__e_", URL_RAW: "__u_"}.get(m.kind, "__t_")
-    return prefix + m.key
-
-
-def _as_raw(p: str | Macro) -> str | Macro:
-    return Macro("raw", p.name, p.filters) if isinstance(p, Macro) and p.kind == "encoded" else p
-
-
-def _url_part(p: str | Macro) -> str | Macro:
-    """A URL's ``{raw:name}`` keeps what a URL may hold and escapes the rest."""
-    return Macro(URL_RAW, p.name, p.filters) if isinstance(p, Macro) and p.kind == "raw" else p
-
-
-def _part(p: str | Macro) -> pl.Expr:
-    if isinstance(p, str):
-        return pl.lit(p)
-    if p.kind == "env":
-        return pl.lit(str(p))  # resolved at send time, never stored
-    return pl.col(_column(p))
-
-
-def _parts(rule: Rule) -> list[tuple[str, tuple[str | Macro, ...]]]:
-    """Each templated field of a rule as it renders: the URL encoded, headers raw."""
-    out = [("url", tuple(_url_part(p) for p in rule.url.parts))]
-    out += [(f"header:{k}", tuple(_as_raw(p) for p in t.parts)) for k, t in rule.headers]
-    return out
-
-
-def _render(parts: tuple[str | Macro, ...]) -> pl.Expr:
-    return pl.concat_str([_part(p) for p in parts]) if parts else pl.lit("")
-
-
-def _length(p: str | Macro) -> pl.Expr:
-    if isinstance(p, str):
-        return pl.lit(len(p), dtype=pl.UInt32)
-    if p.kind == "env":
-        return pl.lit(len(str(p)), dtype=pl.UInt32)
-    return pl.col(_column(p)).str.len_chars()
-
-
-def _env_entries(rule: Rule) -> pl.Expr | None:
-    """``["url",12,"TOKEN"],…``: where the URL's and headers' own ``{env:NAME}`` macros
-    stand in the rendered text (offsets in characters), or None when they have none."""
-    entries: list[pl.Expr] = []
-    for field, parts in _parts(rule):
-        for i, p in enumerate(parts):
-            if isinstance(p, Macro) and p.kind == "env":
-                offset = pl.sum_horizontal([_length(q) for q in parts[:i]]) if i else pl.lit(0)
-                entries.append(
-                    pl.format(
-                        "[" + json.dumps(field) + ",{}," + json.dumps(p.name) + "]",
-                        offset.cast(pl.UInt32),
-                    )
-                )
-    return pl.concat_str(entries, separator=",") if entries else None
-
-
-def _headers_expr(rule: Rule) -> pl.Expr:
-    if not rule.headers:
-        return pl.lit(None, dtype=pl.String)
-    if all(not t.columns for _, t in rule.headers):
-        return pl.lit(json.dumps({k: t.text for k, t in rule.headers}))
-    fields = [_render(parts).alias(f[len("header:") :]) for f, parts in _parts(rule)[1:]]
-    return pl.struct(fields).struct.json_encode()
-
-
-def _bodies(rule: Rule, rows: pl.DataFrame) -> tuple[pl.Series, pl.Series, pl.Series]:
-    """Render the Jinja2 body per row (values JSON-escaped in a JSON body); returns
-    (body, ok, env entries) where ok is False for rows whose body is not valid JSON (they
-    are not fired and explain counts them) and the entries say where the body's own
-    ``{env:NAME}`` macros stand."""
-    assert rule.body is not None
-    marked, nonce = body_with_env_markers(rule.body)
-    has_env = bool(env_names(rule.body))
-    template = body_environment(rule.body).from_string(marked)
-    cols = [f"__t_{c}" for c in rule.body_columns]
-    is_json = rule.body.lstrip().startswith(("{", "["))
-    out, ok, where = [], [], []
-    for values in rows.select(cols).iter_rows() if cols else ([()] * rows.height):
-        text = template.render(dict(zip(rule.body_columns, values, strict=True)))
-        spans: list[tuple[int, str]] = []
-        if has_env:
-            text, spans = env_spans(text, nonce)
-        good = True
-        if is_json:
-            try:
-                json.loads(text)
-            except json.JSONDecodeError:
-                good = False
-        out.append(text)
-        ok.append(good)
-        where.append(",".join(f'["body",{o},{json.dumps(n)}]' for o, n in spans) or None)
-    return (
-        pl.Series("body", out, dtype=pl.String),
-        pl.Series("ok", ok, dtype=pl.Boolean),
-        pl.Series("__env_body", where, dtype=pl.String),
-    )
-
-
-def _macros(rule: Rule) -> dict[str, Macro]:
-    """The rendered columns a rule's URL, headers and body read, each with its macro."""
-    needed: dict[str, Macro] = {}
-    for _, field_parts in _parts(rule):
-        for p in field_parts:
-            if isinstance(p, Macro) and p.kind != "env":
-                needed.setdefault(_column(p), p)
-    for c in rule.body_columns:
-        needed.setdefault(_column(Macro("raw", c)), Macro("raw", c))
-    return needed
-
-
 def _check_filters(frame: pl.DataFrame, rules: Iterable[Rule]) -> None:
     """Macro filters that cannot apply to their column (a time layout on a number) fail
     here, for every enabled rule, whether or not a row fires it."""
     seen: set[str] = set()
     for r in rules:
         if r.enabled:
-            for col, m in _macros(r).items():
+            for col, m in macros_of(r).items():
                 if col not in seen:
                     seen.add(col)
                     macro_text(frame[m.name].head(100), m)
@@ -246,7 +130,7 @@ def _rule_frame(rule: Rule, sel: Selection) -> tuple[pl.DataFrame, int]:
     many were dropped for a body that is not valid JSON."""
     rows = sel.rows
     texts = []
-    for col, m in _macros(rule).items():
+    for col, m in macros_of(rule).items():
         if col not in sel.texts:  # rules firing the same rows render a macro once
             sel.texts[col] = macro_text(rows[m.name], m).alias(col)
         texts.append(sel.texts[col])
@@ -259,15 +143,15 @@ def _rule_frame(rule: Rule, sel: Selection) -> tuple[pl.DataFrame, int]:
         "offer_id",
         "publisher_id",
         pl.lit(rule.method).alias("method"),
-        _render(_parts(rule)[0][1]).alias("url"),
+        render_parts(field_parts(rule)[0][1]).alias("url"),
         pl.lit(None, dtype=pl.String).alias("body"),
-        pl.lit(_host(rule.url)).alias("host"),
+        pl.lit(host_of(rule.url)).alias("host"),
         (pl.col("occurred_at") + pl.lit(rule.delay)).alias("due_at"),
-        _headers_expr(rule).alias("headers"),
+        headers_expr(rule).alias("headers"),
         pl.lit(rule.timeout, dtype=pl.Float64).alias("timeout_s"),
         "occurred_at",
         (
-            pl.lit(None, dtype=pl.String) if (entries := _env_entries(rule)) is None else entries
+            pl.lit(None, dtype=pl.String) if (entries := env_entries(rule)) is None else entries
         ).alias("env_at"),
         pl.lit(rule.success.to_json() if rule.success else None, dtype=pl.String).alias("success"),
         pl.lit(rule.sign, dtype=pl.String).alias("sign_env"),
@@ -277,7 +161,7 @@ def _rule_frame(rule: Rule, sel: Selection) -> tuple[pl.DataFrame, int]:
     )
     bad = 0
     if rule.body is not None and out.height:
-        body, ok, env_body = _bodies(rule, out)
+        body, ok, env_body = render_bodies(rule, out)
         out = out.with_columns(
             body,
             pl.concat_str([pl.col("env_at"), env_body], separator=",", ignore_nulls=True).alias(

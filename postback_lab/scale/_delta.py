@@ -25,7 +25,7 @@ from ..store import (
     LOG_COLUMNS,
     LOG_SCHEMA,
     MONTH,
-    DeltaLog,
+    LogReader,
     LogSource,
     LogStore,
     exported_ids,
@@ -91,9 +91,9 @@ def export_log(
         raise InputError(f"batch_rows={batch_rows!r} must be a whole number >= 1")
     dl = _deltalake()
     uri = table_uri(to)
-    store, owned = (log, False) if isinstance(log, LogStore) else _open_read(log)
+    store, owned = (log, False) if isinstance(log, LogReader) else open_log(log, "read")
     try:
-        if isinstance(store, DeltaLog):
+        if not isinstance(store, LogStore):  # a Delta log
             raise InputError(f"{store.path}: export a DuckDB log, not a Delta table")
         runs = _runs(store)
         table = _table(dl, uri, storage_options)
@@ -144,10 +144,6 @@ def export_log(
     finally:
         if owned:
             store.close()
-
-
-def _open_read(log: str | Path | None) -> tuple[LogStore, bool]:
-    return open_log(log, "read")
 
 
 def _runs(store: LogStore) -> pl.DataFrame:

@@ -11,7 +11,7 @@ import polars as pl
 
 from .._errors import InputError
 from ..plan import Plan, read_plan
-from ..store import LogStore, open_log
+from ..store import LogReader, open_log
 
 
 def parse_shard(text: str) -> tuple[int, int]:
@@ -56,7 +56,7 @@ def delivered_elsewhere(plan: Plan, central: Any) -> tuple[Plan, int]:
     """``plan`` less the dispatches ``central`` (a log, a path or ``delta:PATH``) shows
     delivered, and how many those were: a dispatch delivered by another shard (or under
     another number of shards) is never sent again."""
-    store, owned = (central, False) if isinstance(central, LogStore) else open_log(central, "read")
+    store, owned = (central, False) if isinstance(central, LogReader) else open_log(central, "read")
     try:
         done = store.delivered_ids(plan.frame["dispatch_id"])
     finally:

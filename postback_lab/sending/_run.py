@@ -25,6 +25,7 @@ from ..store import (
     LogSource,
     LogStore,
     due_retries,
+    log_writer,
     open_log,
     pause_host,
     paused_hosts,
@@ -217,7 +218,7 @@ async def run_send(
     on the run)."""
     if held:
         return await _run(frame, store, options, kind, keep_store, recheck, resend, reason)
-    with store.sending(f"this {kind}"):
+    with log_writer(store).sending(f"this {kind}"):
         return await _run(frame, store, options, kind, keep_store, recheck, resend, reason)
 
 
@@ -232,7 +233,7 @@ async def _run(
     reason: str | None = None,
 ) -> SendResult:
     started = time.perf_counter()
-    store.recover_inflight()
+    log_writer(store).recover_inflight()
     frame = frame.unique("dispatch_id", keep="first", maintain_order=True)
     if frame["host"].str.contains("@", literal=True).any():  # a plan written by hand
         frame = frame.with_columns(pl.col("host").str.replace(r"^[^@]*@", ""))
@@ -249,7 +250,7 @@ async def _run(
     check_allowlist(todo["host"].unique().to_list(), options.allow_hosts)
     last = store.last_attempts(todo["dispatch_id"]) if todo.height else {}
     todo = todo.with_columns(masked_urls(pl.col("url")).alias("log_url"))
-    run_id = store.start_run(
+    run_id = log_writer(store).start_run(
         "dry_run" if options.dry_run else kind, planned, planned - todo.height - len(waiting)
     )
     if reason is not None:
@@ -258,7 +259,7 @@ async def _run(
     pauses = {} if options.dry_run else paused_hosts(store, todo["host"].unique().to_list())
     run = Run(
         options=options,
-        writer=LogWriter(store, run_id, options.dry_run),
+        writer=LogWriter(log_writer(store), run_id, options.dry_run),
         secrets=secrets,
         deadline=now + window if window is not None else None,
         bar=_progress_bar(todo.height, options.progress),
@@ -419,9 +420,9 @@ def _finish(store: LogStore, run_id: str, state: str, run: Run) -> None:
     under this process (the next send marks it crashed) and its journal is kept: it holds
     the attempts the log lacks, replayed once the log can be written again."""
     if state == "failed" and not run.writer.complete:
-        store.close_journal(run_id)
+        log_writer(store).close_journal(run_id)
         with contextlib.suppress(StoreError):
-            store.finish_run(
+            log_writer(store).finish_run(
                 run_id,
                 state,
                 run.attempts,
@@ -431,7 +432,7 @@ def _finish(store: LogStore, run_id: str, state: str, run: Run) -> None:
             )
         return
     with contextlib.suppress(StoreError) if state == "failed" else contextlib.nullcontext():
-        store.finish_run(
+        log_writer(store).finish_run(
             run_id,
             state,
             run.attempts,
@@ -446,7 +447,7 @@ def _log_failure(store: LogStore, run_id: str, run: Run, result: SendResult) -> 
     why = first_line(w.error) if w.error is not None else "unknown error"
     if isinstance(w.error, StoreError):  # already says "<log>: cannot write the log (...)"
         why = why.removeprefix(f"{store.path}: cannot write the log (").removesuffix(")")
-    journal = store.journal_path(run_id)
+    journal = log_writer(store).journal_path(run_id)
     what = f"the log ({why})" if w.failed_in == "log" else f"its crash journal {journal} ({why})"
     if w.complete:
         kept = "; every attempt made is in the log"

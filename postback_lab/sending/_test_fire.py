@@ -26,7 +26,7 @@ from .._util import blocking, render
 from ..events import EventsSource
 from ..plan import Plan, build_plan
 from ..rules import Rule, RuleSet
-from ..store import LogSource, LogStore, open_log
+from ..store import LogSource, LogStore, log_writer, open_log
 from ._guard import basic_credentials, mask, masked_urls
 from ._http import Engine, fetch, make_transport
 from ._request import check_env, prepare, settle
@@ -155,7 +155,7 @@ async def _fire(
     run_id = "dry-run"
     if not dry_run:
         store, owned = open_log(log)
-        run_id = store.start_run(TEST, 1, 0)
+        run_id = log_writer(store).start_run(TEST, 1, 0)
     try:
         method, url, headers, body = (
             prepare(item, secrets, test_key(values["dispatch_id"], run_id))
@@ -164,7 +164,7 @@ async def _fire(
         )
     except (KeyError, ValueError) as exc:
         if store is not None:
-            store.finish_run(run_id, "failed", 0, 0, 0)
+            log_writer(store).finish_run(run_id, "failed", 0, 0, 0)
             if owned:
                 store.close()
         raise InputError(f"cannot fill in a secret of rule {values['rule']!r}: {exc}") from exc
@@ -224,7 +224,7 @@ async def _fire(
         )
         store.append(logged, check_attempts=False)
         accepted = o.outcome == "delivered"
-        store.finish_run(run_id, "completed", 1, 0, 0 if accepted else 1)
+        log_writer(store).finish_run(run_id, "completed", 1, 0, 0 if accepted else 1)
     finally:
         if owned:
             store.close()

@@ -36,7 +36,7 @@ from typing import Any
 import polars as pl
 
 from .._errors import StoreError
-from ..store import Journal, LogStore, Owner
+from ..store import Journal, LogStore, Owner, log_writer
 from ._limits import WALL_CLOCK
 from ._options import SendOptions
 from ._request import check_env
@@ -157,7 +157,7 @@ async def send_with_workers(
     if gone and run.writer.error is None:
         # a worker died: its journal (its owner gone) holds what it did; replay it now
         with contextlib.suppress(StoreError):
-            store.recover_inflight()
+            log_writer(store).recover_inflight()
     return gone
 
 
@@ -174,7 +174,7 @@ async def _drain(w: _Worker, store: LogStore, run: Run) -> None:
             rows = pl.read_ipc_stream(io.BytesIO(msg[9:]))
             if run.writer.error is None:
                 try:
-                    store.append(rows, check_attempts=False, mark=False)
+                    log_writer(store).append(rows, check_attempts=False, mark=False)
                     w.rows += rows.height
                 except Exception as exc:  # the log cannot be written: stop, keep journals
                     run.writer.unlogged += rows.height

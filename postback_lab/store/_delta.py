@@ -18,7 +18,7 @@ import polars as pl
 
 from .._errors import InputError, StoreError
 from .._util import ATTEMPT_KEY, connect, render
-from ._log import LogStore
+from ._reader import LogReader, run_sql
 from ._schema import LOG_COLUMNS, SCHEMA_VERSION
 
 if TYPE_CHECKING:
@@ -64,11 +64,12 @@ def delta_table(dl: Any, uri: str, storage_options: dict[str, str] | None) -> De
     return table
 
 
-class DeltaLog(LogStore):
+class DeltaLog(LogReader):
     """A Delta Lake attempt log, read-only: ``sql`` sees ``postback_log`` (a view over the
     table's pyarrow dataset, pinned to one table version), ``runs`` and ``meta`` as a
     DuckDB log has them, so audit, reconcile, the explorer and ``send``'s delivered check
-    work on it unchanged."""
+    work on it unchanged. It has no writer: ``path`` is ``delta:URI``, the spelling that
+    opens it again wherever a log is taken."""
 
     def __init__(
         self,
@@ -95,35 +96,21 @@ class DeltaLog(LogStore):
         self._con = _views(self._dataset)
 
     def sql(self, query: str, params: list[Any] | None = None, **frames: Any) -> pl.DataFrame:
-        """Run SQL on the log (see LogStore.sql); the table's dataset is bound to each
-        query's cursor, where the views find it."""
-        return super().sql(query, params, **{"__delta": self._dataset}, **frames)
+        """Run SQL on the log; keyword arguments are Polars frames visible as tables. The
+        table's dataset is bound to each query's cursor, where the views find it; a
+        DuckDB error becomes a StoreError."""
+        return run_sql(
+            self._con, self._lock, self.path, query, params, {"__delta": self._dataset, **frames}
+        )
+
+    def close(self) -> None:
+        """Close the in-memory DuckDB over the table (the table stays)."""
+        with self._lock:
+            self._con.close()
+            self.closed = True
 
     def __repr__(self) -> str:
         return f"DeltaLog({self.uri!r}, version={self.version})"
-
-    def pending(self) -> list[tuple[Path, int]]:
-        """None: shard logs replay their own journals before they are exported."""
-        return []
-
-    def _refuse(self, *_: Any, **__: Any) -> Any:
-        raise StoreError(
-            f"{self.uri}: a Delta log is read here, never written: send or backfill into a "
-            "DuckDB log (--db), then postback-lab log export it"
-        )
-
-    append = _refuse
-    start_run = _refuse
-    finish_run = _refuse
-    record_import = _refuse
-    journal = _refuse
-    _exec = _refuse
-
-    def mark_retried(self) -> None:
-        """Nothing to do: the view computes the retried marks."""
-
-    def recover_inflight(self) -> int:
-        return 0
 
     def summary(self) -> str:
         return f"{self.uri} (Delta, version {self.version}): {self.count():,} attempts"

@@ -14,7 +14,9 @@ from datetime import UTC, datetime
 import polars as pl
 
 from ._log import LogStore
+from ._reader import LogReader
 from ._schema import TAG_COLUMNS
+from ._writer import log_writer
 
 #: the columns of ``hosts()``, in order
 HEALTH_COLUMNS = (
@@ -61,13 +63,13 @@ class HostPause:
         return (now - start).total_seconds() >= cool_down
 
 
-def _has(store: LogStore, table: str) -> bool:
+def _has(store: LogReader, table: str) -> bool:
     """The log has ``table`` (a log of an older schema opened to read may not)."""
     q = "SELECT count(*) FROM duckdb_tables() WHERE table_name = ?"
     return bool(store.sql(q, [table]).item())
 
 
-def host_health(store: LogStore) -> pl.DataFrame:
+def host_health(store: LogReader) -> pl.DataFrame:
     """Every host the log has health for (paused or resumed), paused ones first."""
     if not _has(store, "host_health"):
         return pl.DataFrame(schema=_HEALTH_SCHEMA)
@@ -104,7 +106,7 @@ def pause_host(
 ) -> None:
     """Mark ``host`` paused from ``now`` (kept: an earlier pause's start and count add up)."""
     at = now or datetime.now(UTC)
-    store._exec(
+    log_writer(store).exec(
         """
         INSERT INTO host_health VALUES (?, 'paused', ?, ?, ?, ?, NULL, ?)
         ON CONFLICT (host) DO UPDATE SET
@@ -122,7 +124,7 @@ def pause_host(
 def probe_failed(store: LogStore, host: str, now: datetime | None = None) -> None:
     """A half-open probe of a paused ``host`` failed: it stays paused, cooling down anew."""
     at = now or datetime.now(UTC)
-    store._exec(
+    log_writer(store).exec(
         "UPDATE host_health SET probed_at = ?, failures = failures + 1, updated_at = ? "
         "WHERE host = ? AND state = 'paused'",
         [at, at, host],
@@ -136,7 +138,7 @@ def resume_host(store: LogStore, host: str, why: str, now: datetime | None = Non
     was = store.sql(
         "SELECT count(*) FROM host_health WHERE host = ? AND state = 'paused'", [host]
     ).item()
-    store._exec(
+    log_writer(store).exec(
         "UPDATE host_health SET state = 'resumed', reason = ?, probed_at = NULL, "
         "by_hand = false, updated_at = ? WHERE host = ?",
         [why, at, host],
@@ -188,12 +190,14 @@ def save_retries(
         orient="row",
     )
     if gone.height:
-        store._exec("DELETE FROM retry_due WHERE dispatch_id IN (SELECT * FROM gone)", gone=gone)
+        log_writer(store).exec(
+            "DELETE FROM retry_due WHERE dispatch_id IN (SELECT * FROM gone)", gone=gone
+        )
     if new.height:
-        store._exec("INSERT OR REPLACE INTO retry_due SELECT * FROM new", new=new)
+        log_writer(store).exec("INSERT OR REPLACE INTO retry_due SELECT * FROM new", new=new)
 
 
-def retry_backlog(store: LogStore) -> pl.DataFrame:
+def retry_backlog(store: LogReader) -> pl.DataFrame:
     """The retries waiting for a later run, soonest first."""
     if not _has(store, "retry_due"):
         return pl.DataFrame()
@@ -202,7 +206,7 @@ def retry_backlog(store: LogStore) -> pl.DataFrame:
 
 def set_run_reason(store: LogStore, run_id: str, reason: str) -> None:
     """Record why an operator ran ``run_id`` (a re-send of delivered postbacks)."""
-    store._exec("UPDATE runs SET reason = ? WHERE run_id = ?", [reason, run_id])
+    log_writer(store).exec("UPDATE runs SET reason = ? WHERE run_id = ?", [reason, run_id])
 
 
 def tag_run(store: LogStore, run_id: str, tags: pl.DataFrame) -> None:
@@ -212,7 +216,7 @@ def tag_run(store: LogStore, run_id: str, tags: pl.DataFrame) -> None:
     if not cols or tags.height == 0:
         return
     sets = ", ".join(f"{c} = t.{c}" for c in cols)
-    store._exec(
+    log_writer(store).exec(
         f"UPDATE postback_log SET {sets} FROM tags t "
         "WHERE postback_log.run_id = ? AND postback_log.dispatch_id = t.dispatch_id",
         [run_id],

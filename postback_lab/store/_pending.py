@@ -7,28 +7,27 @@ from __future__ import annotations
 import sys
 import warnings
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import polars as pl
 
 from .._errors import JournalWarning
 from ._journal import Journal, replay
+from ._writer import log_writer
+
+if TYPE_CHECKING:
+    from ._reader import LogReader
 
 
-class LogStore(Protocol):
-    """What this module needs of a LogStore (which calls into it)."""
+class _Journaled(Protocol):
+    """What ``pending_attempts`` needs of a LogStore (which calls into it)."""
 
-    read_only: bool
     _journal: Journal
 
     def sql(self, query: str, params: list[Any] | None = None, **frames: Any) -> pl.DataFrame: ...
 
-    def recover_inflight(self) -> int: ...
 
-    def pending(self) -> list[tuple[Path, int]]: ...
-
-
-def pending_attempts(store: LogStore) -> list[tuple[Path, int]]:
+def pending_attempts(store: _Journaled) -> list[tuple[Path, int]]:
     """(journal, attempts) of each dead run whose journal holds attempts the log lacks."""
     out = []
     for _, path in list(store._journal.orphans()):
@@ -54,17 +53,17 @@ def pending_note(path: Path, n: int) -> str:
     )
 
 
-def settle_journals(store: LogStore) -> int:
+def settle_journals(store: LogReader) -> int:
     """Replay dead runs' journals into a writable log (a writer, before it decides what to
     send); on a read-only one, say on stderr how many attempts are pending where. Returns
     that number (0 once replayed)."""
     if not store.read_only:
-        store.recover_inflight()
+        log_writer(store).recover_inflight()
         return 0
     return note_pending(store)
 
 
-def note_pending(store: LogStore) -> int:
+def note_pending(store: LogReader) -> int:
     """Say on stderr how many attempts of dead runs are pending in journals, and where;
     returns that number. Reading never replays them (a read never writes): the next send
     or backfill does."""

@@ -23,15 +23,16 @@ T0 = datetime(2024, 1, 1, tzinfo=UTC)
 _DIE = """
 import json, os, sys
 from postback_lab import LogStore
+from postback_lab.store import log_writer
 db, started, done = sys.argv[1], json.loads(sys.argv[2]), json.loads(sys.argv[3])
 store = LogStore(db)
-run = store.start_run("send", len(started), 0)
+run = log_writer(store).start_run("send", len(started), 0)
 for r in started:
     r["run_id"] = run
 for r in done:
     r["run_id"] = run
-store.journal(run, "start", started)
-store.journal(run, "done", done)
+log_writer(store).journal(run, "start", started)
+log_writer(store).journal(run, "done", done)
 os._exit(0)
 """
 

@@ -18,6 +18,7 @@ import postback_lab as pbl
 from postback_lab._errors import StoreError
 from postback_lab.cli import main
 from postback_lab.scale import DeltaLog, export_log, open_delta_log, optimize_log
+from postback_lab.store import LogReader, LogStore, log_writer, open_log
 
 pytest.importorskip("deltalake", reason="the [delta] extra is not installed")
 
@@ -125,8 +126,14 @@ def test_audit_reconcile_and_explorer_read_the_delta_log(tmp_path):
     with open_delta_log(tmp_path / "central") as log:
         assert isinstance(log, DeltaLog) and log.count() == 600
         assert log.runs()["attempts"].to_list() == [600]
+        # a reader, not a LogStore: no writer, no append
+        assert isinstance(log, LogReader) and not isinstance(log, LogStore)
+        assert not hasattr(log, "append")
         with pytest.raises(StoreError, match="a Delta log is read here, never written"):
-            log.append(frame.head(1))
+            log_writer(log)
+    for mode in ("create", "update"):  # what send, backfill and import-log open
+        with pytest.raises(StoreError, match="a Delta log is read here, never written"):
+            open_log(f"delta:{tmp_path / 'central'}", mode)
 
 
 def test_a_dispatch_sent_by_two_shard_logs_counts_once(tmp_path):

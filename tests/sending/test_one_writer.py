@@ -18,7 +18,7 @@ import pytest
 from postback_lab import LogStore, StoreLockedError
 from postback_lab.receiver import Receiver
 from postback_lab.sending import send
-from postback_lab.store import JournalWarning
+from postback_lab.store import JournalWarning, log_writer
 from postback_lab.store._owner import Owner
 
 from .conftest import make_plan
@@ -136,14 +136,14 @@ def test_a_live_owners_journal_is_never_replayed_or_deleted(tmp_path):
             db, "liverun", live, [journal_line("done", "d1", 1, "liverun", outcome="delivered")]
         )
         with LogStore(db) as s:
-            assert s.recover_inflight() == 0
+            assert log_writer(s).recover_inflight() == 0
             assert s.count() == 0
         assert path.exists()
     finally:
         sleeper.kill()
         sleeper.wait()
     with LogStore(db) as s:  # its owner is gone now: replayed once, then deleted
-        assert s.recover_inflight() == 1
+        assert log_writer(s).recover_inflight() == 1
         assert s.attempts()["outcome"].to_list() == ["delivered"]
     assert not path.exists()
 
@@ -153,23 +153,24 @@ def test_a_run_killed_before_its_first_journal_line_is_marked_crashed(tmp_path):
     code = textwrap.dedent(f"""
         import os, signal
         from postback_lab import LogStore
+        from postback_lab.store import log_writer
         s = LogStore({str(db)!r})
-        run = s.start_run("send", 10, 0)
-        s.journal_path(run).unlink()  # killed before anything reached its journal
+        run = log_writer(s).start_run("send", 10, 0)
+        log_writer(s).journal_path(run).unlink()  # killed before anything reached its journal
         os.kill(os.getpid(), signal.SIGKILL)
     """)
     proc = subprocess.run([sys.executable, "-c", code])
     assert proc.returncode == -signal.SIGKILL
     with LogStore(db) as s:
         assert s.runs()["state"].to_list() == ["running"]
-        s.recover_inflight()  # what every send and backfill does first
+        log_writer(s).recover_inflight()  # what every send and backfill does first
         assert s.runs()["state"].to_list() == ["crashed"]
         # a run of a live process stays running
-        live = s.start_run("send", 1, 0)
-        s.recover_inflight()
+        live = log_writer(s).start_run("send", 1, 0)
+        log_writer(s).recover_inflight()
         states = dict(s.runs().select("run_id", "state").iter_rows())
         assert states[live] == "running"
-        s.finish_run(live, "completed", 0, 0, 0)
+        log_writer(s).finish_run(live, "completed", 0, 0, 0)
 
 
 def test_a_damaged_journal_is_named_and_its_good_lines_recovered(tmp_path):
@@ -188,7 +189,7 @@ def test_a_damaged_journal_is_named_and_its_good_lines_recovered(tmp_path):
         for line in lines:
             f.write(line.encode("latin-1") if "\xff" in line else line.encode())
     with LogStore(db) as s, pytest.warns(JournalWarning) as caught:
-        assert s.recover_inflight() == 2
+        assert log_writer(s).recover_inflight() == 2
         rows = s.attempts().sort("dispatch_id").select("dispatch_id", "outcome").rows()
     assert rows == [("d1", "delivered"), ("d2", "cancelled")]
     assert [str(w.message) for w in caught] == [
@@ -225,5 +226,5 @@ def test_read_only_audit_after_a_kill_says_what_is_pending(tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         with LogStore(db) as s:
-            s.recover_inflight()
+            log_writer(s).recover_inflight()
             assert s.count() == 3

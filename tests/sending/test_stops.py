@@ -19,6 +19,7 @@ import pytest
 from postback_lab import LogStore, StoreError, build_plan, read_rules
 from postback_lab.receiver import Receiver
 from postback_lab.sending import ENGINES, Retry, send, send_sync
+from postback_lab.store import LogWriter, log_writer
 
 from .conftest import make_plan
 from .test_one_writer import dead_owner, write_journal
@@ -96,7 +97,7 @@ def test_a_full_disk_stops_sending_with_one_clear_error(tmp_path):
 def test_a_log_that_cannot_be_appended_stops_the_run(tmp_path, monkeypatch, caplog):
     db = tmp_path / "log.duckdb"
     calls = []
-    real = LogStore.append
+    real = LogWriter.append
 
     def failing(self, rows, **kw):
         calls.append(1)
@@ -104,7 +105,7 @@ def test_a_log_that_cannot_be_appended_stops_the_run(tmp_path, monkeypatch, capl
             raise StoreError(f"{self.path}: cannot write the log (IO Error: No space left)")
         return real(self, rows, **kw)
 
-    monkeypatch.setattr(LogStore, "append", failing)
+    monkeypatch.setattr(LogWriter, "append", failing)
     caplog.set_level(logging.DEBUG, logger="asyncio")
     with Receiver() as rx:
         plan = make_plan([f"{rx.url}/p?n={i}" for i in range(3000)])
@@ -115,9 +116,9 @@ def test_a_log_that_cannot_be_appended_stops_the_run(tmp_path, monkeypatch, capl
     assert "the next send or backfill adds them" in str(err.value)
     assert sent < 3000
     assert "exception was never retrieved" not in caplog.text
-    monkeypatch.setattr(LogStore, "append", real)
+    monkeypatch.setattr(LogWriter, "append", real)
     with Receiver() as rx, LogStore(db) as s:
-        s.recover_inflight()  # the journal kept what the log lacked
+        log_writer(s).recover_inflight()  # the journal kept what the log lacked
         assert s.count() >= sent - 8  # at most what was in flight is unknown
 
 

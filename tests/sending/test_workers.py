@@ -18,6 +18,7 @@ from postback_lab import LogStore, StoreError
 from postback_lab.receiver import Receiver
 from postback_lab.sending import FakeClock, SendOptions, send_sync
 from postback_lab.sending._workers import shards, worker_count
+from postback_lab.store import LogWriter, log_writer
 from postback_lab.store._journal import journal_owner
 
 from .conftest import make_plan
@@ -146,7 +147,7 @@ def test_ctrl_c_stops_the_workers_and_logs_what_they_had_in_flight(tmp_path):
 
 def test_a_log_that_cannot_be_written_stops_the_workers(tmp_path, monkeypatch):
     db = tmp_path / "log.duckdb"
-    real = LogStore.append
+    real = LogWriter.append
     calls = []
 
     def failing(self, rows, **kw):
@@ -155,7 +156,7 @@ def test_a_log_that_cannot_be_written_stops_the_workers(tmp_path, monkeypatch):
             raise StoreError(f"{self.path}: cannot write the log (IO Error: No space left)")
         return real(self, rows, **kw)
 
-    monkeypatch.setattr(LogStore, "append", failing)
+    monkeypatch.setattr(LogWriter, "append", failing)
     receivers = [Receiver(latency_ms=5).start() for _ in range(2)]
     try:
         urls = [f"{receivers[i % 2].url}/pb?n={i}" for i in range(4000)]
@@ -167,8 +168,8 @@ def test_a_log_that_cannot_be_written_stops_the_workers(tmp_path, monkeypatch):
             rx.stop()
     assert str(err.value).startswith(f"{db}: cannot write the log (IO Error: No space left)")
     assert sent < 4000
-    monkeypatch.setattr(LogStore, "append", real)
+    monkeypatch.setattr(LogWriter, "append", real)
     with LogStore(db) as s:
-        s.recover_inflight()  # the workers' journals kept what the log lacked
+        log_writer(s).recover_inflight()  # the workers' journals kept what the log lacked
         assert s.count() >= sent
     assert not list(tmp_path.glob("*.jsonl"))

@@ -339,3 +339,31 @@ def test_cli_import_log_with_source_rule_and_columns(tmp_path, capsys):
     assert code == 0 and "imported 1 attempt" in capsys.readouterr().out
     assert main(["import-log", str(other), "--db", str(db), "--source", "nope"]) == 2
     assert "not a known platform" in capsys.readouterr().err
+
+
+def test_the_exports_digest_streams_the_file(tmp_path, monkeypatch):
+    """The run id hashes the export and the options it was read with, the file in chunks
+    as it is read from disk (never read whole into memory): same digest as before."""
+    import hashlib
+    import json
+
+    from postback_lab.store import _export_read
+
+    export = _write(tmp_path, HEAD + "2024-01-01 10:00:00,t1,200,sales,Approved\n")
+    whole = export.read_bytes()
+
+    def refuse(self: Path) -> bytes:
+        raise AssertionError(f"{self} read whole")
+
+    monkeypatch.setattr(Path, "read_bytes", refuse)
+    monkeypatch.setattr(_export_read, "CHUNK", 7)  # several chunks for one small file
+    result = import_log(export, tmp_path / "log.duckdb")
+    mapping = {
+        "fired_at": "Firing Time",
+        "rule": "Postback Name",
+        "status": "Status",
+        "status_code": "Response Code",
+        "transaction_id": "Transaction ID",
+    }
+    options = json.dumps([None, None, sorted(mapping.items()), "UTC"]).encode()
+    assert result.run_id == "import-" + hashlib.sha256(options + whole).hexdigest()[:12]

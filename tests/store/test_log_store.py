@@ -12,7 +12,7 @@ import polars as pl
 import pytest
 
 from postback_lab import LogImportError, LogStore, StoreError, StoreLockedError
-from postback_lab.store import SCHEMA_VERSION, import_log
+from postback_lab.store import SCHEMA_VERSION, LogReader, import_log, log_writer
 
 
 def test_new_store_has_contract_tables_and_version(tmp_path):
@@ -90,7 +90,7 @@ def test_migration_to_v4_marks_first_attempts_of_retried_dispatches(tmp_path):
             mark=False,
         )
         assert s.retried_upto() == 2
-        s.mark_retried()
+        log_writer(s).mark_retried()
         assert s.retried_upto() == 3
         d2 = s.sql("SELECT retried FROM postback_log WHERE dispatch_id = 'd2' AND attempt = 1")
     assert marks == [("d1", 1, True), ("d2", 1, False), ("d1", 2, False)]
@@ -242,3 +242,59 @@ def test_import_errors_name_file_and_columns(tmp_path):
     )
     with pytest.raises(LogImportError, match="no such file"):
         import_log(tmp_path / "missing.csv", tmp_path / "log.duckdb")
+
+
+def test_the_read_side_and_the_sender_writer_are_apart(tmp_path):
+    """A LogStore is a LogReader (what audit, reconcile and the explorer use) plus
+    ``append``, ``last_attempts`` and ``recover_inflight``; a send's internals (runs,
+    journal, retried marks, the sending hold) belong to its private writer."""
+    db = tmp_path / "log.duckdb"
+    with LogStore(db) as s:
+        assert isinstance(s, LogReader)
+        for name in (
+            "start_run",
+            "finish_run",
+            "journal",
+            "journal_path",
+            "journal_lines",
+            "close_journal",
+            "record_import",
+            "mark_retried",
+            "sending",
+            "_exec",
+        ):
+            assert not hasattr(s, name), name
+        w = log_writer(s)
+        assert w is log_writer(s) and w.path == db
+        run = w.start_run("send", 1, 0)
+        w.finish_run(run, "completed", 0, 0, 0)
+        assert s.runs()[["run_id", "state"]].rows() == [(run, "completed")]
+    with LogStore(db, read_only=True) as r:  # reading the same rows through a reader
+        assert r.runs()["run_id"].to_list() == [run] and r.pending() == []
+
+
+def test_prune_and_snapshots_are_the_stores_work(tmp_path):
+    """Deleting rows and copying a log's files are store work: auditing calls them."""
+    from postback_lab import auditing, store
+
+    assert store.prune.__module__ == "postback_lab.store._prune"
+    assert store.open_for_reading.__module__ == "postback_lab.store._snapshot"
+    assert auditing.prune is store.prune and auditing.open_for_reading is store.open_for_reading
+    db = tmp_path / "log.duckdb"
+    old = {
+        "dispatch_id": "d1",
+        "attempt": 1,
+        "fired_at": datetime(2024, 1, 1, tzinfo=UTC),
+        "outcome": "failed",
+    }
+    with LogStore(db) as s:
+        s.append([old, {**old, "dispatch_id": "d2", "outcome": "delivered"}])
+        result = store.prune(s, "2024-06-01")
+        assert (result.deleted, result.kept_delivered) == (1, 1)
+        assert s.attempts()["dispatch_id"].to_list() == ["d2"]
+        assert store.pruned_before(s) == datetime(2024, 6, 1, tzinfo=UTC)
+    copy = store.snapshot(db)
+    try:
+        assert copy.path != db and copy.read_only and copy.count() == 1
+    finally:
+        copy.close()

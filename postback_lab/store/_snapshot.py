@@ -17,7 +17,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from .._errors import StoreError, StoreLockedError
-from ..store import DEFAULT_DB, LogStore, open_log
+from ._log import DEFAULT_DB, LogStore
+from ._open import open_log
+from ._reader import LogReader
 
 _FOLDERS: list[Path] = []
 
@@ -56,8 +58,8 @@ def snapshot(path: Path, tries: int = 3) -> LogStore:
 
 
 def open_for_reading(
-    log: LogStore | str | Path | None,
-) -> tuple[LogStore, bool, str | None]:
+    log: LogReader | str | Path | None,
+) -> tuple[LogReader, bool, str | None]:
     """Like ``open_log(log, "read")`` (a missing log is an error; nothing is created or
     written), but a file held by another process is read from a snapshot: (store, opened
     here, a note or None)."""
@@ -65,7 +67,7 @@ def open_for_reading(
         store, owned = open_log(log, "read")
         return store, owned, None
     except StoreLockedError:
-        if isinstance(log, LogStore):
+        if isinstance(log, LogReader):
             raise
         path = Path(DEFAULT_DB if log is None else log)
         store = snapshot(path)
