@@ -24,7 +24,15 @@ from ._log_cli import alert_below, below_alert, rate_option, read_log
 from ._util import counted, csv_safe, parse_duration, parse_when
 from .auditing import METRICS, audit, backfill_sync, reconcile
 from .events import Events, read_events
-from .plan import Plan, WrittenPlan, build_plan, read_plan, write_plan
+from .plan import (
+    Plan,
+    WrittenPlan,
+    build_plan,
+    event_columns,
+    parquet_files,
+    read_plan,
+    write_plan,
+)
 from .receiver import Receiver, serve_forever
 from .rules import RuleSet, read_rules
 from .scale import (
@@ -148,8 +156,12 @@ def columns_option(text: str | None) -> dict[str, str]:
 
 def _events(a: argparse.Namespace, paths: Any) -> Events:
     """Read events with the reading flags of ``a`` (--source, --columns, ...)."""
-    return read_events(
-        paths,
+    return read_events(paths, **_read_options(a))
+
+
+def _read_options(a: argparse.Namespace) -> dict[str, Any]:
+    """The reading flags of ``a`` as ``read_events`` options."""
+    return dict(
         source=a.source,
         columns=columns_option(a.columns),
         event_type=a.event_type,
@@ -351,6 +363,19 @@ def _plan_partitioned(a: argparse.Namespace) -> int:
                 a.events, rules, table_uri(a.output), engine="spark", partitions=a.partitions
             )
             done["what"] = f"{len(result):,} postbacks"
+    elif (files := parquet_files(a.events)) is not None:
+        # Parquet: the pool reads the files into the buckets; this process holds no events
+        if not os.path.exists(a.rules):
+            raise InputError(f"{a.rules}: no such rules file")
+        options = _read_options(a)
+        columns = event_columns(files, **options)
+        rules = read_rules(a.rules, columns=columns, dialect=a.dialect)
+        with stages("reading and planning in buckets") as done:
+            result = plan_partitioned(files, rules, a.output, partitions=a.partitions, **options)
+            done["what"] = f"{len(result):,} postbacks"
+        for note in result.notes:
+            print(f"note: {note}", file=sys.stderr)
+        _warn_quarantine(result)
     else:
         events, rules = _read(a, stages)
         with stages("planning in buckets") as done:
@@ -516,7 +541,7 @@ def cmd_import_log(a: argparse.Namespace) -> int:
     return 0
 
 
-def _warn_quarantine(events: Events) -> None:
+def _warn_quarantine(events: Events | PartitionedPlan) -> None:
     q = events.quarantine
     if q.height:
         r = q.row(0, named=True)
