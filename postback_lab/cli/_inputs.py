@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from ..events import Events
     from ..plan import Plan
     from ..rules import RuleSet
+    from ..scale import PartitionedPlan
     from ..store import LogReader
 
 
@@ -51,12 +52,18 @@ def events_of(a: argparse.Namespace, paths: Any) -> Events:
     """Read events with the reading flags of ``a`` (--source, --columns, ...) and the
     ``statuses:`` of its rules file, under --status-map/--ignore-status."""
     from ..events import read_events
+
+    return read_events(paths, **read_options(a))
+
+
+def read_options(a: argparse.Namespace) -> dict[str, Any]:
+    """The reading flags of ``a`` as ``read_events`` options, with the ``statuses:`` of
+    its rules file under --status-map/--ignore-status."""
     from ..rules import StatusRules, read_statuses
 
     statuses = read_statuses(a.rules) if getattr(a, "rules", None) else StatusRules()
     statuses = statuses.overridden(status_map_option(a.status_map), list_option(a.ignore_status))
-    return read_events(
-        paths,
+    return dict(
         preset=a.source,
         rename=columns_option(a.columns),
         event_type=a.event_type,
@@ -100,7 +107,7 @@ def read_and_plan(a: argparse.Namespace, stages: Stages) -> Plan:
     return plan
 
 
-def warn_quarantine(events: Events) -> None:
+def warn_quarantine(events: Events | PartitionedPlan) -> None:
     """One warning line on stderr when event rows were quarantined."""
     q = events.quarantine
     if q.height:

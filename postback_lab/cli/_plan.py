@@ -7,12 +7,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .._errors import InputError, did_you_mean
-from ._inputs import Stages, read_and_plan, read_inputs, read_log
+from ._inputs import Stages, read_and_plan, read_inputs, read_log, read_options, warn_quarantine
 from ._options import (
     db_option,
     format_option,
@@ -175,6 +176,7 @@ def cmd_why(a: argparse.Namespace) -> int:
 def _plan_partitioned(a: argparse.Namespace) -> int:
     """``plan --engine local|spark --partitions N -o FOLDER``: planned in buckets of
     transactions, written as Parquet parts."""
+    from ..plan import event_columns, parquet_files
     from ..rules import read_rules
     from ..scale import plan_partitioned, table_uri
 
@@ -192,6 +194,19 @@ def _plan_partitioned(a: argparse.Namespace) -> int:
                 a.events, rules, table_uri(a.output), engine="spark", partitions=a.partitions
             )
             done["what"] = f"{len(result):,} postbacks"
+    elif (files := parquet_files(a.events)) is not None:
+        # Parquet: the pool reads the files into the buckets; this process holds no events
+        if not os.path.exists(a.rules):
+            raise InputError(f"{a.rules}: no such rules file")
+        options = read_options(a)
+        columns = event_columns(files, **options)
+        rules = read_rules(a.rules, event_columns=columns, dialect=a.dialect)
+        with stages("reading and planning in buckets") as done:
+            result = plan_partitioned(files, rules, a.output, partitions=a.partitions, **options)
+            done["what"] = f"{len(result):,} postbacks"
+        for note in result.notes:
+            print(f"note: {note}", file=sys.stderr)
+        warn_quarantine(result)
     else:
         events, rules = read_inputs(a, stages)
         with stages("planning in buckets") as done:

@@ -26,6 +26,8 @@ from ._sources import LINE, Source
 
 _REASON = "__reason"
 _RAW = "__raw_"
+_GIVEN = "__given_"
+_FLAG = "__flagged"
 #: the reason of rows whose status the caller asked to ignore: left out and counted
 IGNORED = "__ignored_status"
 _TRUE = ("true", "1", "yes", "y", "t")
@@ -159,22 +161,36 @@ def normalise(src: Source, options: ReadOptions) -> tuple[pl.DataFrame, pl.DataF
     extras += [pl.col(c).alias(new) for c, new in renames.items()]
 
     checked = [c for c in _CHECKED_RAW if c in mapping]
-    raws = [_raw(names(c), c) for c in checked]
-    frame_lazy = src.lazy.select(pl.col(LINE), *exprs, *extras, *raws)
+    ignore = options.ignore_status if "status" in mapping else ()
+    # the scan computes the canonical columns and one cheap flag per row; the reasons
+    # (raw cells as text, formatted messages) only for the flagged rows, afterwards
+    givens = [_given(names(c), schema, c) for c in ("payout", "revenue") if c in mapping]
+    raws = [_raw(names("status"), "status")] if ignore else []
     frame_lazy = (
-        frame_lazy.with_columns(
-            # clicks and impressions rarely carry a status: they count as approved
-            pl.when(
-                pl.col("status").is_null() & pl.col("event_type").is_in(["click", "impression"])
-            )
-            .then(pl.lit("approved"))
-            .otherwise(pl.col("status"))
-            .alias("status")
-        )
-        .with_columns(_reason(mapping, forced_type, options.ignore_status).alias(_REASON))
-        .drop([_RAW + c for c in checked])
+        src.lazy.select(pl.col(LINE), *exprs, *extras, *givens, *raws)
+        .with_columns(_clicks_approved())
+        .with_columns(_flag(mapping, forced_type, ignore).alias(_FLAG))
+        .drop([c.meta.output_name() for c in (*givens, *raws)])
     )
-    good, bad = _collect(src.label, frame_lazy)
+    good, flagged = _collect(src.label, frame_lazy)
+    rejected = src.rejected if src.rejected is not None else pl.DataFrame(schema=QUARANTINE_SCHEMA)
+    if flagged.height == 0:
+        return good, rejected, notes
+    bad = (
+        src.lazy.join(flagged.lazy(), on=LINE, how="semi")
+        .select(
+            pl.col(LINE),
+            *exprs,
+            *[_given(names(c), schema, c) for c in checked],
+            *[_raw(names(c), c) for c in checked],
+            pl.struct(pl.all().exclude(LINE)).struct.json_encode().alias("raw"),
+        )
+        .with_columns(_clicks_approved())
+        .select(LINE, _reason(mapping, forced_type, ignore).alias(_REASON), "raw")
+        .collect()
+    )
+    if bad.height != flagged.height or bad[_REASON].null_count():  # pragma: no cover
+        raise AssertionError(f"{src.label}: a flagged row has no reason (a reader bug)")
     ignored = bad.filter(pl.col(_REASON) == IGNORED)
     if ignored.height:
         bad = bad.filter(pl.col(_REASON) != IGNORED)
@@ -182,15 +198,9 @@ def normalise(src: Source, options: ReadOptions) -> tuple[pl.DataFrame, pl.DataF
             f"{src.label}: {ignored.height:,} row{'s' if ignored.height != 1 else ''} with an "
             f"ignored status ({', '.join(options.ignore_status)}) left out"
         )
-    rejected = src.rejected if src.rejected is not None else pl.DataFrame(schema=QUARANTINE_SCHEMA)
     if bad.height == 0:
         return good, rejected, notes
-    raw_rows = (
-        src.lazy.join(bad.lazy(), on=LINE, how="semi")
-        .select(LINE, pl.struct(pl.all().exclude(LINE)).struct.json_encode().alias("raw"))
-        .collect()
-    )
-    quarantine = bad.join(raw_rows, on=LINE, how="left").select(
+    quarantine = bad.select(
         pl.lit(src.label).alias("source"),
         pl.col(LINE).cast(pl.Int64).alias("line"),
         pl.col(_REASON).alias("reason"),
@@ -199,29 +209,36 @@ def normalise(src: Source, options: ReadOptions) -> tuple[pl.DataFrame, pl.DataF
     return good, pl.concat([rejected, quarantine]).sort("line"), notes
 
 
+def _clicks_approved() -> pl.Expr:
+    """Clicks and impressions rarely carry a status: they count as approved."""
+    return (
+        pl.when(pl.col("status").is_null() & pl.col("event_type").is_in(["click", "impression"]))
+        .then(pl.lit("approved"))
+        .otherwise(pl.col("status"))
+        .alias("status")
+    )
+
+
 def _collect(label: str, lazy: pl.LazyFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Run the normalising query in batches, splitting good rows from quarantined ones as
-    they come: the result is built once, never copied by a final filter or rechunk (this
-    keeps a 10M-row CSV under 4 GB)."""
+    """Run the normalising query in batches, splitting good rows from flagged ones (their
+    line numbers) as they come: the result is built once, never copied by a final filter
+    or rechunk (this keeps a 10M-row CSV under 4 GB)."""
     good: list[pl.DataFrame] = []
-    bad: list[pl.DataFrame] = []
+    flagged: list[pl.DataFrame] = []
     try:
         for batch in lazy.collect_batches(chunk_size=_BATCH_ROWS, engine="streaming"):
-            mask = batch[_REASON].is_not_null()
+            mask = batch[_FLAG]
             if mask.any():
-                bad.append(batch.filter(mask).select(LINE, _REASON))
+                flagged.append(batch.filter(mask).select(LINE))
                 batch = batch.filter(~mask)
-            good.append(batch.drop(LINE, _REASON))
+            good.append(batch.drop(LINE, _FLAG))
     except (pl.exceptions.PolarsError, OSError) as exc:
         raise EventsError(f"{label}: cannot read ({first_line(exc)})") from exc
     schema = lazy.collect_schema()
+    lines = pl.concat(flagged) if flagged else pl.DataFrame(schema=schema).select(LINE)
     if not good:
-        empty = pl.DataFrame(schema=schema)
-        return empty.drop(LINE, _REASON), empty.select(LINE, _REASON)
-    frame = pl.concat(good, rechunk=False)
-    return frame, (
-        pl.concat(bad, rechunk=False) if bad else pl.DataFrame(schema=schema).select(LINE, _REASON)
-    )
+        return pl.DataFrame(schema=schema).drop(LINE, _FLAG), lines
+    return pl.concat(good, rechunk=False), lines
 
 
 def _time_formats(
@@ -253,26 +270,75 @@ def _raw(names: list[str], col: str) -> pl.Expr:
     return (pl.coalesce(parts) if len(parts) > 1 else parts[0]).alias(_RAW + col)
 
 
+def _given(names: list[str], schema: pl.Schema, col: str) -> pl.Expr:
+    """Whether a header that fills ``col`` has a non-blank cell (``_raw`` is not null),
+    never null; a number or a time is given when it is not null (no text is made)."""
+
+    def one(n: str) -> pl.Expr:
+        dtype = schema[n]
+        if dtype.is_numeric() or dtype.is_temporal() or dtype == pl.Boolean:
+            return pl.col(n).is_not_null()
+        return text(pl.col(n).cast(pl.String), pl.String()).is_not_null()
+
+    return pl.any_horizontal([one(n) for n in names]).fill_null(False).alias(_GIVEN + col)
+
+
+#: the id columns in which a NUL byte is corruption, not data
+_NUL_CHECKED = (
+    "transaction_id",
+    "offer_id",
+    "publisher_id",
+    "click_id",
+    "external_transaction_id",
+    *[f"sub{n}" for n in range(1, 6)],
+)
+
+
+def _flag(
+    mapping: dict[str, str], forced_type: str | None, ignore: tuple[str, ...] = ()
+) -> pl.Expr:
+    """Whether ``_reason`` names a problem (or ``IGNORED``), computed from the canonical
+    columns without making any text: ``_reason``'s checks, where a pair that splits one
+    condition into two messages (missing or bad time, missing or unknown status) is the
+    one condition, and every message is non-null when its condition holds."""
+    conds = [pl.col("transaction_id").is_null(), pl.col("occurred_at").is_null()]
+    if ignore:
+        conds.append(_ignored(ignore))
+    conds += [_has_nul(c) for c in _NUL_CHECKED if c in mapping]
+    if forced_type is None and "event_type" in mapping:
+        conds.append(pl.col("event_type").is_null())
+    conds.append(pl.col("status").is_null())
+    conds += [
+        pl.col(c).is_null() & pl.col(_GIVEN + c) for c in ("payout", "revenue") if c in mapping
+    ]
+    return pl.any_horizontal(conds).fill_null(True)
+
+
+def _ignored(ignore: tuple[str, ...]) -> pl.Expr:
+    status = pl.col(_RAW + "status").str.strip_chars().str.to_lowercase()
+    return status.is_in(ignore).fill_null(False)
+
+
+def _has_nul(col: str) -> pl.Expr:
+    return pl.col(col).str.contains("\x00", literal=True).fill_null(False)
+
+
 def _reason(
     mapping: dict[str, str], forced_type: str | None, ignore: tuple[str, ...] = ()
 ) -> pl.Expr:
     """Why a row is quarantined (first problem only), null for a good row; ``IGNORED`` for
-    a row whose status is one the caller ignores."""
+    a row whose status is one the caller ignores. Over the canonical columns plus
+    ``_raw`` and ``_given`` of the checked ones; ``_flag`` says the same yes or no."""
 
     def raw(col: str) -> pl.Expr:
         return pl.col(_RAW + col)
 
     def given(col: str) -> pl.Expr:
-        return raw(col).str.strip_chars().str.len_bytes() > 0
+        return pl.col(_GIVEN + col)
 
     checks: list[tuple[pl.Expr, pl.Expr]] = []
-    if ignore and "status" in mapping:
-        checks.append(
-            (
-                raw("status").str.strip_chars().str.to_lowercase().is_in(ignore).fill_null(False),
-                pl.lit(IGNORED),
-            )
-        )
+    if ignore:
+        checks.append((_ignored(ignore), pl.lit(IGNORED)))
     checks += [
         (pl.col("transaction_id").is_null(), pl.lit("missing transaction_id")),
         (pl.col("occurred_at").is_null() & ~given("occurred_at"), pl.lit("missing occurred_at")),
@@ -281,21 +347,9 @@ def _reason(
             pl.format("bad timestamp {}", _quoted(raw("occurred_at"))),
         ),
     ]
-    for col in (
-        "transaction_id",
-        "offer_id",
-        "publisher_id",
-        "click_id",
-        "external_transaction_id",
-        *[f"sub{n}" for n in range(1, 6)],
-    ):
-        if col in mapping:  # a NUL byte in an id is corruption, not data
-            checks.append(
-                (
-                    pl.col(col).str.contains("\x00", literal=True).fill_null(False),
-                    pl.lit(f"NUL byte in {col}"),
-                )
-            )
+    for col in _NUL_CHECKED:
+        if col in mapping:
+            checks.append((_has_nul(col), pl.lit(f"NUL byte in {col}")))
     if forced_type is None and "event_type" in mapping:
         checks.append(
             (
@@ -309,7 +363,7 @@ def _reason(
     if "status" in mapping:
         checks.append(
             (
-                pl.col("status").is_null() & given("status").fill_null(False),
+                pl.col("status").is_null() & given("status"),
                 pl.format(
                     "unknown status {} (valid: approved, rejected, pending)",
                     _quoted(raw("status")),
@@ -321,7 +375,7 @@ def _reason(
         if col in mapping:
             checks.append(
                 (
-                    pl.col(col).is_null() & given(col).fill_null(False),
+                    pl.col(col).is_null() & given(col),
                     pl.format("bad {} {}", pl.lit(col), _quoted(raw(col))),
                 )
             )

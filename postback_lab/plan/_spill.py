@@ -19,7 +19,7 @@ from typing import Any
 
 import polars as pl
 
-from ..events import QUARANTINE_SCHEMA, Events, read_events
+from ..events import QUARANTINE_SCHEMA, Events, read_events, unknown_statuses
 
 PARQUET = (".parquet", ".pq")
 #: rows read and regrouped at a time
@@ -68,10 +68,10 @@ class Buckets:
             folder = Path(tmp)
             self._spill(folder)
             for k in range(self.count):
-                mine = sorted(folder.glob(f"b{k}-*.arrow"))
+                mine = bucket_files(folder, k)
                 if not mine:
                     continue
-                frame = pl.concat([pl.read_ipc(p) for p in mine], rechunk=True)
+                frame = read_bucket(mine)
                 for p in mine:
                     p.unlink()
                 yield frame
@@ -79,26 +79,84 @@ class Buckets:
 
     def _spill(self, folder: Path) -> None:
         """Read every file slice by slice, writing each bucket's rows to its own files."""
-        quarantines, notes = [self.quarantine], list(self.notes)
-        for n, path in enumerate(self.files):
-            rows = count_rows([path])
-            for i, start in enumerate(range(0, max(rows, 1), self.slice_rows)):
-                part = pl.scan_parquet(path).slice(start, self.slice_rows)
-                events = read_events(part, **self.read_options)
-                quarantines.append(_relabel(events, str(path), start))
-                notes += [note.replace("<LazyFrame>", str(path)) for note in events.notes]
-                frame = events.frame
-                if self.columns is not None:
-                    frame = frame.select([c for c in frame.columns if c in self.columns])
-                frame = frame.with_columns(
-                    (pl.col("transaction_id").hash() % self.count).alias("__bucket")
-                )
-                for (k,), rows_k in frame.partition_by("__bucket", as_dict=True).items():
-                    rows_k.drop("__bucket").write_ipc(
-                        folder / f"b{k}-{n:05d}-{i:05d}.arrow", compression="lz4"
-                    )
-        self.quarantine = pl.concat(quarantines)
-        self.notes = tuple(dict.fromkeys(notes))
+        done = [
+            spill_slice(s, self.count, folder, self.columns, self.read_options)
+            for s in slices(self.files, self.slice_rows)
+        ]
+        self.quarantine, self.notes = gathered(done, self.quarantine, self.notes)
+
+
+@dataclass(frozen=True)
+class Slice:
+    """Rows ``start`` .. ``start + rows`` of the ``n``-th file (``path``), its ``i``-th
+    slice: the unit read (and regrouped into buckets) at a time."""
+
+    path: Path
+    n: int
+    i: int
+    start: int
+    rows: int
+
+
+def slices(files: list[Path], slice_rows: int | None = None) -> list[Slice]:
+    """The slices of Parquet ``files`` (``SLICE_ROWS`` rows each by default), in input
+    order (file, then row)."""
+    slice_rows = slice_rows or SLICE_ROWS
+    return [
+        Slice(path, n, i, start, slice_rows)
+        for n, path in enumerate(files)
+        for i, start in enumerate(range(0, max(count_rows([path]), 1), slice_rows))
+    ]
+
+
+def spill_slice(
+    part: Slice,
+    count: int,
+    folder: Path,
+    columns: tuple[str, ...] | None = None,
+    read_options: Mapping[str, Any] | None = None,
+) -> tuple[pl.DataFrame, tuple[str, ...]]:
+    """Read one slice with ``read_events`` and write its rows of each of the ``count``
+    buckets to ``folder/b{bucket}-{file}-{slice}.arrow`` (names that sort in input
+    order); returns the slice's quarantine (lines of the whole file) and notes. Holds
+    one slice at a time: what a process splitting the events needs."""
+    lazy = pl.scan_parquet(part.path).slice(part.start, part.rows)
+    events = read_events(lazy, **dict(read_options or {}))
+    quarantine = _relabel(events, str(part.path), part.start)
+    notes = tuple(note.replace("<LazyFrame>", str(part.path)) for note in events.notes)
+    frame = events.frame
+    del events
+    if columns is not None:
+        frame = frame.select([c for c in frame.columns if c in columns])
+    frame = frame.with_columns((pl.col("transaction_id").hash() % count).alias("__bucket"))
+    for (k,), rows_k in frame.partition_by("__bucket", as_dict=True).items():
+        rows_k.drop("__bucket").write_ipc(
+            folder / f"b{k}-{part.n:05d}-{part.i:05d}.arrow", compression="lz4"
+        )
+    return quarantine, notes
+
+
+def bucket_files(folder: Path, bucket: int) -> list[Path]:
+    """The files ``spill_slice`` wrote for one bucket, in input order."""
+    return sorted(folder.glob(f"b{bucket}-*.arrow"))
+
+
+def read_bucket(files: list[Path]) -> pl.DataFrame:
+    """One bucket's events from its files, in input order, in one chunk."""
+    return pl.concat([pl.read_ipc(p) for p in files], rechunk=True)
+
+
+def gathered(
+    done: list[tuple[pl.DataFrame, tuple[str, ...]]],
+    quarantine: pl.DataFrame | None = None,
+    notes: tuple[str, ...] = (),
+) -> tuple[pl.DataFrame, tuple[str, ...]]:
+    """The quarantine and the notes of every slice as one read of the whole files gives
+    them: lines in order, each note once, unknown statuses counted over all slices."""
+    frames = ([] if quarantine is None else [quarantine]) + [q for q, _ in done]
+    q = pl.concat(frames) if frames else pl.DataFrame(schema=QUARANTINE_SCHEMA)
+    said = [n for _, ns in done for n in ns if not n.startswith("unknown status ")]
+    return q, tuple(dict.fromkeys([*notes, *said, *unknown_statuses(q)]))
 
 
 def _relabel(events: Events, label: str, start: int) -> pl.DataFrame:
@@ -120,3 +178,13 @@ def buckets(
     keeping only ``columns`` when given."""
     count = max(1, math.ceil(rows / bucket_rows))
     return Buckets(files, count, read_options, SLICE_ROWS, columns=columns)
+
+
+def event_columns(files: list[Path], **read_options: Any) -> list[str]:
+    """The columns ``read_events`` gives the Parquet ``files`` (canonical, then extras),
+    found from their headers alone, without reading a row."""
+    out: dict[str, None] = {}
+    for path in files:
+        head = read_events(pl.scan_parquet(path).head(0), **read_options)
+        out.update(dict.fromkeys(head.frame.columns))
+    return list(out)

@@ -8,6 +8,7 @@ from typing import Any, Literal
 
 from .._errors import InputError
 from ..events import Events, read_events
+from ..plan import parquet_files
 from ..rules import RuleSet, read_rules
 from ._output import PartitionedPlan
 
@@ -24,6 +25,7 @@ def plan_partitioned(
     partitions: int | None = None,
     workers: int | None = None,
     spark: Any = None,
+    **read_options: Any,
 ) -> PartitionedPlan:
     """Plan ``events`` in buckets of whole transactions and write the plan as Parquet
     parts in ``output``; the parts together are exactly ``build_plan(events, rules)``.
@@ -31,7 +33,10 @@ def plan_partitioned(
     ``engine="local"``: DuckDB buckets the events by a hash of ``transaction_id``, a pool
     of ``workers`` processes (one per core by default) plans the ``partitions`` buckets
     (default: one per worker; more buckets, less memory per worker). ``events`` is
-    anything ``read_events`` reads.
+    anything ``read_events`` reads (with ``read_options`` such as ``preset=``). Parquet
+    files are read by the pool itself, a slice at a time, straight into the buckets: this
+    process never holds the events, and the result carries their ``quarantine`` and
+    ``notes``.
 
     ``engine="spark"`` (extra ``[spark]``): the same planning per bucket under
     ``groupBy(bucket).applyInArrow`` on ``spark`` (a SparkSession; the active one by
@@ -49,8 +54,13 @@ def plan_partitioned(
         from ._spark import plan_spark
 
         return plan_spark(events, rs, str(output), partitions=partitions, spark=spark)
-    from ._local import default_workers, plan_local
+    from ._local import default_workers, plan_local, plan_local_files
 
-    ev = events if isinstance(events, Events) else read_events(events)
     n = default_workers(workers)
+    files = None if isinstance(events, Events) else parquet_files(events)
+    if files:
+        return plan_local_files(
+            files, rs, output, partitions=partitions or n, workers=n, **read_options
+        )
+    ev = events if isinstance(events, Events) else read_events(events, **read_options)
     return plan_local(ev, rs, output, partitions=partitions or n, workers=n)

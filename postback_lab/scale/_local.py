@@ -1,5 +1,10 @@
-"""``engine="local"``: DuckDB buckets the events by a hash of ``transaction_id`` into
-Parquet, a pool of processes plans the buckets, each writes its part of the plan."""
+"""``engine="local"``: the events are bucketed by a hash of ``transaction_id`` on disk, a
+pool of processes plans the buckets, each writes its part of the plan.
+
+Parquet events are bucketed by the pool itself, slice by slice (``plan_local_files``):
+the driver never reads an event, each worker holds one slice, then one bucket. Events
+already in memory (an ``Events`` value, a CSV read) are bucketed by DuckDB
+(``plan_local``)."""
 
 from __future__ import annotations
 
@@ -9,17 +14,32 @@ import re
 import shutil
 import tempfile
 import time
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
+from typing import Any, TypeVar
 
 import polars as pl
 
 from .._errors import InputError
 from .._util import connect
 from ..events import Events
+from ..plan import (
+    PLAN_SCHEMA,
+    Slice,
+    bucket_files,
+    columns_used,
+    gathered,
+    read_bucket,
+    slices,
+    spill_slice,
+)
 from ..rules import RuleSet
 from ._bucket import BUCKET, ROW_NR, plan_bucket, sum_counts
 from ._output import PartitionedPlan, part_name, plan_stats, prepare_output
+
+T = TypeVar("T")
+R = TypeVar("R")
 
 
 def plan_local(
@@ -70,6 +90,93 @@ def plan_local(
     )
 
 
+def plan_local_files(
+    files: list[Path],
+    rules: RuleSet,
+    output: str | Path,
+    *,
+    partitions: int,
+    workers: int | None = None,
+    slice_rows: int | None = None,
+    **read_options: Any,
+) -> PartitionedPlan:
+    """Plan the events of Parquet ``files`` as ``plan_local`` does, the driver never
+    holding them: the pool reads the files a slice at a time (``read_events`` with
+    ``read_options``: the same checks, quarantine and notes as one read) and writes each
+    slice's rows to their buckets' files, then plans the buckets. Memory: the driver, the
+    quarantine; a worker, one slice (``SLICE_ROWS``), then one bucket."""
+    started = time.perf_counter()
+    out = prepare_output(output)
+    workers = max(1, default_workers(workers))
+    scratch = Path(tempfile.mkdtemp(prefix=".buckets-", dir=out))
+    keep = tuple(columns_used(rules))
+    try:
+        parts = slices(files, slice_rows)
+        spill = [(p, partitions, scratch, keep, read_options) for p in parts]
+        with _pool(min(workers, max(len(spill), partitions))) as pool:
+            read = list(pool.map(_spill_one, spill))
+            quarantine, notes = gathered([(q, n) for q, n, _ in read])
+            jobs = [
+                ([str(f) for f in mine], rules, str(out / part_name(k)))
+                for k in range(partitions)
+                if (mine := bucket_files(scratch, k))
+            ]
+            results = list(pool.map(_plan_one, jobs))
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    if not results:  # no events: one empty part keeps the plan readable
+        pl.DataFrame(schema=PLAN_SCHEMA).write_parquet(out / part_name(0))
+    peaks = [p for p in [*(r[2] for r in results), *(r[2] for r in read)] if p is not None]
+    per_rule, hosts = plan_stats(pl.scan_parquet(out / "part-*.parquet"))
+    return PartitionedPlan(
+        path=str(out),
+        rows=sum(r[0] for r in results),
+        parts=max(1, len(results)),
+        explanation=sum_counts([r[1] for r in results], rules),
+        per_rule=per_rule,
+        hosts=hosts,
+        engine="local",
+        seconds=time.perf_counter() - started,
+        worker_peak_mib=max(peaks) if peaks else None,
+        quarantine=quarantine,
+        notes=notes,
+    )
+
+
+class _Serial:
+    """``ProcessPoolExecutor``'s ``map`` in this process (one worker)."""
+
+    def map(self, fn: Callable[[T], R], items: Iterable[T]) -> Iterator[R]:
+        return map(fn, items)
+
+    def __enter__(self) -> _Serial:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+def _pool(workers: int) -> ProcessPoolExecutor | _Serial:
+    if workers <= 1:
+        return _Serial()
+    # spawn, not fork: the parent's Polars and DuckDB thread pools do not survive fork
+    return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
+
+
+def _spill_one(
+    job: tuple[Slice, int, Path, tuple[str, ...], dict[str, Any]],
+) -> tuple[pl.DataFrame, tuple[str, ...], float | None]:
+    """In a worker: one slice read and written to its buckets' files; returns its
+    quarantine, its notes and this process's peak memory (MiB)."""
+    part, count, folder, keep, options = job
+    quarantine, notes = spill_slice(part, count, folder, keep, options)
+    return quarantine, notes, _peak_mib()
+
+
+def _plan_one(job: tuple[list[str], RuleSet, str]) -> tuple[int, pl.DataFrame, float | None]:
+    return plan_file(*job)
+
+
 def default_workers(workers: int | None) -> int:
     """``workers``, or one per core this process may use."""
     if workers is not None:
@@ -95,10 +202,18 @@ def bucket_events(frame: pl.DataFrame, folder: Path, partitions: int) -> None:
         con.close()
 
 
-def plan_file(bucket: str, rules: RuleSet, output: str) -> tuple[int, pl.DataFrame, float | None]:
-    """In a worker: plan one bucket folder, write its part; returns (rows, explain counts,
-    this process's peak memory in MiB)."""
-    plan, counts = plan_bucket(pl.read_parquet(bucket), rules)
+def plan_file(
+    bucket: str | list[str], rules: RuleSet, output: str
+) -> tuple[int, pl.DataFrame, float | None]:
+    """In a worker: plan one bucket (a folder of Parquet, or the files ``spill_slice``
+    wrote, in input order), write its part; returns (rows, explain counts, this process's
+    peak memory in MiB)."""
+    if isinstance(bucket, list):
+        events = read_bucket([Path(p) for p in bucket])
+    else:
+        events = pl.read_parquet(bucket)
+    plan, counts = plan_bucket(events, rules)
+    del events
     plan.write_parquet(output, compression="zstd")
     return plan.height, counts, _peak_mib()
 

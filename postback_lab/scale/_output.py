@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import polars as pl
 
 from .._errors import InputError
 from .._util import plan_line, render
+from ..events import QUARANTINE_SCHEMA
 from ..plan import Explanation, Plan, read_plan
 
 _PART = re.compile(r"part-\d{5}(?:-.*)?\.parquet")
@@ -70,6 +71,11 @@ class PartitionedPlan:
     seconds: float
     #: the largest peak memory of one worker process (MiB), when the engine measures it
     worker_peak_mib: float | None = None
+    #: the rows that could not be read (source, line, reason, raw), when the engine read
+    #: the events itself (``plan_partitioned`` of Parquet files)
+    quarantine: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=QUARANTINE_SCHEMA))
+    #: how the events were read (a preset guessed, naive times read as UTC …)
+    notes: tuple[str, ...] = ()
 
     def explain(self) -> Explanation:
         """Per rule, how many events each reason excluded, summed over the buckets."""
