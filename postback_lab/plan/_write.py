@@ -20,6 +20,7 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
+from typing import Self
 
 import polars as pl
 import pyarrow.parquet as pq  # type: ignore[import-untyped,unused-ignore]
@@ -44,7 +45,32 @@ STATISTICS = (*DICTIONARY, "transaction_id", "due_at", "occurred_at")
 _DONE = object()
 
 
-class PlanWriter:
+class _Closing:
+    """A writer used as a context manager: closed when the block ends, aborted (no file
+    left behind) when it raises."""
+
+    def close(self) -> Path:
+        raise NotImplementedError
+
+    def abort(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if kind is None:
+            self.close()
+        else:
+            self.abort()
+
+
+class PlanWriter(_Closing):
     """``with PlanWriter(path, schema) as w: w.write(chunk)`` — a Parquet plan file
     written as its chunks come (frames with ``schema``)."""
 
@@ -116,22 +142,8 @@ class PlanWriter:
         self._writer.close()
         self._partial.unlink(missing_ok=True)
 
-    def __enter__(self) -> PlanWriter:
-        return self
 
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        if kind is None:
-            self.close()
-        else:
-            self.abort()
-
-
-class SinkWriter:
+class SinkWriter(_Closing):
     """``PlanWriter``'s interface over Polars' streaming Parquet sink: chunks are handed
     to the sink, running in a background thread, through a short queue."""
 
@@ -190,20 +202,6 @@ class SinkWriter:
         self._queue.put(_DONE)
         self._thread.join()
         self._partial.unlink(missing_ok=True)
-
-    def __enter__(self) -> SinkWriter:
-        return self
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        if kind is None:
-            self.close()
-        else:
-            self.abort()
 
 
 class _Aborted(Exception):

@@ -76,18 +76,7 @@ def plan_local(
     if not results:  # no events: one empty part keeps the plan readable
         plan_bucket(events.frame.head(0), rules)[0].write_parquet(out / part_name(0))
     peaks = [r[2] for r in results if r[2] is not None]
-    per_rule, hosts = plan_stats(pl.scan_parquet(out / "part-*.parquet"))
-    return PartitionedPlan(
-        path=str(out),
-        rows=sum(r[0] for r in results),
-        parts=max(1, len(results)),
-        explanation=sum_counts([r[1] for r in results], rules),
-        per_rule=per_rule,
-        hosts=hosts,
-        engine="local",
-        seconds=time.perf_counter() - started,
-        worker_peak_mib=max(peaks) if peaks else None,
-    )
+    return _partitioned(out, results, rules, started, peaks)
 
 
 def plan_local_files(
@@ -127,20 +116,7 @@ def plan_local_files(
     if not results:  # no events: one empty part keeps the plan readable
         pl.DataFrame(schema=PLAN_SCHEMA).write_parquet(out / part_name(0))
     peaks = [p for p in [*(r[2] for r in results), *(r[2] for r in read)] if p is not None]
-    per_rule, hosts = plan_stats(pl.scan_parquet(out / "part-*.parquet"))
-    return PartitionedPlan(
-        path=str(out),
-        rows=sum(r[0] for r in results),
-        parts=max(1, len(results)),
-        explanation=sum_counts([r[1] for r in results], rules),
-        per_rule=per_rule,
-        hosts=hosts,
-        engine="local",
-        seconds=time.perf_counter() - started,
-        worker_peak_mib=max(peaks) if peaks else None,
-        quarantine=quarantine,
-        notes=notes,
-    )
+    return _partitioned(out, results, rules, started, peaks, quarantine=quarantine, notes=notes)
 
 
 class _Serial:
@@ -226,3 +202,23 @@ def _peak_mib() -> float | None:
     except OSError:
         return None
     return int(m.group(1)) / 1024 if m else None
+
+
+def _partitioned(
+    out: Path, results: list[Any], rules: RuleSet, started: float, peaks: list[Any], **more: Any
+) -> PartitionedPlan:
+    """The PartitionedPlan of parts written to ``out`` by the workers' ``results``
+    (rows, explain counts, peak memory each)."""
+    per_rule, hosts = plan_stats(pl.scan_parquet(out / "part-*.parquet"))
+    return PartitionedPlan(
+        path=str(out),
+        rows=sum(r[0] for r in results),
+        parts=max(1, len(results)),
+        explanation=sum_counts([r[1] for r in results], rules),
+        per_rule=per_rule,
+        hosts=hosts,
+        engine="local",
+        seconds=time.perf_counter() - started,
+        worker_peak_mib=max(peaks) if peaks else None,
+        **more,
+    )
