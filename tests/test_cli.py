@@ -226,3 +226,18 @@ def test_plan_explains_also_a_scoped_plan_it_writes(tmp_path, capsys):
     assert "excluded:" in out
     assert out.endswith(f"plan written to {tmp_path / 'p'}\n")
     assert pl.read_parquet(tmp_path / "p")["rule"].unique().to_list() == ["Affili approved sales"]
+
+
+def test_a_partitioned_plan_refuses_a_scope_it_would_lose(tmp_path, capsys):
+    from postback_lab import sample as _sample
+    from postback_lab.cli import main as _main
+
+    events = _sample.data_dir() / "events.csv"
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(_sample.rules_yaml("http://127.0.0.1:9"))
+    code = _main(
+        ["plan", str(events), "--rules", str(rules), "--engine", "local", "-o", str(tmp_path / "p"),
+         "--rule", "x"]
+    )
+    assert code == 2
+    assert "leave out --since, --until, --rule and --publisher" in capsys.readouterr().err

@@ -235,7 +235,8 @@ async def backfill(
         plan = build_plan(plan_or_events, rules)
     plan = Plan(with_goals(plan), plan.rules, plan.events)
     lo, hi = parse_when(since, name="since"), parse_when(until, name="until")
-    window = plan.filter(pl.col("due_at") <= opts.clock.now())  # the injected clock
+    due = plan.filter(pl.col("due_at") <= opts.clock.now())  # the injected clock
+    window = due
     if lo is not None:
         window = window.filter(pl.col("due_at") >= lo)
     if hi is not None:
@@ -252,10 +253,11 @@ async def backfill(
             state = rec.dispatches["state"]
             codes = replay.code_mask(store, window.frame)
             todo = window.filter(state.is_in(["missed", "failed"]) & codes)
+            # imported rows link against every due dispatch, not only the window's: a
+            # delivery of one outside the window (or the replay's filters) is no stray
+            linked = rec.linked if window is due else store.links(due.frame).rows
             unlinked = (
-                unlinked_rows(rec.linked, todo.frame)
-                if rec.linked is not None and len(todo)
-                else None
+                unlinked_rows(linked, todo.frame) if linked is not None and len(todo) else None
             )
             if unlinked is not None and unlinked.height and not (allow_unlinked or opts.dry_run):
                 raise UnlinkedImportsError(unlinked_warning(unlinked, todo, stopped=True))

@@ -100,6 +100,11 @@ def cmd_plan(a: argparse.Namespace) -> int:
     if a.explain and a.format == "json":
         raise InputError("--explain prints tables: leave it out with --format json")
     if a.engine is not None or a.partitions is not None:
+        if _scoped(a):  # the buckets are planned whole: a scope would be silently lost
+            raise InputError(
+                "--engine/--partitions plan every postback: leave out --since, --until, "
+                "--rule and --publisher (or plan without --engine)"
+            )
         return _plan_partitioned(a)
     if a.output is None or _scoped(a):
         plan = _scope(read_and_plan(a, Stages()), a)

@@ -22,6 +22,8 @@ from ._options import (
     retry_option,
     seconds_option,
     sending_options,
+    since_option,
+    until_option,
 )
 
 if TYPE_CHECKING:
@@ -77,7 +79,10 @@ def add_backfill(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     )
     s.add_argument("--rules", required=True, help="postbacks.yaml")
     db_option(s)
-    s.add_argument("--since", help="only postbacks due at or after T (ISO date/time)")
+    s.add_argument(
+        "--since",
+        help="only postbacks due at or after T (ISO date/time; without an offset, in --timezone)",
+    )
     s.add_argument("--until", help="only postbacks due before T")
     s.add_argument(
         "--dry-run", action="store_true", help="show and log what would be sent, send nothing"
@@ -167,7 +172,7 @@ def cmd_send(a: argparse.Namespace) -> int:
         plan, done = delivered_elsewhere(plan, a.central)
         if done:
             say(f"{done:,} dispatches already delivered in {a.central}: not sent again")
-    rules = read_rules(a.rules) if a.rules else None
+    rules = read_rules(a.rules, dialect=a.dialect) if a.rules else None
     options = send_options(a, rules, timing="now" if a.ignore_due else "due")
     if rules is not None:  # the rules' pause: thresholds apply to the plan's hosts
         plan = replace(plan, rules=rules)
@@ -193,8 +198,8 @@ def cmd_backfill(a: argparse.Namespace) -> int:
     result = backfill_sync(
         plan,
         a.db,
-        since=a.since,
-        until=a.until,
+        since=since_option(a),  # a time without an offset is in --timezone, as for plan
+        until=until_option(a),
         options=options,
         allow_unlinked=a.allow_unlinked,
         rule=a.rule,

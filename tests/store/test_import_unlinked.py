@@ -6,6 +6,7 @@ and ``--undo RUN_ID`` takes an import back out."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import duckdb
@@ -186,3 +187,51 @@ def test_cli_import_source_defaults_to_auto(
     log = str(DOCS / "cake_postback_log.csv")
     assert main(["import-log", log, "--db", str(db), "--rule", RULE]) == 0
     assert "preset=auto: read as CAKE's postback log" in capsys.readouterr().out
+
+
+def test_a_narrowed_backfill_does_not_stop_on_imports_of_dispatches_outside_its_window(
+    tmp_path: Path,
+) -> None:
+    """Imported rows link against the whole plan: a delivery of a conversion outside the
+    window (or the replay's filters) links to its dispatch, so it is no unlinked row."""
+    db = tmp_path / "log.duckdb"
+    text = (DOCS / "everflow_postback_log.csv").read_text()
+    text += (
+        "2026-11-03 19:00:02,6659e555b03845279bcdb9c2d0391b9f,c1b2c3d4e5f60718293a4b5c6d7e8f92,"
+        "42,7,https://partner.example/pb?click_id=p-4,200,OK\n"
+    )
+    log = tmp_path / "everflow_log.csv"
+    log.write_text(text)
+    with Receiver() as rx:
+        rules = read_rules(_rules_file(tmp_path, rx.url))
+        plan = build_plan(read_events(DOCS / "everflow_conversions.csv", preset="everflow"), rules)
+        import_log(log, db, preset="everflow", rule=RULE)
+        assert reconcile(plan, db).totals["unexpected"] == 0
+        done = backfill_sync(
+            plan, db, until="2026-11-03T16:00:00Z", progress=False, retry=Retry.none()
+        )
+        assert done.unlinked is None or done.unlinked.height == 0
+        assert sorted(done.to_send.frame["transaction_id"].to_list()) == [
+            "307971a211b74db98c3c11d5e83c082a"
+        ]
+        assert len(rx.received()) == 1
+
+
+def test_cli_backfill_reads_its_window_in_the_timezone_flag(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--since/--until without an offset are read in --timezone, as plan reads them."""
+    db = tmp_path / "log.duckdb"
+    with Receiver() as rx:
+        rules = _rules_file(tmp_path, rx.url)
+        log = str(DOCS / "everflow_postback_log.csv")
+        assert main(["import-log", log, "--db", str(db), "--source", "everflow", "--rule", RULE]) == 0
+        capsys.readouterr()
+        args = ["backfill", str(DOCS / "everflow_conversions.csv"), "--rules", str(rules)]
+        args += ["--db", str(db), "--source", "everflow", "--timezone", "America/New_York"]
+        args += ["--until", "2026-11-03T16:00", "--dry-run", "--format", "json"]
+        assert main(args) == 0
+        out = json.loads(capsys.readouterr().out)
+        # 14:25 and 15:01 New York time are before 16:00 New York time: one of them failed
+        assert out["to_send"] == 1
+        assert rx.received() == []
