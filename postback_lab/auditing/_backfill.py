@@ -9,7 +9,7 @@ from datetime import timedelta
 import httpx
 import polars as pl
 
-from .._errors import InputError, StoreError, UnlinkedImportsError
+from .._errors import InputError, StoreError, UnlinkedImportsError, did_you_mean
 from .._util import When, blocking, parse_when, render
 from ..events import EventsSource
 from ..plan import Plan, build_plan
@@ -234,6 +234,10 @@ async def backfill(
     else:
         plan = build_plan(plan_or_events, rules)
     plan = Plan(with_goals(plan), plan.rules, plan.events)
+    names = plan.rules.names if len(plan.rules) else plan.frame["rule"].unique().to_list()
+    for name in replay.rule or ():  # a misspelt rule would quietly match nothing
+        if name not in names:
+            raise InputError(f"rule={name!r}: no such rule in the plan{did_you_mean(name, names)}")
     lo, hi = parse_when(since, name="since"), parse_when(until, name="until")
     due = plan.filter(pl.col("due_at") <= opts.clock.now())  # the injected clock
     window = due

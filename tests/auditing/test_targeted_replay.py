@@ -253,3 +253,13 @@ def test_status_code_is_that_of_the_last_attempt(tmp_path):
     assert len(r.to_send) == 0
     r = pbl.backfill_sync(plan, db, rule="A", dry_run=True, progress=False)
     assert sorted(r.to_send.frame["transaction_id"]) == ["t1", "t2"]
+
+
+def test_a_misspelt_rule_is_an_error_naming_the_closest(tmp_path):
+    db = tmp_path / "log.duckdb"
+    with Receiver() as a, Receiver() as b:
+        plan = _first_send(db, a, b)
+        sent = len(a.received()) + len(b.received())
+        with pytest.raises(pbl.InputError, match=r"rule='a': no such rule in the plan.*'A'"):
+            pbl.backfill_sync(plan, db, rule="a", retry=Retry.none(), progress=False)
+        assert len(a.received()) + len(b.received()) == sent
