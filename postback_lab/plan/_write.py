@@ -46,8 +46,19 @@ _DONE = object()
 
 
 class _Closing:
-    """A writer used as a context manager: closed when the block ends, aborted (no file
-    left behind) when it raises."""
+    """A writer fed chunks by the planning thread through a queue its own thread drains,
+    used as a context manager: closed when the block ends, aborted (no file left behind)
+    when it raises."""
+
+    _queue: queue.Queue[object]
+    _error: BaseException | None
+
+    def write(self, chunk: pl.DataFrame) -> None:
+        """Queue one chunk (waits while two are already waiting)."""
+        if self._error is not None:
+            raise self._error
+        if chunk.height:
+            self._queue.put(chunk)
 
     def close(self) -> Path:
         raise NotImplementedError
@@ -92,13 +103,6 @@ class PlanWriter(_Closing):
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._run, name="plan-writer", daemon=True)
         self._thread.start()
-
-    def write(self, chunk: pl.DataFrame) -> None:
-        """Queue one chunk (waits while two are already waiting)."""
-        if self._error is not None:
-            raise self._error
-        if chunk.height:
-            self._queue.put(chunk)
 
     def _run(self) -> None:
         pending: list[pl.DataFrame] = []
@@ -178,13 +182,6 @@ class SinkWriter(_Closing):
             self._error = exc
             while not self._ended and self._queue.get() is not _DONE:  # let it finish putting
                 pass
-
-    def write(self, chunk: pl.DataFrame) -> None:
-        """Queue one chunk (waits while two are already waiting)."""
-        if self._error is not None:
-            raise self._error
-        if chunk.height:
-            self._queue.put(chunk)
 
     def close(self) -> Path:
         """Write what is left and put the file in place; returns its path."""
