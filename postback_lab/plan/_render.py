@@ -23,6 +23,8 @@ from ..rules import Macro
 #: they are)
 URL_RAW = "url-raw"
 UNSAFE = r"[^A-Za-z0-9._~-]"
+#: distinct values to encode up to which Python encodes them rather than DuckDB
+PYTHON_ENCODES = 1_000
 #: what a ``{raw:name}`` value keeps in a URL besides ``A-Z a-z 0-9 - . _ ~``: RFC 3986's
 #: other delimiters and ``%`` (a value that is already a URL part, escapes and all), all
 #: but ``#`` (on the wire the URL would end there) and ``[ ]`` (only for IPv6 hosts)
@@ -89,7 +91,13 @@ def url_encode(text: pl.Series) -> pl.Series:
                 text.name
             )
     distinct = needs.unique()
-    encoded = query("SELECT url_encode(v) AS e FROM needs", needs=distinct.to_frame("v"))["e"]
+    if distinct.len() <= PYTHON_ENCODES:
+        # a DuckDB query costs ~2 ms however small; quote() is DuckDB's url_encode for
+        # these (the same unreserved set, UTF-8, upper-case hex: a property test checks)
+        quoted = [urllib.parse.quote(v, safe="") for v in distinct.to_list()]
+        encoded = pl.Series("e", quoted, dtype=pl.String)
+    else:
+        encoded = query("SELECT url_encode(v) AS e FROM needs", needs=distinct.to_frame("v"))["e"]
     return text.replace(distinct, encoded)
 
 

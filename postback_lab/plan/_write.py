@@ -23,7 +23,6 @@ from types import TracebackType
 from typing import Self
 
 import polars as pl
-import pyarrow.parquet as pq  # type: ignore[import-untyped,unused-ignore]
 
 #: rows per row group: what the writer holds (a few copies of) while it encodes
 ROW_GROUP = 250_000
@@ -89,6 +88,10 @@ class PlanWriter(_Closing):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._partial = self.path.with_name(f".{self.path.name}.{os.getpid()}.partial")
+        # imported here: from two cores on the sink writes, and a small plan's start-up
+        # should not pay for pyarrow's Parquet and file-system modules (~0.1 s)
+        import pyarrow.parquet as pq  # type: ignore[import-untyped,unused-ignore]
+
         arrow = pl.DataFrame(schema=schema).to_arrow(compat_level=pl.CompatLevel.newest())
         self._schema = arrow.schema
         self._writer = pq.ParquetWriter(

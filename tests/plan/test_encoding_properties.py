@@ -68,3 +68,14 @@ def test_url_encode_is_the_same_whether_values_repeat_or_not():
     assert url_encode(pl.Series(values)).to_list() == expected
     repeated = [values[i % 7] for i in range(30_000)]
     assert url_encode(pl.Series(repeated)).to_list() == [expected[i % 7] for i in range(30_000)]
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(text, min_size=1, max_size=30))
+def test_python_and_duckdb_encoders_agree(values):
+    """Few distinct values are encoded by ``urllib.parse.quote``, many by DuckDB's
+    ``url_encode``: the two must write the same text for any value."""
+    from postback_lab._util import query
+
+    by_duckdb = query("SELECT url_encode(v) AS e FROM t", t=pl.Series("v", values).to_frame())
+    assert url_encode(pl.Series(values)).to_list() == by_duckdb["e"].to_list()

@@ -85,6 +85,23 @@ def test_one_pass_writes_exactly_the_plan(source, tmp_path, monkeypatch, writer,
     assert written.explain().to_polars().equals(plan.explain().to_polars())
 
 
+@pytest.mark.parametrize("batch", [0, 40, 10**9])
+def test_dispatch_ids_are_the_same_batched_or_per_rule(source, monkeypatch, batch):
+    """Small rules get their dispatch ids a batch at a time (one DuckDB query for many
+    rules): every id is still md5 of its own rule, transaction and status, in rule order."""
+    folder, rules_path, _ = source
+    monkeypatch.setenv("CRM_TOKEN", "x")
+    monkeypatch.setattr(_build, "BATCH_IDS", 0)
+    rules = read_rules(rules_path)
+    each = build_plan(str(folder), rules).frame
+    monkeypatch.setattr(_build, "BATCH_IDS", batch)
+    batched = build_plan(str(folder), rules).frame
+    assert each.height > 1_000 and each["rule"].n_unique() > 3
+    assert batched.equals(each)
+    assert batched["dispatch_id"].null_count() == 0
+    assert batched["dispatch_id"].equals(_build.dispatch_ids(batched))
+
+
 @pytest.mark.parametrize(("threads", "kind"), [(1, "PlanWriter"), (2, "SinkWriter")])
 def test_two_cores_write_with_polars_sink_one_with_pyarrow(tmp_path, monkeypatch, threads, kind):
     """On 2 quiet cores the sink made a 2M-event plan 6.9 s instead of 8.1 s (1.74 cores
