@@ -2,7 +2,7 @@
 columns and dtypes) plus a quarantine frame of the rows that could not be read."""
 
 from ._csv import careful_csv
-from ._events import QUARANTINE_SCHEMA, Events
+from ._events import QUARANTINE_SCHEMA, Events, one_chunk
 from ._normalise import status as normalise_status
 from ._options import ignore_status as check_ignore_status
 from ._options import status_map as check_status_map
@@ -33,6 +33,7 @@ __all__ = [
     "get_preset",
     "normalise_header",
     "normalise_status",
+    "one_chunk",
     "preset_names",
     "read_events",
     "sources",

