@@ -129,7 +129,10 @@ def upgraded_copy(path: Path) -> Path:
             migrate(con, path)
         finally:
             con.close()
-    except (OSError, duckdb.Error, StoreError) as exc:
+    except StoreError:  # the log itself cannot be brought forward: say why, as a writer
+        discard_copy(copy)
+        raise
+    except (OSError, duckdb.Error) as exc:
         discard_copy(copy)
         raise StoreError(
             f"{path}: written by an older postback_lab and a migrated copy could not be "

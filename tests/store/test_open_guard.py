@@ -321,3 +321,25 @@ def test_an_interrupted_migration_rolls_back_and_lets_go(tmp_path, monkeypatch):
     _closed_and_released(db)
     with duckdb.connect(str(db), read_only=True) as con:
         assert con.sql("SELECT value FROM meta WHERE key = 'schema_version'").fetchall() == [("6",)]
+
+
+def test_a_damaged_log_is_a_store_error_for_writing_and_reading(tmp_path):
+    """A log whose tables do not match its version (here: schema 2 without postback_log)
+    fails its migration: the writer and the reader both name the file and the step, and
+    the file is left as it was."""
+    db = tmp_path / "damaged.duckdb"
+    with duckdb.connect(str(db)) as con:
+        con.execute(MIGRATIONS[1] + MIGRATIONS[2])
+        con.execute("INSERT INTO meta VALUES ('schema_version', '2')")
+        con.execute("DROP TABLE postback_log")
+    before = _files(tmp_path)
+    for read_only in (False, True):
+        with pytest.raises(StoreError) as err:
+            LogStore(db, read_only=read_only)
+        message = str(err.value)
+        assert message.startswith(
+            f"{db}: upgrading the log from schema 2 to {SCHEMA_VERSION} failed (Catalog Error: "
+        )
+        assert message.endswith("); it stays at schema 2") and "postback_log" in message
+        _closed_and_released(db)
+    assert _files(tmp_path) == before
