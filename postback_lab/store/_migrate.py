@@ -1,4 +1,6 @@
-"""Forward migrations of a log file to the current schema, one transaction per version."""
+"""Forward migrations of a log file to the current schema, one transaction per version,
+and the check before them that the file is a log at all: a writer turns only a new path
+or an empty DuckDB file into a log, never someone else's DuckDB file."""
 
 from __future__ import annotations
 
