@@ -193,8 +193,10 @@ def add_import_log(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     s.add_argument(
         "--rules",
         metavar="RULES",
-        help="postbacks.yaml: --rule must be one of its rules, and rows naming no rule get "
-        "the one rule whose URL (host, path, fixed parameters), publishers and offers fit",
+        help="postbacks.yaml: --rule must be one of its rules, rows naming no rule get the "
+        "one rule whose URL (host, path, fixed parameters), publishers and offers fit, and "
+        "its statuses: (map, ignore) read the export's statuses, under --status-map and "
+        "--ignore-status",
     )
     s.add_argument(
         "--undo",

@@ -183,14 +183,16 @@ def import_log(
     fixed parameters), publishers, offers and status fit it; ``rename``: export header ->
     log column (either direction); ``timezone``: where firing times without an offset were
     written; ``status_map``/``ignore_status``: your own status spellings and statuses to
-    leave out, as in ``read_events``. Unreadable rows are quarantined (see
-    ``ImportResult.quarantine``), never the file; attempts already in the log are skipped.
+    leave out, as in ``read_events``; the ``statuses:`` of ``rules`` apply too, these two
+    winning status by status (as on every command that reads events with a rules file).
+    Unreadable rows are quarantined (see ``ImportResult.quarantine``), never the file;
+    attempts already in the log are skipped.
     ``remove_import(run_id)`` takes an import back out.
     """
     ruleset = _rules(rules)
     if ruleset is not None and rule is not None:
         rule = _check_rule(rule, ruleset)
-    statuses = Statuses.of(status_map, ignore_status)
+    statuses = _statuses(ruleset, status_map, ignore_status)
     export = read_rows(path, preset, rule, rename, encoding, timezone, statuses)
     frame = export.frame
     if ruleset is not None:
@@ -231,6 +233,20 @@ def import_log(
     finally:
         if owned:
             store.close()
+
+
+def _statuses(
+    ruleset: RuleSet | None,
+    status_map: Mapping[str, str] | None,
+    ignore_status: Sequence[str] | str | None,
+) -> Statuses:
+    """The rules file's ``statuses:`` under the caller's ``status_map``/``ignore_status``
+    (validated first, so a bad one is named as given), which win status by status."""
+    given = Statuses.of(status_map, ignore_status)
+    if ruleset is None or not ruleset.statuses:
+        return given
+    merged = ruleset.statuses.overridden(given.mapping, given.ignore)
+    return Statuses.of(merged.status_map, merged.ignore_status)
 
 
 def _rules(rules: RuleSet | str | Path | None) -> RuleSet | None:

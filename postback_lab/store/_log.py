@@ -21,7 +21,7 @@ import polars as pl
 from .._errors import StoreError, StoreLockedError
 from .._util import connect, first_line, render
 from ._journal import Journal
-from ._migrate import discard_copy, migrate, stored_version, upgraded_copy
+from ._migrate import discard_copy, log_version, migrate, refuse_newer, upgraded_copy
 from ._pending import pending_attempts
 from ._reader import LogReader, run_sql
 from ._schema import SCHEMA_VERSION
@@ -63,22 +63,30 @@ class LogStore(LogReader):
             self._con = self._connect(self.path)
             if not read_only and (key := _file_key(self.path)) is not None:
                 _WRITERS[key] = weakref.ref(self)
-        if not read_only:
+        try:
+            self._check_or_migrate()
+        except BaseException as exc:
+            # a half-opened store holds nothing: its connection closed, its claim on the
+            # file released (the next open of the path must not find it "already open")
+            self.close()
+            if isinstance(exc, duckdb.Error):
+                raise StoreError(f"{self.path}: cannot open the log ({first_line(exc)})") from exc
+            raise
+
+    def _check_or_migrate(self) -> None:
+        """A writer brings the log to the current schema (a new or empty file becomes a
+        log); a reader checks it is one, reading an older log from a migrated copy. A
+        DuckDB file that is not a log is refused either way, untouched."""
+        if not self.read_only:
             with self._lock:
                 migrate(self._con, self.path)
             return
-        version = stored_version(self._con)
+        version = log_version(self._con, self.path, new_ok=False)
         if version == SCHEMA_VERSION:
             return
-        self._con.close()
-        if version == 0:
-            raise StoreError(f"{self.path}: not a postback_lab attempt log (no schema version)")
-        if version > SCHEMA_VERSION:
-            raise StoreError(
-                f"{self.path}: written by a newer postback_lab (schema {version} > "
-                f"{SCHEMA_VERSION}); upgrade postback_lab"
-            )
+        refuse_newer(self.path, version)
         # an older log: read a migrated copy, so every query sees the current columns
+        self._con.close()
         self._copy = upgraded_copy(self.path)
         self._con = self._connect(self._copy)
 

@@ -156,7 +156,9 @@ def _identity(w: Callable[[str], None]) -> None:
     w("A log that names neither links by `--columns 'Header=transaction_id'` (or `click_id`).")
     w("Statuses a platform spells its own way map with `status_map=` (`--status-map")
     w("sale=approved,trash=rejected`), and `ignore_status=` (`--ignore-status ping,test`) leaves")
-    w("rows out, counted; an unknown status is quarantined and counted, never guessed.\n")
+    w("rows out, counted; an unknown status is quarantined and counted, never guessed. The rules")
+    w("file's [`statuses:`](rules.md#your-own-statuses) do the same for events and, with")
+    w("`import-log --rules`, for a postback log; the flags win, status by status.\n")
 
 
 if __name__ == "__main__":
