@@ -17,9 +17,10 @@ the same plan (same rows, URLs and dispatch ids).
 
 ``--threads N`` (repeatable) adds a table with every process limited to N cores
 (``POLARS_MAX_THREADS``, DuckDB's ``threads`` in the scripts, and the CPU affinity of the
-process). ``--budget-s`` starts no run that would likely end past that many seconds from
-the start (runs left out are named). ``--out`` writes the tables there (``plan.md``,
-``plan.json``).
+process), one run each unless ``--threads-runs``; ``--cores N`` limits the processes of
+the first table (memory included) the same way. ``--budget-s`` starts no run that would
+likely end past that many seconds from the start (runs left out are named). ``--out``
+writes the tables there (``plan.md``, ``plan.json``).
 """
 
 from __future__ import annotations
@@ -209,6 +210,8 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--contenders", default="cli,stream,pl,db", help="of cli,stream,pl,db")
     ap.add_argument("--threads", type=int, action="append", help="cores for a second table")
+    ap.add_argument("--threads-runs", type=int, default=1, help="runs per --threads row")
+    ap.add_argument("--cores", type=int, help="limit every process of the first table too")
     ap.add_argument("--budget-s", type=float, help="start no run likely to end after this")
     ap.add_argument("--out", type=Path, help="folder for plan.md and plan.json")
     a = ap.parse_args()
@@ -236,7 +239,7 @@ def main() -> None:
     out = [head]
     expected: dict[str, float] = {}
     for rows in a.rows or [1_000_000]:
-        got = measure(rows, chosen, a.runs, None, a.budget_s, expected, skipped, True)
+        got = measure(rows, chosen, a.runs, a.cores, a.budget_s, expected, skipped, True)
         results[f"{rows}"] = got
         for name, m in got.items():
             out.append(
@@ -250,12 +253,17 @@ def main() -> None:
                     ratio(m, got.get("db")),
                 )
             )
-    text = [table(out), f"medians of {a.runs} runs, each contender a whole process, in turn"]
+    limit = f", every process limited to {a.cores} cores" if a.cores else ""
+    text = [
+        table(out),
+        f"medians of {a.runs} runs, each contender a whole process, in turn{limit}",
+    ]
     if a.threads:
         rows = (a.rows or [1_000_000])[-1]
         lines = [("threads", *(f"{NAMES[c]} s (cores busy)" for c in chosen), "cli / pl")]
+        each = f"medians of {a.threads_runs} runs" if a.threads_runs > 1 else "one run each"
         for n in a.threads:
-            got = measure(rows, chosen, 1, n, a.budget_s, expected, skipped, False)
+            got = measure(rows, chosen, a.threads_runs, n, a.budget_s, expected, skipped, False)
             results[f"{rows}@{n}"] = got
             cells = [
                 f"{got[c]['wall_s']:.1f} ({got[c]['cores_busy']:.2f})" if c in got else "-"
@@ -264,7 +272,7 @@ def main() -> None:
             both = "cli" in got and "pl" in got
             share = f"{got['cli']['wall_s'] / got['pl']['wall_s']:.2f}x" if both else "-"
             lines.append((str(n), *cells, share))
-        text += ["", f"{rows:,} events, every process limited to N cores", table(lines)]
+        text += ["", f"{rows:,} events, every process limited to N cores ({each})", table(lines)]
     if skipped:
         text += ["", "left out (over the time budget): " + "; ".join(skipped)]
     results["skipped"] = skipped

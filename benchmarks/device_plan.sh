@@ -8,7 +8,7 @@
 # Figures go to $OUT (plan.md, plan.json, device.txt). Finishes within 8 minutes.
 #
 #   bash benchmarks/device_plan.sh                      # on the device
-#   ROWS=100000 PYTHON=.venv/bin/python OUT=/tmp/o bash benchmarks/device_plan.sh   # a try
+#   NO_PACK=1 ROWS=100000 PYTHON=.venv/bin/python OUT=/tmp/o bash benchmarks/device_plan.sh  # a try here
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
@@ -18,7 +18,7 @@ OUT=${OUT:-/tmp/bench-plan-out}
 mkdir -p "$OUT"
 started=$(date +%s)
 
-if [ -f .bench-pack/site.tar.xz ]; then
+if [ -f .bench-pack/site.tar.xz ] && [ -z "${NO_PACK:-}" ]; then
   "$PYTHON" - <<'PY'
 import pathlib, tarfile
 dest = pathlib.Path("/tmp/pbl-pack")
@@ -41,7 +41,7 @@ else
 fi
 # bytecode compiled once, for both contenders alike (the packed site comes without it)
 targets=(postback_lab benchmarks)
-if [ -d /tmp/site ] && [ -f .bench-pack/site.tar.xz ]; then targets+=(/tmp/site/); fi
+if [ -d /tmp/site ] && [ -f .bench-pack/site.tar.xz ] && [ -z "${NO_PACK:-}" ]; then targets+=(/tmp/site/); fi
 "$PYTHON" -m compileall -q -j 0 "${targets[@]}" >/dev/null 2>&1 || true
 # the console script is not installed there: bench_plan calls postback_lab.cli:main itself
 # when there is no postback-lab next to $PYTHON
@@ -55,6 +55,7 @@ if [ -d /tmp/site ] && [ -f .bench-pack/site.tar.xz ]; then targets+=(/tmp/site/
   uptime
 } | tee "$OUT/device.txt"
 
+if [ -n "${SETUP_ONLY:-}" ]; then exit 0; fi
 cores=$(nproc)
 threads=()
 for n in 8 4 2; do
