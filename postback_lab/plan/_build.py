@@ -83,7 +83,7 @@ PLAN_SCHEMA: dict[str, pl.DataType] = {
 CONTRACT_COLUMNS = tuple(list(PLAN_SCHEMA)[:12])
 #: a rule with this many plan rows or fewer gets its dispatch ids together with the
 #: next rules' (one DuckDB query for many small rules instead of one each)
-BATCH_IDS = 50_000
+BATCH_IDS = 10_000
 
 
 def as_events(events: Any) -> Events:
