@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Every plan figure of docs/performance.md in one run on a quiet many-core machine without
 # package access (see device_plan.sh for the packed dependencies): 10M events x 50 rules on
-# all cores (2 runs each), 100k events on all cores and on 2 (medians of 5: start-up
+# all cores (2 runs each) and where its peak memory is, 100k events on all cores and on 2 (medians of 5: start-up
 # included), and 2M events on 2 cores (3 runs each), ours against the Polars script,
 # same plans checked. Figures go to $OUT (one folder per table). About 4 minutes.
 #
@@ -22,6 +22,8 @@ bench() {  # NAME ARGS...
     | tee "$OUT/$name.log" || echo "$name failed"
 }
 bench 10m-all --rows 10000000 --runs 2 --budget-s 200
+echo "== 10m-memory ($(( $(date +%s) - started )) s in)"
+"$PYTHON" benchmarks/bench_plan_memory.py --rows 10000000 2>&1 | tee "$OUT/10m-memory.log" || true
 bench 100k-all --rows 100000 --runs 5
 bench 100k-2 --rows 100000 --runs 5 --cores 2
 bench 2m-2 --rows 2000000 --runs 3 --cores 2 --budget-s 150

@@ -19,6 +19,7 @@ SMOKE = {
     "bench_events.py": ["--rows", "500"],
     "bench_explore.py": ["--rows", "2000"],
     "bench_plan.py": ["--rows", "500", "--runs", "1"],
+    "bench_plan_memory.py": ["--rows", "500"],
     "bench_scale.py": ["--rows", "2000", "--partitions", "2", "--sends", "200", "--skip-spark"],
     "bench_send.py": ["--n", "200", "--whole", "200", "--runs", "1", "--skip-1m"],
     "bench_soak.py": ["--n", "300"],

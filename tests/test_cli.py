@@ -133,7 +133,11 @@ def test_exit_codes_of_expected_errors(monkeypatch, capsys):
 
     cases = [
         (InputError("bad column"), 2, "postback-lab: error: bad column\n"),
-        (StoreLockedError("log.duckdb is in use"), 2, "postback-lab: error: log.duckdb is in use\n"),
+        (
+            StoreLockedError("log.duckdb is in use"),
+            2,
+            "postback-lab: error: log.duckdb is in use\n",
+        ),
         (DeliveryError("3 not delivered"), 1, "postback-lab: error: 3 not delivered\n"),
         (KeyboardInterrupt(), 130, "interrupted; completed attempts are in the log\n"),
     ]
@@ -236,8 +240,18 @@ def test_a_partitioned_plan_refuses_a_scope_it_would_lose(tmp_path, capsys):
     rules = tmp_path / "rules.yaml"
     rules.write_text(_sample.rules_yaml("http://127.0.0.1:9"))
     code = _main(
-        ["plan", str(events), "--rules", str(rules), "--engine", "local", "-o", str(tmp_path / "p"),
-         "--rule", "x"]
+        [
+            "plan",
+            str(events),
+            "--rules",
+            str(rules),
+            "--engine",
+            "local",
+            "-o",
+            str(tmp_path / "p"),
+            "--rule",
+            "x",
+        ]
     )
     assert code == 2
     assert "leave out --since, --until, --rule and --publisher" in capsys.readouterr().err

@@ -85,7 +85,9 @@ def _scan(name: str, path: Path) -> tuple[set[str], list[str]]:
         if isinstance(node, ast.Import):
             targets = [a.name for a in node.names]
         elif isinstance(node, ast.ImportFrom):
-            module = _resolve(name, is_pkg, node.level, node.module) if node.level else node.module or ""
+            module = (
+                _resolve(name, is_pkg, node.level, node.module) if node.level else node.module or ""
+            )
             targets = [
                 f"{module}.{a.name}" if f"{module}.{a.name}" in MODULES else module
                 for a in node.names
@@ -115,7 +117,9 @@ def _imported_names(name: str, tree: ast.Module, is_pkg: bool) -> dict[str, str]
     names = {}
     for node in tree.body:
         if isinstance(node, ast.ImportFrom):
-            module = _resolve(name, is_pkg, node.level, node.module) if node.level else node.module or ""
+            module = (
+                _resolve(name, is_pkg, node.level, node.module) if node.level else node.module or ""
+            )
             for a in node.names:
                 sub = f"{module}.{a.name}"
                 names[a.asname or a.name] = sub if sub in MODULES else module

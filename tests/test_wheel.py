@@ -42,8 +42,16 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, dic
     env["PIP_DISABLE_PIP_VERSION_CHECK"] = "1"
     pip = [sys.executable, "-m", "pip"]
     built = run(
-        *pip, "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", tmp / "dist", src,
-        cwd=tmp, env=env,
+        *pip,
+        "wheel",
+        "--no-deps",
+        "--no-build-isolation",
+        "-q",
+        "-w",
+        tmp / "dist",
+        src,
+        cwd=tmp,
+        env=env,
     )
     assert built.returncode == 0, built.stderr
     (wheel,) = (tmp / "dist").glob("postback_lab-*.whl")
@@ -72,7 +80,10 @@ def test_the_wheel_ships_the_sample_data_templates_and_chart_scripts(installed) 
         assert f"postback_lab/_data/{name}" in names
     assert "postback_lab/_util/templates/report.html.j2" in names
     # the chart scripts and their licences: charts draw with no network and no vl-convert
-    assert {"postback_lab/auditing/_js/vega-embed.js", "postback_lab/auditing/_js/LICENSE.txt"} <= names
+    assert {
+        "postback_lab/auditing/_js/vega-embed.js",
+        "postback_lab/auditing/_js/LICENSE.txt",
+    } <= names
 
 
 def test_the_installed_package_is_imported_not_the_checkout(installed, tmp_path) -> None:
@@ -94,7 +105,9 @@ def test_the_installed_package_is_imported_not_the_checkout(installed, tmp_path)
 
 def test_demo_runs_from_the_installed_wheel(installed, tmp_path) -> None:
     _, venv, env = installed
-    out = run(venv / "bin" / "postback-lab", "demo", "--output", tmp_path / "demo", cwd=tmp_path, env=env)
+    out = run(
+        venv / "bin" / "postback-lab", "demo", "--output", tmp_path / "demo", cwd=tmp_path, env=env
+    )
     assert out.returncode == 0, out.stderr
     lines = out.stdout.splitlines()
     first = next(line for line in lines if line.startswith("== 1. "))

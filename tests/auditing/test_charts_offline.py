@@ -77,13 +77,19 @@ def test_a_png_without_vl_convert_names_the_extra(monkeypatch, tmp_path):
 
     real = importlib.util.find_spec
     monkeypatch.setattr(
-        importlib.util, "find_spec", lambda name, *a: None if name == "vl_convert" else real(name, *a)
+        importlib.util,
+        "find_spec",
+        lambda name, *a: None if name == "vl_convert" else real(name, *a),
     )
     report = AuditReport.__new__(AuditReport)
-    monkeypatch.setattr(AuditReport, "chart", lambda self: alt.Chart(pl.DataFrame({"x": [1]})).mark_point())
+    monkeypatch.setattr(
+        AuditReport, "chart", lambda self: alt.Chart(pl.DataFrame({"x": [1]})).mark_point()
+    )
     with pytest.raises(InputError, match=r"postback-lab\[png\]"):
         report.save_chart(tmp_path / "c.png")
     assert not (tmp_path / "c.png").exists()
+
+
 def _sample_log(path):
     from datetime import UTC, timedelta
 

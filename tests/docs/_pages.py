@@ -62,7 +62,9 @@ def blocks(page: Path) -> list[Block]:
         prev = next((ln for ln in reversed(lines[:start]) if ln.strip()), "")
         mark = _MARK.match(prev)
         out.append(
-            Block(page, start + 1, m["lang"], "\n".join(body) + "\n", mark["mark"] if mark else None)
+            Block(
+                page, start + 1, m["lang"], "\n".join(body) + "\n", mark["mark"] if mark else None
+            )
         )
         i += 1
     return out

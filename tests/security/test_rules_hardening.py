@@ -68,8 +68,7 @@ def test_a_key_written_twice_inside_headers_success_or_sign_is_an_error() -> Non
       secret: "{env:B}"
 """
     ) == [
-        "<rules>: rule 'crm' (#1), field 'success.status': written twice (lines 4 and 4); "
-        "keep one",
+        "<rules>: rule 'crm' (#1), field 'success.status': written twice (lines 4 and 4); keep one",
         "<rules>: rule 'signed' (#2), field 'headers.X-Key': written twice (lines 8 and 9); "
         "keep one",
         "<rules>: rule 'signed' (#2), field 'sign.secret': written twice (lines 11 and 12); "

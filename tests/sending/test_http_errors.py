@@ -45,7 +45,11 @@ class _Key:
             httpx.RemoteProtocolError,
             "400, message='bad header', url='http://127.0.0.1:9/p'",
         ),
-        (aiohttp.ClientOSError(104, "reset by peer"), httpx.NetworkError, "[Errno 104] reset by peer"),
+        (
+            aiohttp.ClientOSError(104, "reset by peer"),
+            httpx.NetworkError,
+            "[Errno 104] reset by peer",
+        ),
     ],
 )
 def test_each_aiohttp_error_becomes_the_httpx_error_it_stands_for(error, kind, text):

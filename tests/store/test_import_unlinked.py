@@ -225,7 +225,9 @@ def test_cli_backfill_reads_its_window_in_the_timezone_flag(
     with Receiver() as rx:
         rules = _rules_file(tmp_path, rx.url)
         log = str(DOCS / "everflow_postback_log.csv")
-        assert main(["import-log", log, "--db", str(db), "--source", "everflow", "--rule", RULE]) == 0
+        assert (
+            main(["import-log", log, "--db", str(db), "--source", "everflow", "--rule", RULE]) == 0
+        )
         capsys.readouterr()
         args = ["backfill", str(DOCS / "everflow_conversions.csv"), "--rules", str(rules)]
         args += ["--db", str(db), "--source", "everflow", "--timezone", "America/New_York"]

@@ -30,7 +30,9 @@ def db(tmp_path):
 def test_a_bad_audit_condition_is_a_store_error_naming_it(db, where, why):
     with pytest.raises(StoreError) as caught:
         pbl.audit(db, where=where)
-    assert str(caught.value) == f"where={where!r} is not a SQL condition on the log's columns ({why})"
+    assert (
+        str(caught.value) == f"where={where!r} is not a SQL condition on the log's columns ({why})"
+    )
     with LogStore(db, read_only=True) as store:  # nothing ran: runs is still there
         assert store.sql("SELECT count(*) AS n FROM runs")["n"].to_list() == [0]
 

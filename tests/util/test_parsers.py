@@ -79,8 +79,7 @@ def test_a_bad_time_names_the_argument():
     with pytest.raises(InputError) as caught:
         parse_when("yesterday-ish", name="since")
     assert str(caught.value) == (
-        "since='yesterday-ish' is not a date or time; write e.g. 2026-11-01 or "
-        "2026-11-01T12:00:00Z"
+        "since='yesterday-ish' is not a date or time; write e.g. 2026-11-01 or 2026-11-01T12:00:00Z"
     )
 
 
@@ -92,6 +91,7 @@ def test_the_dispatch_key_is_md5_of_rule_transaction_and_status():
             "status": ["approved", "rejected", "approved"],
         }
     )
+
     def md5(*parts: str) -> str:
         return hashlib.md5("\x1f".join(parts).encode()).hexdigest()
 
