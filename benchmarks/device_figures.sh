@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Every plan figure of docs/performance.md in one run on a quiet many-core machine without
 # package access (see device_plan.sh for the packed dependencies): 10M events x 50 rules on
-# all cores (2 runs each) and where its peak memory is, 100k events on all cores and on 2 (medians of 5: start-up
-# included), and 2M events on 2 cores (3 runs each), ours against the Polars script,
-# same plans checked. Figures go to $OUT (one folder per table). About 4 minutes.
+# all cores (2 runs each) and where its peak memory is, 100k events on all cores and on 2
+# (medians of 5: start-up included), and 2M events on 2 cores (3 runs each), ours against
+# the Polars script, same plans checked. Figures go to $OUT (one folder per table). About
+# 3 minutes.
 #
 #   bash benchmarks/device_figures.sh
 set -euo pipefail
