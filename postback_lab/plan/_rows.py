@@ -9,7 +9,7 @@
 - **Next change**: when each row's transaction next reached another status (rule 7).
 
 Grouping sorts one unsigned 64-bit key per row into which the row's position is packed
-(``np.sort`` of plain integers, no string sort): a hash prefix of the transaction id, or
+(a sort of plain integers on every core, no string sort): a hash prefix of the transaction id, or
 the codes of the signature columns, above the position bits.
 """
 
@@ -34,6 +34,21 @@ def dense_codes(s: pl.Series) -> tuple[np.ndarray, pl.Series]:
     return codes, values
 
 
+def dense_codes_of(
+    frame: pl.DataFrame, columns: tuple[str, ...]
+) -> list[tuple[np.ndarray, pl.Series]]:
+    """``dense_codes`` of several columns, each step one query for all of them (Polars
+    runs the columns on several cores at once)."""
+    text = [pl.col(c).cast(pl.String) for c in columns]
+    found = frame.select(t.drop_nulls().unique(maintain_order=True).implode() for t in text)
+    values = [found[c][0] for c in columns]
+    physical = frame.select(
+        t.cast(pl.Enum(v)).to_physical().fill_null(len(v)).cast(pl.UInt64)
+        for t, v in zip(text, values, strict=True)
+    )
+    return [(physical[c].to_numpy(), v.alias(c)) for c, v in zip(columns, values, strict=True)]
+
+
 def _bits(n: int) -> int:
     """Bits that hold every number below ``n``."""
     return max(1, int(n - 1).bit_length())
@@ -47,7 +62,9 @@ def _sorted_positions(
     bits(n))) and ``low`` hold numbers below ``n``."""
     shift = np.uint64(_bits(n))
     packed = (keys << shift) | (np.arange(n, dtype=np.uint64) if low is None else low)
-    packed.sort()
+    # Polars sorts on every core (NumPy on one: 10M keys 0.75 s, Polars 0.37 s on 2
+    # cores); the keys are distinct (a position in the low bits), so any sort is stable
+    packed = pl.Series(packed).sort().to_numpy()
     mask = (np.uint64(1) << shift) - np.uint64(1)
     return (packed & mask).astype(np.int64), packed >> shift
 
@@ -88,8 +105,7 @@ def signatures(frame: pl.DataFrame) -> Signatures:
     """Group the rows of ``frame`` by their SIGNATURE columns."""
     n = frame.height
     codes, values, widths = [], [], []
-    for c in SIGNATURE:
-        code, vals = dense_codes(frame[c])
+    for code, vals in dense_codes_of(frame, SIGNATURE):
         codes.append(code)
         values.append(vals)
         widths.append(_bits(len(vals) + 1))
