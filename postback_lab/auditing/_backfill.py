@@ -255,7 +255,7 @@ async def backfill(
             rec = reconcile_store(window.frame, store, since=lo, until=hi)
             # reconcile keeps the plan's rows in order: its states are a mask over the window
             state = rec.dispatches["state"]
-            codes = replay.code_mask(store, window.frame)
+            codes = replay.code_mask(rec.dispatches["last_status_code"])
             todo = window.filter(state.is_in(["missed", "failed"]) & codes)
             # imported rows link against every due dispatch, not only the window's: a
             # delivery of one outside the window (or the replay's filters) is no stray

@@ -140,12 +140,21 @@ def reconcile(
             store.close()
 
 
-_LAST = "arg_max_null({col}, (fired_at, attempt))"  # the latest attempt, even if null
+#: a dispatch's last status code, the partner's last real answer: that of its latest
+#: attempt by firing time, then attempt number (attempts numbered across runs can be out
+#: of firing order), leaving out rows with no answer of the partner in them (``paused``:
+#: nothing was sent; dry runs and test fires are no attempts and never get here). A
+#: timeout after a 503 is the last answer (null). ``backfill --status-code`` matches
+#: this very column.
+LAST_STATUS_CODE = (
+    "arg_max_null(status_code, (fired_at, attempt)) FILTER (WHERE outcome IS DISTINCT FROM "
+    "'paused')"
+)
 _PER_DISPATCH = f"""
     count(*) AS attempts,
     count(*) FILTER (WHERE outcome = 'delivered') AS delivered_attempts,
-    {_LAST.format(col="status_code")} AS last_status_code,
-    {_LAST.format(col="error")} AS last_error,
+    {LAST_STATUS_CODE} AS last_status_code,
+    arg_max_null(error, (fired_at, attempt)) AS last_error,
     max(fired_at) AS last_fired_at"""
 
 
@@ -171,7 +180,8 @@ def _per_dispatch_sql(fast: bool) -> str:
         per AS (
             SELECT dispatch_id, 1::BIGINT AS attempts,
                 (outcome = 'delivered')::BIGINT AS delivered_attempts,
-                status_code AS last_status_code, error AS last_error,
+                CASE WHEN outcome IS DISTINCT FROM 'paused' THEN status_code END
+                    AS last_status_code, error AS last_error,
                 fired_at AS last_fired_at
             FROM base ANTI JOIN rep USING (dispatch_key)
             UNION ALL
@@ -262,15 +272,20 @@ def _assemble(
     if start is not None and end is not None:
         # log rows of other transactions, of other rules or outside the plan's window (a
         # plan filtered to one week), are not strays: a logged postback due outside
-        # [first due, last due] of the plan, an imported one (no due time) fired before
-        # the first or (with ``until``) at or after ``until``. Rows of the plan's own
-        # transactions that match none of its dispatches always are.
+        # [first due, last due] of the plan, or (with ``until``) due at or after
+        # ``until`` and after the plan's last due (the window is half-open, as ``plan
+        # --until`` cuts it), an imported one (no due time) fired before the first or
+        # (with ``until``) at or after ``until``. Rows of the plan's own transactions
+        # that match none of its dispatches always are.
         lo = start if since is None else min(start, since)
         ours = pl.col("transaction_id").is_in(plan["transaction_id"].unique().implode())
         due, fired = pl.col("due_at"), pl.col("fired_at")
+        due_inside = due.is_between(lo, end, closed="both")
+        if until is not None:
+            due_inside = due_inside | due.is_between(lo, until, closed="left")
         inside = (
             pl.when(due.is_not_null())
-            .then(due.is_between(lo, end if until is None else max(end, until), closed="both"))
+            .then(due_inside)
             .otherwise((fired >= lo) & (pl.lit(True) if until is None else fired < until))
         )
         ours_rule = rule_key(pl.col("rule")).is_in(rules.implode()).fill_null(True)
