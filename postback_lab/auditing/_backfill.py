@@ -208,11 +208,11 @@ async def backfill(
     could pay twice. ``allow_unlinked=True`` (``--allow-unlinked``) sends anyway.
 
     Targeted replay: ``rule``, ``publisher``, ``offer``, ``host`` (a value or a list each)
-    and ``status_code`` (``5xx``, ``429``, ``500-504``: of each dispatch's last attempt)
-    narrow what is sent. ``resend_delivered=N`` with a ``reason`` also re-sends the
-    delivered postbacks that match, on purpose: N must equal how many match (a dry run
-    shows it), and the reason is kept on the run. ``announce(line)`` is told how many
-    postbacks go before any is sent.
+    and ``status_code`` (``5xx``, ``429``, ``500-504``: each dispatch's last answer, the
+    reconciliation's ``last_status_code``) narrow what is sent. ``resend_delivered=N``
+    with a ``reason`` also re-sends the delivered postbacks that match, on purpose: N must
+    equal how many match (a dry run shows it), and the reason is kept on the run.
+    ``announce(line)`` is told how many postbacks go before any is sent.
     """
     replay = Targets.of(
         rule=rule, publisher=publisher, offer=offer, host=host, status_code=status_code
