@@ -252,14 +252,16 @@ async def backfill(
     try:
         with log_writer(store).sending("this backfill"):
             settle_journals(store)  # a dead send's attempts count before anything is decided
-            rec = reconcile_store(window.frame, store, since=lo, until=hi)
+            # imported rows link against every due dispatch, not only the window's: a
+            # delivery of one outside the window (or the replay's filters) is no stray,
+            # and never counts for a dispatch inside it
+            whole = None if window is due else due.frame
+            rec = reconcile_store(window.frame, store, since=lo, until=hi, whole=whole)
             # reconcile keeps the plan's rows in order: its states are a mask over the window
             state = rec.dispatches["state"]
             codes = replay.code_mask(rec.dispatches["last_status_code"])
             todo = window.filter(state.is_in(["missed", "failed"]) & codes)
-            # imported rows link against every due dispatch, not only the window's: a
-            # delivery of one outside the window (or the replay's filters) is no stray
-            linked = rec.linked if window is due else store.links(due.frame).rows
+            linked = rec.linked
             unlinked = (
                 unlinked_rows(linked, todo.frame) if linked is not None and len(todo) else None
             )

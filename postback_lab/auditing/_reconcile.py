@@ -124,17 +124,26 @@ def reconcile(
     *,
     since: When = None,
     until: When = None,
+    whole: PlanSource | None = None,
 ) -> Reconciliation:
     """Compare a plan with the attempt log: what was delivered, failed, missed.
 
     ``since``/``until``: the window the plan was cut to (``backfill`` and the CLI's
-    ``--since/--until``); log rows of other transactions outside it are not counted as
-    unexpected. Without them, the window is the plan's first to last due time."""
+    ``--since/--until``), half-open as ``plan --until`` cuts it: ``[since, until)``; log
+    rows of other transactions outside it are not counted as unexpected. Without them,
+    the window is the plan's first to last due time.
+
+    ``whole``: the plan that ``plan`` was cut from (a window or a scope of it). Imported
+    rows then link against all of it, as they do when the whole plan is reconciled: a
+    delivery of a dispatch outside the cut never counts for one inside it."""
     p = plan if isinstance(plan, Plan) else read_plan(plan)
+    full = None if whole is None else whole if isinstance(whole, Plan) else read_plan(whole)
     lo, hi = parse_when(since, name="since"), parse_when(until, name="until")
     store, owned = open_log(log, "read")
     try:
-        return reconcile_store(p.frame, store, since=lo, until=hi)
+        return reconcile_store(
+            p.frame, store, since=lo, until=hi, whole=None if full is None else full.frame
+        )
     finally:
         if owned:
             store.close()
@@ -201,10 +210,16 @@ def reconcile_store(
     *,
     since: datetime | None = None,
     until: datetime | None = None,
+    whole: pl.DataFrame | None = None,
 ) -> Reconciliation:
     """``reconcile`` with the per-dispatch figures computed and matched to the plan by
-    DuckDB: Polars receives one row per plan row (in plan order) plus the log's strays."""
-    links = store.links(plan)
+    DuckDB: Polars receives one row per plan row (in plan order) plus the log's strays.
+
+    ``whole``: the plan ``plan`` was cut from; imported rows link against it (linking
+    picks among the dispatches it is given: cut to a window, an import of a dispatch
+    outside it would fall onto one inside, and a row fitting two rules would fit the one
+    left). Rows linked outside ``plan`` count as its strays do."""
+    links = store.links(plan if whole is None else whole)
     loose = links.rows
     linked = loose.filter(pl.col("dispatch_id").is_not_null()).select(
         "dispatch_id",

@@ -14,8 +14,10 @@ from datetime import timedelta
 from pathlib import Path
 
 import polars as pl
+import pytest
 
 from postback_lab import LogStore, Receiver, Retry, build_plan, read_events, read_rules
+from postback_lab._errors import UnlinkedImportsError
 from postback_lab.auditing import backfill_sync, reconcile
 from postback_lab.store import import_log
 
@@ -150,3 +152,84 @@ def test_a_status_code_backfill_links_imports_against_every_due_dispatch(tmp_pat
     assert done.to_send.frame["transaction_id"].to_list() == [b]
     assert sent == [[("t", b)]]
     assert (done.sent.delivered, done.sent.failed) == (1, 0)
+
+
+def _imported(tid: str, fired, rule: str | None) -> dict:
+    """A delivery in a platform's log that names no conversion status (nor dispatch)."""
+    return {
+        "dispatch_id": None,
+        "rule": rule,
+        "transaction_id": tid,
+        "status": None,
+        "run_id": "import",
+        "attempt": 1,
+        "fired_at": fired,
+        "due_at": None,
+        "outcome": "delivered",
+        "status_code": 200,
+        "source": "imported",
+    }
+
+
+def test_a_windowed_backfill_links_imports_as_the_whole_plan_does(tmp_path):
+    """t1 pending (due T0) then approved (due T0+2h); an imported delivery without a status
+    fired a minute after T0 is the pending postback's. A backfill from T0+1h must still
+    send the approved one: linked against its window only, the import would fall forward
+    onto the approved dispatch and make it look delivered."""
+    rules = read_rules([{"name": "sales", "url": "https://p.example/pb?t={transaction_id}",
+                         "fire_on": "all"}])  # fmt: skip
+    events = pl.DataFrame(
+        {
+            "transaction_id": ["t1", "t1"],
+            "status": ["pending", "approved"],
+            "occurred_at": [T0, T0 + timedelta(hours=2)],
+            "publisher_id": "7",
+        }
+    )
+    plan = build_plan(events, rules)
+    approved = plan.frame.filter(pl.col("status") == "approved")["dispatch_id"].to_list()
+    db = tmp_path / "log.duckdb"
+    with LogStore(db) as s:
+        s.append([_imported("t1", T0 + timedelta(minutes=1), "sales")], check_attempts=False)
+    states = dict(reconcile(plan, db).dispatches.select("status", "state").iter_rows())
+    assert states == {"pending": "delivered", "approved": "missed"}
+    done = backfill_sync(plan, db, since=T0 + timedelta(hours=1), dry_run=True, progress=False)
+    assert done.to_send.frame["dispatch_id"].to_list() == approved
+    assert done.reconciliation.dispatches["state"].to_list() == ["missed"]
+    # the CLI's reconcile of the same window agrees
+    events.write_csv(tmp_path / "events.csv")
+    (tmp_path / "postbacks.yaml").write_text(
+        "postbacks:\n  - name: sales\n    fire_on: all\n"
+        "    url: https://p.example/pb?t={transaction_id}\n"
+    )
+    out = run(
+        "reconcile", str(tmp_path / "events.csv"), "--rules", str(tmp_path / "postbacks.yaml"),
+        "--db", str(db), "--since", "2024-01-01T01:00:00Z", "--format", "csv",
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    table = list(csv.DictReader(io.StringIO(out.stdout)))
+    assert [(r["dispatch_id"], r["state"]) for r in table] == [(approved[0], "missed")]
+
+
+def test_a_rule_narrowed_backfill_does_not_resolve_an_ambiguous_import(tmp_path):
+    """t1 fires rules A and B; an imported delivery of t1 naming no rule fits both, so it
+    links to neither. Narrowed to rule A, the backfill must not take it for A's delivery:
+    it stops on it as the unnarrowed backfill does."""
+    rules = read_rules(
+        [
+            {"name": "A", "url": "https://a.example/pb?t={transaction_id}"},
+            {"name": "B", "url": "https://b.example/pb?t={transaction_id}"},
+        ]
+    )
+    plan = build_plan(_events(1), rules)
+    db = tmp_path / "log.duckdb"
+    with LogStore(db) as s:
+        s.append([_imported("t1", T0 + timedelta(minutes=1), None)], check_attempts=False)
+    assert reconcile(plan, db).totals["delivered"] == 0
+    whole = backfill_sync(plan, db, dry_run=True, progress=False)
+    narrowed = backfill_sync(plan, db, rule="A", dry_run=True, progress=False)
+    assert sorted(whole.to_send.frame["rule"]) == ["A", "B"]
+    assert narrowed.to_send.frame["rule"].to_list() == ["A"]
+    assert narrowed.unlinked is not None and narrowed.unlinked["transaction_id"].to_list() == ["t1"]
+    with pytest.raises(UnlinkedImportsError):
+        backfill_sync(plan, db, rule="A", progress=False, retry=Retry.none())
