@@ -208,11 +208,11 @@ async def backfill(
     could pay twice. ``allow_unlinked=True`` (``--allow-unlinked``) sends anyway.
 
     Targeted replay: ``rule``, ``publisher``, ``offer``, ``host`` (a value or a list each)
-    and ``status_code`` (``5xx``, ``429``, ``500-504``: of each dispatch's last attempt)
-    narrow what is sent. ``resend_delivered=N`` with a ``reason`` also re-sends the
-    delivered postbacks that match, on purpose: N must equal how many match (a dry run
-    shows it), and the reason is kept on the run. ``announce(line)`` is told how many
-    postbacks go before any is sent.
+    and ``status_code`` (``5xx``, ``429``, ``500-504``: each dispatch's last answer, the
+    reconciliation's ``last_status_code``) narrow what is sent. ``resend_delivered=N``
+    with a ``reason`` also re-sends the delivered postbacks that match, on purpose: N must
+    equal how many match (a dry run shows it), and the reason is kept on the run.
+    ``announce(line)`` is told how many postbacks go before any is sent.
     """
     replay = Targets.of(
         rule=rule, publisher=publisher, offer=offer, host=host, status_code=status_code
@@ -252,14 +252,16 @@ async def backfill(
     try:
         with log_writer(store).sending("this backfill"):
             settle_journals(store)  # a dead send's attempts count before anything is decided
-            rec = reconcile_store(window.frame, store, since=lo, until=hi)
+            # imported rows link against every due dispatch, not only the window's: a
+            # delivery of one outside the window (or the replay's filters) is no stray,
+            # and never counts for a dispatch inside it
+            whole = None if window is due else due.frame
+            rec = reconcile_store(window.frame, store, since=lo, until=hi, whole=whole)
             # reconcile keeps the plan's rows in order: its states are a mask over the window
             state = rec.dispatches["state"]
-            codes = replay.code_mask(store, window.frame)
+            codes = replay.code_mask(rec.dispatches["last_status_code"])
             todo = window.filter(state.is_in(["missed", "failed"]) & codes)
-            # imported rows link against every due dispatch, not only the window's: a
-            # delivery of one outside the window (or the replay's filters) is no stray
-            linked = rec.linked if window is due else store.links(due.frame).rows
+            linked = rec.linked
             unlinked = (
                 unlinked_rows(linked, todo.frame) if linked is not None and len(todo) else None
             )

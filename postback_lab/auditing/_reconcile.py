@@ -124,28 +124,46 @@ def reconcile(
     *,
     since: When = None,
     until: When = None,
+    whole: PlanSource | None = None,
 ) -> Reconciliation:
     """Compare a plan with the attempt log: what was delivered, failed, missed.
 
     ``since``/``until``: the window the plan was cut to (``backfill`` and the CLI's
-    ``--since/--until``); log rows of other transactions outside it are not counted as
-    unexpected. Without them, the window is the plan's first to last due time."""
+    ``--since/--until``), half-open as ``plan --until`` cuts it: ``[since, until)``; log
+    rows of other transactions outside it are not counted as unexpected. Without them,
+    the window is the plan's first to last due time.
+
+    ``whole``: the plan that ``plan`` was cut from (a window or a scope of it). Imported
+    rows then link against all of it, as they do when the whole plan is reconciled: a
+    delivery of a dispatch outside the cut never counts for one inside it."""
     p = plan if isinstance(plan, Plan) else read_plan(plan)
+    full = None if whole is None else whole if isinstance(whole, Plan) else read_plan(whole)
     lo, hi = parse_when(since, name="since"), parse_when(until, name="until")
     store, owned = open_log(log, "read")
     try:
-        return reconcile_store(p.frame, store, since=lo, until=hi)
+        return reconcile_store(
+            p.frame, store, since=lo, until=hi, whole=None if full is None else full.frame
+        )
     finally:
         if owned:
             store.close()
 
 
-_LAST = "arg_max_null({col}, (fired_at, attempt))"  # the latest attempt, even if null
+#: a dispatch's last status code, the partner's last real answer: that of its latest
+#: attempt by firing time, then attempt number (attempts numbered across runs can be out
+#: of firing order), leaving out rows with no answer of the partner in them (``paused``:
+#: nothing was sent; dry runs and test fires are no attempts and never get here). A
+#: timeout after a 503 is the last answer (null). ``backfill --status-code`` matches
+#: this very column.
+LAST_STATUS_CODE = (
+    "arg_max_null(status_code, (fired_at, attempt)) FILTER (WHERE outcome IS DISTINCT FROM "
+    "'paused')"
+)
 _PER_DISPATCH = f"""
     count(*) AS attempts,
     count(*) FILTER (WHERE outcome = 'delivered') AS delivered_attempts,
-    {_LAST.format(col="status_code")} AS last_status_code,
-    {_LAST.format(col="error")} AS last_error,
+    {LAST_STATUS_CODE} AS last_status_code,
+    arg_max_null(error, (fired_at, attempt)) AS last_error,
     max(fired_at) AS last_fired_at"""
 
 
@@ -171,7 +189,8 @@ def _per_dispatch_sql(fast: bool) -> str:
         per AS (
             SELECT dispatch_id, 1::BIGINT AS attempts,
                 (outcome = 'delivered')::BIGINT AS delivered_attempts,
-                status_code AS last_status_code, error AS last_error,
+                CASE WHEN outcome IS DISTINCT FROM 'paused' THEN status_code END
+                    AS last_status_code, error AS last_error,
                 fired_at AS last_fired_at
             FROM base ANTI JOIN rep USING (dispatch_key)
             UNION ALL
@@ -191,10 +210,16 @@ def reconcile_store(
     *,
     since: datetime | None = None,
     until: datetime | None = None,
+    whole: pl.DataFrame | None = None,
 ) -> Reconciliation:
     """``reconcile`` with the per-dispatch figures computed and matched to the plan by
-    DuckDB: Polars receives one row per plan row (in plan order) plus the log's strays."""
-    links = store.links(plan)
+    DuckDB: Polars receives one row per plan row (in plan order) plus the log's strays.
+
+    ``whole``: the plan ``plan`` was cut from; imported rows link against it (linking
+    picks among the dispatches it is given: cut to a window, an import of a dispatch
+    outside it would fall onto one inside, and a row fitting two rules would fit the one
+    left). Rows linked outside ``plan`` count as its strays do."""
+    links = store.links(plan if whole is None else whole)
     loose = links.rows
     linked = loose.filter(pl.col("dispatch_id").is_not_null()).select(
         "dispatch_id",
@@ -262,15 +287,20 @@ def _assemble(
     if start is not None and end is not None:
         # log rows of other transactions, of other rules or outside the plan's window (a
         # plan filtered to one week), are not strays: a logged postback due outside
-        # [first due, last due] of the plan, an imported one (no due time) fired before
-        # the first or (with ``until``) at or after ``until``. Rows of the plan's own
-        # transactions that match none of its dispatches always are.
+        # [first due, last due] of the plan, or (with ``until``) due at or after
+        # ``until`` and after the plan's last due (the window is half-open, as ``plan
+        # --until`` cuts it), an imported one (no due time) fired before the first or
+        # (with ``until``) at or after ``until``. Rows of the plan's own transactions
+        # that match none of its dispatches always are.
         lo = start if since is None else min(start, since)
         ours = pl.col("transaction_id").is_in(plan["transaction_id"].unique().implode())
         due, fired = pl.col("due_at"), pl.col("fired_at")
+        due_inside = due.is_between(lo, end, closed="both")
+        if until is not None:
+            due_inside = due_inside | due.is_between(lo, until, closed="left")
         inside = (
             pl.when(due.is_not_null())
-            .then(due.is_between(lo, end if until is None else max(end, until), closed="both"))
+            .then(due_inside)
             .otherwise((fired >= lo) & (pl.lit(True) if until is None else fired < until))
         )
         ours_rule = rule_key(pl.col("rule")).is_in(rules.implode()).fill_null(True)

@@ -15,7 +15,6 @@ from dataclasses import dataclass
 import polars as pl
 
 from .._errors import InputError
-from ..store import LogStore
 
 
 def _values(given: Iterable[object] | str | int | None) -> tuple[str, ...]:
@@ -54,8 +53,9 @@ def status_ranges(codes: Iterable[object] | str | int | None) -> tuple[tuple[int
 @dataclass(frozen=True)
 class Targets:
     """What a backfill may send: each part empty means any. ``status_code`` ranges match
-    the status code of a dispatch's last attempt (a dispatch never tried has none, so it
-    is left out when a status code is asked for)."""
+    a dispatch's last status code as reconcile reports it (the partner's last real answer;
+    a dispatch never tried, or whose last attempt got no answer, has none, so it is left
+    out when a status code is asked for)."""
 
     rule: tuple[str, ...] = ()
     publisher: tuple[str, ...] = ()
@@ -116,23 +116,18 @@ class Targets:
                 cond = cond & pl.col(col).is_in(list(values))
         return frame.select(cond.alias("keep"))["keep"]
 
-    def code_mask(self, store: LogStore, frame: pl.DataFrame) -> pl.Series:
-        """The plan rows whose last attempt in the log answered one of ``status_code``."""
+    def code_mask(self, last_status_code: pl.Series) -> pl.Series:
+        """Which of the given last status codes (reconcile's ``last_status_code`` of each
+        plan row: the partner's last real answer, see ``LAST_STATUS_CODE``) answered one
+        of ``status_code``; all True without a status-code filter. Taking reconcile's own
+        column keeps the two agreeing on what a dispatch's last answer was."""
         if not self.status_code:
-            return pl.Series("keep", [True] * frame.height, dtype=pl.Boolean)
-        ids = frame.select("dispatch_id")
-        last = store.sql(
-            """
-            SELECT dispatch_id, arg_max_null(status_code, attempt) AS code FROM postback_log
-            SEMI JOIN ids USING (dispatch_id)
-            WHERE outcome NOT IN ('dry_run', 'test', 'paused') GROUP BY dispatch_id""",
-            ids=ids,
-        )
-        codes = frame.select("dispatch_id").join(last, on="dispatch_id", how="left")["code"]
+            return pl.Series("keep", [True] * last_status_code.len(), dtype=pl.Boolean)
         keep = pl.lit(False)
         for lo, hi in self.status_code:
             keep = keep | pl.col("code").is_between(lo, hi)
-        return pl.DataFrame({"code": codes}).select(keep.fill_null(False).alias("keep"))["keep"]
+        frame = pl.DataFrame({"code": last_status_code})
+        return frame.select(keep.fill_null(False).alias("keep"))["keep"]
 
 
 def check_resend(matched: int, expected: int | None, reason: str | None) -> None:

@@ -156,9 +156,11 @@ def cmd_reconcile(a: argparse.Namespace) -> int:
 
     if not a.db.exists():
         raise InputError(f"{a.db}: no such log; send, backfill or import-log first")
-    plan = _scope(read_and_plan(a, Stages(False)), a)
+    full = read_and_plan(a, Stages(False))
+    plan = _scope(full, a)
     with read_log(a.db) as log:
-        rec = reconcile(plan, log, since=since_option(a), until=until_option(a))
+        # imported rows link against the whole plan, as backfill links them
+        rec = reconcile(plan, log, since=since_option(a), until=until_option(a), whole=full)
     if a.format == "json":
         print(json.dumps({**rec.totals, "dispatches": rec.dispatches.height}))
     elif a.format == "csv":

@@ -108,7 +108,8 @@ def add_backfill(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
         "--status-code",
         action="append",
         metavar="CODE",
-        help="only postbacks whose last attempt answered CODE: 503, 5xx, 500-504",
+        help="only postbacks whose last answer (reconcile's last_status_code; paused rows "
+        "left out) was CODE: 503, 5xx, 500-504",
     )
     g.add_argument(
         "--resend-delivered",
