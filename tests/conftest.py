@@ -8,6 +8,8 @@ there every skip is a failure, so CI never passes with a part of the suite unrun
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import textwrap
 from collections.abc import Iterator
 from pathlib import Path
@@ -49,3 +51,19 @@ def write(tmp_path: Path):
         return p
 
     return _write
+
+
+@pytest.fixture
+def run_cli():
+    """run_cli(*args) -> the finished ``python -m postback_lab.cli ARGS`` process (a
+    real process: exit code, stdout and stderr as a user sees them)."""
+
+    def _run(*args: object, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "postback_lab.cli", *map(str, args)],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+
+    return _run

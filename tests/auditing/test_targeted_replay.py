@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from datetime import UTC, datetime, timedelta
 
 import polars as pl
@@ -163,7 +162,7 @@ def test_status_code_spellings():
         status_ranges("server errors")
 
 
-def test_backfill_cli_filters_and_resend(tmp_path, write):
+def test_backfill_cli_filters_and_resend(tmp_path, write, run_cli):
     db = tmp_path / "log.duckdb"
     with Receiver() as a, Receiver() as b:
         rules = write(
@@ -181,26 +180,8 @@ def test_backfill_cli_filters_and_resend(tmp_path, write):
         a.set_script("/a", ["503", "200"])
 
         def cli(*args: str) -> subprocess.CompletedProcess[str]:
-            return subprocess.run(
-                [
-                    sys.executable,
-                    "-m",
-                    "postback_lab.cli",
-                    "backfill",
-                    str(events),
-                    "--rules",
-                    str(rules),
-                    "--db",
-                    str(db),
-                    "--no-progress",
-                    "--retries",
-                    "none",
-                    *args,
-                ],
-                capture_output=True,
-                text=True,
-                timeout=120,
-            )
+            backfill = ("backfill", events, "--rules", rules, "--db", db, "--no-progress")
+            return run_cli(*backfill, "--retries", "none", *args)
 
         pbl.LogStore(db).close()  # backfill sends what an existing log lacks
         first = cli()

@@ -6,8 +6,6 @@ store closes its connection and lets go of the file."""
 from __future__ import annotations
 
 import hashlib
-import subprocess
-import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -179,27 +177,11 @@ def test_cli_writers_refuse_a_file_that_is_not_a_log_in_one_sentence(tmp_path, c
     assert _files(tmp_path) == before
 
 
-def test_cli_backfill_into_a_file_that_is_not_a_log_exits_2_without_traceback(tmp_path):
+def test_cli_backfill_into_a_file_that_is_not_a_log_exits_2_without_traceback(tmp_path, run_cli):
     db = _analytics(tmp_path / "analytics.duckdb")
     rules, events = _rules(tmp_path), _events(tmp_path)
     before = _files(tmp_path)
-    got = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "postback_lab.cli",
-            "backfill",
-            str(events),
-            "--rules",
-            str(rules),
-            "--db",
-            str(db),
-            "--no-progress",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    got = run_cli("backfill", events, "--rules", rules, "--db", db, "--no-progress")
     assert (got.returncode, got.stdout) == (2, "")
     assert got.stderr == f"postback-lab: error: {_not_a_log(db)}\n"
     assert _files(tmp_path) == before

@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import hashlib
 import re
-import subprocess
-import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -74,29 +72,13 @@ def test_reading_a_missing_log_is_an_error_and_creates_nothing(tmp_path, capsys)
     assert list(tmp_path.iterdir()) == []
 
 
-def test_cli_backfill_of_a_missing_log_says_use_send(tmp_path):
+def test_cli_backfill_of_a_missing_log_says_use_send(tmp_path, run_cli):
     events = tmp_path / "events.csv"
     events.write_text("transaction_id,status,occurred_at\nt1,approved,2024-01-01T00:00:00Z\n")
     rules = tmp_path / "rules.yaml"
     rules.write_text("postbacks:\n  - name: r\n    url: https://p.example/?t={transaction_id}\n")
     db = tmp_path / "typo.duckdb"
-    got = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "postback_lab.cli",
-            "backfill",
-            str(events),
-            "--rules",
-            str(rules),
-            "--db",
-            str(db),
-            "--no-progress",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    got = run_cli("backfill", events, "--rules", rules, "--db", db, "--no-progress")
     assert got.returncode == 2
     assert got.stderr == (
         f"postback-lab: error: no such log: {db}; backfill sends what the log of earlier sends "
