@@ -193,12 +193,21 @@ def _plan_partitioned(a: argparse.Namespace) -> int:
     if a.engine == "spark":
         if not os.path.exists(a.rules):
             raise InputError(f"{a.rules}: no such rules file")
+        options = read_options(a)
         rules = read_rules(a.rules, dialect=a.dialect)
-        with stages("planning on Spark") as done:
+        with stages("reading and planning on Spark") as done:
             result = plan_partitioned(
-                a.events, rules, table_uri(a.output), engine="spark", partitions=a.partitions
+                a.events,
+                rules,
+                table_uri(a.output),
+                engine="spark",
+                partitions=a.partitions,
+                **options,
             )
             done["what"] = f"{len(result):,} postbacks"
+        for note in result.notes:
+            print(f"note: {note}", file=sys.stderr)
+        warn_quarantine(result)
     elif (files := parquet_files(a.events)) is not None:
         # Parquet: the pool reads the files into the buckets; this process holds no events
         if not os.path.exists(a.rules):

@@ -38,10 +38,10 @@ def plan_partitioned(
     process never holds the events, and the result carries their ``quarantine`` and
     ``notes``.
 
-    ``engine="spark"`` (extra ``[spark]``): the same planning per bucket under
-    ``groupBy(bucket).applyInArrow`` on ``spark`` (a SparkSession; the active one by
-    default). ``events`` are Parquet paths or URIs Spark reads, with the events columns;
-    ``output`` any folder or URI Spark writes.
+    ``engine="spark"`` (extra ``[spark]``): the same reading (``read_options`` too) and
+    the same planning per bucket under ``groupBy(bucket).applyInArrow`` on ``spark`` (a
+    SparkSession; the active one by default). ``events`` are Parquet paths or URIs Spark
+    reads; ``output`` any folder or URI Spark writes.
     """
     if engine not in ENGINES:
         raise InputError(f"engine={engine!r} is not one of {', '.join(map(repr, ENGINES))}")
@@ -53,7 +53,9 @@ def plan_partitioned(
     if engine == "spark":
         from ._spark import plan_spark
 
-        return plan_spark(events, rs, str(output), partitions=partitions, spark=spark)
+        return plan_spark(
+            events, rs, str(output), partitions=partitions, spark=spark, **read_options
+        )
     from ._local import default_workers, plan_local, plan_local_files
 
     n = default_workers(workers)

@@ -1,0 +1,109 @@
+"""``plan --engine local|spark`` reads the events as ``plan`` does: the column mapping,
+the time zone and layout of the times, the status spellings and ignored statuses of the
+rules file's ``statuses:`` and of the flags (which win). Each engine's plan, notes,
+quarantine warning and JSON summary are exactly those of the default engine."""
+
+from __future__ import annotations
+
+import json
+
+import polars as pl
+import pytest
+
+import postback_lab as pbl
+from postback_lab import sample
+from postback_lab.cli import main
+
+from .conftest import PANDAS_WARNING, same_plan
+
+pytestmark = pytest.mark.filterwarnings(PANDAS_WARNING)
+
+#: the rules file's statuses: its own spellings, a test status left out
+STATUSES = """
+statuses:
+  map: {sale: approved, lost: rejected}
+  ignore: [ping]
+"""
+
+#: the reading flags of each case (the events need --columns in both)
+CASES = {
+    "rules file": ["--columns", "Order Ref=transaction_id", "--timezone", "America/New_York"],
+    "flags win": [
+        "--columns",
+        "Order Ref=transaction_id,When=occurred_at",
+        "--date-format",
+        "%d/%m/%Y %H:%M:%S",
+        "--timezone",
+        "Europe/Berlin",
+        "--status-map",
+        "sale=pending,ping=approved",
+        "--ignore-status",
+        "lost",
+    ],
+}
+
+
+def export(seed: int) -> pl.DataFrame:
+    """Sample export rows under another transaction header, with naive times (two
+    layouts), the tracker's own statuses (sale, lost, ping) and one it never defined."""
+    raw = sample.generate(250, seed=seed).with_row_index("n")
+    status = (
+        pl.when(pl.col("n") % 29 == 3)
+        .then(pl.lit("bogus"))
+        .when((pl.col("status") == "approved") & (pl.col("n") % 3 == 0))
+        .then(pl.lit("sale"))
+        .when((pl.col("status") == "rejected") & (pl.col("n") % 2 == 0))
+        .then(pl.lit("lost"))
+        .when((pl.col("status") == "pending") & (pl.col("n") % 4 == 0))
+        .then(pl.lit("ping"))
+        .otherwise(pl.col("status"))
+    )
+    naive = pl.col("timestamp").str.strip_suffix("Z")
+    return raw.with_columns(
+        status.alias("status"),
+        naive.alias("timestamp"),
+        naive.str.to_datetime("%Y-%m-%dT%H:%M:%S").dt.strftime("%d/%m/%Y %H:%M:%S").alias("When"),
+    ).rename({"txn_id": "Order Ref"}).drop("n")
+
+
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory):
+    """Two Parquet exports and the sample rules with a ``statuses:`` section."""
+    d = tmp_path_factory.mktemp("reading")
+    files = [d / "export-1.parquet", d / "export-2.parquet"]
+    export(11).write_parquet(files[0])
+    export(12).write_parquet(files[1])
+    rules = d / "rules.yaml"
+    rules.write_text(sample.rules_yaml("http://127.0.0.1:8765") + STATUSES)
+    return d, [str(f) for f in files], str(rules)
+
+
+def plan(args, capsys):
+    """``postback-lab plan ARGS --format json``: exit code, the summary, stderr lines."""
+    capsys.readouterr()
+    code = main(["plan", *args, "--format", "json"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    return json.loads(out), sorted(err.splitlines())
+
+
+@pytest.mark.parametrize("engine", ["local", "spark"])
+@pytest.mark.parametrize("case", list(CASES))
+def test_engine_reads_the_events_as_plan_does(request, inputs, capsys, engine, case):
+    if engine == "spark":
+        request.getfixturevalue("spark")  # the active session the CLI plans on
+    d, files, rules = inputs
+    flags = [*files, "--rules", rules, *CASES[case]]
+    one, one_err = plan([*flags, "-o", str(d / f"{case}-one.parquet")], capsys)
+    out = d / f"{case}-{engine}"
+    got, got_err = plan([*flags, "--engine", engine, "--partitions", "3", "-o", str(out)], capsys)
+    assert same_plan(pbl.read_plan(out).frame, pbl.read_plan(d / f"{case}-one.parquet").frame)
+    assert {k: v for k, v in got.items() if k != "output"} == {
+        k: v for k, v in one.items() if k != "output"
+    }
+    assert got_err == one_err
+    print(case, got["postbacks"], got["quarantined"], got_err)
+
+
+#: postbacks, quarantined rows, and the notes of rows left out, per case
+EXPECTED: dict[str, tuple[int, int, list[str]]] = {}
