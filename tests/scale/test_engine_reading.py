@@ -6,6 +6,8 @@ quarantine warning and JSON summary are exactly those of the default engine."""
 from __future__ import annotations
 
 import json
+from datetime import datetime
+from zoneinfo import ZoneInfo
 
 import polars as pl
 import pytest
@@ -59,11 +61,17 @@ def export(seed: int) -> pl.DataFrame:
         .otherwise(pl.col("status"))
     )
     naive = pl.col("timestamp").str.strip_suffix("Z")
-    return raw.with_columns(
-        status.alias("status"),
-        naive.alias("timestamp"),
-        naive.str.to_datetime("%Y-%m-%dT%H:%M:%S").dt.strftime("%d/%m/%Y %H:%M:%S").alias("When"),
-    ).rename({"txn_id": "Order Ref"}).drop("n")
+    return (
+        raw.with_columns(
+            status.alias("status"),
+            naive.alias("timestamp"),
+            naive.str.to_datetime("%Y-%m-%dT%H:%M:%S")
+            .dt.strftime("%d/%m/%Y %H:%M:%S")
+            .alias("When"),
+        )
+        .rename({"txn_id": "Order Ref"})
+        .drop("n")
+    )
 
 
 @pytest.fixture(scope="module")
@@ -102,8 +110,45 @@ def test_engine_reads_the_events_as_plan_does(request, inputs, capsys, engine, c
         k: v for k, v in one.items() if k != "output"
     }
     assert got_err == one_err
-    print(case, got["postbacks"], got["quarantined"], got_err)
+    postbacks, quarantined, left_out, rows = EXPECTED[case]
+    assert (got["postbacks"], got["quarantined"]) == (postbacks, quarantined)
+    assert [e.rsplit("/", 1)[1] for e in got_err if "ignored status" in e] == left_out
+    mine = pbl.read_plan(out).frame.filter(pl.col("transaction_id") == "T00000095")
+    assert mine.sort("rule", "occurred_at").select("rule", "status", "occurred_at").rows() == rows
 
 
-#: postbacks, quarantined rows, and the notes of rows left out, per case
-EXPECTED: dict[str, tuple[int, int, list[str]]] = {}
+def utc(*parts: int) -> datetime:
+    return datetime(*parts, tzinfo=ZoneInfo("UTC"))
+
+
+#: per case: postbacks, quarantined rows (the 40 'bogus'), the notes of rows left out,
+#: and the plan rows of T00000095, whose 'sale' row (14:57:37 local on 2026-11-01) is
+#: approved by the rules file (19:57:37 UTC in New York) and pending under --status-map
+#: (a second pending row changes nothing: no postback)
+EXPECTED = {
+    "rules file": (
+        263,
+        40,
+        [
+            "export-1.parquet: 64 rows with an ignored status (ping) left out",
+            "export-2.parquet: 60 rows with an ignored status (ping) left out",
+        ],
+        [
+            ("Affili approved sales", "approved", utc(2026, 11, 8, 23, 44, 3)),
+            ("Partner B leads", "pending", utc(2026, 11, 1, 7, 50, 7)),
+            ("Partner B leads", "approved", utc(2026, 11, 1, 19, 57, 37)),
+        ],
+    ),
+    "flags win": (
+        212,
+        40,
+        [
+            "export-1.parquet: 14 rows with an ignored status (lost) left out",
+            "export-2.parquet: 16 rows with an ignored status (lost) left out",
+        ],
+        [
+            ("Affili approved sales", "approved", utc(2026, 11, 8, 17, 44, 3)),
+            ("Partner B leads", "pending", utc(2026, 11, 1, 1, 50, 7)),
+        ],
+    ),
+}
