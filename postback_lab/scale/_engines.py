@@ -3,8 +3,11 @@ Spark, written as Parquet parts."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
+
+import polars as pl
 
 from .._errors import InputError
 from ..events import Events, read_events
@@ -25,6 +28,7 @@ def plan_partitioned(
     partitions: int | None = None,
     workers: int | None = None,
     spark: Any = None,
+    where: Sequence[pl.Expr] = (),
     **read_options: Any,
 ) -> PartitionedPlan:
     """Plan ``events`` in buckets of whole transactions and write the plan as Parquet
@@ -37,6 +41,10 @@ def plan_partitioned(
     files are read by the pool itself, a slice at a time, straight into the buckets: this
     process never holds the events, and the result carries their ``quarantine`` and
     ``notes``.
+
+    ``where``: only the plan rows these Polars predicates keep, as ``Plan.filter`` keeps
+    them (``pl.col("due_at") >= since``, ``pl.col("rule").is_in([...])``); the explain
+    counts stay those of every event.
 
     ``engine="spark"`` (extra ``[spark]``): the same reading (``read_options`` too) and
     the same planning per bucket under ``groupBy(bucket).applyInArrow`` on ``spark`` (a
@@ -54,7 +62,7 @@ def plan_partitioned(
         from ._spark import plan_spark
 
         return plan_spark(
-            events, rs, str(output), partitions=partitions, spark=spark, **read_options
+            events, rs, str(output), partitions=partitions, spark=spark, where=where, **read_options
         )
     from ._local import default_workers, plan_local, plan_local_files
 
@@ -62,7 +70,7 @@ def plan_partitioned(
     files = None if isinstance(events, Events) else parquet_files(events)
     if files:
         return plan_local_files(
-            files, rs, output, partitions=partitions or n, workers=n, **read_options
+            files, rs, output, partitions=partitions or n, workers=n, where=where, **read_options
         )
     ev = events if isinstance(events, Events) else read_events(events, **read_options)
-    return plan_local(ev, rs, output, partitions=partitions or n, workers=n)
+    return plan_local(ev, rs, output, partitions=partitions or n, workers=n, where=where)

@@ -16,7 +16,7 @@ import os
 import re
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 from urllib.parse import unquote, urlparse
 
@@ -88,6 +88,7 @@ def plan_spark(
     *,
     partitions: int | None = None,
     spark: Any = None,
+    where: Sequence[pl.Expr] = (),
     **read_options: Any,
 ) -> PartitionedPlan:
     """Plan Parquet ``events`` (paths or URIs) on Spark in ``partitions`` buckets (default:
@@ -137,7 +138,7 @@ def plan_spark(
         _check_files(rows, quarantine, notes)
         read = rows.filter(F.col(_KIND) == "e").select(*columns, _FILENO, _ROW)
         read = read.withColumn(BUCKET, F.pmod(F.xxhash64("transaction_id"), F.lit(n)))
-        out = read.groupBy(BUCKET).applyInArrow(_bucket_function(rules), _spark_schema(OUT))
+        out = read.groupBy(BUCKET).applyInArrow(_bucket_function(rules, where), _spark_schema(OUT))
         out = out.persist(StorageLevel.MEMORY_AND_DISK)
         plan = out.filter(F.col("__reason").isNull()).drop("__reason", "__events")
         plan.write.mode("overwrite").parquet(output)
@@ -326,7 +327,9 @@ def _check_files(rows: Any, quarantine: pl.DataFrame, notes: tuple[str, ...]) ->
             raise EventsError(all_quarantined(label, bad, mine))
 
 
-def _bucket_function(rules: RuleSet) -> Callable[[pa.Table], pa.Table]:
+def _bucket_function(
+    rules: RuleSet, where: Sequence[pl.Expr] = ()
+) -> Callable[[pa.Table], pa.Table]:
     """The function each bucket goes through in a Spark Python worker."""
 
     def plan_one(table: pa.Table) -> pa.Table:
@@ -337,7 +340,7 @@ def _bucket_function(rules: RuleSet) -> Callable[[pa.Table], pa.Table]:
             pl.lit(None, dtype=dt).alias(c) for c, dt in SCHEMA.items() if c not in frame.columns
         )
         frame = frame.with_columns(_canonical(c, frame.schema[c], dt) for c, dt in SCHEMA.items())
-        plan, counts = plan_bucket(frame.with_row_index(ROW_NR), rules)
+        plan, counts = plan_bucket(frame.with_row_index(ROW_NR), rules, where)
         rows = as_plain_arrow(plan).cast(PLAN_ARROW)
         n = counts.height
         tail = pa.table(

@@ -1,6 +1,7 @@
 """``plan --engine local|spark`` reads the events as ``plan`` does: the column mapping,
 the time zone and layout of the times, the status spellings and ignored statuses of the
-rules file's ``statuses:`` and of the flags (which win). Each engine's plan, notes,
+rules file's ``statuses:`` and of the flags (which win); and keeps the window and scope
+(--since/--until in --timezone, --rule, --publisher). Each engine's plan, notes,
 quarantine warning and JSON summary are exactly those of the default engine."""
 
 from __future__ import annotations
@@ -41,6 +42,12 @@ CASES = {
         "sale=pending,ping=approved",
         "--ignore-status",
         "lost",
+    ],
+    "window": [
+        *("--columns", "Order Ref=transaction_id", "--timezone", "America/New_York"),
+        *("--since", "2026-11-01T14:00", "--until", "2026-11-03"),
+        *("--rule", "Partner B leads", "--rule", "Affili approved sales"),
+        *("--publisher", "7", "--publisher", "44"),
     ],
 }
 
@@ -110,6 +117,12 @@ def test_engine_reads_the_events_as_plan_does(request, inputs, capsys, engine, c
         k: v for k, v in one.items() if k != "output"
     }
     assert got_err == one_err
+    if case == "window":
+        assert (got["rules"], got["first_due"], got["last_due"]) == (
+            {"Affili approved sales": 6, "Partner B leads": 8},
+            "2026-11-01T19:57:37+00:00",
+            "2026-11-03T04:25:48+00:00",
+        )
     postbacks, quarantined, left_out, rows = EXPECTED[case]
     assert (got["postbacks"], got["quarantined"]) == (postbacks, quarantined)
     assert [e.rsplit("/", 1)[1] for e in got_err if "ignored status" in e] == left_out
@@ -150,5 +163,16 @@ EXPECTED = {
             ("Affili approved sales", "approved", utc(2026, 11, 8, 17, 44, 3)),
             ("Partner B leads", "pending", utc(2026, 11, 1, 1, 50, 7)),
         ],
+    ),
+    # 14:00 New York (19:00 UTC) to 2026-11-03 00:00 New York (05:00 UTC), two rules
+    # and two publishers: the first due is T00000095's approved lead, 14:57:37 local
+    "window": (
+        14,
+        40,
+        [
+            "export-1.parquet: 64 rows with an ignored status (ping) left out",
+            "export-2.parquet: 60 rows with an ignored status (ping) left out",
+        ],
+        [("Partner B leads", "approved", utc(2026, 11, 1, 19, 57, 37))],
     ),
 }
