@@ -186,7 +186,7 @@ def _plan_partitioned(a: argparse.Namespace) -> int:
     transactions, written as Parquet parts."""
     from ..plan import event_columns, parquet_files
     from ..rules import read_rules
-    from ..scale import plan_partitioned, table_uri
+    from ..scale import plan_partitioned, spark_event_columns, table_uri
 
     if a.output is None:
         raise InputError("--engine/--partitions write the plan in parts: name a folder with -o")
@@ -197,7 +197,8 @@ def _plan_partitioned(a: argparse.Namespace) -> int:
         if not os.path.exists(a.rules):
             raise InputError(f"{a.rules}: no such rules file")
         options = read_options(a)
-        rules = read_rules(a.rules, dialect=a.dialect)
+        columns = spark_event_columns(a.events, **options)  # from the files' schema
+        rules = read_rules(a.rules, event_columns=columns, dialect=a.dialect)
         with stages("reading and planning on Spark") as done:
             result = plan_partitioned(
                 a.events,

@@ -27,6 +27,7 @@ from .._errors import EventsError, InputError
 from ..events import (
     QUARANTINE_SCHEMA,
     SCHEMA,
+    Events,
     all_quarantined,
     read_numbered,
     unknown_statuses,
@@ -103,25 +104,11 @@ def plan_spark(
     spark = spark or spark_session()
     for key, value in SPARK_CONF.items():
         spark.conf.set(key, value)
-    paths = [str(events)] if isinstance(events, (str, os.PathLike)) else [str(e) for e in events]
-    for p in paths:
-        if p.startswith("duckdb:") or p.lower().endswith(_NOT_PARQUET):
-            raise InputError(
-                f"{p}: --engine spark reads Parquet events (paths or URIs); plan it without "
-                "--engine or with --engine local, or write it as Parquet first"
-            )
+    paths = _paths(events)
     n = partitions or int(spark.conf.get("spark.sql.shuffle.partitions"))
     order = {f: i for i, f in enumerate(_input_files(spark, paths))}
     raw = spark.read.parquet(*paths)
-    # the columns the events will have, from the headers alone (a wrong mapping fails here)
-    empty = pl.from_arrow(raw.limit(0).toArrow())
-    assert isinstance(empty, pl.DataFrame)
-    head = read_numbered(
-        empty.with_columns(pl.lit(None, pl.Int64).alias(_ROW)),
-        ", ".join(paths),
-        _ROW,
-        **read_options,
-    )
+    head = _head(raw, paths, read_options)
     columns = [c for c in head.frame.columns if c != _ROW]
     read_schema = plain_schema(head.frame.to_arrow().schema.append(pa.field(_FILENO, pa.int64())))
     for name in (_FILE, _KIND, _REASON, _RAW):
@@ -185,6 +172,36 @@ def plan_spark(
         quarantine=quarantine,
         notes=notes,
     )
+
+
+def spark_event_columns(events: Any, *, spark: Any = None, **read_options: Any) -> list[str]:
+    """The columns ``plan_spark`` reads Parquet ``events`` into (canonical, then extras),
+    from the files' schema alone: check the rules against them before planning
+    (``read_rules(..., event_columns=...)``). A mapping that cannot work fails here."""
+    paths = _paths(events)
+    head = _head((spark or spark_session()).read.parquet(*paths), paths, read_options)
+    return [c for c in head.frame.columns if c != _ROW]
+
+
+def _paths(events: Any) -> list[str]:
+    """The paths or URIs of ``events``; a file Spark cannot read as Parquet is refused."""
+    paths = [str(events)] if isinstance(events, (str, os.PathLike)) else [str(e) for e in events]
+    for p in paths:
+        if p.startswith("duckdb:") or p.lower().endswith(_NOT_PARQUET):
+            raise InputError(
+                f"{p}: --engine spark reads Parquet events (paths or URIs); plan it without "
+                "--engine or with --engine local, or write it as Parquet first"
+            )
+    return paths
+
+
+def _head(raw: Any, paths: list[str], read_options: dict[str, Any]) -> Events:
+    """No rows of the Spark frame ``raw``, read as ``read_numbered`` reads a task's rows:
+    the columns and types the events will have (a wrong mapping fails here, once)."""
+    empty = pl.from_arrow(raw.limit(0).toArrow())
+    assert isinstance(empty, pl.DataFrame)
+    empty = empty.with_columns(pl.lit(None, pl.Int64).alias(_ROW))
+    return read_numbered(empty, ", ".join(paths), _ROW, **read_options)
 
 
 def _spark_schema(schema: pa.Schema) -> Any:

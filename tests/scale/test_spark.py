@@ -72,8 +72,9 @@ def test_cli_plan_engine_spark_uses_the_active_session(spark, tmp_path, event_fi
 
 
 def test_spark_refuses_as_plan_does(spark, tmp_path, capsys):
-    """A file whose every row is quarantined is the error the default engine gives (one
-    sentence, exit 2); events Spark cannot read as Parquet are refused naming the file."""
+    """A file whose every row is quarantined, a macro no column of the events has: the
+    errors the default engine gives (exit 2); events Spark cannot read as Parquet are
+    refused naming the file."""
     import polars as pl
 
     from postback_lab import sample
@@ -90,6 +91,13 @@ def test_spark_refuses_as_plan_does(spark, tmp_path, capsys):
         said.append(capsys.readouterr().err)
     assert said[0] == said[1]
     assert f"{bad}: every row (58) was quarantined, so nothing was read" in said[1]
+    typo = tmp_path / "typo.yaml"  # a macro no column has: the rules error, before planning
+    typo.write_text(sample.rules_yaml("http://127.0.0.1:8765").replace("{sub1}", "{sub_1}"))
+    said = []
+    for engine in ([], ["--engine", "spark", "-o", str(tmp_path / "plan")]):
+        assert main(["plan", str(good), "--rules", str(typo), *engine]) == 2
+        said.append(capsys.readouterr().err)
+    assert said[0] == said[1] and "unknown macro {sub_1}" in said[1]
     csv = tmp_path / "events.csv"
     sample.generate(5).write_csv(csv)
     spark_plan = ["--engine", "spark", "-o", str(tmp_path / "plan")]
