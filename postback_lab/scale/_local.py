@@ -78,7 +78,10 @@ def plan_local(
     if not results:  # no events: one empty part keeps the plan readable
         plan_bucket(events.frame.head(0), rules)[0].write_parquet(out / part_name(0))
     peaks = [r[2] for r in results if r[2] is not None]
-    return _partitioned(out, results, rules, started, peaks)
+    # the rows the read quarantined and its notes, as for Parquet files read by the pool
+    return _partitioned(
+        out, results, rules, started, peaks, quarantine=events.quarantine, notes=events.notes
+    )
 
 
 def plan_local_files(

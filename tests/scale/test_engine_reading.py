@@ -176,3 +176,23 @@ EXPECTED = {
         [("Partner B leads", "approved", utc(2026, 11, 1, 19, 57, 37))],
     ),
 }
+
+
+def test_engine_local_reads_csv_exports_as_plan_does(inputs, capsys):
+    """CSV events (read whole, then bucketed by DuckDB) take the same flags."""
+    d, files, rules = inputs
+    csvs = []
+    for f in files:
+        csvs.append(str(d / f.rsplit("/", 1)[1].replace(".parquet", ".csv")))
+        pl.read_parquet(f).write_csv(csvs[-1], separator=";")
+    flags = [*csvs, "--rules", rules, "--sep", ";", *CASES["window"]]
+    one, one_err = plan([*flags, "-o", str(d / "csv-one.parquet")], capsys)
+    got, got_err = plan([*flags, "--engine", "local", "-o", str(d / "csv-local")], capsys)
+    assert same_plan(
+        pbl.read_plan(d / "csv-local").frame, pbl.read_plan(d / "csv-one.parquet").frame
+    )
+    assert {k: v for k, v in got.items() if k != "output"} == {
+        k: v for k, v in one.items() if k != "output"
+    }
+    assert got_err == one_err
+    assert (got["postbacks"], got["quarantined"]) == (14, 40)
