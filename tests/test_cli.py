@@ -232,7 +232,9 @@ def test_plan_explains_also_a_scoped_plan_it_writes(tmp_path, capsys):
     assert pl.read_parquet(tmp_path / "p")["rule"].unique().to_list() == ["Affili approved sales"]
 
 
-def test_a_partitioned_plan_refuses_a_scope_it_would_lose(tmp_path, capsys):
+def test_a_partitioned_plan_refuses_a_rule_it_does_not_have(tmp_path, capsys):
+    """The scope of a partitioned plan is checked as plan checks it (the plans are
+    compared in tests/scale/test_engine_reading.py)."""
     from postback_lab import sample as _sample
     from postback_lab.cli import main as _main
 
@@ -250,8 +252,10 @@ def test_a_partitioned_plan_refuses_a_scope_it_would_lose(tmp_path, capsys):
             "-o",
             str(tmp_path / "p"),
             "--rule",
-            "x",
+            "CRM deposit",
         ]
     )
     assert code == 2
-    assert "leave out --since, --until, --rule and --publisher" in capsys.readouterr().err
+    assert capsys.readouterr().err == (
+        "postback-lab: error: --rule 'CRM deposit': no such rule (did you mean 'CRM deposits'?)\n"
+    )

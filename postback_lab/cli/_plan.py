@@ -25,6 +25,8 @@ from ._options import (
 )
 
 if TYPE_CHECKING:
+    import polars as pl
+
     from ..plan import Plan, WrittenPlan
     from ..scale import PartitionedPlan
 
@@ -100,11 +102,6 @@ def cmd_plan(a: argparse.Namespace) -> int:
     if a.explain and a.format == "json":
         raise InputError("--explain prints tables: leave it out with --format json")
     if a.engine is not None or a.partitions is not None:
-        if _scoped(a):  # the buckets are planned whole: a scope would be silently lost
-            raise InputError(
-                "--engine/--partitions plan every postback: leave out --since, --until, "
-                "--rule and --publisher (or plan without --engine)"
-            )
         return _plan_partitioned(a)
     if a.output is None or _scoped(a):
         plan = _scope(read_and_plan(a, Stages()), a)
@@ -129,6 +126,13 @@ def _scope(plan: Plan, a: argparse.Namespace) -> Plan:
     """The plan's postbacks due in ``[--since, --until)`` of the ``--rule`` and
     ``--publisher`` values given (each repeatable); a rule the plan's rules do not have is
     an InputError naming the closest."""
+    names = plan.rules.names if plan.rules is not None else plan.frame["rule"].unique()
+    return plan.filter(*_window(a, list(names)))
+
+
+def _window(a: argparse.Namespace, names: list[str]) -> list[pl.Expr]:
+    """The predicates of ``--since``/``--until`` (in ``--timezone``), ``--rule`` (one of
+    ``names``, else an InputError naming the closest) and ``--publisher``."""
     import polars as pl
 
     tz = getattr(a, "timezone", "UTC") or "UTC"
@@ -139,14 +143,13 @@ def _scope(plan: Plan, a: argparse.Namespace) -> Plan:
     if hi is not None:
         conds.append(pl.col("due_at") < hi)
     if a.rule:
-        names = plan.rules.names if plan.rules is not None else plan.frame["rule"].unique()
         for r in a.rule:
             if r not in names:
                 raise InputError(f"--rule {r!r}: no such rule{did_you_mean(r, list(names))}")
         conds.append(pl.col("rule").is_in(a.rule))
     if a.publisher:
         conds.append(pl.col("publisher_id").is_in([str(p) for p in a.publisher]))
-    return plan.filter(*conds)
+    return conds
 
 
 def cmd_reconcile(a: argparse.Namespace) -> int:
@@ -185,7 +188,7 @@ def _plan_partitioned(a: argparse.Namespace) -> int:
     transactions, written as Parquet parts."""
     from ..plan import event_columns, parquet_files
     from ..rules import read_rules
-    from ..scale import plan_partitioned, table_uri
+    from ..scale import plan_partitioned, spark_event_columns, table_uri
 
     if a.output is None:
         raise InputError("--engine/--partitions write the plan in parts: name a folder with -o")
@@ -195,12 +198,23 @@ def _plan_partitioned(a: argparse.Namespace) -> int:
     if a.engine == "spark":
         if not os.path.exists(a.rules):
             raise InputError(f"{a.rules}: no such rules file")
-        rules = read_rules(a.rules, dialect=a.dialect)
-        with stages("planning on Spark") as done:
+        options = read_options(a)
+        columns = spark_event_columns(a.events, **options)  # from the files' schema
+        rules = read_rules(a.rules, event_columns=columns, dialect=a.dialect)
+        with stages("reading and planning on Spark") as done:
             result = plan_partitioned(
-                a.events, rules, table_uri(a.output), engine="spark", partitions=a.partitions
+                a.events,
+                rules,
+                table_uri(a.output),
+                engine="spark",
+                partitions=a.partitions,
+                where=_window(a, rules.names),
+                **options,
             )
             done["what"] = f"{len(result):,} postbacks"
+        for note in result.notes:
+            print(f"note: {note}", file=sys.stderr)
+        warn_quarantine(result)
     elif (files := parquet_files(a.events)) is not None:
         # Parquet: the pool reads the files into the buckets; this process holds no events
         if not os.path.exists(a.rules):
@@ -209,7 +223,14 @@ def _plan_partitioned(a: argparse.Namespace) -> int:
         columns = event_columns(files, **options)
         rules = read_rules(a.rules, event_columns=columns, dialect=a.dialect)
         with stages("reading and planning in buckets") as done:
-            result = plan_partitioned(files, rules, a.output, partitions=a.partitions, **options)
+            result = plan_partitioned(
+                files,
+                rules,
+                a.output,
+                partitions=a.partitions,
+                where=_window(a, rules.names),
+                **options,
+            )
             done["what"] = f"{len(result):,} postbacks"
         for note in result.notes:
             print(f"note: {note}", file=sys.stderr)
@@ -217,7 +238,9 @@ def _plan_partitioned(a: argparse.Namespace) -> int:
     else:
         events, rules = read_inputs(a, stages)
         with stages("planning in buckets") as done:
-            result = plan_partitioned(events, rules, a.output, partitions=a.partitions)
+            result = plan_partitioned(
+                events, rules, a.output, partitions=a.partitions, where=_window(a, rules.names)
+            )
             done["what"] = f"{len(result):,} postbacks"
     return _show(a, result, result.path)
 

@@ -7,7 +7,7 @@ from ._normalise import status as normalise_status
 from ._options import ignore_status as check_ignore_status
 from ._options import status_map as check_status_map
 from ._presets import PRESETS, Preset, detect, get_preset, preset_names
-from ._read import ReadKeywords, read_events, unknown_statuses
+from ._read import ReadKeywords, all_quarantined, read_events, read_numbered, unknown_statuses
 from ._schema import CANONICAL, EVENT_TYPES, SCHEMA, STATUSES, normalise_header
 from ._sources import LINE, ArrowFrame, EventsInput, EventsSource, Source, sources
 
@@ -26,6 +26,7 @@ __all__ = [
     "Preset",
     "ReadKeywords",
     "Source",
+    "all_quarantined",
     "careful_csv",
     "check_ignore_status",
     "check_status_map",
@@ -36,6 +37,7 @@ __all__ = [
     "one_chunk",
     "preset_names",
     "read_events",
+    "read_numbered",
     "sources",
     "unknown_statuses",
 ]

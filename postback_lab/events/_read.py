@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import TypedDict
+from typing import Any, TypedDict
 
 import polars as pl
 
 from .._errors import EventsError
 from ._csv import careful_csv, careful_ndjson
-from ._events import Events
+from ._events import QUARANTINE_SCHEMA, Events
 from ._normalise import normalise
 from ._options import ReadOptions
 from ._options import ignore_status as ignore_status_option
-from ._sources import EventsSource, Source, sources
+from ._sources import LINE, EventsSource, Source, sources
 
 
 class ReadKeywords(TypedDict, total=False):
@@ -81,7 +81,7 @@ def read_events(
     for src in sources(data, sep=sep):
         good, bad, said = _read_one(src, options)
         if good.height == 0 and bad.height > 0:
-            raise EventsError(_all_quarantined(src.label, bad, said))
+            raise EventsError(all_quarantined(src.label, bad, said))
         frames.append(good)
         quarantines.append(bad)
         notes += said
@@ -91,6 +91,33 @@ def read_events(
     quarantine = pl.concat(quarantines) if len(quarantines) > 1 else quarantines[0]
     notes += unknown_statuses(quarantine)
     return Events(frame, quarantine, tuple(dict.fromkeys(notes)))
+
+
+def read_numbered(frame: pl.DataFrame, label: str, line: str, /, **options: Any) -> Events:
+    """Some rows of one source, read as ``read_events`` reads the whole source: a piece of
+    a file that another engine hands over (a Spark task's rows). ``frame[line]`` holds each
+    row's 1-based line in ``label``; the events keep that column (so that pieces can be put
+    back in input order), the quarantine names ``label`` and those lines, its ``raw`` the
+    source's own columns. ``options`` are those of ``read_events``. A piece whose every
+    row is quarantined is no error here: the caller, who sees every piece of the source,
+    decides (``all_quarantined``)."""
+    opts = ReadOptions(
+        **{
+            **options,
+            "rename": dict(options.get("rename") or {}),
+            "status_map": dict(options.get("status_map") or {}),
+        }
+    )
+    lazy = frame.lazy().with_columns(pl.col(line).cast(pl.Int64).alias(LINE))
+    good, bad, notes = _read_one(Source(label, lazy), opts)
+    if bad.height:  # the raw cells without the line column this function added
+        raws = frame.filter(pl.col(line).is_in(bad["line"].implode())).select(
+            pl.col(line).cast(pl.Int64).alias("line"),
+            pl.struct(pl.all().exclude(line)).struct.json_encode().alias("raw"),
+        )
+        bad = bad.drop("raw").join(raws, on="line", how="left", maintain_order="left")
+        bad = bad.select(list(QUARANTINE_SCHEMA))
+    return Events(good, bad, tuple(dict.fromkeys(notes)))
 
 
 def unknown_statuses(quarantine: pl.DataFrame) -> list[str]:
@@ -113,7 +140,7 @@ def unknown_statuses(quarantine: pl.DataFrame) -> list[str]:
     ]
 
 
-def _all_quarantined(label: str, bad: pl.DataFrame, notes: list[str]) -> str:
+def all_quarantined(label: str, bad: pl.DataFrame, notes: Sequence[str]) -> str:
     """The error of a source whose every row was quarantined: the reasons, most first."""
     reasons = (
         bad.select(pl.col("reason").str.replace(r" '.*", "").alias("r"))

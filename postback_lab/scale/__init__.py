@@ -15,6 +15,7 @@ from ._delta import ExportResult, export_log, optimize_log
 from ._engines import ENGINES, plan_partitioned
 from ._output import PartitionedPlan
 from ._shard import delivered_elsewhere, host_shards, parse_shard, shard_of, shard_plan
+from ._spark import spark_event_columns
 
 __all__ = [
     "ENGINES",
@@ -31,5 +32,6 @@ __all__ = [
     "plan_partitioned",
     "shard_of",
     "shard_plan",
+    "spark_event_columns",
     "table_uri",
 ]

@@ -9,6 +9,8 @@ order and ties in the dedupe (same transaction, status and time) keep the same r
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import polars as pl
 import pyarrow as pa
 
@@ -29,13 +31,14 @@ COUNTS_SCHEMA: dict[str, pl.DataType] = {
 
 
 def plan_bucket(
-    table: pa.Table | pl.DataFrame, rules: RuleSet
+    table: pa.Table | pl.DataFrame, rules: RuleSet, where: Sequence[pl.Expr] = ()
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """The plan rows and the explain counts of one bucket of canonical events.
 
     The one place that plans a bucket: ``table`` holds whole transactions (with ``ROW_NR``
     when it went through a shuffle); it is put back in input order and planned exactly as
-    ``build_plan`` plans everything in one process.
+    ``build_plan`` plans everything in one process. ``where``: only the plan rows these
+    predicates keep (``Plan.filter``: a window, some rules); the counts are of every event.
     """
     frame = table if isinstance(table, pl.DataFrame) else pl.from_arrow(table)
     assert isinstance(frame, pl.DataFrame)
@@ -45,7 +48,7 @@ def plan_bucket(
     events = Events(frame, pl.DataFrame(schema=QUARANTINE_SCHEMA))
     plan = build_plan(events, rules)
     counts = plan.explain().frame.cast(COUNTS_SCHEMA)  # type: ignore[arg-type]
-    return plan.frame, counts
+    return plan.filter(*where).frame, counts
 
 
 def sum_counts(parts: list[pl.DataFrame], rules: RuleSet) -> Explanation:

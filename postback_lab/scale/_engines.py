@@ -3,8 +3,11 @@ Spark, written as Parquet parts."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
+
+import polars as pl
 
 from .._errors import InputError
 from ..events import Events, read_events
@@ -25,6 +28,7 @@ def plan_partitioned(
     partitions: int | None = None,
     workers: int | None = None,
     spark: Any = None,
+    where: Sequence[pl.Expr] = (),
     **read_options: Any,
 ) -> PartitionedPlan:
     """Plan ``events`` in buckets of whole transactions and write the plan as Parquet
@@ -38,10 +42,14 @@ def plan_partitioned(
     process never holds the events, and the result carries their ``quarantine`` and
     ``notes``.
 
-    ``engine="spark"`` (extra ``[spark]``): the same planning per bucket under
-    ``groupBy(bucket).applyInArrow`` on ``spark`` (a SparkSession; the active one by
-    default). ``events`` are Parquet paths or URIs Spark reads, with the events columns;
-    ``output`` any folder or URI Spark writes.
+    ``where``: only the plan rows these Polars predicates keep, as ``Plan.filter`` keeps
+    them (``pl.col("due_at") >= since``, ``pl.col("rule").is_in([...])``); the explain
+    counts stay those of every event.
+
+    ``engine="spark"`` (extra ``[spark]``): the same reading (``read_options`` too) and
+    the same planning per bucket under ``groupBy(bucket).applyInArrow`` on ``spark`` (a
+    SparkSession; the active one by default). ``events`` are Parquet paths or URIs Spark
+    reads; ``output`` any folder or URI Spark writes.
     """
     if engine not in ENGINES:
         raise InputError(f"engine={engine!r} is not one of {', '.join(map(repr, ENGINES))}")
@@ -53,14 +61,16 @@ def plan_partitioned(
     if engine == "spark":
         from ._spark import plan_spark
 
-        return plan_spark(events, rs, str(output), partitions=partitions, spark=spark)
+        return plan_spark(
+            events, rs, str(output), partitions=partitions, spark=spark, where=where, **read_options
+        )
     from ._local import default_workers, plan_local, plan_local_files
 
     n = default_workers(workers)
     files = None if isinstance(events, Events) else parquet_files(events)
     if files:
         return plan_local_files(
-            files, rs, output, partitions=partitions or n, workers=n, **read_options
+            files, rs, output, partitions=partitions or n, workers=n, where=where, **read_options
         )
     ev = events if isinstance(events, Events) else read_events(events, **read_options)
-    return plan_local(ev, rs, output, partitions=partitions or n, workers=n)
+    return plan_local(ev, rs, output, partitions=partitions or n, workers=n, where=where)

@@ -14,7 +14,7 @@ import re
 import shutil
 import tempfile
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
@@ -49,9 +49,11 @@ def plan_local(
     *,
     partitions: int,
     workers: int | None = None,
+    where: Sequence[pl.Expr] = (),
 ) -> PartitionedPlan:
     """Plan ``events`` in ``partitions`` buckets on a pool of ``workers`` processes (one
-    per core by default), writing the plan as one Parquet part per bucket in ``output``."""
+    per core by default), writing the plan (its rows ``where`` keeps) as one Parquet part
+    per bucket in ``output``."""
     started = time.perf_counter()
     out = prepare_output(output)
     workers = max(1, min(partitions, default_workers(workers)))
@@ -63,7 +65,7 @@ def plan_local(
             for p in scratch.iterdir()
             if (m := re.fullmatch(rf"{BUCKET}=(\d+)", p.name))
         )
-        jobs = [(str(p), rules, str(out / part_name(b))) for b, p in buckets]
+        jobs = [(str(p), rules, str(out / part_name(b)), where) for b, p in buckets]
         if workers == 1 or len(jobs) <= 1:
             results = [plan_file(*job) for job in jobs]
         else:
@@ -76,7 +78,10 @@ def plan_local(
     if not results:  # no events: one empty part keeps the plan readable
         plan_bucket(events.frame.head(0), rules)[0].write_parquet(out / part_name(0))
     peaks = [r[2] for r in results if r[2] is not None]
-    return _partitioned(out, results, rules, started, peaks)
+    # the rows the read quarantined and its notes, as for Parquet files read by the pool
+    return _partitioned(
+        out, results, rules, started, peaks, quarantine=events.quarantine, notes=events.notes
+    )
 
 
 def plan_local_files(
@@ -87,6 +92,7 @@ def plan_local_files(
     partitions: int,
     workers: int | None = None,
     slice_rows: int | None = None,
+    where: Sequence[pl.Expr] = (),
     **read_options: Any,
 ) -> PartitionedPlan:
     """Plan the events of Parquet ``files`` as ``plan_local`` does, the driver never
@@ -106,7 +112,7 @@ def plan_local_files(
             read = list(pool.map(_spill_one, spill))
             quarantine, notes = gathered([(q, n) for q, n, _ in read])
             jobs = [
-                ([str(f) for f in mine], rules, str(out / part_name(k)))
+                ([str(f) for f in mine], rules, str(out / part_name(k)), where)
                 for k in range(partitions)
                 if (mine := bucket_files(scratch, k))
             ]
@@ -149,7 +155,9 @@ def _spill_one(
     return quarantine, notes, _peak_mib()
 
 
-def _plan_one(job: tuple[list[str], RuleSet, str]) -> tuple[int, pl.DataFrame, float | None]:
+def _plan_one(
+    job: tuple[list[str], RuleSet, str, Sequence[pl.Expr]],
+) -> tuple[int, pl.DataFrame, float | None]:
     return plan_file(*job)
 
 
@@ -179,16 +187,16 @@ def bucket_events(frame: pl.DataFrame, folder: Path, partitions: int) -> None:
 
 
 def plan_file(
-    bucket: str | list[str], rules: RuleSet, output: str
+    bucket: str | list[str], rules: RuleSet, output: str, where: Sequence[pl.Expr] = ()
 ) -> tuple[int, pl.DataFrame, float | None]:
     """In a worker: plan one bucket (a folder of Parquet, or the files ``spill_slice``
-    wrote, in input order), write its part; returns (rows, explain counts, this process's
-    peak memory in MiB)."""
+    wrote, in input order), write its part (the rows ``where`` keeps); returns (rows,
+    explain counts, this process's peak memory in MiB)."""
     if isinstance(bucket, list):
         events = read_bucket([Path(p) for p in bucket])
     else:
         events = pl.read_parquet(bucket)
-    plan, counts = plan_bucket(events, rules)
+    plan, counts = plan_bucket(events, rules, where)
     del events
     plan.write_parquet(output, compression="zstd")
     return plan.height, counts, _peak_mib()

@@ -71,12 +71,38 @@ def test_cli_plan_engine_spark_uses_the_active_session(spark, tmp_path, event_fi
     assert same_plan(pbl.read_plan(tmp_path / "plan").frame, one.frame)
 
 
-def test_spark_needs_the_canonical_columns(spark, tmp_path, rules):
-    from postback_lab import sample
-    from postback_lab._errors import InputError
+def test_spark_refuses_as_plan_does(spark, tmp_path, capsys):
+    """A file whose every row is quarantined, a macro no column of the events has: the
+    errors the default engine gives (exit 2); events Spark cannot read as Parquet are
+    refused naming the file."""
+    import polars as pl
 
-    sample.generate(50).write_parquet(tmp_path / "raw.parquet")  # export headers (txn_id …)
-    with pytest.raises(InputError, match="reads events with the canonical columns"):
-        plan_partitioned(
-            str(tmp_path / "raw.parquet"), rules, str(tmp_path / "o"), engine="spark", spark=spark
-        )
+    from postback_lab import sample
+
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(sample.rules_yaml("http://127.0.0.1:8765"))
+    good, bad = tmp_path / "good.parquet", tmp_path / "bad.parquet"
+    sample.generate(40).write_parquet(good)  # export headers (txn_id …), read as plan does
+    bogus = sample.generate(30).filter(pl.col("type") == "conversion")
+    bogus.with_columns(pl.lit("bogus").alias("status")).write_parquet(bad)
+    said = []
+    for engine in ([], ["--engine", "spark", "-o", str(tmp_path / "plan")]):
+        assert main(["plan", str(good), str(bad), "--rules", str(rules), *engine]) == 2
+        said.append(capsys.readouterr().err)
+    assert said[0] == said[1]
+    assert f"{bad}: every row (58) was quarantined, so nothing was read" in said[1]
+    typo = tmp_path / "typo.yaml"  # a macro no column has: the rules error, before planning
+    typo.write_text(sample.rules_yaml("http://127.0.0.1:8765").replace("{sub1}", "{sub_1}"))
+    said = []
+    for engine in ([], ["--engine", "spark", "-o", str(tmp_path / "plan")]):
+        assert main(["plan", str(good), "--rules", str(typo), *engine]) == 2
+        said.append(capsys.readouterr().err)
+    assert said[0] == said[1] and "unknown macro {sub_1}" in said[1]
+    csv = tmp_path / "events.csv"
+    sample.generate(5).write_csv(csv)
+    spark_plan = ["--engine", "spark", "-o", str(tmp_path / "plan")]
+    assert main(["plan", str(csv), "--rules", str(rules), *spark_plan]) == 2
+    assert capsys.readouterr().err == (
+        f"postback-lab: error: {csv}: --engine spark reads Parquet events (paths or URIs); "
+        "plan it without --engine or with --engine local, or write it as Parquet first\n"
+    )
