@@ -253,9 +253,8 @@ def _planned(
     number of threads."""
     check_macros(rules, frame.columns)
     _check_filters(frame, rules)
+    evaluator = Evaluator(frame, rules)
     workers = threads()
-    # rows shared with a rule beyond those in flight are gathered again for it
-    evaluator = Evaluator(frame, rules, reuse_within=workers + 1)
     if workers == 1:
         for i in range(len(evaluator.rules)):
             yield _plan_rule(evaluator, i)

@@ -59,13 +59,9 @@ class Evaluator:
 
     ``select`` may be called from several threads at once (one rule each): rules that
     share their rows wait for the first of them to gather the rows, and the rows are let
-    go when no rule among the next ``reuse_within`` needs them (a later one gathers them
-    again: kept for it, rows shared by rules far apart piled up, 1.5 GB of a 10M plan's
-    4.8 GB peak), or when the last of them has taken them (``reuse_within=None``)."""
+    go when the last of them has taken them."""
 
-    def __init__(
-        self, frame: pl.DataFrame, rules: Iterable[Rule], reuse_within: int | None = None
-    ) -> None:
+    def __init__(self, frame: pl.DataFrame, rules: Iterable[Rule]) -> None:
         self.rules = list(rules)
         used = columns_used(self.rules)
         # one chunk per column: gathering rows from many chunks is many times slower
@@ -85,16 +81,12 @@ class Evaluator:
         self._static = self._evaluate_static()
         # rules that select the same rows, and the columns they need between them
         self._columns: dict[tuple[object, ...], dict[str, None]] = {}
-        self._next: dict[int, int] = {}  # rule index -> the next rule of the same rows
-        last: dict[tuple[object, ...], int] = {}
-        for i, r in enumerate(self.rules):
+        self._left: dict[tuple[object, ...], int] = {}  # rules yet to take these rows
+        for r in self.rules:
             if r.enabled:
                 key = self._key(r)
                 self._columns.setdefault(key, dict.fromkeys(CORE)).update(dict.fromkeys(r.columns))
-                if key in last:
-                    self._next[last[key]] = i
-                last[key] = i
-        self._reuse_within = reuse_within
+                self._left[key] = self._left.get(key, 0) + 1
         self._cache: dict[tuple[object, ...], Future[Selection]] = {}
         self._lock = threading.Lock()
 
@@ -164,10 +156,8 @@ class Evaluator:
             mine = pending is None
             if pending is None:
                 pending = self._cache[key] = Future()
-            following = self._next.get(index)
-            if following is None or (
-                self._reuse_within is not None and following - index > self._reuse_within
-            ):  # no rule soon after takes these rows: let them go after this one
+            self._left[key] -= 1
+            if not self._left[key]:  # the last rule of these rows: let them go after
                 del self._cache[key]
         if mine:
             try:

@@ -102,30 +102,6 @@ def test_dispatch_ids_are_the_same_batched_or_per_rule(source, monkeypatch, batc
     assert batched["dispatch_id"].equals(_build.dispatch_ids(batched))
 
 
-def test_rows_shared_by_rules_far_apart_are_gathered_again_alike(source, monkeypatch):
-    """Rules that select the same rows share them while near each other; for a rule far
-    after, the rows were let go and are gathered again: the same selection either way."""
-    from postback_lab.plan._evaluate import Evaluator
-
-    folder, rules_path, _ = source
-    monkeypatch.setenv("CRM_TOKEN", "x")
-    base = read_rules(rules_path)
-    twin = base.rules[0]
-    # the first rule again at the end: it shares its rows with a rule far before it
-    rules = read_rules([*(r.to_dict() for r in base.rules), {**twin.to_dict(), "name": "twin"}])
-    frame = read_events(str(folder)).frame
-    kept, again = Evaluator(frame, rules), Evaluator(frame, rules, reuse_within=1)
-    last = len(rules.rules) - 1
-    assert again._key(rules.rules[0]) == again._key(rules.rules[last])
-    for i in (0, last):
-        a, b = kept.select(i), again.select(i)
-        assert a.rows.height > 0 and a.rows.equals(b.rows)
-        assert (a.counts, a.passed) == (b.counts, b.passed)
-        if i == 0:  # held for the twin by one, let go by the other
-            assert len(kept._cache) == 1 and again._cache == {}
-    assert kept._cache == {}  # nothing held once every rule took its rows
-
-
 @pytest.mark.parametrize(("threads", "kind"), [(1, "PlanWriter"), (2, "SinkWriter")])
 def test_two_cores_write_with_polars_sink_one_with_pyarrow(tmp_path, monkeypatch, threads, kind):
     """On 2 quiet cores the sink made a 2M-event plan 6.9 s instead of 8.1 s (1.74 cores
