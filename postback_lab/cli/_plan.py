@@ -110,7 +110,7 @@ def cmd_plan(a: argparse.Namespace) -> int:
         return _show(a, plan, a.output)
     # with -o the plan goes to Parquet rule by rule as it is built, never whole in memory
     stages = Stages()
-    events, rules = read_inputs(a, stages)
+    events, rules = read_inputs(a, stages, planning_only=True)
     with stages("planning") as done:
         written = sink_plan(events, rules, a.output)
         done["what"] = f"{len(written):,} postbacks"
