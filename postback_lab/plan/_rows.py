@@ -116,14 +116,18 @@ def signatures(frame: pl.DataFrame) -> Signatures:
         shifts.append(shift)
         key |= code << np.uint64(shift)
         shift += width
+    status_codes = codes[1]
+    del codes, code  # packed into the key (each step lets go of what it no longer needs)
     if shift + _bits(n) > 64:  # too many distinct values to pack: let Polars group
-        return _signatures_by_group_by(frame, codes[1])
+        return _signatures_by_group_by(frame, status_codes)
     order, sorted_keys = _sorted_positions(key, n)
+    del key
     if n:
         starts = np.flatnonzero(np.r_[True, sorted_keys[1:] != sorted_keys[:-1]])
     else:
         starts = np.empty(0, dtype=np.int64)
     distinct = sorted_keys[starts]
+    del sorted_keys
     columns = {}
     for c, vals, s, width in zip(SIGNATURE, values, shifts, widths, strict=True):
         code = (distinct >> np.uint64(s)) & np.uint64((1 << width) - 1)
@@ -131,7 +135,7 @@ def signatures(frame: pl.DataFrame) -> Signatures:
         columns[c] = lookup.gather(code.astype(np.int64))
     bounds = np.append(starts, n).astype(np.int64)
     table = pl.DataFrame(columns).with_columns(pl.Series("__rows", np.diff(bounds), dtype=pl.Int64))
-    return Signatures(table, order, bounds, codes[1])
+    return Signatures(table, order, bounds, status_codes)
 
 
 def _signatures_by_group_by(frame: pl.DataFrame, status_codes: np.ndarray) -> Signatures:
@@ -206,6 +210,9 @@ def next_change(
     rank[by_time] = np.arange(n, dtype=np.uint64)
     ranks, prefix = _sorted_positions(_hash_prefix(frame, n), n, rank)
     rows = by_time[ranks]  # positions sorted by (hash prefix, time)
+    # each step lets go of what it no longer needs: held to the end, the arrays of n
+    # numbers made twice the peak (10M rows: 1.26 instead of 0.62 GB of NumPy arrays)
+    del by_time, ranks
     ids = frame["transaction_id"]
     txn = ids.gather(rows)
     other = (txn.head(n - 1) != txn.tail(n - 1)).to_numpy()
@@ -214,11 +221,15 @@ def next_change(
         rows = _untangle(rows, prefix, clash, ids, rank)
         txn = ids.gather(rows)
         other = (txn.head(n - 1) != txn.tail(n - 1)).to_numpy()
+    del txn, clash, prefix, rank
     group_end = np.append(other, True)
+    del other
     t = micros[rows]
-    code = status_codes[rows].astype(np.int64)
+    del micros
     time_end = group_end.copy()
     time_end[:-1] |= t[:-1] != t[1:]
+    del t
+    code = status_codes[rows].astype(np.int64)
     run_end = group_end.copy()
     run_end[:-1] |= code[:-1] != code[1:]
 
@@ -232,16 +243,24 @@ def next_change(
         return out
 
     block_last = next_end(time_end)[:n]
+    del time_end
     group_last = next_end(group_end)[:n]
+    del group_end
     run_last = next_end(run_end)
+    del run_end
     after = block_last + 1  # first row with a later time (maybe another transaction)
+    del block_last
     code_at = np.append(code, -1)
     same = code_at[after] == code
+    del code_at, code
     first_other = np.where(same, run_last[after] + 1, after)
+    del same, run_last, after
     found = first_other <= group_last
+    del group_last
     # back in the frame's order: where each row's next change comes from, or -1
     source = np.full(n, -1, dtype=np.int64)
     source[rows[found]] = rows[first_other[found]]
+    del rows, found, first_other
     which = pl.Series("__source", source)
     none = which < 0
     times = pl.select(
