@@ -152,7 +152,7 @@ def sink_plan(
             frame = ev.frame
             if frame.n_chunks() > 1 and not isinstance(events, Events):
                 # one copy in one chunk (planning gathers rows), the read batches let go
-                # a column at a time
+                # a few columns at a time
                 columns = frame.get_columns()
                 del frame, ev
                 frame = one_chunk(columns)
