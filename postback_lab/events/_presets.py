@@ -440,10 +440,15 @@ AFFISE = Preset(
 VOLUUM = Preset(
     name="voluum",
     title="Voluum",
-    docs=("https://doc.voluum.com/",),
+    docs=(
+        "https://doc.voluum.com/en/submitting_postback_url.html",
+        "https://doc.voluum.com/en/traffic_source_postback_url.html",
+    ),
     columns={
         "transaction_id": ("transaction_id",),
+        "txid": ("transaction_id",),  # the postback's transaction id parameter
         "click_id": ("click_id", "transaction_id"),
+        "cid": ("click_id", "transaction_id"),  # the postback's click id parameter
         "external_id": ("external_transaction_id",),
         "postback_timestamp": ("occurred_at",),
         "conversion_timestamp": ("occurred_at",),
@@ -478,24 +483,30 @@ VOLUUM = Preset(
 BINOM = Preset(
     name="binom",
     title="Binom",
-    docs=("https://docs.binom.org/",),
+    docs=(
+        "https://docs.binom.org/postback-url.php",
+        "https://docs.binom.org/conv-to-source-v2.php",
+    ),
     columns={
         "transaction_id": ("transaction_id",),
         "txid": ("transaction_id",),
         "clickid": ("click_id", "transaction_id"),
         "click_id": ("click_id", "transaction_id"),
+        "cnv_id": ("click_id", "transaction_id"),  # the postback's click id parameter
         "externalid": ("external_transaction_id",),
         "external_id": ("external_transaction_id",),
         "conversion_time": ("occurred_at",),
         "time": ("occurred_at",),
         "date": ("occurred_at",),
         "status": ("status",),
+        "cnv_status": ("status",),  # the postback's status parameter
         "offer_id": ("offer_id",),
         "offer": ("offer_id",),
         "ts_id": ("publisher_id",),
         "traffic_source": ("publisher_id",),
         "payout": ("payout",),
         "currency": ("currency",),
+        "cnv_currency": ("currency",),
         **{f"token_{i}": (f"sub{i}",) for i in range(1, 6)},
         **{f"t{i}": (f"sub{i}",) for i in range(1, 6)},
     },

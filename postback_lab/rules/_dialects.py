@@ -235,10 +235,22 @@ _TRACKER = {
     "currency": ("{currency}", "currency"),
 }
 VOLUUM = _Dialect(
-    "voluum", "Voluum", "https://doc.voluum.com/", re.compile(r"\{([A-Za-z0-9_.]+)\}"), _TRACKER
+    "voluum",
+    "Voluum",
+    "https://doc.voluum.com/en/traffic_source_postback_url.html",
+    re.compile(r"\{([A-Za-z0-9_.]+)\}"),
+    _TRACKER,
 )
 BINOM = _Dialect(
-    "binom", "Binom", "https://docs.binom.org/", re.compile(r"\{([A-Za-z0-9_.]+)\}"), _TRACKER
+    "binom",
+    "Binom",
+    "https://docs.binom.org/conv-to-source-v2.php",
+    re.compile(r"\{([A-Za-z0-9_.]+)\}"),
+    {
+        **_TRACKER,
+        "cnv_status": ("{status}", "conversion status"),
+        "cnv_currency": ("{currency}", "currency of the conversion"),
+    },
 )
 
 DIALECTS: dict[str, _Dialect] = {

@@ -176,6 +176,31 @@ def test_platform_export_reads_without_mapping(name: str, how: str) -> None:
         assert "preset=auto: read as" in events.notes[0]
 
 
+@pytest.mark.parametrize(
+    ("name", "header"),
+    [
+        # named as the conversion postback's parameters in each platform's docs
+        ("voluum", "cid,txid,postback_timestamp,payout,currency"),
+        ("binom", "cnv_id,txid,time,payout,cnv_currency"),
+    ],
+)
+def test_trackers_read_columns_named_as_their_postback_parameters(
+    tmp_path: Path, name: str, header: str
+) -> None:
+    path = tmp_path / "export.csv"
+    path.write_text(f"{header}\nCLK1,tx-1,2026-11-03 14:25:10,12.50,EUR\n", encoding="utf-8")
+    got = read_events(path, preset=name).frame
+    row = got.select("click_id", "transaction_id", "occurred_at", "payout", "currency").row(0)
+    assert row == ("CLK1", "tx-1", _t(2026, 11, 3, 14, 25, 10), 12.5, "EUR")
+
+
+def test_binom_cnv_status_is_the_status(tmp_path: Path) -> None:
+    path = tmp_path / "export.csv"
+    path.write_text("cnv_id,time,cnv_status\nb1,2026-11-03 14:25:10,lead\n", encoding="utf-8")
+    got = read_events(path, preset="binom").frame
+    assert got.select("transaction_id", "click_id", "status").row(0) == ("b1", "b1", "pending")
+
+
 def test_unknown_columns_stay_usable() -> None:
     events = read_events(FIXTURES / "everflow_conversions.csv", preset="everflow")
     assert events.frame["Conversion IP"].to_list() == [

@@ -58,6 +58,11 @@ from postback_lab.rules._dialects import DIALECTS, foreign_hint, translate
             "https://a.example/?cid={externalid}&c={clickid}",
             "https://a.example/?cid={external_transaction_id}&c={click_id}",
         ),
+        (  # the traffic source postback tokens of docs.binom.org/conv-to-source-v2.php
+            "binom",
+            "https://a.example/?cid={externalid}&s={cnv_status}&cur={cnv_currency}",
+            "https://a.example/?cid={external_transaction_id}&s={status}&cur={currency}",
+        ),
         (
             "integr8",
             "https://a.example/?clickid={external_transaction_id}",
