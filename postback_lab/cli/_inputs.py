@@ -93,13 +93,12 @@ def read_inputs(
         done["what"] = f"{events.frame.height:,} rows"
     # the events' columns let every rule problem, unknown macros included, show at once
     rules = read_rules(a.rules, event_columns=events.frame.columns, dialect=a.dialect)
-    for note in events.notes:
-        print(f"note: {note}", file=sys.stderr)
-    warn_quarantine(events)
+    say_notes(events)
     # one contiguous copy (the read batches let go): planning on the batches of a 10M-row
     # read gathers across them and peaks 1.5 GB higher (6.1 vs 4.5 GB); made a few
     # columns at a time, with no other reference to the batches left here
-    keep = [c for c in events.frame.columns if not planning_only or c in columns_used(rules)]
+    used = columns_used(rules) if planning_only else dict.fromkeys(events.frame.columns)
+    keep = [c for c in events.frame.columns if c in used]
     columns = events.frame.select(keep).get_columns()
     events = replace(events, frame=events.frame.clear())
     events = replace(events, frame=one_chunk(columns))
@@ -115,6 +114,13 @@ def read_and_plan(a: argparse.Namespace, stages: Stages) -> Plan:
         plan = build_plan(events, rules)
         done["what"] = f"{len(plan):,} postbacks"
     return plan
+
+
+def say_notes(read: Events | PartitionedPlan) -> None:
+    """How the events were read, on stderr: each note, then the quarantine warning."""
+    for note in read.notes:
+        print(f"note: {note}", file=sys.stderr)
+    warn_quarantine(read)
 
 
 def warn_quarantine(events: Events | PartitionedPlan) -> None:

@@ -7,13 +7,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .._errors import InputError, did_you_mean
-from ._inputs import Stages, read_and_plan, read_inputs, read_log, read_options, warn_quarantine
+from ._inputs import Stages, read_and_plan, read_inputs, read_log, read_options, say_notes
 from ._options import (
     db_option,
     format_option,
@@ -212,9 +211,7 @@ def _plan_partitioned(a: argparse.Namespace) -> int:
                 **options,
             )
             done["what"] = f"{len(result):,} postbacks"
-        for note in result.notes:
-            print(f"note: {note}", file=sys.stderr)
-        warn_quarantine(result)
+        say_notes(result)
     elif (files := parquet_files(a.events)) is not None:
         # Parquet: the pool reads the files into the buckets; this process holds no events
         if not os.path.exists(a.rules):
@@ -232,9 +229,7 @@ def _plan_partitioned(a: argparse.Namespace) -> int:
                 **options,
             )
             done["what"] = f"{len(result):,} postbacks"
-        for note in result.notes:
-            print(f"note: {note}", file=sys.stderr)
-        warn_quarantine(result)
+        say_notes(result)
     else:
         events, rules = read_inputs(a, stages)
         with stages("planning in buckets") as done:

@@ -87,7 +87,8 @@ def one_chunk(columns: list[pl.Series], at_once: int = 4) -> pl.DataFrame:
             out[i] = column.rechunk()
             del column
 
-    with ThreadPoolExecutor(max(1, min(at_once, len(out)))) as pool:
-        for f in [pool.submit(work) for _ in range(at_once)]:
+    workers = max(1, min(at_once, len(out)))
+    with ThreadPoolExecutor(workers) as pool:
+        for f in [pool.submit(work) for _ in range(workers)]:
             f.result()
     return pl.DataFrame(out)

@@ -27,11 +27,7 @@ _MIX = np.uint64(0x9E3779B97F4A7C15)  # spreads a status code over the hash bits
 
 def dense_codes(s: pl.Series) -> tuple[np.ndarray, pl.Series]:
     """Per row, a code 0..k-1 for each distinct value (k for null), and the k values."""
-    text = s if s.dtype == pl.String else s.cast(pl.String)
-    values = text.drop_nulls().unique(maintain_order=True)
-    physical = text.cast(pl.Enum(values)).to_physical()
-    codes = physical.fill_null(len(values)).to_numpy().astype(np.uint64, copy=False)
-    return codes, values
+    return dense_codes_of(s.rename("v").to_frame(), ("v",))[0]
 
 
 def dense_codes_of(

@@ -49,6 +49,8 @@ class _Closing:
     used as a context manager: closed when the block ends, aborted (no file left behind)
     when it raises."""
 
+    path: Path
+    _partial: Path
     _queue: queue.Queue[object]
     _error: BaseException | None
 
@@ -61,6 +63,15 @@ class _Closing:
 
     def close(self) -> Path:
         raise NotImplementedError
+
+    def _put_in_place(self) -> Path:
+        """After the writing thread ended: the file under its name, or the thread's
+        error raised and no file left behind."""
+        if self._error is not None:
+            self._partial.unlink(missing_ok=True)
+            raise self._error
+        self._partial.replace(self.path)
+        return self.path
 
     def abort(self) -> None:
         raise NotImplementedError
@@ -136,11 +147,7 @@ class PlanWriter(_Closing):
         self._queue.put(_DONE)
         self._thread.join()
         self._writer.close()
-        if self._error is not None:
-            self._partial.unlink(missing_ok=True)
-            raise self._error
-        self._partial.replace(self.path)
-        return self.path
+        return self._put_in_place()
 
     def abort(self) -> None:
         """Stop and leave no file behind."""
@@ -190,11 +197,7 @@ class SinkWriter(_Closing):
         """Write what is left and put the file in place; returns its path."""
         self._queue.put(_DONE)
         self._thread.join()
-        if self._error is not None:
-            self._partial.unlink(missing_ok=True)
-            raise self._error
-        self._partial.replace(self.path)
-        return self.path
+        return self._put_in_place()
 
     def abort(self) -> None:
         """Stop and leave no file behind."""

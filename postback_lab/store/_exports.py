@@ -11,8 +11,9 @@ from typing import Any
 
 import polars as pl
 
-from .._errors import InputError, StoreError
+from .._errors import StoreError
 from .._util import first_line
+from ._delta import import_deltalake
 
 #: the identity of an attempt in the log and in an exported table
 IDENTITY = ("run_id", "dispatch_id", "attempt")
@@ -48,22 +49,12 @@ def known_exports(db: Path) -> list[str]:
     return list(dict.fromkeys(line.strip() for line in lines if line.strip()))
 
 
-def _deltalake() -> Any:
-    try:
-        import deltalake
-    except ImportError:
-        raise InputError(
-            "the Delta Lake log needs the deltalake package: pip install 'postback-lab[delta]'"
-        ) from None
-    return deltalake
-
-
 def exported_ids(
     uri: str, runs: list[str | None], storage_options: dict[str, str] | None = None
 ) -> pl.DataFrame | None:
     """The identities (``IDENTITY``) of the attempts of ``runs`` the Delta table ``uri``
     holds, or None when there is no table there (yet)."""
-    dl = _deltalake()
+    dl = import_deltalake()
     if not dl.DeltaTable.is_deltatable(uri, storage_options=storage_options):
         return None
     import pyarrow.compute as pc
